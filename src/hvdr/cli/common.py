@@ -1,0 +1,54 @@
+"""What every CLI command shares: consoles, output formats and the one way to fail."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import typer
+import yaml
+from pydantic import BaseModel
+from rich.console import Console
+from rich.table import Table
+
+console = Console()
+err_console = Console(stderr=True)
+
+
+class OutputFormat(enum.StrEnum):
+    table = "table"
+    json = "json"
+    yaml = "yaml"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print a one-line error to stderr and exit non-zero. Never a traceback."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def emit(rows: Sequence[Any], columns: Sequence[str], fmt: OutputFormat, title: str | None = None) -> None:
+    """Print models or dicts as a table (the chosen columns) or as complete JSON / YAML documents."""
+    data = _plain(list(rows))
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    if fmt is OutputFormat.yaml:
+        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in data:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
