@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
+import functools
 import json
-from collections.abc import Sequence
-from typing import Any, NoReturn
+import os
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import typer
 import yaml
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+
+from hvdr.errors import HvdrError
+
+P = ParamSpec("P")
+R = TypeVar("R")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -52,3 +60,31 @@ def emit(rows: Sequence[Any], columns: Sequence[str], fmt: OutputFormat, title: 
     for row in data:
         table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
     console.print(table)
+
+
+def guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn hvdr's errors into a one-line message and exit code; a bug says how to see its traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except HvdrError as exc:
+            fail(exc.message, exc.exit_code)
+        except KeyboardInterrupt:
+            err_console.print("interrupted")
+            raise typer.Exit(130) from None
+        except (typer.Exit, typer.Abort, typer.TyperException):
+            raise
+        except Exception as exc:
+            if os.environ.get("HVDR_DEBUG"):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            fail(f"internal error: {type(exc).__name__}: {first} (set HVDR_DEBUG=1 to see the traceback)", 70)
+
+    return wrapper
+
+
+def run_async(coro: Coroutine[Any, Any, R]) -> R:
+    """Run a coroutine for a command."""
+    return asyncio.run(coro)

@@ -1,0 +1,57 @@
+"""The ``hvdr`` command: a thin shell over ``hvdr.Client`` and the inventory."""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.metadata import version
+
+import typer
+
+from hvdr.cli import demo, ping, server, worker
+
+app = typer.Typer(
+    name="hvdr",
+    help=(
+        "Disaster recovery for Hyper-V Replica between two sites: protection, failover, failback and "
+        "recovery plans as durable Temporal workflows."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+app.add_typer(server.app, name="server")
+app.command()(worker.worker)
+app.command()(worker.up)
+app.command()(ping.ping)
+app.command()(demo.demo)
+
+
+@app.command("version")
+def show_version() -> None:
+    """Print hvdr's version."""
+    typer.echo(version("hvdr"))
+
+
+def _register_optional() -> None:
+    try:
+        from hvdr.cli import lab
+    except ImportError:
+        return
+    app.add_typer(lab.app, name="lab")
+
+
+_register_optional()
+
+
+def main() -> None:
+    """Entry point: run the CLI, flush, then leave with os._exit (Temporal's exit crash, sdk-python #300)."""
+    code = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(code)

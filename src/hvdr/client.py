@@ -1,0 +1,154 @@
+"""``hvdr.Client``: the Python API. Every CLI command is a thin shell over one of its methods.
+
+    async with await hvdr.Client.connect() as client:
+        result = await client.ping("site-a")
+        print(result.round_trip_ms)
+
+It talks only to Temporal (with the same settings as the CLI and workers) and returns pydantic models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import timedelta
+from types import TracebackType
+from typing import Self
+
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client as TemporalClient
+from temporalio.client import TLSConfig, WorkflowFailureError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+
+from hvdr.errors import ConfigError, HvdrError, TemporalUnavailable
+from hvdr.models import PingReply, PingRequest, PingResult
+from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.visibility import search_attributes
+
+
+def _tls(settings: Settings) -> TLSConfig | bool:
+    temporal = settings.temporal
+    if not temporal.uses_tls:
+        return False
+    try:
+        return TLSConfig(
+            server_root_ca_cert=temporal.tls_ca.read_bytes() if temporal.tls_ca else None,
+            client_cert=temporal.tls_cert.read_bytes() if temporal.tls_cert else None,
+            client_private_key=temporal.tls_key.read_bytes() if temporal.tls_key else None,
+            domain=temporal.tls_server_name,
+        )
+    except OSError as exc:
+        raise ConfigError(f"cannot read a TLS file ({exc.filename}): {exc.strerror}") from exc
+
+
+async def connect_temporal(settings: Settings) -> TemporalClient:
+    """A Temporal client for these settings, with hvdr's pydantic data converter."""
+    try:
+        return await TemporalClient.connect(
+            settings.temporal.address,
+            namespace=settings.temporal.namespace,
+            tls=_tls(settings),
+            data_converter=pydantic_data_converter,
+        )
+    except RuntimeError as exc:
+        raise TemporalUnavailable(
+            f"cannot reach Temporal at {settings.temporal.address}: {str(exc).splitlines()[0]} "
+            "(start the embedded server with `hvdr server start`, or set HVDR_TEMPORAL_ADDRESS)"
+        ) from exc
+
+
+class Client:
+    """Start, observe and command hvdr runs."""
+
+    def __init__(self, temporal: TemporalClient, settings: Settings) -> None:
+        self.temporal = temporal
+        self.settings = settings
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> Self:
+        settings = settings or load_settings()
+        return cls(await connect_temporal(settings), settings)
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def pollers(self, task_queue: str, *, workflows: bool = False) -> list[str]:
+        """The identities of the workers polling a task queue right now."""
+        kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if workflows else TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY
+        try:
+            response = await self.temporal.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=self.settings.temporal.namespace,
+                    task_queue=TaskQueue(name=task_queue),
+                    task_queue_type=kind,
+                )
+            )
+        except RPCError as exc:
+            raise TemporalUnavailable(f"cannot describe task queue {task_queue}: {exc.message}") from exc
+        return [poller.identity for poller in response.pollers]
+
+    async def wait_for_pollers(
+        self, task_queue: str, *, workflows: bool = False, timeout: float = 5.0
+    ) -> bool:
+        """True once some worker polls the task queue; False if none does within ``timeout`` seconds.
+
+        A worker that has just started takes a moment to appear, so a brief wait avoids a false alarm.
+        """
+        deadline = time.monotonic() + timeout
+        while not await self.pollers(task_queue, workflows=workflows):
+            if time.monotonic() >= deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def ping(self, site: str, *, timeout: timedelta = timedelta(seconds=60)) -> PingResult:
+        """Run a workflow whose activity executes on the site's worker; report where and how fast."""
+        if not await self.wait_for_pollers(WORKFLOW_TASK_QUEUE, workflows=True):
+            raise HvdrError(
+                f"no hvdr worker polls the workflow task queue {WORKFLOW_TASK_QUEUE!r}: "
+                f"start one with `hvdr worker --site {site}` or `hvdr up`"
+            )
+        if not await self.wait_for_pollers(site_task_queue(site)):
+            raise HvdrError(
+                f"no worker serves site {site!r} (task queue {site_task_queue(site)}): "
+                f"start one with `hvdr worker --site {site}` or `hvdr up`"
+            )
+        began = time.perf_counter()
+        handle = await self.temporal.start_workflow(
+            "Ping",
+            PingRequest(site=site),
+            id=f"ping/{site}/{uuid.uuid4()}",
+            task_queue=WORKFLOW_TASK_QUEUE,
+            result_type=PingReply,
+            execution_timeout=timeout,
+            search_attributes=search_attributes("ping", site=site),
+            static_summary=f"ping site {site}",
+        )
+        try:
+            reply = await handle.result()
+        except WorkflowFailureError as exc:
+            cause = exc.cause
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            raise HvdrError(f"ping of site {site!r} failed: {cause}") from exc
+        round_trip = (time.perf_counter() - began) * 1000
+        description = await handle.describe()
+        started = description.start_time
+        return PingResult(
+            site=site,
+            workflow_id=handle.id,
+            run_id=description.run_id,
+            reply=reply,
+            started_at=started,
+            activity_latency_ms=(reply.answered_at - started).total_seconds() * 1000,
+            round_trip_ms=round_trip,
+        )

@@ -1,0 +1,34 @@
+"""Which sites exist: the sites of the applied inventory, else of the configured topology file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hvdr.errors import ConfigError, NotFound
+from hvdr.settings import Settings
+
+DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "lab" / "default_topology.yaml"
+
+
+def topology_path(settings: Settings) -> Path:
+    path = settings.topology or DEFAULT_TOPOLOGY
+    if not path.is_file():
+        raise ConfigError(f"topology file {path} does not exist (set HVDR_TOPOLOGY to a topology YAML file)")
+    return path
+
+
+def configured_sites(settings: Settings) -> list[str]:
+    """The names of the sites hvdr knows, in declaration order."""
+    from hvdr.topology import load_topology
+
+    topology = load_topology(topology_path(settings))
+    return [site.name for site in topology.sites]
+
+
+def require_sites(settings: Settings, names: list[str]) -> list[str]:
+    """The given site names, checked; an unknown one is an error that lists the known ones."""
+    known = configured_sites(settings)
+    for name in names:
+        if name not in known:
+            raise NotFound(f"unknown site {name!r}: the topology has {', '.join(known) or 'no sites'}")
+    return names

@@ -1,0 +1,160 @@
+"""hvdr's settings: defaults, then an optional TOML file, then environment variables.
+
+The same settings serve the CLI, the workers and Python users, so one machine's embedded Temporal and a
+remote Temporal cluster differ only in configuration:
+
+==========================  ==================================  ===========================================
+environment variable        config file key                     default
+==========================  ==================================  ===========================================
+``HVDR_HOME``               (the file lives here)               ``~/.local/share/hvdr``
+``HVDR_CONFIG``             –                                   ``$HVDR_HOME/config.toml`` (optional)
+``HVDR_TEMPORAL_ADDRESS``   ``temporal.address``                ``127.0.0.1:7233``
+``HVDR_NAMESPACE``          ``temporal.namespace``              ``default``
+``HVDR_TEMPORAL_UI_PORT``   ``temporal.ui_port``                Temporal port + 1000 (``8233``)
+``HVDR_TLS_CERT``           ``temporal.tls_cert``               – (client certificate, PEM, for mTLS)
+``HVDR_TLS_KEY``            ``temporal.tls_key``                – (client key, PEM)
+``HVDR_TLS_CA``             ``temporal.tls_ca``                 – (server CA, PEM; setting it turns TLS on)
+``HVDR_TLS_SERVER_NAME``    ``temporal.tls_server_name``        –
+``HVDR_TLS``                ``temporal.tls``                    ``false`` (TLS with the system roots)
+``HVDR_DATABASE_URL``       ``inventory.database_url``          ``sqlite:///$HVDR_HOME/inventory.db``
+``HVDR_TOPOLOGY``           ``topology``                        the lab's built-in default topology
+==========================  ==================================  ===========================================
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from hvdr.errors import ConfigError
+
+DEFAULT_TEMPORAL_ADDRESS = "127.0.0.1:7233"
+WORKFLOW_TASK_QUEUE = "hvdr"
+
+
+def site_task_queue(site: str) -> str:
+    """The task queue a site's worker polls for the activities that must run at that site."""
+    return f"hvdr-site-{site}"
+
+
+class TemporalSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = DEFAULT_TEMPORAL_ADDRESS
+    namespace: str = "default"
+    ui_port: int | None = None
+    tls: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    tls_ca: Path | None = None
+    tls_server_name: str | None = None
+
+    @property
+    def host(self) -> str:
+        return self.address.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def ui_url(self) -> str:
+        return f"http://{self.host}:{self.ui_port or self.port + 1000}"
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.tls or self.tls_ca is not None or self.tls_cert is not None
+
+
+class InventorySettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    database_url: str | None = None
+
+
+class Settings(BaseModel):
+    """Everything hvdr reads from its environment; see the module docstring for the sources."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path
+    config_file: Path | None = None
+    temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
+    topology: Path | None = None
+
+    @property
+    def database_url(self) -> str:
+        return self.inventory.database_url or f"sqlite:///{self.home / 'inventory.db'}"
+
+    @property
+    def temporal_db(self) -> Path:
+        """The embedded Temporal server's SQLite file: runs survive a server restart."""
+        return self.home / "temporal" / "temporal.db"
+
+
+_ENV: dict[str, tuple[str, ...]] = {
+    "HVDR_TEMPORAL_ADDRESS": ("temporal", "address"),
+    "HVDR_NAMESPACE": ("temporal", "namespace"),
+    "HVDR_TEMPORAL_UI_PORT": ("temporal", "ui_port"),
+    "HVDR_TLS": ("temporal", "tls"),
+    "HVDR_TLS_CERT": ("temporal", "tls_cert"),
+    "HVDR_TLS_KEY": ("temporal", "tls_key"),
+    "HVDR_TLS_CA": ("temporal", "tls_ca"),
+    "HVDR_TLS_SERVER_NAME": ("temporal", "tls_server_name"),
+    "HVDR_DATABASE_URL": ("inventory", "database_url"),
+    "HVDR_TOPOLOGY": ("topology",),
+}
+
+
+def default_home() -> Path:
+    xdg = os.environ.get("XDG_DATA_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".local" / "share"
+    return base / "hvdr"
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the settings; a bad value raises ConfigError naming the variable or key and the fix."""
+    env = dict(os.environ) if env is None else env
+    home = Path(env["HVDR_HOME"]).expanduser() if env.get("HVDR_HOME") else default_home()
+    config_path = Path(env["HVDR_CONFIG"]).expanduser() if env.get("HVDR_CONFIG") else home / "config.toml"
+    data: dict[str, Any] = {}
+    if config_path.is_file():
+        try:
+            data = tomllib.loads(config_path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read config file {config_path}: {exc}") from exc
+    elif env.get("HVDR_CONFIG"):
+        raise ConfigError(f"HVDR_CONFIG points to {config_path}, which does not exist")
+    for var, path in _ENV.items():
+        value = env.get(var)
+        if value in (None, ""):
+            continue
+        target = data
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = value
+    data["home"] = home
+    data["config_file"] = config_path if config_path.is_file() else None
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        source = next((v for v, p in _ENV.items() if ".".join(p) == where), where)
+        raise ConfigError(f"invalid setting {source}: {first['msg']}") from exc
+    _check_address(settings.temporal.address)
+    return settings
+
+
+def _check_address(address: str) -> None:
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(
+            f"invalid Temporal address {address!r}: expected HOST:PORT such as 127.0.0.1:7233 "
+            "(set HVDR_TEMPORAL_ADDRESS or temporal.address in the config file)"
+        )

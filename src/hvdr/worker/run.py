@@ -1,0 +1,76 @@
+"""The worker process: polls the workflow task queue and each served site's activity task queue.
+
+SIGINT / SIGTERM stop polling at once and give running activities ``drain_timeout`` to finish
+before they are cancelled (Temporal retries an interrupted activity elsewhere; activities are idempotent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Sequence
+from datetime import timedelta
+
+from temporalio.client import Client as TemporalClient
+from temporalio.worker import Worker
+
+from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
+from hvdr.worker.registry import SITE_ACTIVITIES, WORKFLOWS
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DRAIN = timedelta(seconds=30)
+
+
+def build_workers(
+    client: TemporalClient,
+    sites: Sequence[str],
+    *,
+    drain_timeout: timedelta = DEFAULT_DRAIN,
+    workflow_task_queue: str = WORKFLOW_TASK_QUEUE,
+) -> list[Worker]:
+    """One worker for the workflows and one per site for that site's activities."""
+    workers = [
+        Worker(
+            client,
+            task_queue=workflow_task_queue,
+            workflows=list(WORKFLOWS),
+            graceful_shutdown_timeout=drain_timeout,
+        )
+    ]
+    for site in sites:
+        workers.append(
+            Worker(
+                client,
+                task_queue=site_task_queue(site),
+                activities=list(SITE_ACTIVITIES),
+                graceful_shutdown_timeout=drain_timeout,
+            )
+        )
+    return workers
+
+
+async def run_workers(workers: Sequence[Worker], stop: asyncio.Event | None = None) -> None:
+    """Run the workers until ``stop`` is set or SIGINT / SIGTERM arrives, then drain and return."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(sig, stop.set)
+            installed.append(sig)
+    tasks = [asyncio.create_task(worker.run()) for worker in workers]
+    waiter = asyncio.create_task(stop.wait())
+    try:
+        done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            if task is not waiter and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+    finally:
+        waiter.cancel()
+        await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for sig in installed:
+            loop.remove_signal_handler(sig)
