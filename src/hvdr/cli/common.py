@@ -45,15 +45,22 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def emit(rows: Sequence[Any], columns: Sequence[str], fmt: OutputFormat, title: str | None = None) -> None:
-    """Print models or dicts as a table (the chosen columns) or as complete JSON / YAML documents."""
-    data = _plain(list(rows))
+def emit(
+    rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFormat, title: str | None = None
+) -> None:
+    """Print models or dicts as a table (the chosen columns) or as complete JSON / YAML documents.
+
+    A single model prints as one JSON / YAML object; a sequence as a list.
+    """
+    data = _plain(rows if isinstance(rows, BaseModel) else list(rows))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(data, indent=2, default=str))
         return
     if fmt is OutputFormat.yaml:
         typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
         return
+    if isinstance(data, dict):
+        data = [data]
     table = Table(title=title)
     for column in columns:
         table.add_column(column)

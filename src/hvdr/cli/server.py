@@ -19,7 +19,7 @@ app = typer.Typer(
 
 def _show(status: ServerStatus, fmt: OutputFormat) -> None:
     if fmt is not OutputFormat.table:
-        emit([status], [], fmt)
+        emit(status, [], fmt)
         return
     state = "[green]up[/]" if status.up else "[red]down[/]"
     console.print(f"Temporal  {status.address} (namespace {status.namespace}): {state}")
