@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, ping, server, worker
+from hvdr.cli import demo, inventory, ping, server, worker
 
 app = typer.Typer(
     name="hvdr",
@@ -25,6 +25,7 @@ app.command()(worker.worker)
 app.command()(worker.up)
 app.command()(ping.ping)
 app.command()(demo.demo)
+inventory.register(app)
 
 
 @app.command("version")

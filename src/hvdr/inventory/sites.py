@@ -18,9 +18,17 @@ def topology_path(settings: Settings) -> Path:
 
 
 def configured_sites(settings: Settings) -> list[str]:
-    """The names of the sites hvdr knows, in declaration order."""
+    """The names of the sites hvdr knows: the inventory's once a topology is applied, else the file's."""
     from hvdr.topology import load_topology
 
+    if settings.inventory.database_url or (settings.home / "inventory.db").exists():
+        from hvdr.inventory import queries
+        from hvdr.inventory.db import session_for
+
+        with session_for(settings) as session:
+            applied = [site["name"] for site in queries.sites(session)]
+        if applied:
+            return applied
     topology = load_topology(topology_path(settings))
     return [site.name for site in topology.sites]
 

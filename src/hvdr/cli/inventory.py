@@ -1,0 +1,109 @@
+"""``hvdr apply``, ``hvdr export`` and the inventory reads (sites, hosts, clouds, vms, policies, plans)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from sqlmodel import Session
+
+from hvdr.cli.common import OutputFormat, console, emit, guarded
+from hvdr.inventory import queries
+from hvdr.inventory.apply import apply_topology, plan_changes
+from hvdr.inventory.db import session_for
+from hvdr.inventory.export import export_topology, topology_yaml
+from hvdr.inventory.validate import load_and_validate
+from hvdr.settings import load_settings
+
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
+
+
+@guarded
+def apply(
+    file: Annotated[Path, typer.Option("--file", "-f", help="The topology YAML file.")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and show the changes; change nothing.")] = False,
+) -> None:
+    """Make the inventory match a topology file: validate all of it first, then apply it in one transaction.
+
+    Every problem is reported at once with file:line, and nothing changes while any remains. Applying the
+    same file again changes nothing. The changes are printed as + create, ~ update (fields), - delete.
+    """
+    topology = load_and_validate(file)
+    settings = load_settings()
+    with session_for(settings) as session:
+        changes = plan_changes(session, topology) if dry_run else apply_topology(session, topology)
+        if dry_run:
+            session.rollback()
+    if not changes:
+        console.print(f"{file}: the inventory already matches; nothing to change.")
+        return
+    for change in changes:
+        colour = {"create": "green", "update": "yellow", "delete": "red"}[change.action]
+        console.print(f"[{colour}]{change}[/]", highlight=False)
+    verb = "Would apply" if dry_run else "Applied"
+    console.print(f"{verb} {len(changes)} change{'s' if len(changes) != 1 else ''} from {file}.")
+
+
+@guarded
+def export(
+    file: Annotated[Path | None, typer.Option("--file", "-f", help="Write here instead of stdout.")] = None,
+) -> None:
+    """Write the inventory as a topology file that `hvdr apply -f` restores with no change."""
+    with session_for(load_settings()) as session:
+        text = topology_yaml(export_topology(session))
+    if file is None:
+        typer.echo(text, nl=False)
+    else:
+        file.write_text(text, encoding="utf-8")
+        console.print(f"Exported the inventory to {file}.")
+
+
+def _reader(
+    name: str, query: Callable[[Session], list[dict[str, Any]]], columns: list[str], doc: str
+) -> Callable[..., None]:
+    @guarded
+    def read(output: Output = OutputFormat.table) -> None:
+        with session_for(load_settings()) as session:
+            rows = query(session)
+        emit(rows, columns, output, title=None if rows else f"no {name} (apply a topology with `hvdr apply -f`)")
+
+    read.__doc__ = doc
+    read.__name__ = name
+    return read
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(apply)
+    app.command()(export)
+    readers = [
+        ("sites", queries.sites, ["name", "description", "vmm_server", "hosts"], "List the sites."),
+        ("hosts", queries.hosts, ["fqdn", "site", "cloud", "vms"], "List the Hyper-V hosts."),
+        (
+            "clouds",
+            queries.clouds,
+            ["name", "site", "hosts", "role", "paired_with", "policy"],
+            "List the clouds and their pairings.",
+        ),
+        (
+            "vms",
+            queries.vms,
+            ["name", "host", "site", "cloud", "tier", "power_state", "replication_state", "source"],
+            "List the VMs (declared and discovered).",
+        ),
+        (
+            "policies",
+            queries.policies,
+            ["name", "copy_frequency_s", "recovery_point_hours", "app_consistent_hours", "rpo_alert_threshold_s"],
+            "List the replication policies.",
+        ),
+        (
+            "plans",
+            queries.plans,
+            ["name", "primary_cloud", "recovery_cloud", "group_count", "vm_count", "rto_target_s", "on_failure"],
+            "List the recovery plans.",
+        ),
+    ]
+    for name, query, columns, doc in readers:
+        app.command(name)(_reader(name, query, columns, doc))
