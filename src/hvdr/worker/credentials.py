@@ -1,0 +1,72 @@
+"""Resolve a credential reference (a name in the topology) into a username and password, on the worker.
+
+Secrets never travel through Temporal: a workflow names a host, the host names a credential, and only the
+site worker that connects turns that name into a secret. Sources, first match wins:
+
+1. environment: ``HVDR_CREDENTIAL_<NAME>_USERNAME`` / ``HVDR_CREDENTIAL_<NAME>_PASSWORD`` (NAME upper-cased,
+   other characters than letters and digits as ``_``);
+2. a TOML file, ``HVDR_CREDENTIALS_FILE`` or ``$HVDR_HOME/credentials.toml``, readable by its owner only::
+
+       [dr-admin]
+       username = "CONTOSO\\\\svc-hvdr"
+       password = "…"
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from pathlib import Path
+
+from pydantic import SecretStr
+
+from hvdr.errors import ConfigError
+from hvdr.hyperv.connection import Credential
+from hvdr.settings import Settings
+
+
+def _env_name(reference: str) -> str:
+    return "HVDR_CREDENTIAL_" + re.sub(r"[^A-Za-z0-9]", "_", reference).upper()
+
+
+class CredentialStore:
+    """The worker's credentials; ``resolve`` raises KeyError for an unknown reference."""
+
+    def __init__(self, settings: Settings, env: dict[str, str] | None = None) -> None:
+        self._env = dict(os.environ) if env is None else env
+        configured = self._env.get("HVDR_CREDENTIALS_FILE")
+        self._file = Path(configured) if configured else settings.home / "credentials.toml"
+        self._loaded: dict[str, Credential] | None = None
+
+    def _file_entries(self) -> dict[str, Credential]:
+        if self._loaded is not None:
+            return self._loaded
+        self._loaded = {}
+        if not self._file.is_file():
+            return self._loaded
+        mode = self._file.stat().st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ConfigError(f"{self._file} holds passwords but others can read it: run `chmod 600 {self._file}`")
+        try:
+            data = tomllib.loads(self._file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"cannot read credentials file {self._file}: {exc}") from exc
+        for name, entry in data.items():
+            if not isinstance(entry, dict) or "username" not in entry:
+                raise ConfigError(f"{self._file}: [{name}] needs username and password")
+            self._loaded[name] = Credential(
+                username=str(entry["username"]), password=SecretStr(str(entry.get("password", "")))
+            )
+        return self._loaded
+
+    def resolve(self, reference: str) -> Credential:
+        prefix = _env_name(reference)
+        username = self._env.get(f"{prefix}_USERNAME")
+        if username is not None:
+            return Credential(username=username, password=SecretStr(self._env.get(f"{prefix}_PASSWORD", "")))
+        entries = self._file_entries()
+        if reference in entries:
+            return entries[reference]
+        raise KeyError(reference)

@@ -1,0 +1,128 @@
+"""The worker's directory of hosts: a host name in, a connected driver out.
+
+A workflow names a host (never a URL or a secret). The site worker looks the host up in the inventory
+(WinRM URL, transport, credential reference), fills in what the lab assigns when the host is a lab host
+(its loopback URL and account, from the lab's endpoints file), resolves the credential from its own store,
+and keeps one driver per host so WinRM shells and connections are reused.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+
+from hvdr.errors import ConfigError, NotFound
+from hvdr.hyperv.connection import Credential, HostConnection, HostEndpoint, TransportKind
+from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
+from hvdr.hyperv.protocol import HyperVHost, VMMServer
+from hvdr.inventory import queries
+from hvdr.inventory.db import session_for
+from hvdr.settings import Settings
+from hvdr.topology import WinRMEndpoint
+from hvdr.worker.credentials import CredentialStore
+
+# The topology speaks pywinrm's transport names; "plaintext" and "ssl" are Basic over HTTP / HTTPS.
+_TRANSPORTS = {
+    "basic": TransportKind.BASIC,
+    "plaintext": TransportKind.BASIC,
+    "ssl": TransportKind.BASIC,
+    "ntlm": TransportKind.NTLM,
+    "kerberos": TransportKind.KERBEROS,
+    "credssp": TransportKind.CREDSSP,
+    "certificate": TransportKind.CERTIFICATE,
+}
+
+
+class HostDirectory:
+    """Connected drivers by host name, shared by every activity of the worker (thread-safe)."""
+
+    def __init__(self, settings: Settings, credentials: CredentialStore | None = None) -> None:
+        self.settings = settings
+        self.credentials = credentials or CredentialStore(settings)
+        self._hosts: dict[str, HyperVHost] = {}
+        self._vmms: dict[str, VMMServer] = {}
+        self._lock = threading.Lock()
+
+    def _lab_entry(self, name: str) -> dict[str, Any] | None:
+        path: Path = self.settings.lab_endpoints
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        lowered = name.lower()
+        for entry in data.get("hosts", []):
+            if str(entry.get("name", "")).lower() == lowered:
+                return {**entry, "ca_cert": entry.get("ca_cert") or data.get("ca_cert")}
+        return None
+
+    def connection(self, name: str, winrm: WinRMEndpoint, credential_ref: str | None) -> HostConnection:
+        """How to reach a host: the inventory's settings, completed by the lab's endpoints where it has them."""
+        lab = self._lab_entry(name)
+        if winrm.url is None and lab is not None:
+            url = str(lab["url"])
+            endpoint = HostEndpoint(
+                name=name,
+                url=url,
+                transport=TransportKind.BASIC,
+                insecure=url.startswith("http://") or winrm.insecure,
+                ca_path=Path(lab["ca_cert"]) if lab.get("ca_cert") else None,
+            )
+            credential = Credential(username=str(lab["username"]), password=SecretStr(str(lab["password"])))
+            return HostConnection(endpoint=endpoint, credential=credential)
+        url = winrm.url or f"https://{name}:5986/wsman"
+        try:
+            endpoint = HostEndpoint(
+                name=name,
+                url=url,
+                transport=_TRANSPORTS[winrm.transport],
+                insecure=winrm.insecure,
+                credential_ref=credential_ref,
+            )
+        except ValueError as exc:
+            raise ConfigError(f"host {name}: {exc}") from None
+        return HostConnection.resolve(endpoint, self.credentials.resolve)
+
+    def host(self, name: str) -> HyperVHost:
+        """The driver for a Hyper-V host of the inventory."""
+        key = name.lower()
+        with self._lock:
+            if key in self._hosts:
+                return self._hosts[key]
+        with session_for(self.settings) as session:
+            spec = queries.host(session, name)
+        driver = WinRMHyperVHost.connect(self.connection(spec.fqdn, spec.winrm, spec.credential))
+        with self._lock:
+            return self._hosts.setdefault(key, driver)
+
+    def vmm(self, site: str) -> VMMServer | None:
+        """The driver for the site's VMM server, or None where the site has none."""
+        with self._lock:
+            if site in self._vmms:
+                return self._vmms[site]
+        with session_for(self.settings) as session:
+            spec = queries.vmm_server(session, site)
+        if spec is None:
+            return None
+        driver = WinRMVMMServer.connect(self.connection(spec.name, spec.winrm, spec.credential))
+        with self._lock:
+            return self._vmms.setdefault(site, driver)
+
+    def site_hosts(self, site: str) -> list[str]:
+        with session_for(self.settings) as session:
+            hosts = queries.site_hosts(session, site)
+        if not hosts:
+            raise NotFound(f"site {site!r} has no hosts in the inventory (apply a topology with `hvdr apply -f`)")
+        return [h.fqdn for h in hosts]
+
+    def close(self) -> None:
+        with self._lock:
+            for host in self._hosts.values():
+                host.close()
+            for vmm in self._vmms.values():
+                vmm.close()
+            self._hosts.clear()
+            self._vmms.clear()
