@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -57,6 +59,13 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
         test_server_existing_path=_binary("temporal-test-server"),
         data_converter=pydantic_data_converter,
     ) as environment:
+        # The Java test server knows no custom search attributes until they are added here.
+        await environment.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=environment.client.namespace,
+                search_attributes={key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES},
+            )
+        )
         yield environment
 
 

@@ -20,13 +20,32 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
-from temporalio.client import TLSConfig, WorkflowFailureError
+from temporalio.client import (
+    TLSConfig,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
-from hvdr.errors import ConfigError, HvdrError, TemporalUnavailable
+from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.models import PingReply, PingRequest, PingResult
+from hvdr.protection import (
+    CommandResult,
+    DisableRequest,
+    PolicyChange,
+    ProtectionInput,
+    ProtectionSpec,
+    ProtectionState,
+    ProtectionStatus,
+    ResyncRequest,
+    protection_workflow_id,
+)
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import search_attributes
 
 
@@ -96,9 +115,7 @@ class Client:
             raise TemporalUnavailable(f"cannot describe task queue {task_queue}: {exc.message}") from exc
         return [poller.identity for poller in response.pollers]
 
-    async def wait_for_pollers(
-        self, task_queue: str, *, workflows: bool = False, timeout: float = 5.0
-    ) -> bool:
+    async def wait_for_pollers(self, task_queue: str, *, workflows: bool = False, timeout: float = 5.0) -> bool:
         """True once some worker polls the task queue; False if none does within ``timeout`` seconds.
 
         A worker that has just started takes a moment to appear, so a brief wait avoids a false alarm.
@@ -152,3 +169,85 @@ class Client:
             activity_latency_ms=(reply.answered_at - started).total_seconds() * 1000,
             round_trip_ms=round_trip,
         )
+
+    # -- protection -----------------------------------------------------------------------------------------
+
+    async def protect(self, specs: list[ProtectionSpec]) -> list[ProtectionStatus]:
+        """Start one protection run per VM (``protect/<vm>``); a VM already protected keeps its run."""
+        started = []
+        for spec in specs:
+            handle = await self.temporal.start_workflow(
+                "Protection",
+                ProtectionInput(state=ProtectionState(spec=spec)),
+                id=protection_workflow_id(spec.vm),
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                search_attributes=search_attributes("protection", site=spec.primary.site, vm=spec.vm),
+                static_summary=f"protect {spec.vm}: {spec.primary.site} → {spec.replica.site}",
+                result_type=ProtectionStatus,
+            )
+            started.append(await self._query_status(handle, spec.vm))
+        return started
+
+    def _protection(self, vm: str) -> WorkflowHandle[object, ProtectionStatus]:
+        return self.temporal.get_workflow_handle(protection_workflow_id(vm), result_type=ProtectionStatus)
+
+    async def _query_status(self, handle: WorkflowHandle[object, ProtectionStatus], vm: str) -> ProtectionStatus:
+        try:
+            status: ProtectionStatus = await handle.query("status", result_type=ProtectionStatus)
+        except RPCError as exc:
+            raise NotFound(f"VM {vm!r} is not protected (no run {protection_workflow_id(vm)}): {exc.message}") from exc
+        return status
+
+    async def protection_status(self, vm: str) -> ProtectionStatus:
+        """The protection of one VM, as its run knows it now."""
+        return await self._query_status(self._protection(vm), vm)
+
+    async def protection_statuses(self) -> list[ProtectionStatus]:
+        """Every VM under protection (running protection runs), by VM name."""
+        statuses = []
+        query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
+        async for execution in self.temporal.list_workflows(query):
+            vm = execution.id.removeprefix("protect/")
+            try:
+                statuses.append(await self.protection_status(vm))
+            except NotFound:
+                continue
+        return sorted(statuses, key=lambda s: s.vm)
+
+    async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
+        handle = self._protection(vm)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise NotFound(f"VM {vm!r} is not protected: start with `hvdr protect enable --vm {vm}`") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            raise NotFound(f"VM {vm!r} is not protected any more (its run is {description.status.name.lower()})")
+        try:
+            args = [] if argument is None else [argument]
+            result: CommandResult = await handle.execute_update(update, args=args, result_type=CommandResult)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = getattr(cause, "message", None) or str(cause)
+            raise Conflict(message) from exc
+        return result
+
+    async def pause(self, vm: str) -> CommandResult:
+        """Suspend replication of a protected VM (Suspend-VMReplication)."""
+        return await self._command(vm, "pause")
+
+    async def resume(self, vm: str) -> CommandResult:
+        """Resume replication of a paused VM, or retry a failed enable / initial copy."""
+        return await self._command(vm, "resume")
+
+    async def resync(self, vm: str, request: ResyncRequest | None = None) -> CommandResult:
+        """Resynchronize a VM's replica (now, or at a time within 7 days)."""
+        return await self._command(vm, "resync", request or ResyncRequest())
+
+    async def change_policy(self, vm: str, policy: ReplicationPolicy) -> CommandResult:
+        """Apply another replication policy to a protected VM (Set-VMReplication)."""
+        return await self._command(vm, "change_policy", PolicyChange(policy=policy))
+
+    async def disable(self, vm: str, request: DisableRequest | None = None) -> CommandResult:
+        """Stop protecting a VM: remove replication on both hosts (and the replica VM if asked)."""
+        return await self._command(vm, "disable", request or DisableRequest())

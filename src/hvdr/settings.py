@@ -18,11 +18,13 @@ environment variable        config file key                     default
 ``HVDR_TLS``                ``temporal.tls``                    ``false`` (TLS with the system roots)
 ``HVDR_DATABASE_URL``       ``inventory.database_url``          ``sqlite:///$HVDR_HOME/inventory.db``
 ``HVDR_TOPOLOGY``           ``topology``                        the lab's built-in default topology
+``HVDR_TIME_SCALE``         ``time_scale``                      the running lab's speed, else 1
 ==========================  ==================================  ===========================================
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from pathlib import Path
@@ -79,13 +81,25 @@ class InventorySettings(BaseModel):
 class Settings(BaseModel):
     """Everything hvdr reads from its environment; see the module docstring for the sources."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     home: Path
     config_file: Path | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
     topology: Path | None = None
+    time_scale_override: float | None = Field(None, gt=0, alias="time_scale")
+
+    @property
+    def time_scale(self) -> float:
+        """Host seconds per real second: HVDR_TIME_SCALE, else the running lab's speed, else 1 (real hosts)."""
+        if self.time_scale_override:
+            return self.time_scale_override
+        try:
+            speed = json.loads(self.lab_endpoints.read_text(encoding="utf-8")).get("speed")
+        except (OSError, ValueError):
+            return 1.0
+        return float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
 
     @property
     def database_url(self) -> str:
@@ -113,6 +127,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "HVDR_TLS_SERVER_NAME": ("temporal", "tls_server_name"),
     "HVDR_DATABASE_URL": ("inventory", "database_url"),
     "HVDR_TOPOLOGY": ("topology",),
+    "HVDR_TIME_SCALE": ("time_scale",),
 }
 
 

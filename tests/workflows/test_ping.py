@@ -32,9 +32,7 @@ async def test_ping_runs_on_the_sites_worker(env: WorkflowEnvironment, settings_
     assert description.typed_search_attributes.get(HVDR_SITE) == "site-b"
 
 
-async def test_ping_without_a_site_worker_says_which_to_start(
-    env: WorkflowEnvironment, settings_for: Settings
-) -> None:
+async def test_ping_without_a_site_worker_says_which_to_start(env: WorkflowEnvironment, settings_for: Settings) -> None:
     client = Client(env.client, settings_for)
     stop = asyncio.Event()
     serving = asyncio.create_task(run_workers(build_workers(env.client, ["site-a"]), stop))

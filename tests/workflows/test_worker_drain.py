@@ -26,9 +26,7 @@ async def slow_step(seconds: float) -> str:
 class SlowStepWorkflow:
     @workflow.run
     async def run(self, seconds: float) -> str:
-        return str(
-            await workflow.execute_activity(slow_step, seconds, start_to_close_timeout=timedelta(seconds=30))
-        )
+        return str(await workflow.execute_activity(slow_step, seconds, start_to_close_timeout=timedelta(seconds=30)))
 
 
 async def test_stop_drains_running_activities(client: TemporalClient) -> None:
@@ -42,9 +40,7 @@ async def test_stop_drains_running_activities(client: TemporalClient) -> None:
     )
     stop = asyncio.Event()
     serving = asyncio.create_task(run_workers([worker], stop))
-    handle = await client.start_workflow(
-        SlowStepWorkflow.run, 1.5, id=f"drain-{uuid.uuid4()}", task_queue=queue
-    )
+    handle = await client.start_workflow(SlowStepWorkflow.run, 1.5, id=f"drain-{uuid.uuid4()}", task_queue=queue)
     await asyncio.wait_for(started.wait(), 10)
     stop.set()
     await serving

@@ -45,9 +45,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def emit(
-    rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFormat, title: str | None = None
-) -> None:
+def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFormat, title: str | None = None) -> None:
     """Print models or dicts as a table (the chosen columns) or as complete JSON / YAML documents.
 
     A single model prints as one JSON / YAML object; a sequence as a list.

@@ -22,7 +22,7 @@ async def _demo(settings: Settings) -> None:
     try:
         client = await Client.connect(settings)
         stop = asyncio.Event()
-        workers = build_workers(client.temporal, sites)
+        workers = build_workers(client.temporal, sites, settings=settings)
         serving = asyncio.create_task(run_workers(workers, stop))
         console.print(f"[bold]2.[/] Workers for sites {', '.join(sites)}")
         try:

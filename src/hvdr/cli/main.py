@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, inventory, ping, server, worker
+from hvdr.cli import demo, inventory, ping, protect, server, worker
 
 app = typer.Typer(
     name="hvdr",
@@ -26,6 +26,8 @@ app.command()(worker.up)
 app.command()(ping.ping)
 app.command()(demo.demo)
 inventory.register(app)
+app.add_typer(protect.app, name="protect")
+app.command()(protect.status)
 
 
 @app.command("version")

@@ -21,9 +21,7 @@ async def _ping(sites: list[str]) -> list[PingResult]:
 @guarded
 def ping(
     site: Annotated[list[str], typer.Option("--site", "-s", help="Site to ping (repeatable).")],
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")
-    ] = OutputFormat.table,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """Run a workflow whose activity executes on the site's worker, and report the round trip."""
     sites = require_sites(load_settings(), site)

@@ -47,9 +47,7 @@ def start(
     """
     settings = load_settings()
     if foreground:
-        console.print(
-            f"Starting Temporal at {settings.temporal.address}; web UI at {settings.temporal.ui_url}"
-        )
+        console.print(f"Starting Temporal at {settings.temporal.address}; web UI at {settings.temporal.ui_url}")
     status, started = run_async(temporal_server.start(settings, foreground=foreground))
     if foreground:
         console.print("Temporal stopped.")
@@ -64,9 +62,7 @@ def start(
 @app.command()
 @guarded
 def status(
-    output: Annotated[
-        OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")
-    ] = OutputFormat.table,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """Show the server's address, web UI, database file and whether it is up (exit 1 when down)."""
     result = run_async(temporal_server.status(load_settings()))

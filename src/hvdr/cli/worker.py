@@ -17,7 +17,7 @@ from hvdr.worker.run import build_workers, run_workers
 
 async def _serve(settings: Settings, sites: list[str]) -> None:
     client = await connect_temporal(settings)
-    workers = build_workers(client, sites)
+    workers = build_workers(client, sites, settings=settings)
     queues = ", ".join([WORKFLOW_TASK_QUEUE, *(site_task_queue(s) for s in sites)])
     console.print(f"Worker polling {queues} at {settings.temporal.address}. Ctrl-C drains and stops.")
     await run_workers(workers)

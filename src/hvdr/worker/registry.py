@@ -11,8 +11,30 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from hvdr.activities.ping import ping_site
+from hvdr.activities.protection import ProtectionActivities
+from hvdr.worker.hosts import HostDirectory
 from hvdr.workflows.ping import PingWorkflow
+from hvdr.workflows.protection import ProtectionWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow,)
+WORKFLOWS: Sequence[type] = (PingWorkflow, ProtectionWorkflow)
 
-SITE_ACTIVITIES: Sequence[Callable[..., Any]] = (ping_site,)
+
+def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
+    """Every activity a site worker runs, bound to that worker's host directory."""
+    protection = ProtectionActivities(hosts)
+    return [
+        ping_site,
+        protection.ensure_replica_server,
+        protection.test_replication_connection,
+        protection.enable_replication,
+        protection.start_initial_replication,
+        protection.watch_replication,
+        protection.import_initial_replication,
+        protection.measure_replication,
+        protection.suspend_replication,
+        protection.resume_replication,
+        protection.resynchronize_replication,
+        protection.update_replication,
+        protection.remove_replication,
+        protection.delete_vm,
+    ]

@@ -16,8 +16,9 @@ from datetime import timedelta
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Worker
 
-from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
-from hvdr.worker.registry import SITE_ACTIVITIES, WORKFLOWS
+from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.worker.hosts import HostDirectory
+from hvdr.worker.registry import WORKFLOWS, site_activities
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +31,11 @@ def build_workers(
     *,
     drain_timeout: timedelta = DEFAULT_DRAIN,
     workflow_task_queue: str = WORKFLOW_TASK_QUEUE,
+    settings: Settings | None = None,
+    hosts: HostDirectory | None = None,
 ) -> list[Worker]:
-    """One worker for the workflows and one per site for that site's activities."""
+    """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
+    hosts = hosts or HostDirectory(settings or load_settings())
     workers = [
         Worker(
             client,
@@ -45,7 +49,7 @@ def build_workers(
             Worker(
                 client,
                 task_queue=site_task_queue(site),
-                activities=list(SITE_ACTIVITIES),
+                activities=site_activities(hosts),
                 graceful_shutdown_timeout=drain_timeout,
             )
         )

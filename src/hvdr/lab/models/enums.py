@@ -83,7 +83,6 @@ class VMReplicationMode(enum.IntEnum):
     ExtendedReplica = 4
 
 
-
 def _rename_none(cls: type[enum.IntEnum]) -> None:
     # ``None`` is a Python keyword, so the member is declared as ``None_``; PowerShell's name is "None".
     member = cls.__members__["None_"]

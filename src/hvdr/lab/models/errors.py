@@ -28,13 +28,16 @@ Ids the reference does not give, chosen to match Hyper-V's wording (the driver m
 ==================================================  ==================  =========================================
 ``VMReplication_ReplicaServerUnreachable``          ResourceUnavailable "Hyper-V cannot connect to the specified
                                                                         Replica server '<s>'…" (host down, site
-                                                                        partition, unknown name, wrong port)
+                                                                        partition, unknown name, wrong port, the
+                                                                        server not enabled as a Replica server)
 ``VMReplication_AuthenticationFailed``              PermissionDenied    "Hyper-V failed to authenticate the
                                                                         Replica server '<s>' using <auth>
                                                                         authentication…" (auth type not allowed,
-                                                                        primary not authorized, replication off)
+                                                                        primary not authorized)
 ``VMReplication_InsufficientStorage``               ResourceUnavailable "…insufficient storage on the Replica
                                                                         server…" (storage-full fault)
+``VMReplication_ReplicaNotFound``                   ObjectNotFound      the Replica server has no replica of the VM
+                                                                        (removed there, or moved)
 ``VMReplication_ReplicaAlreadyExists``              ResourceExists      a VM with the same id already exists on the
                                                                         replica server outside replication
 ``VMReplication_ReplicationNotEnabled``             InvalidOperation    Get-/Measure-VMReplication of a VM whose
@@ -44,7 +47,14 @@ Ids the reference does not give, chosen to match Hyper-V's wording (the driver m
 ``VMReplication_TestFailoverInProgress``            InvalidOperation    a second test failover of one VM
 ``VMReplication_InitialReplicationMediaNotFound``   ObjectNotFound      Import-VMInitialReplication, no media
 ``VMReplication_ExtendedReplicationNotSupported``   NotImplemented      extended replication (a lab limitation)
-``AmbiguousParameter`` / ``NamedParameterNotFound`` InvalidArgument     PowerShell's binder errors
+``VMReplication_ReplicatedDisksNotSupported``       NotImplemented      Set-VMReplication -ReplicatedDisk(Path)s
+                                                                        (a lab limitation)
+``CannotConnectToVMMServer``                        ResourceUnavailable Get-SCVMMServer naming another server
+                                                                        ("You cannot contact the VMM management
+                                                                        server …. (Error ID: 1604)")
+``AmbiguousParameter`` / ``NamedParameterNotFound`` InvalidArgument     PowerShell's binder errors (see
+                                                                        ``hvdr.lab.cmdlets.binding`` for all of
+                                                                        them and their wording)
 ``MissingMandatoryParameter``                       InvalidArgument     PowerShell's binder error (no prompt)
 ``ParameterArgumentTransformationError``            InvalidData         a value of the wrong type
 ``ObjectNotFound``                                  ObjectNotFound      no snapshot / adapter / switch of that name
@@ -80,8 +90,7 @@ def invalid_replication_state(vm: str, state: str, action: str | None = None) ->
 def invalid_state(vm: str, state: str, detail: str = "") -> PSError:
     extra = f" {detail}" if detail else ""
     return PSError(
-        f"The operation cannot be performed while the virtual machine '{vm}' is in its current state "
-        f"({state}).{extra}",
+        f"The operation cannot be performed while the virtual machine '{vm}' is in its current state ({state}).{extra}",
         error_id="OperationFailed_InvalidState",
         category="InvalidOperation",
         target=vm,
@@ -190,5 +199,7 @@ def object_not_found(message: str, target: str | None = None) -> PSError:
     return PSError(message, error_id="ObjectNotFound", category="ObjectNotFound", target=target)
 
 
-def operation_error(message: str, error_id: str, category: str = "InvalidOperation", target: str | None = None) -> PSError:
+def operation_error(
+    message: str, error_id: str, category: str = "InvalidOperation", target: str | None = None
+) -> PSError:
     return PSError(message, error_id=error_id, category=category, target=target)

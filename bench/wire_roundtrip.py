@@ -1,0 +1,94 @@
+"""Get-VM round trips over real WinRM against the lab (printed, not a timed test).
+
+    .venv/bin/python bench/wire_roundtrip.py [--n 500] [--in-process]
+
+By default the lab runs in a child process (as ``hvdr lab up`` would), so the client and the server do not
+share a GIL. Three paths are measured:
+
+- ``driver get_vm``: ``WinRMHyperVHost.get_vm`` — a reused UTF-8 shell on a kept-alive connection:
+  Command + Receive (the Signal that frees the command is sent in the background), JSON parsed into VMInfo;
+- ``driver list_vms``: the same for every VM of the host;
+- ``pywinrm run_ps``: plain ``winrm.Session.run_ps`` — a new shell and connection every time
+  (Create, Command, Receive, Signal, Delete).
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import statistics
+import time
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from typing import Any
+
+TARGET_MS = 5.0
+HOST = "hv-a1.site-a.lab.local"
+
+
+def _serve(pipe: Connection) -> None:
+    from hvdr.lab.runner import Lab
+
+    with Lab(speed=1) as lab:
+        pipe.send(lab.endpoints)
+        pipe.recv()  # until the parent is done
+
+
+def _measure(label: str, call: Callable[[], Any], n: int) -> float:
+    for _ in range(max(5, n // 20)):
+        call()
+    samples = []
+    for _ in range(n):
+        started = time.perf_counter()
+        call()
+        samples.append((time.perf_counter() - started) * 1000)
+    samples.sort()
+    median = statistics.median(samples)
+    p90 = samples[int(len(samples) * 0.9)]
+    print(f"{label:<22} n={n:<5} median {median:6.2f} ms   p90 {p90:6.2f} ms   min {samples[0]:6.2f} ms")
+    return median
+
+
+def _run(endpoints: dict[str, Any], n: int) -> float:
+    import winrm
+
+    from hvdr.hyperv import HostConnection, WinRMHyperVHost
+
+    ep = next(h for h in endpoints["hosts"] if h["name"] == HOST)
+    host = WinRMHyperVHost.connect(HostConnection.basic(HOST, ep["url"], ep["username"], ep["password"],
+                                                        insecure=True))
+    try:
+        median = _measure("driver get_vm", lambda: host.get_vm("db-01"), n)
+        _measure("driver list_vms", host.list_vms, max(50, n // 5))
+    finally:
+        host.close()
+    session = winrm.Session(ep["url"], auth=(ep["username"], ep["password"]))
+    _measure("pywinrm run_ps Get-VM", lambda: session.run_ps("Get-VM -Name 'db-01' | Out-Null"), max(50, n // 5))
+    return median
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--in-process", action="store_true", help="run the lab in this process (shared GIL)")
+    args = parser.parse_args()
+    if args.in_process:
+        from hvdr.lab.runner import Lab
+
+        with Lab(speed=1) as lab:
+            median = _run(lab.endpoints, args.n)
+    else:
+        parent, child = multiprocessing.Pipe()
+        process = multiprocessing.Process(target=_serve, args=(child,), daemon=True)
+        process.start()
+        try:
+            median = _run(parent.recv(), args.n)
+        finally:
+            parent.send("stop")
+            process.join(timeout=10)
+    verdict = "OK" if median < TARGET_MS else "ABOVE TARGET"
+    print(f"Get-VM round trip median {median:.2f} ms (target < {TARGET_MS:g} ms): {verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,194 @@
+"""``hvdr lab``: run the simulated Hyper-V estate, look at it, and break it on purpose."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from hvdr.cli.common import OutputFormat, console, emit, fail, guarded
+
+app = typer.Typer(help="Run the simulated Hyper-V estate (the lab), look at it, inject faults.", no_args_is_help=True)
+fault_app = typer.Typer(help="Inject and clear faults in the running lab.", no_args_is_help=True)
+app.add_typer(fault_app, name="fault")
+
+EndpointsOption = Annotated[
+    Path | None,
+    typer.Option("--endpoints", help="The lab's endpoints file (default: <HVDR_HOME>/lab/endpoints.json)."),
+]
+VM_COLUMNS = [
+    "name",
+    "host",
+    "site",
+    "power_state",
+    "replication_mode",
+    "replication_state",
+    "replication_health",
+    "disk_checksum",
+]
+
+
+def _endpoints_path(path: Path | None) -> Path:
+    from hvdr.lab.runner import default_endpoints_path
+
+    return path or default_endpoints_path()
+
+
+def _control_url(path: Path | None) -> str:
+    file = _endpoints_path(path)
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"the lab is not running (no endpoints file at {file}); start it with `hvdr lab up`")
+    except (OSError, json.JSONDecodeError) as exc:
+        fail(f"cannot read the lab's endpoints file {file}: {exc}")
+    url = data.get("control") if isinstance(data, dict) else None
+    if not url:
+        fail(f"the endpoints file {file} names no control URL")
+    return str(url)
+
+
+def _call(path: Path | None, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+    url = _control_url(path) + route
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        try:
+            message = json.loads(exc.read()).get("error", exc.reason)
+        except (json.JSONDecodeError, AttributeError):
+            message = exc.reason
+        fail(f"the lab refused: {message}")
+    except (urllib.error.URLError, ConnectionError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", exc)
+        fail(f"the lab is not answering at {url} ({reason}); is `hvdr lab up` still running?")
+
+
+@app.command()
+@guarded
+def up(
+    topology: Annotated[
+        Path | None, typer.Option("--topology", help="Topology YAML (default: the built-in lab).")
+    ] = None,
+    speed: Annotated[float | None, typer.Option("--speed", help="Simulated seconds per real second.", min=0)] = None,
+    endpoints: EndpointsOption = None,
+    https: Annotated[bool, typer.Option("--https", help="Serve WinRM over HTTPS (self-signed).")] = False,
+) -> None:
+    """Run the lab in the foreground (Ctrl-C stops it) and write its endpoints file."""
+    from hvdr.lab.runner import Lab, run_lab
+
+    def ready(lab: Lab, path: Path) -> None:
+        hosts = lab.endpoints["hosts"]
+        console.print(
+            f"[bold]hvdr lab[/] {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
+            f"{lab.clock.speed:g}x; control {lab.control_url}"
+        )
+        for host in hosts:
+            console.print(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
+        console.print(f"endpoints written to {path}; Ctrl-C to stop")
+
+    run_lab(topology, speed=speed, endpoints_path=endpoints, https=https or None, on_ready=ready)
+
+
+@app.command()
+@guarded
+def status(
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml")] = OutputFormat.table,
+    endpoints: EndpointsOption = None,
+) -> None:
+    """Every VM copy on every host with its power, replication state and disk checksum."""
+    rows = _call(endpoints, "GET", "/vms")
+    if output is OutputFormat.table:
+        for row in rows:
+            row["disk_checksum"] = str(row.get("disk_checksum", ""))[:12]
+    emit(rows, VM_COLUMNS, output, title="lab VMs")
+
+
+def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
+    fault = _call(endpoints, "POST", "/faults", {"kind": kind, **params})
+    details = ", ".join(f"{k}={v}" for k, v in fault.items() if k not in ("id", "kind", "created"))
+    console.print(f"fault {fault['id']}: {kind} {details}")
+
+
+@fault_app.command("host-down")
+@guarded
+def host_down(host: str, endpoints: EndpointsOption = None) -> None:
+    """Make a host unreachable: WinRM refuses connections, replication to and from it fails."""
+    _inject(endpoints, "host_down", host=host)
+
+
+@fault_app.command()
+@guarded
+def partition(site_a: str, site_b: str, endpoints: EndpointsOption = None) -> None:
+    """Cut replication between two sites (WinRM still answers)."""
+    _inject(endpoints, "partition", site_a=site_a, site_b=site_b)
+
+
+@fault_app.command()
+@guarded
+def latency(host: str, seconds: float, endpoints: EndpointsOption = None) -> None:
+    """Add latency to every WinRM request to a host."""
+    _inject(endpoints, "latency", host=host, seconds=seconds)
+
+
+@fault_app.command("error-rate")
+@guarded
+def error_rate(host: str, rate: float, endpoints: EndpointsOption = None) -> None:
+    """Answer that fraction (0-1) of a host's WinRM requests with HTTP 500."""
+    _inject(endpoints, "error_rate", host=host, rate=rate)
+
+
+@fault_app.command("cmdlet-latency")
+@guarded
+def cmdlet_latency(host: str, cmdlet: str, seconds: float, endpoints: EndpointsOption = None) -> None:
+    """Make one cmdlet slow on a host."""
+    _inject(endpoints, "cmdlet_latency", host=host, cmdlet=cmdlet, seconds=seconds)
+
+
+@fault_app.command("storage-full")
+@guarded
+def storage_full(host: str, endpoints: EndpointsOption = None) -> None:
+    """Fill a host's replica storage: replication into it fails."""
+    _inject(endpoints, "storage_full", host=host)
+
+
+@fault_app.command()
+@guarded
+def crash(host: str, endpoints: EndpointsOption = None) -> None:
+    """Crash a host: VMs power off, replica logs are lost (resync needed); down until the fault is cleared."""
+    _inject(endpoints, "crash", host=host)
+
+
+@fault_app.command("list")
+@guarded
+def list_faults(
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml")] = OutputFormat.table,
+    endpoints: EndpointsOption = None,
+) -> None:
+    """The faults in force."""
+    rows = _call(endpoints, "GET", "/faults")
+    for row in rows:
+        row["target"] = row.get("host") or f"{row.get('site_a')} <-> {row.get('site_b')}"
+        row["value"] = row.get("seconds", row.get("rate", row.get("cmdlet", "")))
+    emit(rows, ["id", "kind", "target", "value"], output, title="lab faults")
+
+
+@fault_app.command()
+@guarded
+def clear(
+    fault_id: Annotated[str | None, typer.Argument(help="The fault to clear (see `hvdr lab fault list`).")] = None,
+    all_faults: Annotated[bool, typer.Option("--all", help="Clear every fault.")] = False,
+    endpoints: EndpointsOption = None,
+) -> None:
+    """Clear one fault, or all of them with --all."""
+    if (fault_id is None) == (not all_faults):
+        fail("give a fault id or --all (not both)")
+    result = _call(endpoints, "DELETE", "/faults" if all_faults else f"/faults/{fault_id}")
+    cleared = result.get("cleared", [])
+    console.print(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))

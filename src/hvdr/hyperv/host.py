@@ -1,0 +1,299 @@
+"""The WinRM implementation of :class:`~hvdr.hyperv.protocol.HyperVHost` and ``VMMServer``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+
+from hvdr.hyperv import parsing, scripts
+from hvdr.hyperv.clixml import classify, parse_error
+from hvdr.hyperv.connection import HostConnection
+from hvdr.hyperv.errors import (
+    HyperVError,
+    InvalidParameter,
+    InvalidReplicationState,
+    ReplicaServerUnreachable,
+    ReplicationAuthenticationFailed,
+    ScriptFailed,
+    ScriptTimedOut,
+    VMNotFound,
+    WinRMTimeout,
+)
+from hvdr.hyperv.models import (
+    RECOVERY_POINT_TYPES,
+    ConnectionTestResult,
+    FailoverIPConfig,
+    FailoverResult,
+    Heartbeat,
+    InitialReplicationMethod,
+    NetworkAdapter,
+    RecoveryPoint,
+    ReplicaServerSettings,
+    ReplicationHealthReport,
+    ReplicationInfo,
+    ReplicationServerInfo,
+    ReplicationSettings,
+    ReplicationUpdate,
+    ScriptResult,
+    StopMode,
+    VMInfo,
+    VMMCloud,
+    VMMHost,
+    VMMVirtualMachine,
+)
+from hvdr.hyperv.transport import HyperVTransport, PSResult, WinRMTransport
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class _ScriptRunner:
+    def __init__(self, transport: HyperVTransport, name: str | None = None) -> None:
+        self._transport = transport
+        self._name = name or transport.host
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def close(self) -> None:
+        self._transport.close()
+
+    def _run(self, script: str, operation: str, *, timeout: float | None = None) -> PSResult:
+        result = self._transport.run(script, timeout=timeout)
+        if result.exit_code != 0:
+            info = parse_error(result.stderr)
+            error = classify(info, operation=operation, host=self._name, exit_code=result.exit_code)
+            log.info("host=%s operation=%s error=%s id=%s", self._name, operation, type(error).__name__, info.error_id)
+            raise error
+        return result
+
+    def _objects(self, script: str, operation: str, parse: Callable[[dict[str, Any]], T]) -> list[T]:
+        stdout = self._run(script, operation).stdout
+        try:
+            return [parse(obj) for obj in parsing.objects(stdout, host=self._name)]
+        except (ValidationError, KeyError, TypeError, ValueError) as exc:
+            raise ScriptFailed(
+                f"{operation}: unexpected output shape ({type(exc).__name__}: {str(exc)[:300]})", host=self._name
+            ) from None
+
+
+class WinRMHyperVHost(_ScriptRunner):
+    """A Hyper-V host driven over WinRM (or any :class:`HyperVTransport`)."""
+
+    @classmethod
+    def connect(cls, connection: HostConnection) -> WinRMHyperVHost:
+        return cls(WinRMTransport(connection), connection.name)
+
+    # -- helpers ------------------------------------------------------------------------------------
+    def _one(self, script: str, operation: str, vm: str, parse: Callable[[dict[str, Any]], T]) -> T:
+        found = self._objects(script, operation, parse)
+        if not found:
+            raise VMNotFound(vm, host=self._name)
+        if len(found) > 1:
+            raise InvalidParameter(
+                f"{len(found)} virtual machines are named {vm!r}; use a unique name", host=self._name
+            )
+        return found[0]
+
+    def _replication(self, script: str, operation: str, vm: str) -> ReplicationInfo:
+        try:
+            return self._one(script, operation, vm, parsing.replication)
+        except InvalidReplicationState as error:
+            if error.state is None:
+                error.state = self._state_of(vm)
+            raise
+
+    def _state_of(self, vm: str) -> str | None:
+        """The VM's replication state, for an InvalidReplicationState raised without one (best effort)."""
+        try:
+            return str(self.get_vm(vm).replication_state)
+        except HyperVError:
+            return None
+
+    # -- reads --------------------------------------------------------------------------------------
+    def list_vms(self) -> list[VMInfo]:
+        return self._objects(scripts.list_vms(), "list_vms", parsing.vm)
+
+    def get_vm(self, vm: str) -> VMInfo:
+        return self._one(scripts.get_vm(vm), "get_vm", vm, parsing.vm)
+
+    def get_replication(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.get_replication(vm), "get_replication", vm)
+
+    def measure_replication(self, vm: str | None = None) -> list[ReplicationHealthReport]:
+        return self._objects(scripts.measure_replication(vm), "measure_replication", parsing.health)
+
+    def list_recovery_points(self, vm: str) -> list[RecoveryPoint]:
+        points = self._objects(scripts.list_recovery_points(vm), "list_recovery_points", parsing.recovery_point)
+        return sorted(
+            (p for p in points if p.snapshot_type in RECOVERY_POINT_TYPES),
+            key=lambda p: (p.creation_time is None, p.creation_time),
+        )
+
+    def get_network_adapters(self, vm: str) -> list[NetworkAdapter]:
+        return self._objects(scripts.get_network_adapters(vm), "get_network_adapters", parsing.adapter)
+
+    def get_heartbeat(self, vm: str) -> Heartbeat:
+        return self._one(scripts.get_heartbeat(vm), "get_heartbeat", vm, parsing.heartbeat)
+
+    # -- the replica server -------------------------------------------------------------------------
+    def get_replication_server(self) -> ReplicationServerInfo:
+        found = self._objects(scripts.get_replication_server(), "get_replication_server", parsing.replication_server)
+        if not found:
+            raise ScriptFailed("Get-VMReplicationServer returned nothing", host=self._name)
+        return found[0]
+
+    def configure_replica_server(self, settings: ReplicaServerSettings) -> ReplicationServerInfo:
+        found = self._objects(
+            scripts.configure_replica_server(settings), "configure_replica_server", parsing.replication_server
+        )
+        if not found:
+            raise ScriptFailed("Get-VMReplicationServer returned nothing", host=self._name)
+        return found[0]
+
+    def test_replication_connection(self, settings: ReplicationSettings) -> ConnectionTestResult:
+        """Succeeded, or not with the host's reason; only transport, credential and parameter errors raise."""
+        try:
+            stdout = self._run(scripts.test_replication_connection(settings), "test_replication_connection").stdout
+        except (ReplicaServerUnreachable, ReplicationAuthenticationFailed) as error:
+            return ConnectionTestResult(succeeded=False, message=error.message)
+        try:
+            items = json.loads(stdout) if stdout.strip() else []
+        except json.JSONDecodeError:
+            items = [stdout.strip()]
+        return parsing.connection_test(items if isinstance(items, list) else [items])
+
+    # -- replication lifecycle ----------------------------------------------------------------------
+    def enable_replication(self, vm: str, settings: ReplicationSettings) -> ReplicationInfo:
+        return self._replication(scripts.enable_replication(vm, settings), "enable_replication", vm)
+
+    def start_initial_replication(
+        self,
+        vm: str,
+        method: InitialReplicationMethod = InitialReplicationMethod.NETWORK,
+        *,
+        start_time: datetime | None = None,
+        destination_path: str | None = None,
+    ) -> ReplicationInfo:
+        script = scripts.start_initial_replication(vm, method, start_time=start_time, destination_path=destination_path)
+        return self._replication(script, "start_initial_replication", vm)
+
+    def import_initial_replication(self, vm: str, path: str) -> ReplicationInfo:
+        return self._replication(scripts.import_initial_replication(vm, path), "import_initial_replication", vm)
+
+    def suspend_replication(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.suspend_replication(vm), "suspend_replication", vm)
+
+    def resume_replication(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.resume_replication(vm), "resume_replication", vm)
+
+    def resynchronize_replication(self, vm: str, start_time: datetime | None = None) -> ReplicationInfo:
+        script = scripts.resume_replication(vm, resynchronize=True, start_time=start_time)
+        return self._replication(script, "resynchronize_replication", vm)
+
+    def set_replication(self, vm: str, update: ReplicationUpdate) -> ReplicationInfo:
+        return self._replication(scripts.set_replication(vm, update), "set_replication", vm)
+
+    def reverse_replication(self, vm: str, update: ReplicationUpdate | None = None) -> ReplicationInfo:
+        return self._replication(scripts.reverse_replication(vm, update), "reverse_replication", vm)
+
+    def set_as_replica(self, vm: str, allowed_primary_server: str | None = None) -> ReplicationInfo:
+        return self._replication(scripts.set_as_replica(vm, allowed_primary_server), "set_as_replica", vm)
+
+    def get_host_time(self) -> datetime:
+        found = self._objects(scripts.get_host_time(), "get_host_time", lambda obj: parsing.ps_datetime(obj["Now"]))
+        if not found or found[0] is None:
+            raise ScriptFailed("get_host_time: the host returned no time", host=self._name)
+        return found[0]
+
+    def remove_vm(self, vm: str) -> None:
+        self._run(scripts.remove_vm(vm), "remove_vm")
+
+    def remove_replication(self, vm: str) -> VMInfo:
+        return self._one(scripts.remove_replication(vm), "remove_replication", vm, parsing.vm)
+
+    # -- power --------------------------------------------------------------------------------------
+    def stop_vm(self, vm: str, mode: StopMode = StopMode.SHUTDOWN) -> VMInfo:
+        return self._one(scripts.stop_vm(vm, mode), "stop_vm", vm, parsing.vm)
+
+    def start_vm(self, vm: str) -> VMInfo:
+        return self._one(scripts.start_vm(vm), "start_vm", vm, parsing.vm)
+
+    # -- failover -----------------------------------------------------------------------------------
+    def prepare_failover(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.prepare_failover(vm), "prepare_failover", vm)
+
+    def start_failover(
+        self, vm: str, *, recovery_point: uuid.UUID | None = None, as_test: bool = False
+    ) -> FailoverResult:
+        script = scripts.start_failover(vm, recovery_point=recovery_point, as_test=as_test)
+        info = self._replication(script, "start_test_failover" if as_test else "start_failover", vm)
+        test_vm = (info.test_vm_name or f"{vm} - Test") if as_test else None
+        return FailoverResult(replication=info, test_vm_name=test_vm)
+
+    def complete_failover(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.complete_failover(vm), "complete_failover", vm)
+
+    def stop_failover(self, vm: str) -> ReplicationInfo:
+        return self._replication(scripts.stop_failover(vm), "stop_failover", vm)
+
+    # -- networking ---------------------------------------------------------------------------------
+    def connect_network_adapter(
+        self, vm: str, switch_name: str, adapter_name: str | None = None
+    ) -> list[NetworkAdapter]:
+        script = scripts.connect_network_adapter(vm, switch_name, adapter_name)
+        return self._objects(script, "connect_network_adapter", parsing.adapter)
+
+    def set_failover_ip(
+        self, vm: str, config: FailoverIPConfig, adapter_name: str | None = None
+    ) -> list[NetworkAdapter]:
+        return self._objects(scripts.set_failover_ip(vm, config, adapter_name), "set_failover_ip", parsing.adapter)
+
+    # -- operator scripts ---------------------------------------------------------------------------
+    def run_script(self, script: str, timeout_s: float) -> ScriptResult:
+        """Run an operator's script; a non-zero exit or an error is ScriptFailed, the timeout ScriptTimedOut."""
+        started = time.monotonic()
+        try:
+            result = self._transport.run(scripts.operator_script(script), timeout=timeout_s)
+        except WinRMTimeout:
+            if time.monotonic() - started < timeout_s:
+                raise
+            raise ScriptTimedOut(
+                f"the operator script was still running after {timeout_s:g} s and was stopped", host=self._name
+            ) from None
+        elapsed = time.monotonic() - started
+        if result.exit_code != 0:
+            info = parse_error(result.stderr) if result.stderr.strip() else None
+            reason = info.message if info else "no error output"
+            raise ScriptFailed(
+                f"the operator script exited with code {result.exit_code}: {reason}",
+                host=self._name,
+                script_exit_code=result.exit_code,
+                error_id=info.error_id if info else None,
+            )
+        return ScriptResult(stdout=result.stdout, exit_code=0, duration_seconds=elapsed)
+
+
+class WinRMVMMServer(_ScriptRunner):
+    """A VMM server's discovery reads over WinRM."""
+
+    @classmethod
+    def connect(cls, connection: HostConnection) -> WinRMVMMServer:
+        return cls(WinRMTransport(connection), connection.name)
+
+    def list_clouds(self) -> list[VMMCloud]:
+        return self._objects(scripts.vmm_clouds(), "list_clouds", parsing.vmm_cloud)
+
+    def list_hosts(self) -> list[VMMHost]:
+        return self._objects(scripts.vmm_hosts(), "list_hosts", parsing.vmm_host)
+
+    def list_vms(self) -> list[VMMVirtualMachine]:
+        return self._objects(scripts.vmm_vms(), "list_vms", parsing.vmm_vm)

@@ -1,0 +1,83 @@
+"""From the inventory to protection specs: which VMs, where their replicas go, under which policy.
+
+A VM is protectable when its host is in a cloud that is the primary side of a cloud pairing; the pairing's
+policy applies and its recovery cloud's hosts receive the replicas. Replicas are spread over the recovery
+cloud's hosts in a stable order (the same VM always lands on the same host while the cloud is unchanged).
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from hvdr.errors import ConfigError, NotFound
+from hvdr.inventory import queries
+from hvdr.inventory.tables import CloudPairingRow, HostRow, VMRow
+from hvdr.protection import Endpoint, ProtectionSpec
+from hvdr.topology import VM, HyperVHost
+
+
+def _pairing(session: Session, cloud: str) -> CloudPairingRow:
+    pairing = session.get(CloudPairingRow, cloud)
+    if pairing is None:
+        raise ConfigError(
+            f"cloud {cloud!r} is not the primary cloud of any pairing: add a cloud_pairings entry for it "
+            "to the topology and `hvdr apply` it"
+        )
+    return pairing
+
+
+def vms_to_protect(session: Session, vms: list[str] | None, cloud: str | None) -> list[str]:
+    """The VM names a command means: the given ones (checked), or every VM of the cloud."""
+    if cloud:
+        _pairing(session, cloud)
+        names = [r.name for r in session.exec(select(VMRow).where(VMRow.cloud == cloud).order_by(col(VMRow.name)))]
+        if not names:
+            raise NotFound(f"cloud {cloud!r} has no VMs in the inventory (run `hvdr discover` or declare them)")
+        return names
+    names = []
+    for name in vms or []:
+        if session.get(VMRow, name) is None:
+            raise NotFound(f"unknown VM {name!r}: `hvdr vms` lists the known ones")
+        names.append(name)
+    return names
+
+
+def protection_spec(session: Session, vm: str, time_scale: float = 1.0) -> ProtectionSpec:
+    """Everything a protection run needs for one VM, resolved now."""
+    row = session.get(VMRow, vm)
+    if row is None:
+        raise NotFound(f"unknown VM {vm!r}: `hvdr vms` lists the known ones")
+    primary = queries.host(session, row.discovered_host or row.host)
+    if primary.cloud is None:
+        raise ConfigError(
+            f"VM {vm!r} is on host {primary.fqdn}, which is in no cloud; only VMs of paired clouds are protected"
+        )
+    pairing = _pairing(session, primary.cloud)
+    policy = queries.policy(session, pairing.policy)
+    replica_hosts = [
+        HyperVHost.model_validate(h.spec)
+        for h in session.exec(
+            select(HostRow).where(HostRow.cloud == pairing.recovery_cloud).order_by(col(HostRow.fqdn))
+        ).all()
+    ]
+    if not replica_hosts:
+        raise ConfigError(f"recovery cloud {pairing.recovery_cloud!r} has no hosts to receive replicas")
+    siblings = [
+        r.name for r in session.exec(select(VMRow).where(VMRow.cloud == primary.cloud).order_by(col(VMRow.name))).all()
+    ]
+    replica = replica_hosts[siblings.index(vm) % len(replica_hosts) if vm in siblings else 0]
+    declared = VM.model_validate(row.spec)
+    excluded = [
+        disk.path or disk.name for disk in declared.disks if disk.excluded or disk.name in policy.excluded_disk_names
+    ]
+    return ProtectionSpec(
+        vm=vm,
+        primary=Endpoint(site=primary.site, host=primary.fqdn),
+        replica=Endpoint(site=replica.site, host=replica.fqdn),
+        primary_cloud=primary.cloud,
+        recovery_cloud=pairing.recovery_cloud,
+        policy=policy,
+        replica_server=replica.replica_server,
+        excluded_vhd_paths=excluded,
+        time_scale=time_scale,
+    )

@@ -1,0 +1,126 @@
+"""Failover cmdlets and recovery points (reference §1.11, §3)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from hvdr.lab.cmdlets.base import VM_NAME, VM_NAME_ONLY, VM_OBJECT, Context, cmdlet, resolve_vms
+from hvdr.lab.cmdlets.binding import Param
+from hvdr.lab.cmdlets.patterns import matches
+from hvdr.lab.models import errors, failover
+from hvdr.lab.models.disks import RecoveryPoint
+from hvdr.lab.models.enums import SnapshotType
+from hvdr.lab.models.objects import ModelObject
+from hvdr.lab.models.replication import Relationship
+from hvdr.lab.models.vms import VirtualMachine
+
+PASSTHRU = Param("Passthru", "switch")
+
+
+def _points(vm: VirtualMachine) -> list[tuple[Relationship, RecoveryPoint]]:
+    rel = vm.replication
+    return [(rel, p) for p in rel.history.points] if rel is not None and vm.test_of is None else []
+
+
+@cmdlet(
+    "Get-VMSnapshot",
+    VM_NAME_ONLY,
+    VM_OBJECT,
+    Param("Name", "strings", position=1),
+    Param("Id", "guid"),
+    Param("SnapshotType", "enum", enum=SnapshotType),
+    Param("ChildOf", "object"),
+    Param("ParentOf", "object"),
+)
+def get_vmsnapshot(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    if "Id" in bound and "VMName" not in bound and not bound.get("VM"):
+        vms = list(ctx.host.vms.values())
+    else:
+        vms = resolve_vms(ctx, bound)
+    wanted = bound.get("SnapshotType")
+    found = [
+        (rel, point)
+        for vm in sorted(vms, key=lambda v: v.name.lower())
+        for rel, point in _points(vm)
+        if (wanted is None or point.snapshot_type is wanted)
+        and matches(point.name, bound.get("Name"))
+        and ("Id" not in bound or point.id == bound["Id"])
+    ]
+    names = bound.get("Name") or []
+    if not found and (("Id" in bound) or (names and not any(ch in n for n in names for ch in "*?["))):
+        what = f'id "{bound["Id"]}"' if "Id" in bound else f'name "{names[0]}"'
+        raise errors.object_not_found(f"Hyper-V was unable to find a checkpoint with {what}.")
+    return [rel.snapshot_object(point) for rel, point in found]
+
+
+def _snapshot(ctx: Context, value: object) -> tuple[Relationship, RecoveryPoint, uuid.UUID]:
+    """The recovery point a ``-VMRecoverySnapshot`` argument stands for on this host."""
+    obj = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if isinstance(obj, ModelObject) and isinstance(obj.ref, tuple) and len(obj.ref) == 2:
+        rel, point = obj.ref
+        if isinstance(rel, Relationship) and isinstance(point, RecoveryPoint):
+            current = ctx.host.vms.get(rel.vm.id)
+            if current is not None and current.replication is not None:
+                return current.replication, point, rel.vm.id
+    if isinstance(obj, ModelObject) and obj.ps_get("Id") is not None:
+        for vm in ctx.host.vms.values():
+            for rel, point in _points(vm):
+                if str(point.id) == str(obj.ps_get("Id")):
+                    return rel, point, vm.id
+    raise errors.invalid_argument(
+        "The VMRecoverySnapshot parameter needs a recovery point from Get-VMSnapshot on this Replica server.",
+        "VMFailover_InvalidSnapshot",
+        "VMRecoverySnapshot",
+    )
+
+
+@cmdlet(
+    "Start-VMFailover",
+    VM_NAME,
+    VM_OBJECT,
+    Param("VMRecoverySnapshot", "object", ("VMRecoveryCheckpoint",), pipeline_types=("VMSnapshot",)),
+    Param("Prepare", "switch"),
+    Param("AsTest", "switch"),
+    PASSTHRU,
+)
+def start_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    snapshot = bound.get("VMRecoverySnapshot")
+    point: RecoveryPoint | None = None
+    owner: uuid.UUID | None = None
+    if snapshot is not None:
+        rel, point, owner = _snapshot(ctx, snapshot)
+        vms = resolve_vms(ctx, bound) if ("VMName" in bound or bound.get("VM")) else [rel.vm]
+    else:
+        vms = resolve_vms(ctx, bound)
+    results: list[Any] = []
+    for vm in vms:
+        test = failover.start_failover(
+            ctx.backend,
+            vm,
+            prepare=bool(bound.get("Prepare")),
+            as_test=bool(bound.get("AsTest")),
+            point=point,
+            point_owner=owner,
+        )
+        if test is not None:
+            results.append(test.to_object(ctx.now))
+        elif bound.get("Passthru"):
+            results.append(vm.to_object(ctx.now))
+    return results
+
+
+@cmdlet("Complete-VMFailover", VM_NAME, VM_OBJECT, PASSTHRU)
+def complete_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    vms = resolve_vms(ctx, bound)
+    for vm in vms:
+        failover.complete_failover(ctx.backend, vm)
+    return [vm.to_object(ctx.now) for vm in vms] if bound.get("Passthru") else []
+
+
+@cmdlet("Stop-VMFailover", VM_NAME, VM_OBJECT, PASSTHRU)
+def stop_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    vms = resolve_vms(ctx, bound)
+    for vm in vms:
+        failover.stop_failover(ctx.backend, vm)
+    return [vm.to_object(ctx.now) for vm in vms if vm.id in ctx.host.vms] if bound.get("Passthru") else []

@@ -1,0 +1,135 @@
+"""The lab's control API (aiohttp, loopback only): the truth about every VM copy, faults, call counts, clock.
+
+=========================  =====================================================================================
+``GET /health``            status, simulated time, speed, counts
+``GET /vms``               every VM copy on every host: name, host, site, power_state, replication_mode,
+                           replication_state, replication_health, disk_checksum (+ id, tier, pending_bytes …)
+``GET /hosts``             the endpoints document (``{"control", "hosts": [...]}``)
+``GET /faults``            faults in force
+``POST /faults``           inject ``{"kind": ..., <params>}`` (see ``hvdr.lab.models.faults``) → 201 + the fault
+``DELETE /faults``         clear every fault;  ``DELETE /faults/{id}`` clears one (404 when unknown)
+``GET /calls``             cmdlet calls per host, cmdlet and VM: ``{"total": n, "calls": [{host, cmdlet, vm, count}]}``
+``DELETE /calls``          reset the counters
+``POST /clock``            ``{"advance_s": seconds}`` and/or ``{"speed": factor}`` → the new status
+=========================  =====================================================================================
+
+Errors are ``{"error": message}`` with status 400 (bad input) or 404.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+
+from hvdr.lab.models.backend import LabBackend
+
+BACKEND: web.AppKey[LabBackend] = web.AppKey("backend", LabBackend)
+ENDPOINTS: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("endpoints")
+
+
+def _error(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json() if request.can_read_body else {}
+    except json.JSONDecodeError as exc:
+        raise web.HTTPBadRequest(
+            text=json.dumps({"error": f"invalid JSON: {exc}"}), content_type="application/json"
+        ) from exc
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(text=json.dumps({"error": "expected a JSON object"}), content_type="application/json")
+    return data
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response(request.app[BACKEND].status())
+
+
+async def vms(request: web.Request) -> web.Response:
+    return web.json_response(request.app[BACKEND].vm_report())
+
+
+async def hosts(request: web.Request) -> web.Response:
+    return web.json_response(request.app[ENDPOINTS]())
+
+
+async def list_faults(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        return web.json_response([f.to_json() for f in backend.faults.faults.values()])
+
+
+async def add_fault(request: web.Request) -> web.Response:
+    data = await _body(request)
+    kind = str(data.pop("kind", "")).replace("-", "_")
+    try:
+        fault = request.app[BACKEND].add_fault(kind, **data)
+    except (ValueError, TypeError) as exc:
+        return _error(400, str(exc))
+    return web.json_response(fault.to_json(), status=201)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    removed = request.app[BACKEND].clear_faults()
+    return web.json_response({"cleared": [f.to_json() for f in removed]})
+
+
+async def clear_fault(request: web.Request) -> web.Response:
+    fault_id = request.match_info["fault_id"]
+    removed = request.app[BACKEND].clear_fault(fault_id)
+    if removed is None:
+        return _error(404, f"no fault with id {fault_id!r}")
+    return web.json_response({"cleared": [removed.to_json()]})
+
+
+async def calls(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        rows = backend.call_counts()
+    return web.json_response({"total": sum(r["count"] for r in rows), "calls": rows})
+
+
+async def reset_calls(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        backend.calls.clear()
+    return web.json_response({"total": 0, "calls": []})
+
+
+async def clock(request: web.Request) -> web.Response:
+    data = await _body(request)
+    backend = request.app[BACKEND]
+    try:
+        speed = float(data["speed"]) if "speed" in data else None
+        advance = float(data["advance_s"]) if "advance_s" in data else None
+        with backend.lock:
+            backend.sync()
+            if speed is not None:
+                backend.clock.set_speed(speed)
+            if advance is not None:
+                backend.advance(advance)
+    except (ValueError, TypeError) as exc:
+        return _error(400, str(exc))
+    return web.json_response(backend.status())
+
+
+def create_app(backend: LabBackend, endpoints: Callable[[], dict[str, Any]] | None = None) -> web.Application:
+    app = web.Application()
+    app[BACKEND] = backend
+    app[ENDPOINTS] = endpoints or (lambda: {})
+    app.router.add_get("/health", health)
+    app.router.add_get("/vms", vms)
+    app.router.add_get("/hosts", hosts)
+    app.router.add_get("/faults", list_faults)
+    app.router.add_post("/faults", add_fault)
+    app.router.add_delete("/faults", clear_faults)
+    app.router.add_delete("/faults/{fault_id}", clear_fault)
+    app.router.add_get("/calls", calls)
+    app.router.add_delete("/calls", reset_calls)
+    app.router.add_post("/clock", clock)
+    return app

@@ -1,0 +1,144 @@
+"""Error classification: canned CLIXML as Windows PowerShell writes it, and pywinrm/requests exceptions."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+import winrm.exceptions as wexc
+
+from hvdr.hyperv import errors
+from hvdr.hyperv.clixml import classify, clixml_text, parse_error
+
+VM_NOT_FOUND = (
+    '\ufeff#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
+    '<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T></TN><MS>'
+    '<I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV></PR></MS></Obj>'
+    '<S S="Error">Get-VM : Hyper-V was unable to find a virtual machine with name "it\'s Сервер"._x000D__x000A_</S>'
+    '<S S="Error">At line:2 char:1_x000D__x000A_</S>'
+    "<S S=\"Error\">+ Get-VM -Name 'it''s Сервер'_x000D__x000A_</S>"
+    '<S S="Error">+ ~~~~~~~~~~~~~~~~~~~~~~~~~~~_x000D__x000A_</S>'
+    '<S S="Error">    + CategoryInfo          : InvalidArgument: (it\'s Сервер:String) [Get-VM], '
+    "VirtualizationException_x000D__x000A_</S>"
+    '<S S="Error">    + FullyQualifiedErrorId : InvalidParameter,Microsoft.HyperV.PowerShell.Commands.GetVM'
+    '_x000D__x000A_</S><S S="Error"> _x000D__x000A_</S></Objs>'
+)
+
+
+def _clixml(first: str, category: str, fqid: str) -> str:
+    lines = [
+        first,
+        "At line:2 char:1",
+        "+ Some-Command",
+        "+ ~~~~~~~~~~~~",
+        f"    + CategoryInfo          : {category}: (:) [], SomeException",
+        f"    + FullyQualifiedErrorId : {fqid}",
+        " ",
+    ]
+    body = "".join(f'<S S="Error">{line}_x000D__x000A_</S>' for line in lines)
+    return f'#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">{body}</Objs>'
+
+
+def test_parse_a_real_error_view() -> None:
+    info = parse_error(VM_NOT_FOUND)
+    assert info.command == "Get-VM"
+    assert info.message == 'Hyper-V was unable to find a virtual machine with name "it\'s Сервер".'
+    assert (info.category, info.error_id) == ("InvalidArgument", "InvalidParameter")
+    error = classify(info, operation="get_vm", host="hv01")
+    assert isinstance(error, errors.VMNotFound) and error.vm == "it's Сервер"
+    assert not error.retryable and error.code == "vm_not_found"
+    assert str(error).startswith("hv01: Get-VM: Hyper-V was unable")
+
+
+@pytest.mark.parametrize(
+    ("fqid", "category", "expected"),
+    [
+        (
+            "OperationFailed_InvalidReplicationState,Microsoft.HyperV.PowerShell.Commands.StartVMFailover",
+            "InvalidOperation",
+            errors.InvalidReplicationState,
+        ),
+        ("OperationFailed_InvalidState,X", "InvalidOperation", errors.InvalidVMState),
+        ("VMReplication_ActionNotApplicableOnPrimary,X", "InvalidOperation", errors.InvalidReplicationState),
+        ("VMReplication_ActionNotApplicableOnReplica,X", "InvalidOperation", errors.InvalidReplicationState),
+        ("VMReplication_ActionNotApplicableOnTestReplica,X", "InvalidOperation", errors.InvalidReplicationState),
+        ("VMReplication_ActionNotApplicable_None,X", "InvalidOperation", errors.InvalidReplicationState),
+        ("VMReplication_AlreadyEnabled,X", "InvalidOperation", errors.InvalidReplicationState),
+        ("InvalidParameter_InvalidUri,X", "InvalidArgument", errors.InvalidParameter),
+        ("InvalidParameter_ConflictingParameters,X", "InvalidArgument", errors.InvalidParameter),
+        ("InvalidArgument_ParameterNotProvided,X", "InvalidArgument", errors.InvalidParameter),
+        ("VMReplication_AppConsistentWithoutRecoveryHistory,X", "InvalidArgument", errors.InvalidParameter),
+        ("VMFailover_OnlyValidParameterOnPrimary,X", "InvalidArgument", errors.InvalidParameter),
+        ("VMFailover_InvalidSnapshot,X", "InvalidArgument", errors.InvalidParameter),
+        ("InvalidOperation_NoSettingsChanged,X", "InvalidOperation", errors.InvalidParameter),
+        ("VMReplication_CannotModifySettingsOnReplica,X", "InvalidOperation", errors.InvalidParameter),
+        ("VMReplication_Reverse_CertificateThumbprintNotProvided,X", "InvalidArgument", errors.InvalidParameter),
+        ("ParameterArgumentValidationError,X", "InvalidData", errors.InvalidParameter),
+        ("NamedParameterNotFound,X", "InvalidArgument", errors.InvalidParameter),
+        ("VMReplication_ReplicaServerUnreachable,X", "ResourceUnavailable", errors.ReplicaServerUnreachable),
+        ("VMReplication_AuthenticationFailed,X", "PermissionDenied", errors.ReplicationAuthenticationFailed),
+        ("MissingEndCurlyBrace", "ParserError", errors.ScriptFailed),
+        ("CommandNotFoundException", "ObjectNotFound", errors.ScriptFailed),
+        ("Something unheard of", "NotSpecified", errors.ScriptFailed),
+    ],
+)
+def test_classification_by_error_id(fqid: str, category: str, expected: type[errors.HyperVError]) -> None:
+    error = classify(parse_error(_clixml("Do-It : it failed", category, fqid)), operation="op")
+    assert type(error) is expected
+    assert error.error_id == fqid.split(",")[0].split()[0] and error.category == category
+    if isinstance(error, errors.InvalidReplicationState):
+        assert error.operation == "op"
+
+
+def test_parser_error_and_plain_stderr() -> None:
+    info = parse_error(_clixml("At line:1 char:5", "ParserError", "TerminatorExpectedAtEndOfString"))
+    assert info.error_id == "TerminatorExpectedAtEndOfString" and info.category == "ParserError"
+    assert clixml_text("The command line is too long.\r\n") == "The command line is too long."
+    plain = parse_error("The command line is too long.\r\n")
+    assert plain.message == "The command line is too long." and plain.error_id is None
+    assert isinstance(classify(plain, operation="x"), errors.ScriptFailed)
+    broken = '#< CLIXML\r\n<Objs><S S="Error">unterminated'
+    assert clixml_text(broken) == broken
+
+
+def test_retryability_is_declared_once() -> None:
+    transient = {errors.HostUnreachable, errors.WinRMServiceError, errors.ReplicaServerUnreachable, errors.WinRMTimeout}
+    permanent = {
+        errors.AuthenticationFailed,
+        errors.ReplicationAuthenticationFailed,
+        errors.VMNotFound,
+        errors.InvalidReplicationState,
+        errors.InvalidVMState,
+        errors.InvalidParameter,
+        errors.ScriptFailed,
+        errors.ScriptTimedOut,
+    }
+    assert all(cls.retryable for cls in transient) and not any(cls.retryable for cls in permanent)
+    codes = [cls.code for cls in transient | permanent]
+    assert len(set(codes)) == len(codes)
+    assert len(str(errors.ScriptFailed("x" * 10_000))) <= errors.MAX_MESSAGE_CHARS
+
+
+def _raise(exc: BaseException) -> type[errors.HyperVError]:
+    with pytest.raises(errors.HyperVError) as caught, errors.map_winrm_errors("hv01", operation="run"):
+        raise exc
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__  # no pywinrm type escapes
+    return type(caught.value)
+
+
+def test_map_winrm_errors() -> None:
+    fault = wexc.WSManFaultError(
+        500, "Bad HTTP response returned from server. Code 500", "<xml/>", "busy", wsman_fault_code=2147500037
+    )
+    assert _raise(wexc.InvalidCredentialsError("rejected")) is errors.AuthenticationFailed
+    assert _raise(wexc.WinRMOperationTimeoutError()) is errors.WinRMTimeout
+    assert _raise(fault) is errors.WinRMServiceError
+    assert _raise(wexc.WinRMTransportError("http", 503, "")) is errors.WinRMServiceError
+    assert _raise(wexc.WinRMTransportError("http", 413, "")) is errors.ScriptFailed
+    assert _raise(requests.exceptions.SSLError("certificate verify failed")) is errors.AuthenticationFailed
+    assert _raise(requests.exceptions.ConnectTimeout()) is errors.HostUnreachable
+    assert _raise(requests.exceptions.ReadTimeout()) is errors.WinRMTimeout
+    assert _raise(requests.exceptions.ConnectionError("Connection refused")) is errors.HostUnreachable
+    assert _raise(ConnectionResetError()) is errors.HostUnreachable
+    assert _raise(wexc.WinRMError("requested auth method is kerberos, but pykerberos is not installed")) is (
+        errors.AuthenticationFailed
+    )

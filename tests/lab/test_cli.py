@@ -1,0 +1,69 @@
+"""``hvdr lab status`` and ``hvdr lab fault …`` against a running lab; one-line errors without one."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from hvdr.cli.lab import app
+from hvdr.lab.runner import Lab
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def running(tmp_path: Path) -> Iterator[tuple[Lab, Path]]:
+    with Lab(speed=0, wire=False) as lab:
+        yield lab, lab.write_endpoints(tmp_path / "endpoints.json")
+
+
+def test_status_without_a_lab_is_one_line(tmp_path: Path) -> None:
+    missing = tmp_path / "none.json"
+    result = runner.invoke(app, ["status", "--endpoints", str(missing)])
+    assert result.exit_code == 1
+    assert "the lab is not running" in result.output and "hvdr lab up" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_status_lists_every_copy(running: tuple[Lab, Path]) -> None:
+    _, path = running
+    result = runner.invoke(app, ["status", "--endpoints", str(path), "--output", "json"])
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.output)
+    assert len(rows) == 12 and {r["replication_state"] for r in rows} == {"Disabled"}
+    table = runner.invoke(app, ["status", "--endpoints", str(path)])
+    assert table.exit_code == 0 and "db-01" in table.output
+
+
+def test_fault_commands(running: tuple[Lab, Path]) -> None:
+    lab, path = running
+    ep = ["--endpoints", str(path)]
+    assert runner.invoke(app, ["fault", "host-down", "hv-a1", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "partition", "site-a", "site-b", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "latency", "hv-b1", "0.5", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "error-rate", "hv-b1", "0.1", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "cmdlet-latency", "hv-b1", "Get-VM", "2", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "storage-full", "hv-b2", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "crash", "hv-a2", *ep]).exit_code == 0
+    assert len(lab.backend.faults.faults) == 7
+    listed = runner.invoke(app, ["fault", "list", "--output", "json", *ep])
+    assert {f["kind"] for f in json.loads(listed.output)} == {
+        "host_down",
+        "partition",
+        "latency",
+        "error_rate",
+        "cmdlet_latency",
+        "storage_full",
+        "crash",
+    }
+    bad = runner.invoke(app, ["fault", "host-down", "hv-zz", *ep])
+    assert bad.exit_code == 1 and "no host named" in bad.output
+    assert runner.invoke(app, ["fault", "clear", "f1", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "clear", "f1", *ep]).exit_code == 1
+    assert runner.invoke(app, ["fault", "clear", *ep]).exit_code == 1
+    assert runner.invoke(app, ["fault", "clear", "--all", *ep]).exit_code == 0
+    assert lab.backend.faults.faults == {}

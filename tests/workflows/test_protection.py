@@ -1,0 +1,167 @@
+"""ProtectionWorkflow's lifecycle, commands and history bound, on fake hosts (fast, exact).
+
+The same lifecycle against the lab over real WinRM is in tests/e2e/test_protection_lab.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from temporalio.client import Client as TemporalClient
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from hvdr.protection import (
+    DisableRequest,
+    Endpoint,
+    Phase,
+    PolicyChange,
+    ProtectionInput,
+    ProtectionSpec,
+    ProtectionState,
+    ProtectionStatus,
+    ResyncRequest,
+    protection_workflow_id,
+)
+from hvdr.settings import site_task_queue
+from hvdr.topology import ReplicationPolicy
+from hvdr.workflows.protection import ProtectionWorkflow
+from tests.workflows.fake_hosts import FakeEstate
+
+SITES = ("site-a", "site-b")
+
+
+def _spec(vm: str, frequency: int = 300, time_scale: float = 1.0) -> ProtectionSpec:
+    return ProtectionSpec(
+        vm=vm,
+        primary=Endpoint(site="site-a", host="hv-a1.site-a.lab.local"),
+        replica=Endpoint(site="site-b", host="hv-b1.site-b.lab.local"),
+        policy=ReplicationPolicy(name="p", copy_frequency_s=frequency, rpo_alert_threshold_s=900),  # type: ignore[arg-type]
+        time_scale=time_scale,
+    )
+
+
+def _workers(client: TemporalClient, queue: str, estate: FakeEstate) -> list[Worker]:
+    workers = [Worker(client, task_queue=queue, workflows=[ProtectionWorkflow])]
+    for site in SITES:
+        workers.append(Worker(client, task_queue=site_task_queue(site), activities=estate.activities()))
+    return workers
+
+
+async def _start(
+    client: TemporalClient, queue: str, spec: ProtectionSpec
+) -> WorkflowHandle[ProtectionWorkflow, ProtectionStatus]:
+    return await client.start_workflow(
+        ProtectionWorkflow.run,
+        ProtectionInput(state=ProtectionState(spec=spec)),
+        id=protection_workflow_id(f"{spec.vm}-{uuid.uuid4().hex[:6]}"),
+        task_queue=queue,
+    )
+
+
+async def _until(
+    handle: WorkflowHandle[ProtectionWorkflow, ProtectionStatus],
+    phase: Phase,
+    env: WorkflowEnvironment,
+    step: timedelta = timedelta(minutes=1),
+    limit: int = 200,
+) -> ProtectionStatus:
+    for _ in range(limit):
+        status = await handle.query(ProtectionWorkflow.status)
+        if status.phase is phase:
+            return status
+        await env.sleep(step)
+    raise AssertionError(f"never reached {phase}: {status}")
+
+
+async def test_bring_up_then_monitor_with_rpo(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate()
+    queue = f"tq-{uuid.uuid4()}"
+    workers = _workers(time_env.client, queue, estate)
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(time_env.client, queue, _spec("db-01"))
+        status = await _until(handle, Phase.REPLICATING, time_env)
+        assert status.replication_state == "Replicating"
+        await time_env.sleep(timedelta(minutes=15))
+        status = await handle.query(ProtectionWorkflow.status)
+        assert status.rpo_s is not None and 0 <= status.rpo_s <= 600
+        assert status.open_alerts == []
+        assert estate.calls["Enable-VMReplication"] == 1
+        assert estate.calls["Start-VMInitialReplication"] == 1
+
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ProtectionWorkflow.resume)
+        assert "cannot resume the protection of db-01: it is replicating" in str(refused.value.cause)
+
+        paused = await handle.execute_update(ProtectionWorkflow.pause)
+        assert paused.phase is Phase.PAUSED and estate.calls["Suspend-VMReplication"] == 1
+        resumed = await handle.execute_update(ProtectionWorkflow.resume)
+        assert resumed.phase is Phase.REPLICATING
+        resync = await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
+        assert resync.phase is Phase.RESYNCHRONIZING and estate.calls["Resynchronize"] == 1
+        await _until(handle, Phase.REPLICATING, time_env)
+
+        faster = ReplicationPolicy(name="fast", copy_frequency_s=30)  # type: ignore[arg-type]
+        changed = await handle.execute_update(ProtectionWorkflow.change_policy, PolicyChange(policy=faster))
+        assert changed.message == "policy fast applied" and estate.vms["db-01"].frequency == 30
+
+        disabled = await handle.execute_update(ProtectionWorkflow.disable, DisableRequest(delete_replica=True))
+        assert disabled.phase is Phase.DISABLED
+        final = await handle.result()
+        assert final.phase is Phase.DISABLED
+        assert estate.calls["Remove-VMReplication@hv-a1.site-a.lab.local"] == 1
+        assert estate.calls["Remove-VMReplication@hv-b1.site-b.lab.local"] == 1
+        assert estate.calls["Remove-VM"] == 1
+
+
+async def test_partition_raises_alerts_that_clear_by_themselves(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    queue = f"tq-{uuid.uuid4()}"
+    workers = _workers(time_env.client, queue, estate)
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(time_env.client, queue, _spec("app-01"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        estate.partitioned = True
+        await time_env.sleep(timedelta(minutes=30))
+        status = await handle.query(ProtectionWorkflow.status)
+        kinds = {a.kind for a in status.open_alerts}
+        assert {"rpo", "missed_cycles", "health"} <= kinds, status.open_alerts
+        estate.partitioned = False
+        await time_env.sleep(timedelta(minutes=10))
+        status = await handle.query(ProtectionWorkflow.status)
+        assert status.open_alerts == [], status.open_alerts
+        assert status.rpo_s is not None and status.rpo_s < 900
+
+
+async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=5))
+    queue = f"tq-{uuid.uuid4()}"
+    workers = _workers(time_env.client, queue, estate)
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(time_env.client, queue, _spec("web-01", frequency=900))
+        await _until(handle, Phase.REPLICATING, time_env)
+        for _ in range(30):
+            await time_env.sleep(timedelta(days=1))
+        status = await handle.query(ProtectionWorkflow.status)
+        assert status.phase is Phase.REPLICATING
+        details = await handle.query(ProtectionWorkflow.details)
+        assert details.ticks >= 30 * 96 - 5
+        assert details.continued >= 5
+        lengths = [n async for n in _history_lengths(time_env.client, handle.id, (await handle.describe()).run_id)]
+        assert len(lengths) == details.continued + 1
+        assert max(lengths) < 10_000, lengths
+        await handle.terminate("test done")
+
+
+async def _history_lengths(client: TemporalClient, workflow_id: str, run_id: str) -> AsyncIterator[int]:
+    """History lengths of every run of the workflow, following the continue-as-new chain backwards."""
+    for _ in range(100):
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        yield len(history.events)
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+        if not run_id:
+            return
