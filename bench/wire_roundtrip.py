@@ -55,8 +55,7 @@ def _run(endpoints: dict[str, Any], n: int) -> float:
     from hvdr.hyperv import HostConnection, WinRMHyperVHost
 
     ep = next(h for h in endpoints["hosts"] if h["name"] == HOST)
-    host = WinRMHyperVHost.connect(HostConnection.basic(HOST, ep["url"], ep["username"], ep["password"],
-                                                        insecure=True))
+    host = WinRMHyperVHost.connect(HostConnection.basic(HOST, ep["url"], ep["username"], ep["password"], insecure=True))
     try:
         median = _measure("driver get_vm", lambda: host.get_vm("db-01"), n)
         _measure("driver list_vms", host.list_vms, max(50, n // 5))

@@ -32,7 +32,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
-from hvdr.models import PingReply, PingRequest, PingResult
+from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
@@ -78,6 +78,14 @@ async def connect_temporal(settings: Settings) -> TemporalClient:
             f"cannot reach Temporal at {settings.temporal.address}: {str(exc).splitlines()[0]} "
             "(start the embedded server with `hvdr server start`, or set HVDR_TEMPORAL_ADDRESS)"
         ) from exc
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost cause's message: ``str(WorkflowFailureError)`` alone says only "Workflow execution failed"."""
+    cause = error
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    return getattr(cause, "message", None) or str(cause)
 
 
 class Client:
@@ -153,10 +161,7 @@ class Client:
         try:
             reply = await handle.result()
         except WorkflowFailureError as exc:
-            cause = exc.cause
-            while cause.__cause__ is not None:
-                cause = cause.__cause__
-            raise HvdrError(f"ping of site {site!r} failed: {cause}") from exc
+            raise HvdrError(f"ping of site {site!r} failed: {_root_cause(exc)}") from exc
         round_trip = (time.perf_counter() - began) * 1000
         description = await handle.describe()
         started = description.start_time
@@ -169,6 +174,26 @@ class Client:
             activity_latency_ms=(reply.answered_at - started).total_seconds() * 1000,
             round_trip_ms=round_trip,
         )
+
+    async def discover(self, sites: list[str]) -> list[DiscoveredSite]:
+        """What each site's VMM server (or hosts) report: hosts, VMs, clouds. Runs on the sites' workers."""
+        for site in sites:
+            if not await self.wait_for_pollers(site_task_queue(site)):
+                raise HvdrError(f"no worker serves site {site!r}: start one with `hvdr worker --site {site}`")
+        try:
+            results: list[DiscoveredSite] = await self.temporal.execute_workflow(
+                "Discovery",
+                DiscoveryRequest(sites=sites),
+                id=f"discover/{'+'.join(sites)}/{uuid.uuid4()}",
+                task_queue=WORKFLOW_TASK_QUEUE,
+                search_attributes=search_attributes("discovery"),
+                static_summary=f"discover {', '.join(sites)}",
+                result_type=list[DiscoveredSite],
+                execution_timeout=timedelta(minutes=30),
+            )
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"discovery failed: {_root_cause(exc)}") from exc
+        return results
 
     # -- protection -----------------------------------------------------------------------------------------
 
@@ -222,7 +247,8 @@ class Client:
         except RPCError as exc:
             raise NotFound(f"VM {vm!r} is not protected: start with `hvdr protect enable --vm {vm}`") from exc
         if description.status is not WorkflowExecutionStatus.RUNNING:
-            raise NotFound(f"VM {vm!r} is not protected any more (its run is {description.status.name.lower()})")
+            ended = description.status.name.lower() if description.status else "closed"
+            raise NotFound(f"VM {vm!r} is not protected any more (its run is {ended})")
         try:
             args = [] if argument is None else [argument]
             result: CommandResult = await handle.execute_update(update, args=args, result_type=CommandResult)

@@ -33,3 +33,35 @@ class PingResult(BaseModel):
     started_at: datetime
     activity_latency_ms: float = Field(description="from the run starting to the site's activity answering")
     round_trip_ms: float = Field(description="from the client starting the run to receiving its result")
+
+
+class DiscoveredVM(BaseModel):
+    """A VM as a site's VMM server (or its Hyper-V hosts) report it."""
+
+    name: str
+    host: str
+    vm_id: str | None = None
+    power_state: str | None = None
+    replication_mode: str | None = None
+    replication_state: str | None = None
+    cloud: str | None = None
+
+
+class DiscoveredHost(BaseModel):
+    name: str
+    cloud: str | None = None
+
+
+class DiscoveredSite(BaseModel):
+    """What one site's worker found, and from where."""
+
+    site: str
+    source: str = Field(description="the VMM server's name, or 'hosts' when the site has no VMM")
+    hosts: list[DiscoveredHost] = Field(default_factory=list)
+    vms: list[DiscoveredVM] = Field(default_factory=list)
+    clouds: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+
+
+class DiscoveryRequest(BaseModel):
+    sites: list[str]

@@ -148,8 +148,9 @@ class ProtectionActivities:
     @activity.defn(name="enable_replication")
     async def enable_replication(self, request: ReplicationInput) -> hv.ReplicationInfo:
         host = self.hosts.host(request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.mode is hv.ReplicationMode.PRIMARY:
+        vm = await call(host.get_vm, request.vm)  # Get-VMReplication fails on a VM that does not replicate
+        if vm.replication_mode is hv.ReplicationMode.PRIMARY:
+            current = await call(host.get_replication, request.vm)
             if (current.replica_server or "").lower() == request.settings.replica_server.lower():
                 return current
             raise ApplicationError(
@@ -157,7 +158,15 @@ class ProtectionActivities:
                 type="InvalidReplicationState",
                 non_retryable=True,
             )
-        return await call(host.enable_replication, request.vm, request.settings)
+        settings = request.settings
+        if settings.excluded_vhd_paths:
+            # The topology names disks; Enable-VMReplication wants the attached VHD's full path.
+            by_name = {path.replace("\\", "/").rsplit("/", 1)[-1].lower(): path for path in vm.hard_drive_paths}
+            paths = [
+                by_name.get(p.replace("\\", "/").rsplit("/", 1)[-1].lower(), p) for p in settings.excluded_vhd_paths
+            ]
+            settings = settings.model_copy(update={"excluded_vhd_paths": paths})
+        return await call(host.enable_replication, request.vm, settings)
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
@@ -254,8 +263,8 @@ class ProtectionActivities:
     @activity.defn(name="remove_replication")
     async def remove_replication(self, request: HostVM) -> str:
         host = self.hosts.host(request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state is hv.ReplicationState.DISABLED:
+        current = await call(host.get_vm, request.vm)
+        if current.replication_mode is hv.ReplicationMode.NONE:
             return "already removed"
         await call(host.remove_replication, request.vm)
         return "removed"

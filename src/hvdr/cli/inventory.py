@@ -77,6 +77,7 @@ def _reader(
 def register(app: typer.Typer) -> None:
     app.command()(apply)
     app.command()(export)
+    app.command()(discover)
     readers = [
         ("sites", queries.sites, ["name", "description", "vmm_server", "hosts"], "List the sites."),
         ("hosts", queries.hosts, ["fqdn", "site", "cloud", "vms"], "List the Hyper-V hosts."),
@@ -107,3 +108,41 @@ def register(app: typer.Typer) -> None:
     ]
     for name, query, columns, doc in readers:
         app.command(name)(_reader(name, query, columns, doc))
+
+
+@guarded
+def discover(
+    site: Annotated[list[str] | None, typer.Option("--site", "-s", help="Only these sites (default: all).")] = None,
+    output: Output = OutputFormat.table,
+) -> None:
+    """Find hosts, VMs and cloud membership through each site's VMM server (or its Hyper-V hosts directly
+    where a site has none), on the site's worker, and record them in the inventory."""
+    from hvdr.cli.common import run_async
+    from hvdr.client import Client
+    from hvdr.inventory.discovery import record_discovery
+    from hvdr.inventory.sites import require_sites
+
+    settings = load_settings()
+    sites = require_sites(settings, site) if site else [s["name"] for s in _sites(settings)]
+
+    async def run() -> list[Any]:
+        return await (await Client.connect(settings)).discover(sites)
+
+    results = run_async(run())
+    with session_for(settings) as session:
+        summary = record_discovery(session, results)
+    if output is not OutputFormat.table:
+        emit(summary, [], output)
+        return
+    for result in results:
+        console.print(f"{result.site}: {len(result.vms)} VM copies on {len(result.hosts)} hosts (from {result.source})")
+    console.print(f"Recorded {len(summary.vms_updated)} known VM(s), added {len(summary.vms_added)} new.")
+    for host in summary.undeclared_hosts:
+        console.print(f"[yellow]host {host} is not in the topology; declare it to manage its VMs[/]")
+    for error in summary.errors:
+        console.print(f"[red]{error}[/]")
+
+
+def _sites(settings: Any) -> list[dict[str, Any]]:
+    with session_for(settings) as session:
+        return queries.sites(session)

@@ -178,8 +178,11 @@ class Lab:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = next(iter(runner.addresses))[1]
+        ca_cert = str(server.ca_cert_path) if server is not None and self.https else None
         self.endpoints = {
             "control": f"http://127.0.0.1:{port}",
+            "speed": self.clock.speed,
+            "ca_cert": ca_cert,
             "hosts": [
                 {
                     "name": name,
@@ -189,7 +192,8 @@ class Lab:
                     "username": credentials[name][0],
                     "password": credentials[name][1],
                     "transport": "ssl" if self.https else "basic",
-                    "insecure": self.https,
+                    # Plain HTTP is the lab's insecure mode; over HTTPS clients validate with ca_cert.
+                    "insecure": not self.https,
                 }
                 for name, (kind, site_name, _) in specs.items()
             ],

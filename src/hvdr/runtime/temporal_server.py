@@ -227,8 +227,7 @@ async def start(settings: Settings, *, foreground: bool = False) -> tuple[Server
             _terminate(process.pid)
             _state_file(settings).unlink(missing_ok=True)
             raise TemporalUnavailable(
-                f"the embedded Temporal server did not answer within {START_TIMEOUT_S:.0f} s "
-                f"(log: {log_file})"
+                f"the embedded Temporal server did not answer within {START_TIMEOUT_S:.0f} s (log: {log_file})"
             )
         await asyncio.sleep(0.2)
     if foreground:

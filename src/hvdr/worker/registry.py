@@ -10,13 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.worker.hosts import HostDirectory
+from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, ProtectionWorkflow)
+WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow)
 
 
 def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
@@ -24,6 +26,7 @@ def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
     protection = ProtectionActivities(hosts)
     return [
         ping_site,
+        DiscoveryActivities(hosts).discover_site,
         protection.ensure_replica_server,
         protection.test_replication_connection,
         protection.enable_replication,

@@ -102,7 +102,7 @@ class ProtectionWorkflow:
         while s.phase is not Phase.DISABLED:
             while self._queue:
                 await self._execute(self._queue.pop(0))
-            if s.phase is Phase.DISABLED:
+            if self._at(Phase.DISABLED):  # a command may have disabled it
                 break
             if s.phase in MONITORED:
                 await self._tick()
@@ -452,7 +452,7 @@ class ProtectionWorkflow:
             self._clear_alert("replication_error")
             self._set_phase(Phase.PREFLIGHT)
             await self._bring_up()
-            return "lifecycle resumed" if s.phase is Phase.REPLICATING else f"still failing: {s.error}"
+            return "lifecycle resumed" if self._at(Phase.REPLICATING) else f"still failing: {s.error}"
         await self._on_primary(ProtectionActivities.resume_replication, self._host_vm(), "resume replication")
         s.paused_by_operator = False
         self._set_phase(Phase.REPLICATING)
@@ -542,7 +542,7 @@ class ProtectionWorkflow:
     async def _activity(self, method: Callable[..., Awaitable[T]], argument: Any, site: str, summary: str) -> T:
         self._details(f"{summary} ({self.state.spec.vm})")
         result: T = await workflow.execute_activity_method(
-            method,  # type: ignore[arg-type]
+            method,
             argument,
             task_queue=site_task_queue(site),
             start_to_close_timeout=timedelta(minutes=30),
@@ -592,6 +592,10 @@ class ProtectionWorkflow:
         for alert in self.state.open_alerts():
             if alert.kind == kind:
                 alert.cleared_at = workflow.now()
+
+    def _at(self, *phases: Phase) -> bool:
+        """The phase now (a method, so type checkers do not assume it unchanged across awaits)."""
+        return self.state.phase in phases
 
     def _should_continue_as_new(self) -> bool:
         info = workflow.info()

@@ -31,9 +31,13 @@ class FakeHost:
         return self._name
 
     def add_vm(self, vm: str) -> None:
-        self.vms[vm] = {"Name": vm, "Id": uuid.uuid5(uuid.NAMESPACE_DNS, vm), "State": VMState.Running,
-                        "Uptime": timedelta(hours=1, seconds=5),
-                        "CreationTime": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC)}
+        self.vms[vm] = {
+            "Name": vm,
+            "Id": uuid.uuid5(uuid.NAMESPACE_DNS, vm),
+            "State": VMState.Running,
+            "Uptime": timedelta(hours=1, seconds=5),
+            "CreationTime": datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC),
+        }
 
     def wire_faults(self) -> WireFaults:
         return self.faults
@@ -44,8 +48,12 @@ class FakeHost:
     def _find(self, inv: Invocation) -> dict[str, Any]:
         name = dict((k.lower(), v) for k, v in inv.named).get("name")
         if name not in self.vms:
-            raise PSError(f'Hyper-V was unable to find a virtual machine with name "{name}".',
-                          error_id="InvalidParameter", category="InvalidArgument", target=str(name))
+            raise PSError(
+                f'Hyper-V was unable to find a virtual machine with name "{name}".',
+                error_id="InvalidParameter",
+                category="InvalidArgument",
+                target=str(name),
+            )
         return self.vms[name]
 
     def _get_vm(self, inv: Invocation) -> list[Any]:
@@ -60,8 +68,12 @@ class FakeHost:
             self.calls.append(inv)
             vm = self._find(inv)
             if vm["State"] is VMState.Off:
-                raise PSError(f"The operation cannot be performed while the virtual machine '{vm['Name']}' is in "
-                              "its current state (Off).", error_id="OperationFailed_InvalidState",
-                              category="InvalidOperation", target=vm["Name"])
+                raise PSError(
+                    f"The operation cannot be performed while the virtual machine '{vm['Name']}' is in "
+                    "its current state (Off).",
+                    error_id="OperationFailed_InvalidState",
+                    category="InvalidOperation",
+                    target=vm["Name"],
+                )
             vm["State"] = VMState.Off
             return []

@@ -37,7 +37,7 @@ def clean(stderr: str) -> str:
 def test_quotes_are_doubled_and_nothing_expands() -> None:
     script = parse("Write-Output 'it''s $(rm) \"x\" Привет'")
     code, out, _ = run("Write-Output 'it''s $(rm) \"x\" Привет'")
-    assert code == 0 and out == "it's $(rm) \"x\" Привет\r\n"
+    assert code == 0 and out == 'it\'s $(rm) "x" Привет\r\n'
     assert {"quote-escape", "single-quoted-string", "command"} <= script.features
 
 
@@ -119,21 +119,36 @@ def test_member_enumeration_casts_and_pscustomobject() -> None:
     )
     code, out, stderr = run(script)
     assert code == 0, stderr
-    assert json.loads(out) == {"Names": ["web-01", "db-01"], "Count": 2,
-                               "G": "6f0e1b0c-0000-4000-8000-000000000001", "T": "/Date(1741064767000)/",
-                               "S": "", "A": [1, 2]}
+    assert json.loads(out) == {
+        "Names": ["web-01", "db-01"],
+        "Count": 2,
+        "G": "6f0e1b0c-0000-4000-8000-000000000001",
+        "T": "/Date(1741064767000)/",
+        "S": "",
+        "A": [1, 2],
+    }
 
 
 def test_convert_to_json_depth_and_escaping() -> None:
-    nested = PSCustomObject({"a": PSCustomObject({"b": [1, 2]}), "s": "<x & 'y'>", "e": VMState.Off,
-                             "t": timedelta(seconds=90), "d": datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC)})
+    nested = PSCustomObject(
+        {
+            "a": PSCustomObject({"b": [1, 2]}),
+            "s": "<x & 'y'>",
+            "e": VMState.Off,
+            "t": timedelta(seconds=90),
+            "d": datetime(1970, 1, 1, 0, 0, 1, tzinfo=UTC),
+        }
+    )
     text = convert_to_json(nested, depth=1, compress=True)
-    assert text == ('{"a":{"b":"1 2"},"s":"\\u003cx \\u0026 \\u0027y\\u0027\\u003e","e":3,'
-                    '"t":{"Ticks":900000000,"Days":0,"Hours":0,"Milliseconds":0,"Minutes":1,"Seconds":30,'
-                    '"TotalDays":0.0010416666666666667,"TotalHours":0.025,"TotalMilliseconds":90000,'
-                    '"TotalMinutes":1.5,"TotalSeconds":90},"d":"\\/Date(1000)\\/"}')
+    assert text == (
+        '{"a":{"b":"1 2"},"s":"\\u003cx \\u0026 \\u0027y\\u0027\\u003e","e":3,'
+        '"t":{"Ticks":900000000,"Days":0,"Hours":0,"Milliseconds":0,"Minutes":1,"Seconds":30,'
+        '"TotalDays":0.0010416666666666667,"TotalHours":0.025,"TotalMilliseconds":90000,'
+        '"TotalMinutes":1.5,"TotalSeconds":90},"d":"\\/Date(1000)\\/"}'
+    )
     assert convert_to_json(PSCustomObject({"a": PSCustomObject({"b": 1})}), depth=0, compress=True) == (
-        '{"a":"@{b=1}"}')
+        '{"a":"@{b=1}"}'
+    )
     pretty = convert_to_json({"k": [1]}, depth=2)
     assert json.loads(pretty) == {"k": [1]} and '"k":  [' in pretty
 
@@ -198,7 +213,8 @@ def test_builtin_parameter_errors() -> None:
     code, _, stderr = run(PROLOGUE + "Get-VM | Select-Object -First 1")
     assert code == 1
     assert "FullyQualifiedErrorId : NamedParameterNotFound,Microsoft.PowerShell.Commands.SelectObjectCommand" in (
-        clean(stderr))
+        clean(stderr)
+    )
     code, _, stderr = run(PROLOGUE + "Get-VM | ConvertTo-Json")
     assert code == 1 and "LabUnsupported" in clean(stderr)
 
@@ -220,8 +236,10 @@ def _encode(script: str) -> str:
 
 def test_command_line_forms() -> None:
     assert decode_command_line(f"powershell -encodedcommand {_encode('Get-VM')}") == "Get-VM"
-    assert decode_command_line("PowerShell.exe", f"-NoProfile -NonInteractive -ExecutionPolicy Bypass -enc "
-                                                 f"{_encode('x')}") == "x"
+    assert (
+        decode_command_line("PowerShell.exe", f"-NoProfile -NonInteractive -ExecutionPolicy Bypass -enc {_encode('x')}")
+        == "x"
+    )
     with pytest.raises(CommandLineError, match="is not recognized as an internal or external command"):
         decode_command_line("cmd /c dir")
     with pytest.raises(CommandLineError, match="not properly encoded"):
@@ -244,5 +262,11 @@ def _roundtrip(value: Any) -> Any:
 
 
 def test_json_of_plain_values() -> None:
-    assert _roundtrip([None, True, 1, 2.5, "x", uuid.UUID(int=1)]) == [None, True, 1, 2.5, "x",
-                                                                        "00000000-0000-0000-0000-000000000001"]
+    assert _roundtrip([None, True, 1, 2.5, "x", uuid.UUID(int=1)]) == [
+        None,
+        True,
+        1,
+        2.5,
+        "x",
+        "00000000-0000-0000-0000-000000000001",
+    ]

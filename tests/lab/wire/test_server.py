@@ -214,14 +214,16 @@ async def test_200_concurrent_commands(lab: Lab) -> None:
 
 async def test_https_with_generated_certificate(tmp_path_factory: pytest.TempPathFactory) -> None:
     host = FakeHost()
-    server = WinRMServer({"hv01": host}, {"hv01": (USER, PASSWORD)}, https=True,
-                         cert_dir=tmp_path_factory.mktemp("tls"))
+    server = WinRMServer(
+        {"hv01": host}, {"hv01": (USER, PASSWORD)}, https=True, cert_dir=tmp_path_factory.mktemp("tls")
+    )
     urls = await server.start()
     try:
         assert urls["hv01"].startswith("https://127.0.0.1:")
         assert server.ca_cert_path is not None and server.ca_cert_path.read_text().startswith("-----BEGIN CERTIFICATE")
-        session = winrm.Session(urls["hv01"], auth=(USER, PASSWORD), transport="ssl",
-                                ca_trust_path=str(server.ca_cert_path))
+        session = winrm.Session(
+            urls["hv01"], auth=(USER, PASSWORD), transport="ssl", ca_trust_path=str(server.ca_cert_path)
+        )
         assert (await asyncio.to_thread(session.run_ps, "Write-Output 'tls'")).std_out == b"tls\r\n"
         untrusted = winrm.Session(urls["hv01"], auth=(USER, PASSWORD), transport="ssl", ca_trust_path=None)
         with pytest.raises(requests.exceptions.SSLError):

@@ -87,22 +87,31 @@ def select_object(call: BuiltinCall) -> list[Any]:
     for spec in unroll(call.named.get("property", [])):
         if isinstance(spec, str):
             if any(ch in spec for ch in "*?["):
-                raise PSError("The lab's Select-Object does not expand wildcards.", error_id="LabUnsupported",
-                              category="NotImplemented")
+                raise PSError(
+                    "The lab's Select-Object does not expand wildcards.",
+                    error_id="LabUnsupported",
+                    category="NotImplemented",
+                )
             specs.append((spec, _property(spec)))
         elif isinstance(spec, dict):
             label = _hash_key(spec, "name", "label")
             expression = _hash_key(spec, "expression")
             if not isinstance(label, str) or expression is None:
-                raise PSError("The hash literal must specify a name and an expression.",
-                              error_id="DictionaryKeyMissing", category="InvalidArgument")
+                raise PSError(
+                    "The hash literal must specify a name and an expression.",
+                    error_id="DictionaryKeyMissing",
+                    category="InvalidArgument",
+                )
             if isinstance(expression, ScriptBlockValue):
                 specs.append((label, _calculated(call, expression)))
             else:
                 specs.append((label, _property(str(expression))))
         else:
-            raise PSError("Cannot convert the property specification.", error_id="DictionaryKeyIllegalValue",
-                          category="InvalidArgument")
+            raise PSError(
+                "Cannot convert the property specification.",
+                error_id="DictionaryKeyIllegalValue",
+                category="InvalidArgument",
+            )
     return [PSCustomObject({label: fn(obj) for label, fn in specs}) for obj in call.pipeline_input]
 
 
@@ -110,12 +119,18 @@ def convert_to_json_cmd(call: BuiltinCall) -> list[Any]:
     """``ConvertTo-Json -InputObject <value> [-Depth n] [-Compress]`` (pipeline input is refused)."""
     _check(call, {"inputobject", "depth", "compress"})
     if call.piped:
-        raise PSError("The lab's ConvertTo-Json takes its value from -InputObject only.",
-                      error_id="LabUnsupported", category="NotImplemented")
+        raise PSError(
+            "The lab's ConvertTo-Json takes its value from -InputObject only.",
+            error_id="LabUnsupported",
+            category="NotImplemented",
+        )
     depth = to_int(call.named.get("depth", 2))
     if not 0 <= depth <= 100:
-        raise PSError(f"Cannot validate argument on parameter 'Depth'. The {depth} argument is out of range.",
-                      error_id="ParameterArgumentValidationError", category="InvalidData")
+        raise PSError(
+            f"Cannot validate argument on parameter 'Depth'. The {depth} argument is out of range.",
+            error_id="ParameterArgumentValidationError",
+            category="InvalidData",
+        )
     value = call.named.get("inputobject")
     return [convert_to_json(value, depth=depth, compress=bool(call.named.get("compress", False)))]
 

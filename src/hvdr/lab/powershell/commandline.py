@@ -13,8 +13,7 @@ import binascii
 CMD_EXE_LIMIT = 8191
 CREATE_PROCESS_LIMIT = 32767
 
-_FLAGS = ("nologo", "noprofile", "noninteractive", "executionpolicy", "inputformat", "outputformat",
-          "encodedcommand")
+_FLAGS = ("nologo", "noprofile", "noninteractive", "executionpolicy", "inputformat", "outputformat", "encodedcommand")
 _WITH_VALUE = frozenset({"executionpolicy", "inputformat", "outputformat", "encodedcommand"})
 _ALIASES = {"e": "encodedcommand", "ec": "encodedcommand", "ep": "executionpolicy"}
 

@@ -148,8 +148,14 @@ class Evaluator:
             return self._exec(statement)
         except PSError as error:
             # A runtime error inside an expression (a failed cast, say) ends the statement.
-            record = ErrorRecord(error.message, error.error_id, error.category, "RuntimeException",
-                                 target=error.target, span=(statement.start, statement.end))
+            record = ErrorRecord(
+                error.message,
+                error.error_id,
+                error.category,
+                "RuntimeException",
+                target=error.target,
+                span=(statement.start, statement.end),
+            )
             self.handle_error(record)
             return []
 
@@ -160,9 +166,12 @@ class Evaluator:
             if name in ("erroractionpreference", "progresspreference"):
                 canonical = PREFERENCE_VALUES.get(to_string(value).lower())
                 if canonical is None:
-                    raise PSError(f"Cannot convert value \"{to_string(value)}\" to type "
-                                  "\"System.Management.Automation.ActionPreference\".",
-                                  error_id="RuntimeException", category="InvalidArgument")
+                    raise PSError(
+                        f'Cannot convert value "{to_string(value)}" to type '
+                        '"System.Management.Automation.ActionPreference".',
+                        error_id="RuntimeException",
+                        category="InvalidArgument",
+                    )
                 value = canonical
             self.variables[name] = value
             return []
@@ -170,8 +179,16 @@ class Evaluator:
             raise _Exit(to_int(self.eval(statement.code)) if statement.code else 0)
         if isinstance(statement, Throw):
             message = to_string(self.eval(statement.value)) if statement.value else "ScriptHalted"
-            raise _Terminate(ErrorRecord(message, message, "OperationStopped", "RuntimeException",
-                                         target=message, span=(statement.start, statement.end)))
+            raise _Terminate(
+                ErrorRecord(
+                    message,
+                    message,
+                    "OperationStopped",
+                    "RuntimeException",
+                    target=message,
+                    span=(statement.start, statement.end),
+                )
+            )
         return self.run_pipeline(statement)
 
     def handle_error(self, record: ErrorRecord) -> None:
@@ -210,8 +227,15 @@ class Evaluator:
                 positional.append(self.eval(element))
         builtin = BUILTINS.get(command.name.lower())
         if builtin is not None:
-            call = BuiltinCall(command.name, {n.lower(): v for n, v in named}, positional, pipeline_input, piped,
-                               self.cancelled, self.invoke_block)
+            call = BuiltinCall(
+                command.name,
+                {n.lower(): v for n, v in named},
+                positional,
+                pipeline_input,
+                piped,
+                self.cancelled,
+                self.invoke_block,
+            )
             try:
                 return builtin(call)
             except PSError as error:
@@ -219,12 +243,22 @@ class Evaluator:
                 return []
         cmdlet = self.host.cmdlet(command.name)
         if cmdlet is None:
-            message = (f"The term '{command.name}' is not recognized as the name of a cmdlet, function, script "
-                       "file, or operable program. Check the spelling of the name, or if a path was included, "
-                       "verify that the path is correct and try again.")
-            self.handle_error(ErrorRecord(message, "CommandNotFoundException", "ObjectNotFound",
-                                          "CommandNotFoundException", command=command.name, target=command.name,
-                                          span=(command.start, command.end)))
+            message = (
+                f"The term '{command.name}' is not recognized as the name of a cmdlet, function, script "
+                "file, or operable program. Check the spelling of the name, or if a path was included, "
+                "verify that the path is correct and try again."
+            )
+            self.handle_error(
+                ErrorRecord(
+                    message,
+                    "CommandNotFoundException",
+                    "ObjectNotFound",
+                    "CommandNotFoundException",
+                    command=command.name,
+                    target=command.name,
+                    span=(command.start, command.end),
+                )
+            )
             return []
         self._cmdlet_latency(command.name)
         if self.variables.get("progresspreference") != "SilentlyContinue":
@@ -242,11 +276,24 @@ class Evaluator:
 
     def _record(self, command: Command, error: PSError, namespace: str) -> ErrorRecord:
         binding = error.error_id in BINDING_ERROR_IDS
-        reason = "ParameterBindingException" if binding else (
-            "VirtualizationException" if namespace.startswith("Microsoft.HyperV") else "PSInvalidOperationException")
+        reason = (
+            "ParameterBindingException"
+            if binding
+            else (
+                "VirtualizationException" if namespace.startswith("Microsoft.HyperV") else "PSInvalidOperationException"
+            )
+        )
         suffix = f"{namespace}.{command.name.replace('-', '')}Command"
-        return ErrorRecord(error.message, error.error_id, error.category, reason, command=command.name,
-                           fqid_suffix=suffix, target=error.target, span=(command.start, command.end))
+        return ErrorRecord(
+            error.message,
+            error.error_id,
+            error.category,
+            reason,
+            command=command.name,
+            fqid_suffix=suffix,
+            target=error.target,
+            span=(command.start, command.end),
+        )
 
     def _cmdlet_latency(self, name: str) -> None:
         latencies = self.host.wire_faults().cmdlet_latency_s
@@ -303,13 +350,22 @@ def run_script(
     try:
         script = parse(text)
     except ParseError as error:
-        record = ErrorRecord(error.message, error.error_id, "ParserError", "ParentContainsErrorRecordException",
-                             span=(error.start, error.end), parser_error=True)
+        record = ErrorRecord(
+            error.message,
+            error.error_id,
+            "ParserError",
+            "ParentContainsErrorRecordException",
+            span=(error.start, error.end),
+            parser_error=True,
+        )
         return RunResult(1, to_clixml([record], text))
     evaluator = Evaluator(host, script, write_stdout=write_stdout, cancelled=cancelled)
     code = evaluator.run()
-    stderr = to_clixml(evaluator.errors, text, progress=evaluator.progress) if (
-        evaluator.errors or evaluator.progress) else ""
+    stderr = (
+        to_clixml(evaluator.errors, text, progress=evaluator.progress)
+        if (evaluator.errors or evaluator.progress)
+        else ""
+    )
     return RunResult(code, stderr)
 
 

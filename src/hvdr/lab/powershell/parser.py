@@ -116,8 +116,9 @@ class _Parser:
             if ch in (" ", "\t"):
                 self.pos += 1
             elif ch == "`":
-                raise self.error("The lab does not support backtick escapes or line continuations.",
-                                 "LabUnsupportedSyntax")
+                raise self.error(
+                    "The lab does not support backtick escapes or line continuations.", "LabUnsupportedSyntax"
+                )
             elif ch == "#":
                 raise self.error("The lab does not support comments.", "LabUnsupportedSyntax")
             else:
@@ -139,7 +140,7 @@ class _Parser:
         start = self.pos
         while _is_ident(self.peek()):
             self.pos += 1
-        return self.text[start:self.pos]
+        return self.text[start : self.pos]
 
     # -- statements ---------------------------------------------------------------------------------
     def parse_statements(self, closer: str) -> tuple[Statement, ...]:
@@ -172,7 +173,7 @@ class _Parser:
         end = self.pos
         while end < len(self.text) and not self.text[end].isspace() and end - self.pos < 30:
             end += 1
-        return self.text[self.pos:end] or self.peek()
+        return self.text[self.pos : end] or self.peek()
 
     def parse_statement(self) -> Statement:
         start = self.pos
@@ -206,7 +207,7 @@ class _Parser:
         while end < len(self.text) and _is_ident(self.text[end]):
             end += 1
         nxt = self.text[end] if end < len(self.text) else ""
-        return self.text[self.pos:end] if nxt in ("", " ", "\t", "\r", "\n", ";", "}", ")") else ""
+        return self.text[self.pos : end] if nxt in ("", " ", "\t", "\r", "\n", ";", "}", ")") else ""
 
     def parse_pipeline(self) -> Pipeline:
         start = self.pos
@@ -228,8 +229,9 @@ class _Parser:
         if _is_ident_start(ch):
             return self.parse_command()
         if not first:
-            raise self.error("Expressions are only allowed as the first element of a pipeline.",
-                             "ExpressionsMustBeFirstInPipeline")
+            raise self.error(
+                "Expressions are only allowed as the first element of a pipeline.", "ExpressionsMustBeFirstInPipeline"
+            )
         self.features.add("expression-statement")
         return self.parse_expression()
 
@@ -238,7 +240,7 @@ class _Parser:
         start = self.pos
         while _is_ident(self.peek()) or self.peek() == "-":
             self.pos += 1
-        name = self.text[start:self.pos]
+        name = self.text[start : self.pos]
         if self.peek() not in ("", " ", "\t", "\r", "\n", ";", "|", ")", "}"):
             raise self.error(f"Unexpected token '{self._token_text()}' in command name.")
         self.features.add("command")
@@ -296,13 +298,17 @@ class _Parser:
             start = self.pos
             word = self.read_ident()
             if self.peek() not in ("", " ", "\t", "\r", "\n", ";", "|", ")", "}", ","):
-                raise self.error(f"The lab only accepts identifiers as unquoted arguments: '{self._token_text()}'.",
-                                 "LabUnsupportedSyntax", start)
+                raise self.error(
+                    f"The lab only accepts identifiers as unquoted arguments: '{self._token_text()}'.",
+                    "LabUnsupportedSyntax",
+                    start,
+                )
             self.features.add("bareword")
             return Bareword(start, self.pos, word)
         if ch == "[":
-            raise self.error("Casts are only allowed in expressions; wrap the argument in parentheses.",
-                             "LabUnsupportedSyntax")
+            raise self.error(
+                "Casts are only allowed in expressions; wrap the argument in parentheses.", "LabUnsupportedSyntax"
+            )
         expr = self.parse_postfix()
         if self.peek() not in ("", " ", "\t", "\r", "\n", ";", "|", ")", "}", ","):
             raise self.error(f"Unexpected token '{self._token_text()}' in argument.")
@@ -369,15 +375,17 @@ class _Parser:
         if ch in SINGLE_QUOTES:
             return self.parse_string()
         if ch in DOUBLE_QUOTES:
-            raise self.error("The lab does not support double-quoted (expandable) strings; use single quotes.",
-                             "LabUnsupportedSyntax")
+            raise self.error(
+                "The lab does not support double-quoted (expandable) strings; use single quotes.",
+                "LabUnsupportedSyntax",
+            )
         if ch.isascii() and ch.isdigit():
             while self.peek().isascii() and self.peek().isdigit():
                 self.pos += 1
             if _is_ident(self.peek()) or self.peek() == ".":
                 raise self.error("The lab only supports decimal integer literals.", "LabUnsupportedSyntax", start)
             self.features.add("integer")
-            return Literal(start, self.pos, int(self.text[start:self.pos]))
+            return Literal(start, self.pos, int(self.text[start : self.pos]))
         if ch == "$":
             return self.parse_variable()
         if ch == "@" and self.peek(1) == "(":
@@ -416,8 +424,9 @@ class _Parser:
         parts: list[str] = []
         while True:
             if self.at_end():
-                raise ParseError("The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString",
-                                 start, len(self.text))
+                raise ParseError(
+                    "The string is missing the terminator: '.", "TerminatorExpectedAtEndOfString", start, len(self.text)
+                )
             ch = self.peek()
             if ch in SINGLE_QUOTES:
                 if self.peek(1) in SINGLE_QUOTES:

@@ -41,7 +41,7 @@ def create_response(relates_to: str, shell_id: str, endpoint: str) -> bytes:
         f"<w:ResourceURI>{SHELL_URI}/cmd</w:ResourceURI><w:SelectorSet>"
         f'<w:Selector Name="ShellId">{escape(shell_id)}</w:Selector></w:SelectorSet>'
         "</a:ReferenceParameters></x:ResourceCreated>"
-        f'<rsp:Shell><rsp:ShellId>{escape(shell_id)}</rsp:ShellId><rsp:ResourceUri>{SHELL_URI}/cmd'
+        f"<rsp:Shell><rsp:ShellId>{escape(shell_id)}</rsp:ShellId><rsp:ResourceUri>{SHELL_URI}/cmd"
         "</rsp:ResourceUri><rsp:InputStreams>stdin</rsp:InputStreams>"
         "<rsp:OutputStreams>stdout stderr</rsp:OutputStreams></rsp:Shell>"
     )
@@ -105,8 +105,9 @@ def fault(relates_to: str, *, code: int, subcode: str, reason: str, machine: str
 
 
 def operation_timeout_fault(relates_to: str, machine: str) -> bytes:
-    return fault(relates_to, code=CODE_OPERATION_TIMEOUT, subcode="w:TimedOut", reason=MSG_OPERATION_TIMEOUT,
-                 machine=machine)
+    return fault(
+        relates_to, code=CODE_OPERATION_TIMEOUT, subcode="w:TimedOut", reason=MSG_OPERATION_TIMEOUT, machine=machine
+    )
 
 
 def shell_not_found_fault(relates_to: str, shell_id: str, machine: str) -> bytes:
@@ -115,5 +116,11 @@ def shell_not_found_fault(relates_to: str, shell_id: str, machine: str) -> bytes
         "found on the server. Possible causes are: the specified ShellId is incorrect or the shell no longer "
         "exists on the server. Provide the correct ShellId or create a new shell and retry the operation. "
     )
-    return fault(relates_to, code=CODE_SHELL_NOT_FOUND, subcode="w:InvalidSelectors", reason=reason,
-                 machine=machine, receiver=False)
+    return fault(
+        relates_to,
+        code=CODE_SHELL_NOT_FOUND,
+        subcode="w:InvalidSelectors",
+        reason=reason,
+        machine=machine,
+        receiver=False,
+    )

@@ -206,16 +206,27 @@ class WinRMServer:
         try:
             wsman = parse_request(body)
         except EnvelopeError as exc:
-            return self._fault(responses.fault("", code=responses.CODE_BAD_REQUEST, subcode="w:SchemaValidationError",
-                                               reason=f"The SOAP XML in the message does not match the corresponding "
-                                                      f"XML schema definition: {exc}", machine=endpoint.name,
-                                               receiver=False))
+            return self._fault(
+                responses.fault(
+                    "",
+                    code=responses.CODE_BAD_REQUEST,
+                    subcode="w:SchemaValidationError",
+                    reason=f"The SOAP XML in the message does not match the corresponding XML schema definition: {exc}",
+                    machine=endpoint.name,
+                    receiver=False,
+                )
+            )
         if faults.error_rate > 0 and random.random() < faults.error_rate:
-            return self._fault(responses.fault(wsman.message_id, code=responses.CODE_INTERNAL_ERROR,
-                                               subcode="w:InternalError",
-                                               reason="The WS-Management service cannot process the request "
-                                                      "because of an internal error (lab fault injection).",
-                                               machine=endpoint.name))
+            return self._fault(
+                responses.fault(
+                    wsman.message_id,
+                    code=responses.CODE_INTERNAL_ERROR,
+                    subcode="w:InternalError",
+                    reason="The WS-Management service cannot process the request "
+                    "because of an internal error (lab fault injection).",
+                    machine=endpoint.name,
+                )
+            )
         return await self._dispatch(endpoint, wsman)
 
     @staticmethod
@@ -243,10 +254,16 @@ class WinRMServer:
             return self._ok(responses.command_response(req.message_id, command.id))
         cmd = shell.commands.get((req.command_id or "").upper())
         if cmd is None:
-            return self._fault(responses.fault(req.message_id, code=responses.CODE_INVALID_COMMAND_ID,
-                                               subcode="w:InvalidSelectors",
-                                               reason=f"The command with CommandId {req.command_id} was not found.",
-                                               machine=endpoint.name, receiver=False))
+            return self._fault(
+                responses.fault(
+                    req.message_id,
+                    code=responses.CODE_INVALID_COMMAND_ID,
+                    subcode="w:InvalidSelectors",
+                    reason=f"The command with CommandId {req.command_id} was not found.",
+                    machine=endpoint.name,
+                    receiver=False,
+                )
+            )
         if req.action == ACTION_SIGNAL:
             cmd.cancelled.set()
             shell.commands.pop(cmd.id, None)
@@ -255,10 +272,16 @@ class WinRMServer:
             return self._ok(responses.send_response(req.message_id))
         if req.action == ACTION_RECEIVE:
             return await self._receive(endpoint, req, cmd)
-        return self._fault(responses.fault(req.message_id, code=responses.CODE_BAD_REQUEST,
-                                           subcode="a:ActionNotSupported",
-                                           reason=f"The action {req.action} is not supported by the service.",
-                                           machine=endpoint.name, receiver=False))
+        return self._fault(
+            responses.fault(
+                req.message_id,
+                code=responses.CODE_BAD_REQUEST,
+                subcode="a:ActionNotSupported",
+                reason=f"The action {req.action} is not supported by the service.",
+                machine=endpoint.name,
+                receiver=False,
+            )
+        )
 
     async def _receive(self, endpoint: _Endpoint, req: WSManRequest, cmd: LabCommand) -> web.Response:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,96 @@
+"""The whole product against the lab: Temporal (the session's dev server), real site workers, the driver
+over real WinRM to an in-process lab, and an inventory applied from the default topology."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from hvdr.client import Client
+from hvdr.inventory.apply import apply_topology
+from hvdr.inventory.db import session_for
+from hvdr.lab.runner import Lab
+from hvdr.settings import Settings, load_settings
+from hvdr.topology import default_topology
+from hvdr.worker.hosts import HostDirectory
+from hvdr.worker.run import build_workers, run_workers
+
+SPEED = 300.0
+
+
+@dataclass
+class Estate:
+    lab: Lab
+    settings: Settings
+    client: Client
+    hosts: HostDirectory
+    stop_workers: asyncio.Event
+    workers: asyncio.Task[None]
+
+    def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.lab.control_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read() or b"null")
+
+    def calls(self, cmdlet: str, vm: str | None = None) -> int:
+        rows = self.control("GET", "/calls")["calls"]
+        return sum(r["count"] for r in rows if r["cmdlet"].lower() == cmdlet.lower() and (vm is None or r["vm"] == vm))
+
+    def copies(self, vm: str) -> list[dict[str, Any]]:
+        return [row for row in self.control("GET", "/vms") if row["name"] == vm]
+
+    async def start_workers(self) -> None:
+        self.stop_workers = asyncio.Event()
+        self.hosts = HostDirectory(self.settings)
+        workers = build_workers(self.client.temporal, ["site-a", "site-b"], hosts=self.hosts)
+        self.workers = asyncio.create_task(run_workers(workers, self.stop_workers))
+
+    async def kill_workers(self) -> None:
+        """Stop the workers without draining (as a crash would leave activities unfinished)."""
+        self.workers.cancel()
+        await asyncio.gather(self.workers, return_exceptions=True)
+        self.hosts.close()
+
+
+@pytest.fixture
+async def estate(env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Estate]:
+    for name in ("HVDR_DATABASE_URL", "HVDR_TOPOLOGY", "HVDR_TIME_SCALE", "HVDR_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HVDR_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("HVDR_TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    settings = load_settings()
+    lab = Lab(default_topology(), speed=SPEED)
+    lab.start()
+    lab.write_endpoints(settings.lab_endpoints)
+    with session_for(settings) as session:
+        apply_topology(session, default_topology())
+    estate = Estate(
+        lab,
+        settings,
+        Client(env.client, settings),
+        HostDirectory(settings),
+        asyncio.Event(),
+        asyncio.create_task(asyncio.sleep(0)),
+    )
+    await estate.start_workers()
+    try:
+        yield estate
+    finally:
+        # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh.
+        async for run in env.client.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
+            await env.client.get_workflow_handle(run.id).terminate("end of test")
+        estate.stop_workers.set()
+        await asyncio.gather(estate.workers, return_exceptions=True)
+        estate.hosts.close()
+        lab.stop()

@@ -1,0 +1,106 @@
+"""Protection against the lab over WinRM: a cloud reaches Replicating within the RPO bound; a partition
+raises alerts that clear by themselves; a resync-required VM resynchronizes and its data matches; a worker
+killed during the initial copy is replaced and nothing that changes state runs twice."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from hvdr.inventory.db import session_for
+from hvdr.inventory.protection import protection_spec, vms_to_protect
+from hvdr.protection import Phase, ProtectionStatus
+from tests.e2e.conftest import SPEED, Estate
+
+pytestmark = pytest.mark.slow
+
+
+async def _protect(estate: Estate, cloud: str | None = None, vms: list[str] | None = None) -> list[str]:
+    with session_for(estate.settings) as session:
+        names = vms_to_protect(session, vms, cloud)
+        specs = [protection_spec(session, name, SPEED) for name in names]
+    await estate.client.protect(specs)
+    return names
+
+
+async def _wait(estate: Estate, names: list[str], check, timeout: float = 90) -> list[ProtectionStatus]:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        statuses = [await estate.client.protection_status(n) for n in names]
+        if all(check(s) for s in statuses):
+            return statuses
+        if time.monotonic() > deadline:
+            raise AssertionError([(s.vm, s.phase, s.replication_state, s.rpo_s, s.open_alerts) for s in statuses])
+        await asyncio.sleep(0.5)
+
+
+async def test_protecting_a_cloud_reaches_replicating_within_the_rpo_bound(estate: Estate) -> None:
+    names = await _protect(estate, cloud="cloud-a")
+    assert len(names) == 12
+    await _wait(estate, names, lambda s: s.phase is Phase.REPLICATING)
+    # Two copy intervals of host time later, every RPO is within twice the copy frequency (300 s).
+    await asyncio.sleep(2 * 300 / SPEED + 1)
+    statuses = await _wait(estate, names, lambda s: s.rpo_s is not None and s.rpo_s <= 600, timeout=30)
+    assert {s.replication_state for s in statuses} == {"Replicating"}
+    assert {s.replica_site for s in statuses} == {"site-b"}
+    for name in names:
+        assert estate.calls("Enable-VMReplication", name) == 1
+        assert estate.calls("Start-VMInitialReplication", name) == 1
+        replica = next(c for c in estate.copies(name) if c["replication_mode"] == "Replica")
+        assert replica["site"] == "site-b" and replica["replication_state"] == "Replicating"
+    listed = await estate.client.protection_statuses()
+    assert sorted(s.vm for s in listed) == sorted(names)
+
+
+async def test_partition_raises_alerts_within_a_tick_and_they_clear(estate: Estate) -> None:
+    names = await _protect(estate, vms=["app-01", "web-01"])
+    await _wait(estate, names, lambda s: s.phase is Phase.REPLICATING and not s.open_alerts)
+    fault = estate.control("POST", "/faults", {"kind": "partition", "site_a": "site-a", "site_b": "site-b"})
+    # RPO passes the policy's 1800 s threshold after ~6 cycles; alerts follow within one tick of that.
+    statuses = await _wait(estate, names, lambda s: {"rpo", "health"} <= {a.kind for a in s.open_alerts}, timeout=60)
+    assert all(s.rpo_s is not None and s.rpo_s > 1800 for s in statuses)
+    estate.control("DELETE", f"/faults/{fault['id']}")
+    statuses = await _wait(estate, names, lambda s: not s.open_alerts and (s.rpo_s or 0) <= 600, timeout=60)
+    assert {s.health for s in statuses} == {"Normal"}
+
+
+async def test_resync_required_vm_resynchronizes_and_its_data_matches(estate: Estate) -> None:
+    names = await _protect(estate, vms=["db-01"])
+    await _wait(estate, names, lambda s: s.phase is Phase.REPLICATING)
+    crash = estate.control("POST", "/faults", {"kind": "crash", "host": "hv-a1.site-a.lab.local"})
+    await asyncio.sleep(1)
+    estate.control("DELETE", f"/faults/{crash['id']}")  # the host is back; its replica log was lost
+    handle = estate.client.temporal.get_workflow_handle("protect/db-01")
+    deadline = time.monotonic() + 90
+    while True:
+        details = await handle.query("details")
+        if details["resyncs"] >= 1 and details["phase"] == "replicating":
+            break
+        assert time.monotonic() < deadline, details
+        await asyncio.sleep(0.5)
+    assert estate.calls("Resume-VMReplication", "db-01") >= 1
+    statuses = await _wait(estate, names, lambda s: (s.rpo_s or 1e9) <= 600 and not s.open_alerts, timeout=60)
+    # The VM is off after the crash (no more writes): after the next cycle both copies hold the same data.
+    await asyncio.sleep(2 * 300 / SPEED + 1)
+    primary, replica = sorted(estate.copies("db-01"), key=lambda c: c["replication_mode"])
+    assert primary["disk_checksum"] == replica["disk_checksum"], (primary, replica)
+    assert statuses[0].health in ("Normal", "Warning")
+
+
+async def test_worker_killed_during_the_initial_copy_changes_nothing_twice(estate: Estate) -> None:
+    estate.control(
+        "POST",
+        "/faults",
+        {"kind": "cmdlet_latency", "host": "hv-a2.site-a.lab.local", "cmdlet": "Measure-VMReplication", "seconds": 0.3},
+    )
+    names = await _protect(estate, vms=["db-02", "app-02"])
+    await _wait(estate, names, lambda s: s.phase in (Phase.INITIAL_REPLICATION, Phase.REPLICATING), timeout=30)
+    await estate.kill_workers()
+    await asyncio.sleep(1)
+    await estate.start_workers()
+    await _wait(estate, names, lambda s: s.phase is Phase.REPLICATING)
+    for name in names:
+        assert estate.calls("Enable-VMReplication", name) == 1
+        assert estate.calls("Start-VMInitialReplication", name) == 1
