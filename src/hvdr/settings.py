@@ -16,6 +16,7 @@ environment variable        config file key                     default
 ``HVDR_TLS_CA``             ``temporal.tls_ca``                 – (server CA, PEM; setting it turns TLS on)
 ``HVDR_TLS_SERVER_NAME``    ``temporal.tls_server_name``        –
 ``HVDR_TLS``                ``temporal.tls``                    ``false`` (TLS with the system roots)
+``HVDR_TEMPORAL_DB``        ``temporal.database``               ``$HVDR_HOME/temporal/temporal.db``
 ``HVDR_DATABASE_URL``       ``inventory.database_url``          ``sqlite:///$HVDR_HOME/inventory.db``
 ``HVDR_TOPOLOGY``           ``topology``                        the lab's built-in default topology
 ``HVDR_TIME_SCALE``         ``time_scale``                      the running lab's speed, else 1
@@ -54,6 +55,8 @@ class TemporalSettings(BaseModel):
     tls_key: Path | None = None
     tls_ca: Path | None = None
     tls_server_name: str | None = None
+    database: Path | None = None
+    """The embedded server's SQLite file (default ``$HVDR_HOME/temporal/temporal.db``)."""
 
     @property
     def host(self) -> str:
@@ -113,7 +116,7 @@ class Settings(BaseModel):
     @property
     def temporal_db(self) -> Path:
         """The embedded Temporal server's SQLite file: runs survive a server restart."""
-        return self.home / "temporal" / "temporal.db"
+        return self.temporal.database or self.home / "temporal" / "temporal.db"
 
 
 _ENV: dict[str, tuple[str, ...]] = {
@@ -125,6 +128,7 @@ _ENV: dict[str, tuple[str, ...]] = {
     "HVDR_TLS_KEY": ("temporal", "tls_key"),
     "HVDR_TLS_CA": ("temporal", "tls_ca"),
     "HVDR_TLS_SERVER_NAME": ("temporal", "tls_server_name"),
+    "HVDR_TEMPORAL_DB": ("temporal", "database"),
     "HVDR_DATABASE_URL": ("inventory", "database_url"),
     "HVDR_TOPOLOGY": ("topology",),
     "HVDR_TIME_SCALE": ("time_scale",),

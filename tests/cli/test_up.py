@@ -15,7 +15,7 @@ from tests.cli.helpers import free_port_pair, home_env, hvdr
 
 
 @pytest.mark.slow
-def test_up_serves_every_site_and_ctrl_c_stops_what_it_started(tmp_path: Path) -> None:
+def test_up_serves_the_lab_and_every_site_and_ctrl_c_stops_what_it_started(tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("HVDR_")},
         **home_env(tmp_path, free_port_pair()),
@@ -34,9 +34,12 @@ def test_up_serves_every_site_and_ctrl_c_stops_what_it_started(tmp_path: Path) -
         while time.monotonic() < deadline:
             line = up.stdout.readline()
             lines.append(line)
-            if "Worker polling" in line:
+            if line.startswith("Ready.") or not line:
                 break
         assert any("web UI" in line for line in lines), lines
+        assert any(line.startswith("Lab of default_topology.yaml") for line in lines), lines
+        endpoints = tmp_path / "lab" / "endpoints.json"
+        assert endpoints.exists()
         for site in ("site-a", "site-b"):
             result = hvdr("ping", "--site", site, env=env)
             assert result.code == 0, result.err
@@ -45,6 +48,7 @@ def test_up_serves_every_site_and_ctrl_c_stops_what_it_started(tmp_path: Path) -
         rest, _ = up.communicate(timeout=60)
         assert up.returncode == 0, rest
         assert "Stopped the Temporal server this command started" in rest
+        assert not endpoints.exists(), "the lab's endpoints file outlived the lab"
     finally:
         if up.poll() is None:
             up.kill()

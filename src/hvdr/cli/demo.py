@@ -1,47 +1,100 @@
-"""``hvdr demo``: the main job end to end on embedded defaults, then exit."""
+"""``hvdr demo``: the main job end to end on embedded defaults, then exit.
+
+It runs in its own corner — the Temporal namespace ``hvdr-demo`` and ``<HVDR_HOME>/demo`` for the lab's
+endpoints and the inventory — so it never touches a real estate's runs or inventory, and can run again.
+"""
 
 from __future__ import annotations
 
 import asyncio
 
+from temporalio.client import Client as TemporalClient
+
 from hvdr.cli.common import console, guarded, run_async
+from hvdr.cli.protect import _table
 from hvdr.client import Client
-from hvdr.inventory.sites import configured_sites
-from hvdr.runtime import temporal_server
+from hvdr.errors import HvdrError
+from hvdr.inventory.db import session_for
+from hvdr.inventory.discovery import record_discovery
+from hvdr.inventory.protection import protection_spec, vms_to_protect
+from hvdr.protection import DisableRequest, Phase, ProtectionStatus
+from hvdr.runtime.stack import local_stack
 from hvdr.settings import Settings, load_settings
-from hvdr.worker.run import build_workers, run_workers
+
+DEMO_NAMESPACE = "hvdr-demo"
+DEMO_SPEED = 300.0
+CLOUD = "cloud-a"
+
+
+def demo_settings(settings: Settings) -> Settings:
+    # The embedded server stays the user's (same database and state file), so the demo's runs show in its UI.
+    temporal = settings.temporal.model_copy(update={"namespace": DEMO_NAMESPACE, "database": settings.temporal_db})
+    return settings.model_copy(update={"home": settings.home / "demo", "temporal": temporal})
+
+
+async def _forget_previous(temporal: TemporalClient) -> None:
+    async for run in temporal.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
+        await temporal.get_workflow_handle(run.id).terminate("a new demo run starts")
 
 
 async def _demo(settings: Settings) -> None:
-    sites = configured_sites(settings)
-    status, started = await temporal_server.start(settings)
+    demo = demo_settings(settings)
+    step = iter(range(1, 20))
+
+    def say(text: str) -> None:
+        console.print(f"[bold]{next(step)}.[/] {text}")
+
+    async with local_stack(demo, lab=True, speed=DEMO_SPEED, apply=True, say=say) as stack:
+        client = stack.client
+        await _forget_previous(client.temporal)
+        for site in stack.sites:
+            result = await client.ping(site)
+            say(f"ping {site}: answered on {result.reply.task_queue} in {result.round_trip_ms:.0f} ms")
+        found = await client.discover(stack.sites)
+        with session_for(demo) as session:
+            summary = record_discovery(session, found)
+        say(
+            f"discovery: {summary.vms_found} VM copies through the VMM servers; "
+            f"{len(summary.vms_updated)} inventory VMs confirmed"
+        )
+        with session_for(demo) as session:
+            specs = [protection_spec(session, vm, DEMO_SPEED) for vm in vms_to_protect(session, None, CLOUD)]
+        await client.protect(specs)
+        say(f"protecting {len(specs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
+        statuses = await _until_settled(client, [s.vm for s in specs])
+        await asyncio.sleep(2 * 300 / DEMO_SPEED)  # two copy cycles of host time: RPO reflects delta cycles
+        statuses = [await client.protection_status(s.vm) for s in statuses]
+        _table(statuses)
+        replicating = sum(s.phase is Phase.REPLICATING for s in statuses)
+        worst = max((s.rpo_s or 0.0) for s in statuses)
+        say(
+            f"{replicating}/{len(statuses)} VMs replicating to site-b; worst RPO {worst:.0f} s "
+            f"(policy copy frequency 300 s)"
+        )
+        for status in statuses:
+            await client.disable(status.vm, DisableRequest(delete_replica=False))
+        say("protection disabled again (replication removed on both hosts); the runs are complete")
+        if replicating != len(statuses):
+            raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
     console.print(
-        f"[bold]1.[/] Temporal at {status.address} ({'started' if started else 'already running'}); "
-        f"web UI: {status.ui_url}"
+        f"[green]Demo complete.[/] Its runs are in the web UI ({stack.server.ui_url}, namespace "
+        f"{DEMO_NAMESPACE}) while the server runs: `hvdr server start`."
     )
-    try:
-        client = await Client.connect(settings)
-        stop = asyncio.Event()
-        workers = build_workers(client.temporal, sites, settings=settings)
-        serving = asyncio.create_task(run_workers(workers, stop))
-        console.print(f"[bold]2.[/] Workers for sites {', '.join(sites)}")
-        try:
-            for site in sites:
-                result = await client.ping(site)
-                console.print(
-                    f"[bold]3.[/] ping {site}: answered on {result.reply.task_queue} in "
-                    f"{result.round_trip_ms:.0f} ms (run {result.workflow_id})"
-                )
-        finally:
-            stop.set()
-            await serving
-    finally:
-        if started:
-            await asyncio.to_thread(temporal_server.stop, settings)
-    console.print("[green]Demo complete.[/] The runs are in the web UI after `hvdr server start`.")
+
+
+async def _until_settled(client: Client, names: list[str], timeout: float = 300) -> list[ProtectionStatus]:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        statuses = [await client.protection_status(n) for n in names]
+        if all(s.phase in (Phase.REPLICATING, Phase.FAILED) for s in statuses) or loop.time() > deadline:
+            return statuses
+        await asyncio.sleep(0.5)
 
 
 @guarded
 def demo() -> None:
-    """Run the whole path on this machine and exit: embedded Temporal, site workers, a ping per site."""
+    """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
+    the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
+    VM replicates, the status table, then protection disabled again."""
     run_async(_demo(load_settings()))

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 from typing import Annotated
 
 import typer
 
 from hvdr.cli.common import console, guarded, run_async
 from hvdr.client import connect_temporal
-from hvdr.inventory.sites import configured_sites, require_sites
-from hvdr.runtime import temporal_server
+from hvdr.inventory.sites import require_sites
+from hvdr.runtime.stack import local_stack
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.worker.run import build_workers, run_workers
 
@@ -40,16 +42,21 @@ def worker(
     run_async(_serve(settings, sites))
 
 
-async def _up(settings: Settings, sites: list[str]) -> None:
-    status, started = await temporal_server.start(settings)
-    what = "Started" if started else "Using"
-    console.print(f"{what} Temporal at {status.address}; web UI: [bold]{status.ui_url}[/]")
-    try:
-        await _serve(settings, sites)
-    finally:
-        if started:
-            await asyncio.to_thread(temporal_server.stop, settings)
-            console.print("Stopped the Temporal server this command started.")
+async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: float | None) -> None:
+    async with local_stack(settings, lab=lab, speed=speed, sites=sites, say=console.print) as stack:
+        console.print(
+            f"Ready. Web UI: [bold]{stack.server.ui_url}[/]. Worker polling {WORKFLOW_TASK_QUEUE} and "
+            f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started."
+        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+    if "temporal" in stack.started:
+        console.print("Stopped the Temporal server this command started.")
+    console.print("Stopped.")
 
 
 @guarded
@@ -57,11 +64,19 @@ def up(
     site: Annotated[
         list[str] | None, typer.Option("--site", "-s", help="Serve only these sites (default: all).")
     ] = None,
+    lab: Annotated[
+        bool, typer.Option("--lab/--no-lab", help="Also run the lab (the simulated estate) for the topology.")
+    ] = True,
+    speed: Annotated[
+        float | None, typer.Option("--speed", help="Lab clock speed (default: the topology's lab.speed).")
+    ] = None,
 ) -> None:
-    """Everything on one machine, in the foreground: embedded Temporal and a worker for every site.
+    """Everything on one machine, in the foreground: embedded Temporal, the lab, and a worker per site.
 
-    Prints where the web UI is; Ctrl-C stops what it started (a server that was already running stays).
+    Applies the topology (HVDR_TOPOLOGY, default the lab's) to an empty inventory, prints where the web UI
+    is, and on Ctrl-C stops what it started (a Temporal server that was already running stays).
     """
     settings = load_settings()
-    sites = require_sites(settings, site) if site else configured_sites(settings)
-    run_async(_up(settings, sites))
+    if site:
+        require_sites(settings, site)
+    run_async(_up(settings, site, lab, speed))

@@ -304,3 +304,45 @@ async def status(settings: Settings) -> ServerStatus:
         managed=managed,
         log_file=state.log_file if managed and state else None,
     )
+
+
+async def ensure_namespace(settings: Settings) -> None:
+    """Create the configured namespace (with hvdr's search attributes) on a server that lacks it."""
+    from datetime import timedelta
+
+    from google.protobuf.duration_pb2 import Duration
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest, ListSearchAttributesRequest
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from hvdr.client import connect_temporal
+
+    client = await connect_temporal(settings)
+    namespace = settings.temporal.namespace
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=namespace))
+    except RPCError as exc:
+        if exc.status is not RPCStatusCode.NOT_FOUND:
+            raise
+        retention = Duration()
+        retention.FromTimedelta(timedelta(days=30))
+        await client.workflow_service.register_namespace(
+            RegisterNamespaceRequest(namespace=namespace, workflow_execution_retention_period=retention)
+        )
+    for _ in range(50):  # a new namespace takes a moment to become visible to the frontend
+        try:
+            existing = await client.operator_service.list_search_attributes(
+                ListSearchAttributesRequest(namespace=namespace)
+            )
+            break
+        except RPCError:
+            await asyncio.sleep(0.2)
+    missing = {k.name for k in SEARCH_ATTRIBUTES} - set(existing.custom_attributes)
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=namespace,
+                search_attributes={name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for name in missing},
+            )
+        )

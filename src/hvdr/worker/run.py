@@ -57,14 +57,19 @@ def build_workers(
 
 
 async def run_workers(workers: Sequence[Worker], stop: asyncio.Event | None = None) -> None:
-    """Run the workers until ``stop`` is set or SIGINT / SIGTERM arrives, then drain and return."""
-    stop = stop or asyncio.Event()
+    """Run the workers until ``stop`` is set, then drain and return.
+
+    Without a ``stop`` event of the caller's, SIGINT / SIGTERM stop them (a caller that passes one owns the
+    signals, so two handlers never compete for them).
+    """
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-            loop.add_signal_handler(sig, stop.set)
-            installed.append(sig)
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop.set)
+                installed.append(sig)
     tasks = [asyncio.create_task(worker.run()) for worker in workers]
     waiter = asyncio.create_task(stop.wait())
     try:
