@@ -18,6 +18,8 @@ from temporalio.worker import Worker
 from hvdr.protection import (
     DisableRequest,
     Endpoint,
+    FailoverBegin,
+    FailoverEnd,
     Phase,
     PolicyChange,
     ProtectionInput,
@@ -165,3 +167,36 @@ async def _history_lengths(client: TemporalClient, workflow_id: str, run_id: str
         run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
         if not run_id:
             return
+
+
+async def test_failover_stands_protection_by_and_it_continues_in_the_new_direction(
+    time_env: WorkflowEnvironment,
+) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    queue = f"tq-{uuid.uuid4()}"
+    workers = _workers(time_env.client, queue, estate)
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(time_env.client, queue, _spec("db-02"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        begun = await handle.execute_update(ProtectionWorkflow.begin_failover, FailoverBegin(operation="fo-1"))
+        assert begun.phase is Phase.FAILOVER
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(ProtectionWorkflow.pause)
+        assert "it is failover" in str(refused.value.cause)
+        measured = estate.calls["measure_replication"]
+        await time_env.sleep(timedelta(hours=2))
+        assert estate.calls["measure_replication"] == measured, "protection talked to hosts during a failover"
+        with pytest.raises(WorkflowUpdateFailedError):
+            await handle.execute_update(ProtectionWorkflow.end_failover, FailoverEnd(operation="other"))
+        reversed_ = FailoverEnd(
+            operation="fo-1",
+            primary=Endpoint(site="site-b", host="hv-b1.site-b.lab.local"),
+            replica=Endpoint(site="site-a", host="hv-a1.site-a.lab.local"),
+        )
+        ended = await handle.execute_update(ProtectionWorkflow.end_failover, reversed_)
+        assert ended.phase is Phase.REPLICATING and ended.message == "protection continues site-b → site-a"
+        await time_env.sleep(timedelta(minutes=10))
+        status = await handle.query(ProtectionWorkflow.status)
+        assert (status.primary_host, status.replica_host) == ("hv-b1.site-b.lab.local", "hv-a1.site-a.lab.local")
+        assert estate.calls["measure_replication"] > measured
+        await handle.terminate("test done")
