@@ -50,5 +50,5 @@ def test_bad_values_name_the_variable(tmp_path: Path, env: dict[str, str], messa
 
 def test_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[temporal]\nadress = "x:1"\n')
-    with pytest.raises(ConfigError, match="temporal.adress"):
+    with pytest.raises(ConfigError, match=r"temporal\.adress"):
         load_settings({"HVDR_HOME": str(tmp_path)})
