@@ -32,8 +32,10 @@ Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, jso
 
 
 def _targets(settings: Settings, vm: list[str] | None, cloud: str | None) -> list[str]:
-    if bool(vm) == bool(cloud):
-        fail("name the VMs with --vm NAME (repeatable) or a cloud with --cloud NAME, not both", 2)
+    if vm and cloud:
+        fail("use --vm or --cloud, not both", 2)
+    if not vm and not cloud:
+        fail("name the VMs: --vm NAME (repeatable), or every VM of a cloud with --cloud NAME", 2)
     with session_for(settings) as session:
         return vms_to_protect(session, vm, cloud)
 
@@ -202,7 +204,7 @@ def _rows(statuses: list[ProtectionStatus]) -> list[dict[str, object]]:
 def _render(statuses: list[ProtectionStatus]) -> Table:
     table = Table(title=f"Protection — {len(statuses)} VM(s)")
     for column in COLUMNS:
-        table.add_column(column.replace("_", " "))
+        table.add_column(column.replace("_", " ") + (" (UTC)" if column == "last_replication" else ""))
     for row in _rows(statuses):
         style = "red" if row["alerts"] else None
         table.add_row(*(str(row[c]) for c in COLUMNS), style=style)
