@@ -97,9 +97,9 @@ class ProtectionWorkflow:
     async def run(self, request: ProtectionInput) -> ProtectionStatus:
         s = self.state
         self._publish()
-        if s.phase in (Phase.PREFLIGHT, Phase.ENABLING, Phase.INITIAL_REPLICATION):
-            await self._bring_up()
         while s.phase is not Phase.DISABLED:
+            if self._at(Phase.PREFLIGHT, Phase.ENABLING, Phase.INITIAL_REPLICATION):
+                await self._bring_up()
             while self._queue:
                 await self._execute(self._queue.pop(0))
             if self._at(Phase.DISABLED):  # a command may have disabled it
@@ -447,12 +447,12 @@ class ProtectionWorkflow:
     async def _do_resume(self, _: None) -> str:
         s = self.state
         if s.phase is Phase.FAILED:
+            # The main loop brings it up again (it may take hours: an update must not wait for that).
             s.error = None
             self._clear_alert("preflight")
             self._clear_alert("replication_error")
             self._set_phase(Phase.PREFLIGHT)
-            await self._bring_up()
-            return "lifecycle resumed" if self._at(Phase.REPLICATING) else f"still failing: {s.error}"
+            return "retrying from the preflight"
         await self._on_primary(ProtectionActivities.resume_replication, self._host_vm(), "resume replication")
         s.paused_by_operator = False
         self._set_phase(Phase.REPLICATING)
