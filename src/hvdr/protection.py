@@ -52,6 +52,8 @@ class ProtectionSpec(BaseModel):
     replica_server: ReplicaServerSettings | None = None
     """The replica host's declared Replica-server settings; when enabled, preflight makes the host match."""
     excluded_vhd_paths: list[str] = Field(default_factory=list)
+    replicated_bytes: int = 0
+    """The size of the disks that replicate (0 = unknown): preflight checks the replica storage has room."""
     time_scale: float = Field(1.0, gt=0)
     """Host seconds per real second: 1 for real hosts; the lab's speed for the lab (its clock runs faster)."""
 

@@ -322,6 +322,8 @@ class LabSettings(_Model):
     used_fraction: float = Field(0.3, ge=0, le=1)
     """How much of each disk an installed image fills when the lab starts."""
     https: bool = False
+    replica_storage_gb: float = Field(4096.0, gt=0)
+    """The size of each host's replica storage volume (``Get-PSDrive`` reports what replicas leave free)."""
 
 
 class Topology(_Model):

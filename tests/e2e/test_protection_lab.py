@@ -106,13 +106,15 @@ async def test_worker_killed_during_the_initial_copy_changes_nothing_twice(estat
         assert estate.calls("Start-VMInitialReplication", name) == 1
 
 
-async def test_full_replica_storage_fails_clearly_and_resume_retries_once_fixed(estate: Estate) -> None:
+async def test_full_replica_storage_fails_the_preflight_and_resume_retries_once_fixed(estate: Estate) -> None:
     with session_for(estate.settings) as session:
         spec = protection_spec(session, "web-02", SPEED)
     fault = estate.control("POST", "/faults", {"kind": "storage_full", "host": spec.replica.host})
     await estate.client.protect([spec])
     [failed] = await _wait(estate, ["web-02"], lambda s: s.phase is Phase.FAILED, timeout=60)
-    assert failed.error is not None and "storage" in failed.error.lower(), failed.error
+    assert failed.error is not None and failed.error.startswith("preflight: no room for the replica"), failed.error
+    assert "0 GiB free" in failed.error
+    assert estate.calls("Enable-VMReplication", "web-02") == 0, "nothing was enabled towards a full host"
     assert any(a.severity == "critical" for a in failed.open_alerts)
     estate.control("DELETE", f"/faults/{fault['id']}")
     result = await estate.client.resume("web-02")

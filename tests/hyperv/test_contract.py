@@ -59,6 +59,7 @@ def cases(vm: str) -> dict[str, list[str]]:
         "get_network_adapters": [scripts.get_network_adapters(vm)],
         "get_heartbeat": [scripts.get_heartbeat(vm)],
         "get_host_time": [scripts.get_host_time()],
+        "get_drive_space": [scripts.get_drive_space("D:\\Hyper-V Replica")],
         "remove_vm": [scripts.remove_vm(vm)],
         "test_replication_connection": [scripts.test_replication_connection(SETTINGS)],
         "configure_replica_server": [

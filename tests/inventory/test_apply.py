@@ -85,3 +85,20 @@ def test_an_invalid_file_changes_nothing(settings: Settings) -> None:
         validate_text(broken)
     with session_for(settings) as session:
         assert topology_yaml(export_topology(session)) == before
+
+
+def test_protection_spec_from_the_inventory(settings: Settings) -> None:
+    from hvdr.inventory.protection import protection_spec, vms_to_protect
+
+    with session_for(settings) as session:
+        apply_topology(session, default_topology())
+        names = vms_to_protect(session, None, "cloud-a")
+        specs = {name: protection_spec(session, name) for name in names}
+    assert len(specs) == 12
+    db = specs["db-01"]
+    assert (db.primary.site, db.primary.host, db.replica.site) == ("site-a", "hv-a1.site-a.lab.local", "site-b")
+    assert db.policy.name == "standard-5min" and db.recovery_cloud == "cloud-b"
+    assert db.replicated_bytes == 260 * 2**30
+    web = specs["web-06"]
+    assert web.excluded_vhd_paths == ["web-06-pagefile.vhdx"] and web.replicated_bytes == 40 * 2**30
+    assert {s.replica.host for s in specs.values()} == {"hv-b1.site-b.lab.local", "hv-b2.site-b.lab.local"}

@@ -31,6 +31,8 @@ class ReplicaServerInput(BaseModel):
     host: str
     settings: hv.ReplicaServerSettings | None
     """Declared settings to enforce; None = only check that the host accepts replication."""
+    needed_bytes: int = 0
+    """The replica's size: the storage must have this much free (with a 10% margin); 0 = unknown, not checked."""
 
 
 class ReplicationInput(BaseModel):
@@ -121,18 +123,27 @@ class ProtectionActivities:
         host = self.hosts.host(request.host)
         current = await call(host.get_replication_server)
         wanted = request.settings
-        if wanted is None:
-            if not current.replication_enabled:
+        if wanted is None and not current.replication_enabled:
+            raise ApplicationError(
+                f"{request.host} is not a Replica server (Set-VMReplicationServer -ReplicationEnabled $true), "
+                "and the topology does not let hvdr configure it",
+                type="ReplicaServerNotConfigured",
+                non_retryable=True,
+            )
+        if wanted is not None and not (current.replication_enabled and _satisfies(current, wanted)):
+            current = await call(host.configure_replica_server, wanted)
+        if request.needed_bytes and current.default_storage_location:
+            drive = await call(host.get_drive_space, current.default_storage_location)
+            needed = int(request.needed_bytes * 1.1)
+            if drive.free_bytes < needed:
                 raise ApplicationError(
-                    f"{request.host} is not a Replica server (Set-VMReplicationServer -ReplicationEnabled $true), "
-                    "and the topology does not let hvdr configure it",
-                    type="ReplicaServerNotConfigured",
+                    f"no room for the replica on {request.host}: {current.default_storage_location} has "
+                    f"{drive.free_bytes / 2**30:.0f} GiB free, the replica needs {needed / 2**30:.0f} GiB "
+                    "(with a 10% margin); free space there or choose another recovery host",
+                    type="InsufficientReplicaStorage",
                     non_retryable=True,
                 )
-            return current
-        if current.replication_enabled and _satisfies(current, wanted):
-            return current
-        return await call(host.configure_replica_server, wanted)
+        return current
 
     @activity.defn(name="test_replication_connection")
     async def test_replication_connection(self, request: ReplicationInput) -> hv.ConnectionTestResult:

@@ -29,6 +29,7 @@ from hvdr.hyperv.errors import (
 from hvdr.hyperv.models import (
     RECOVERY_POINT_TYPES,
     ConnectionTestResult,
+    DriveSpace,
     FailoverIPConfig,
     FailoverResult,
     Heartbeat,
@@ -212,6 +213,12 @@ class WinRMHyperVHost(_ScriptRunner):
         found = self._objects(scripts.get_host_time(), "get_host_time", lambda obj: parsing.ps_datetime(obj["Now"]))
         if not found or found[0] is None:
             raise ScriptFailed("get_host_time: the host returned no time", host=self._name)
+        return found[0]
+
+    def get_drive_space(self, path: str) -> DriveSpace:
+        found = self._objects(scripts.get_drive_space(path), "get_drive_space", parsing.drive_space)
+        if not found:
+            raise ScriptFailed(f"get_drive_space: no drive holds {path!r}", host=self._name)
         return found[0]
 
     def remove_vm(self, vm: str) -> None:

@@ -226,6 +226,14 @@ class ReplicationServerInfo(_Result):
     certificate_thumbprint: str | None = None
 
 
+class DriveSpace(_Result):
+    """``Get-PSDrive``: a file-system drive's use, e.g. the volume holding replica storage."""
+
+    name: str
+    used_bytes: int
+    free_bytes: int
+
+
 class ConnectionTestResult(_Result):
     succeeded: bool
     message: str

@@ -12,6 +12,7 @@ from hvdr.hyperv.errors import ScriptFailed
 from hvdr.hyperv.models import (
     AuthenticationType,
     ConnectionTestResult,
+    DriveSpace,
     Heartbeat,
     NetworkAdapter,
     RecoveryPoint,
@@ -179,6 +180,10 @@ def health(obj: dict[str, Any]) -> ReplicationHealthReport:
         replication_errors=int(obj.get("ReplicationErrors") or 0),
         health_details=[str(d) for d in as_list(obj.get("ReplicationHealthDetails"))],
     )
+
+
+def drive_space(obj: dict[str, Any]) -> DriveSpace:
+    return DriveSpace(name=str(obj["Name"]), used_bytes=int(obj.get("Used") or 0), free_bytes=int(obj.get("Free") or 0))
 
 
 def replication_server(obj: dict[str, Any]) -> ReplicationServerInfo:

@@ -204,6 +204,20 @@ def get_host_time() -> str:
     return finish("$now = Get-Date\n" + _json("[pscustomobject]@{Now=$now}", depth=2))
 
 
+def get_drive_space(path: str) -> str:
+    """The drive holding ``path`` (``D:\\Hyper-V Replica`` → ``D``): its used and free bytes."""
+    letter = path.strip()[:1]
+    if not letter.isalpha() or path.strip()[1:2] != ":":
+        raise InvalidParameter(f"{path!r} is not a local path with a drive letter (like D:\\Hyper-V Replica)")
+    return finish(
+        _json(
+            f"Get-PSDrive -Name {ps_quote(letter.upper())} -PSProvider 'FileSystem' | "
+            "Select-Object -Property Name,Used,Free",
+            depth=2,
+        )
+    )
+
+
 def get_replication_server() -> str:
     return finish(_json(f"Get-VMReplicationServer | Select-Object -Property {SERVER_PROPS}"))
 

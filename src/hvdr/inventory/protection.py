@@ -67,9 +67,10 @@ def protection_spec(session: Session, vm: str, time_scale: float = 1.0) -> Prote
     ]
     replica = replica_hosts[siblings.index(vm) % len(replica_hosts) if vm in siblings else 0]
     declared = VM.model_validate(row.spec)
-    excluded = [
-        disk.path or disk.name for disk in declared.disks if disk.excluded or disk.name in policy.excluded_disk_names
-    ]
+    excluded_disks = [d for d in declared.disks if d.excluded or d.name in policy.excluded_disk_names]
+    excluded = [disk.path or disk.name for disk in excluded_disks]
+    # Discovery does not learn disk sizes: only a declared VM's size is known.
+    replicated = sum(int(d.size_gb * 2**30) for d in declared.disks if d not in excluded_disks)
     return ProtectionSpec(
         vm=vm,
         primary=Endpoint(site=primary.site, host=primary.fqdn),
@@ -79,5 +80,6 @@ def protection_spec(session: Session, vm: str, time_scale: float = 1.0) -> Prote
         policy=policy,
         replica_server=replica.replica_server,
         excluded_vhd_paths=excluded,
+        replicated_bytes=replicated if row.source == "topology" else 0,
         time_scale=time_scale,
     )

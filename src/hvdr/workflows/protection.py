@@ -156,7 +156,7 @@ class ProtectionWorkflow:
             )
         await self._activity(
             ProtectionActivities.ensure_replica_server,
-            ReplicaServerInput(host=spec.replica.host, settings=settings),
+            ReplicaServerInput(host=spec.replica.host, settings=settings, needed_bytes=spec.replicated_bytes),
             spec.replica.site,
             "check the replica server",
         )

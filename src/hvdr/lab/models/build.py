@@ -50,6 +50,7 @@ def build_backend(topology: Topology, clock: LabClock | None = None, backend: La
             memory_bytes=spec.memory_gb * GiB,
             vm_path=spec.virtual_machine_path,
             vhd_path=spec.virtual_hard_disk_path,
+            replica_storage_bytes=int(lab.replica_storage_gb * GiB),
             switches=[
                 VMSwitch(s.name, s.type, uuid.uuid5(uuid.NAMESPACE_DNS, f"{s.name}.{spec.fqdn}")) for s in spec.switches
             ],

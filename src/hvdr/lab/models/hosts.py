@@ -79,8 +79,10 @@ class HyperVHost:
         vhd_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks",
         switches: list[VMSwitch] | None = None,
         replica_server: ReplicaServer | None = None,
+        replica_storage_bytes: int = 4096 * 1024**3,
     ) -> None:
         self.fqdn = fqdn
+        self.replica_storage_bytes = replica_storage_bytes
         self.site = site
         self.cloud = cloud
         self.logical_processors = logical_processors
