@@ -228,17 +228,21 @@ class Client:
         """The protection of one VM, as its run knows it now."""
         return await self._query_status(self._protection(vm), vm)
 
-    async def protection_statuses(self) -> list[ProtectionStatus]:
-        """Every VM under protection (running protection runs), by VM name."""
-        statuses = []
+    async def protection_statuses(self, concurrency: int = 32) -> list[ProtectionStatus]:
+        """Every VM under protection (running protection runs), by VM name; queried ``concurrency`` at a time."""
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
-        async for execution in self.temporal.list_workflows(query):
-            vm = execution.id.removeprefix("protect/")
-            try:
-                statuses.append(await self.protection_status(vm))
-            except NotFound:
-                continue
-        return sorted(statuses, key=lambda s: s.vm)
+        vms = [execution.id.removeprefix("protect/") async for execution in self.temporal.list_workflows(query)]
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(vm: str) -> ProtectionStatus | None:
+            async with gate:
+                try:
+                    return await self.protection_status(vm)
+                except NotFound:  # it ended between the listing and the query
+                    return None
+
+        found = await asyncio.gather(*(one(vm) for vm in vms))
+        return sorted((s for s in found if s is not None), key=lambda s: s.vm)
 
     async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
         handle = self._protection(vm)
