@@ -156,6 +156,7 @@ async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironmen
         lengths = [n async for n in _history_lengths(time_env.client, handle.id, (await handle.describe()).run_id)]
         assert len(lengths) == details.continued + 1
         assert max(lengths) < 10_000, lengths
+        print(f"30 days at 15-min cycles: {details.ticks} ticks in {len(lengths)} runs, history lengths {lengths}")
         await handle.terminate("test done")
 
 
