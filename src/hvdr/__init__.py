@@ -1,21 +1,28 @@
 """hvdr: disaster-recovery orchestration for Hyper-V Replica on durable Temporal workflows.
 
-The public Python API. ``hvdr.Client`` does everything the CLI does and returns pydantic models.
+The public Python API. ``hvdr.Client`` does everything the CLI does with Temporal and returns pydantic
+models; ``hvdr.inventory`` holds the declared estate (apply, export, discovery records, protection specs).
 """
 
 from hvdr.client import Client
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
-from hvdr.models import PingReply, PingResult
+from hvdr.models import DiscoveredSite, PingReply, PingResult
+from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
 
 __all__ = [
     "Client",
+    "CommandResult",
     "ConfigError",
     "Conflict",
+    "DiscoveredSite",
     "HvdrError",
     "NotFound",
+    "Phase",
     "PingReply",
     "PingResult",
+    "ProtectionSpec",
+    "ProtectionStatus",
     "Settings",
     "TemporalUnavailable",
     "load_settings",
