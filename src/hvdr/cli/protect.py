@@ -19,7 +19,7 @@ from hvdr.errors import HvdrError
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
 from hvdr.inventory.protection import protection_spec, vms_to_protect
-from hvdr.protection import CommandResult, DisableRequest, Phase, ProtectionStatus, ResyncRequest
+from hvdr.protection import CommandResult, DisableRequest, Phase, ProtectionSpec, ProtectionStatus, ResyncRequest
 from hvdr.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -65,7 +65,7 @@ def enable(
     _table(statuses)
 
 
-async def _enable(specs: list, wait: bool) -> list[ProtectionStatus]:  # type: ignore[type-arg]
+async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionStatus]:
     client = await Client.connect()
     statuses = await client.protect(specs)
     console.print(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))

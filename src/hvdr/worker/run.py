@@ -75,8 +75,9 @@ async def run_workers(workers: Sequence[Worker], stop: asyncio.Event | None = No
     try:
         done, _ = await asyncio.wait([waiter, *tasks], return_when=asyncio.FIRST_COMPLETED)
         for task in done:
-            if task is not waiter and task.exception() is not None:
-                raise task.exception()  # type: ignore[misc]
+            error = None if task is waiter else task.exception()
+            if error is not None:
+                raise error
     finally:
         waiter.cancel()
         await asyncio.gather(*(worker.shutdown() for worker in workers), return_exceptions=True)
