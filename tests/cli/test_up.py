@@ -52,5 +52,6 @@ def test_up_serves_the_lab_and_every_site_and_ctrl_c_stops_what_it_started(tmp_p
     finally:
         if up.poll() is None:
             up.kill()
+            hvdr("server", "stop", env=env)  # a killed `up` leaves its (detached) server behind
     status = hvdr("server", "status", env=env)
     assert status.code == 1 and "down" in status.out

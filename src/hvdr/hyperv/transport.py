@@ -2,8 +2,10 @@
 
 :class:`WinRMTransport` runs scripts on pywinrm's ``Protocol`` in shells opened with code page 65001
 (UTF-8), kept open and reused (each with its own HTTP keep-alive session), up to ``max_shells`` at a time
-for concurrent callers. It polls Receive itself rather than calling ``get_command_output`` (which retries
-OperationTimeout forever): a command still running at its budget is terminated (Signal) and raises
+for concurrent callers. The Command and Receive envelopes of every script come from templates
+(:mod:`hvdr.hyperv.wsman`, same messages as pywinrm's) and go through pywinrm's ``send_message``.
+It polls Receive itself rather than calling ``get_command_output`` (which retries OperationTimeout
+forever): a command still running at its budget is terminated (Signal) and raises
 :class:`~hvdr.hyperv.errors.WinRMTimeout`. :class:`MockTransport` wraps a plain handler for unit tests.
 """
 
@@ -24,6 +26,7 @@ from winrm.protocol import Protocol
 from hvdr.hyperv.connection import HostConnection, TransportKind
 from hvdr.hyperv.errors import WSMAN_SHELL_NOT_FOUND, WinRMTimeout, map_winrm_errors
 from hvdr.hyperv.scripts import encoded_command
+from hvdr.hyperv.wsman import cleanup_command, get_command_output_raw, run_command
 
 log = logging.getLogger(__name__)
 
@@ -197,7 +200,7 @@ class WinRMTransport(HyperVTransport):
                 return
             channel, shell_id, command_id = item
             try:
-                channel.protocol.cleanup_command(shell_id, command_id)
+                cleanup_command(channel.protocol, shell_id, command_id)
                 healthy = True
             except Exception as exc:
                 log.debug("host=%s signal failed: %s", self.host, type(exc).__name__)
@@ -208,14 +211,14 @@ class WinRMTransport(HyperVTransport):
         protocol = channel.protocol
         try:
             shell_id = channel.ensure_shell()
-            command_id = protocol.run_command(shell_id, command)
+            command_id = run_command(protocol, shell_id, command)
         except winrm_exc.WSManFaultError as exc:
             if exc.wsman_fault_code != WSMAN_SHELL_NOT_FOUND:
                 raise
             # The service dropped an idle shell: open a fresh one once.
             channel.shell_id = None
             shell_id = channel.ensure_shell()
-            command_id = protocol.run_command(shell_id, command)
+            command_id = run_command(protocol, shell_id, command)
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         operation_timeout = self._connection.endpoint.operation_timeout_s
@@ -224,7 +227,7 @@ class WinRMTransport(HyperVTransport):
             remaining = deadline - time.monotonic()
             protocol.operation_timeout_sec = max(1, min(operation_timeout, math.ceil(remaining)))
             try:
-                out, err, code, done = protocol.get_command_output_raw(shell_id, command_id)
+                out, err, code, done = get_command_output_raw(protocol, shell_id, command_id)
             except winrm_exc.WinRMOperationTimeoutError:
                 out, err, code, done = b"", b"", -1, False
             stdout.append(out)

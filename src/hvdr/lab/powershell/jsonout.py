@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from hvdr.lab.powershell.values import timespan_properties, to_string
 from hvdr.lab.seam import PSObject
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SPECIAL = re.compile("[\\x00-\\x1f\"\\\\<>&']")
 _ESCAPES = {'"': '\\"', "\\": "\\\\", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -53,17 +55,14 @@ def _process(value: Any, depth: int, max_depth: int) -> Any:
     return to_string(value)
 
 
+def _escape(match: re.Match[str]) -> str:
+    ch = match.group()
+    return _ESCAPES.get(ch) or f"\\u{ord(ch):04x}"
+
+
 def _string(text: str) -> str:
-    out = ['"']
-    for ch in text:
-        if ch in _ESCAPES:
-            out.append(_ESCAPES[ch])
-        elif ch < " " or ch in "<>&'":
-            out.append(f"\\u{ord(ch):04x}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
+    """A JSON string as JavaScriptSerializer writes it (see _ESCAPES; other controls and <>&' as \\u00XX)."""
+    return '"' + _SPECIAL.sub(_escape, text) + '"'
 
 
 def _scalar(value: Any) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import random
 import uuid
 from dataclasses import dataclass
 from xml.sax.saxutils import escape, quoteattr
@@ -25,10 +26,16 @@ _ENVELOPE_OPEN = (
 )
 
 
+def new_uuid() -> uuid.UUID:
+    """A version 4 UUID from ``random`` (seeded from the system): ``uuid.uuid4`` reads ``os.urandom``, a
+    system call that releases the GIL to a running script's thread while an answer is being built."""
+    return uuid.UUID(int=random.getrandbits(128), version=4)
+
+
 def _envelope(action: str, relates_to: str, body: str) -> bytes:
     header = (
         f"<s:Header><a:Action>{escape(action)}</a:Action>"
-        f"<a:MessageID>uuid:{uuid.uuid4()}</a:MessageID>"
+        f"<a:MessageID>uuid:{new_uuid()}</a:MessageID>"
         "<a:To>http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</a:To>"
         f"<a:RelatesTo>{escape(relates_to)}</a:RelatesTo></s:Header>"
     )

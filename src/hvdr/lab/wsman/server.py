@@ -227,7 +227,7 @@ class WinRMServer:
                     machine=endpoint.name,
                 )
             )
-        return await self._dispatch(endpoint, wsman)
+        return await self._dispatch(endpoint, wsman, request)
 
     @staticmethod
     def _ok(payload: bytes) -> web.Response:
@@ -237,7 +237,7 @@ class WinRMServer:
     def _fault(payload: bytes) -> web.Response:
         return web.Response(body=payload, status=500, headers={"Content-Type": SOAP_CONTENT_TYPE})
 
-    async def _dispatch(self, endpoint: _Endpoint, req: WSManRequest) -> web.Response:
+    async def _dispatch(self, endpoint: _Endpoint, req: WSManRequest, request: web.Request) -> web.Response:
         shells = endpoint.shells
         if req.action == ACTION_CREATE:
             shell = shells.create(req.codepage)
@@ -250,8 +250,16 @@ class WinRMServer:
             shells.delete(shell.id)
             return self._ok(responses.delete_response(req.message_id))
         if req.action == ACTION_COMMAND:
-            command = shells.start_command(shell, req.command, req.arguments, req.skip_cmd_shell)
-            return self._ok(responses.command_response(req.message_id, command.id))
+            command = shells.new_command(shell)
+            response = self._ok(responses.command_response(req.message_id, command.id))
+            try:
+                # Answer first, then start the script: the client prepares its Receive while the script
+                # runs, instead of the script's worker thread holding the GIL while this answer is written.
+                await response.prepare(request)
+                await response.write_eof()
+            finally:
+                shells.run(command, req.command, req.arguments, req.skip_cmd_shell)
+            return response
         cmd = shell.commands.get((req.command_id or "").upper())
         if cmd is None:
             return self._fault(
@@ -286,18 +294,22 @@ class WinRMServer:
     async def _receive(self, endpoint: _Endpoint, req: WSManRequest, cmd: LabCommand) -> web.Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + req.operation_timeout_s
-        while True:
-            cmd.changed.clear()
-            if cmd.has_output() and not cmd.done:
-                # Like the WinRM service, gather output for a moment: a script that is about to end then
-                # answers Done in this Receive instead of Running now and Done in the next.
+        cmd.watch()
+        try:
+            while True:
+                cmd.changed.clear()
+                if cmd.has_output() and not cmd.done:
+                    # Like the WinRM service, gather output for a moment: a script that is about to end then
+                    # answers Done in this Receive instead of Running now and Done in the next.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(cmd.wait_done(), OUTPUT_COALESCE_S)
+                chunk = cmd.take()
+                if chunk is not None:
+                    return self._ok(responses.receive_response(req.message_id, cmd.id, chunk))
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return self._fault(responses.operation_timeout_fault(req.message_id, endpoint.name))
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cmd.wait_done(), OUTPUT_COALESCE_S)
-            chunk = cmd.take()
-            if chunk is not None:
-                return self._ok(responses.receive_response(req.message_id, cmd.id, chunk))
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return self._fault(responses.operation_timeout_fault(req.message_id, endpoint.name))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(cmd.changed.wait(), remaining)
+                    await asyncio.wait_for(cmd.changed.wait(), remaining)
+        finally:
+            cmd.unwatch()

@@ -15,7 +15,7 @@ from concurrent.futures import Executor
 
 from hvdr.lab.powershell import CommandLineError, decode_command_line, run_script
 from hvdr.lab.seam import PSHost
-from hvdr.lab.wsman.responses import ReceiveChunk
+from hvdr.lab.wsman.responses import ReceiveChunk, new_uuid
 
 # One Receive answer carries at most this much output (a real service splits at MaxEnvelopeSize).
 MAX_CHUNK = 96 * 1024
@@ -33,7 +33,7 @@ def encode_output(text: str, codepage: int) -> bytes:
 
 class LabCommand:
     def __init__(self, loop: asyncio.AbstractEventLoop, codepage: int) -> None:
-        self.id = str(uuid.uuid4()).upper()
+        self.id = str(new_uuid()).upper()
         self.codepage = codepage
         self.cancelled = threading.Event()
         self._loop = loop
@@ -42,7 +42,20 @@ class LabCommand:
         self._stderr = bytearray()
         self._done = False
         self._exit_code: int | None = None
+        self._watchers = 0
         self.changed = asyncio.Event()
+
+    def watch(self) -> None:
+        """A Receive starts waiting on this command: from now on, output and the end wake the event loop.
+
+        Call before reading (:meth:`take`); without a watcher the worker thread does not wake the loop at
+        all (a script that ends before its Receive arrives, the usual case, costs no cross-thread call)."""
+        with self._lock:
+            self._watchers += 1
+
+    def unwatch(self) -> None:
+        with self._lock:
+            self._watchers -= 1
 
     def _notify(self) -> None:
         self._loop.call_soon_threadsafe(self.changed.set)
@@ -50,14 +63,18 @@ class LabCommand:
     def write_stdout(self, text: str) -> None:
         with self._lock:
             self._stdout += encode_output(text, self.codepage)
-        self._notify()
+            watched = self._watchers > 0
+        if watched:
+            self._notify()
 
     def finish(self, exit_code: int, stderr: str) -> None:
         with self._lock:
             self._stderr += encode_output(stderr, self.codepage)
             self._exit_code = exit_code
             self._done = True
-        self._notify()
+            watched = self._watchers > 0
+        if watched:
+            self._notify()
 
     @property
     def done(self) -> bool:
@@ -127,10 +144,19 @@ class HostShells:
             shell.last_used = time.monotonic()
         return shell
 
-    def start_command(self, shell: LabShell, command: str, arguments: str, skip_cmd_shell: bool) -> LabCommand:
+    def new_command(self, shell: LabShell) -> LabCommand:
+        """A command registered in its shell, not started yet (see :meth:`run`)."""
         cmd = LabCommand(asyncio.get_running_loop(), shell.codepage)
         shell.commands[cmd.id] = cmd
+        return cmd
+
+    def run(self, cmd: LabCommand, command: str, arguments: str, skip_cmd_shell: bool) -> None:
+        """Run the command's script in a worker thread."""
         self.executor.submit(cmd.run, self.host, command, arguments, skip_cmd_shell)
+
+    def start_command(self, shell: LabShell, command: str, arguments: str, skip_cmd_shell: bool) -> LabCommand:
+        cmd = self.new_command(shell)
+        self.run(cmd, command, arguments, skip_cmd_shell)
         return cmd
 
     def delete(self, shell_id: str) -> bool:
