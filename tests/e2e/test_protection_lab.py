@@ -125,3 +125,16 @@ async def test_full_replica_storage_fails_the_preflight_and_resume_retries_once_
         lambda s: s.phase is Phase.REPLICATING and not s.open_alerts and s.replication_state == "Replicating",
     )
     assert status.error is None
+
+
+async def test_a_protection_that_never_came_up_can_be_disabled(estate: Estate) -> None:
+    with session_for(estate.settings) as session:
+        spec = protection_spec(session, "web-04", SPEED)
+    estate.control("POST", "/faults", {"kind": "storage_full", "host": spec.replica.host})
+    await estate.client.protect([spec])
+    await _wait(estate, ["web-04"], lambda s: s.phase is Phase.FAILED, timeout=60)
+    result = await estate.client.disable("web-04")
+    assert result.phase is Phase.DISABLED, result
+    final = await estate.client.temporal.get_workflow_handle("protect/web-04").result()
+    assert final["phase"] == "disabled"
+    assert estate.calls("Remove-VMReplication", "web-04") == 0, "there was nothing to remove"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from hvdr.activities.protection import (
     HostVM,
@@ -40,6 +41,7 @@ class FakeVM:
 class FakeEstate:
     ir_duration: timedelta = timedelta(minutes=10)
     partitioned: bool = False
+    refuse_removal: bool = False
     vms: dict[str, FakeVM] = field(default_factory=dict)
     calls: Counter[str] = field(default_factory=Counter)
 
@@ -161,6 +163,10 @@ class FakeEstate:
 
         @activity.defn(name="remove_replication")
         async def remove_replication(request: HostVM) -> str:
+            if estate.refuse_removal:
+                raise ApplicationError(
+                    "the host refused: access denied", type="AuthenticationFailed", non_retryable=True
+                )
             estate.calls[f"Remove-VMReplication@{request.host}"] += 1
             estate._vm(request.vm).state = hv.ReplicationState.DISABLED
             return "removed"

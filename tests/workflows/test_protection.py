@@ -201,3 +201,20 @@ async def test_failover_stands_protection_by_and_it_continues_in_the_new_directi
         assert (status.primary_host, status.replica_host) == ("hv-b1.site-b.lab.local", "hv-a1.site-a.lab.local")
         assert estate.calls["measure_replication"] > measured
         await handle.terminate("test done")
+
+
+async def test_a_failed_disable_leaves_protection_as_it_was(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    queue = f"tq-{uuid.uuid4()}"
+    workers = _workers(time_env.client, queue, estate)
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(time_env.client, queue, _spec("app-04"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        estate.refuse_removal = True
+        with pytest.raises(WorkflowUpdateFailedError) as failed:
+            await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+        assert "disable of app-04 failed: the host refused: access denied" in str(failed.value.cause)
+        assert (await handle.query(ProtectionWorkflow.status)).phase is Phase.REPLICATING
+        estate.refuse_removal = False
+        done = await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+        assert done.phase is Phase.DISABLED

@@ -274,7 +274,10 @@ class ProtectionActivities:
     @activity.defn(name="remove_replication")
     async def remove_replication(self, request: HostVM) -> str:
         host = self.hosts.host(request.host)
-        current = await call(host.get_vm, request.vm)
+        names = {vm.name.lower(): vm for vm in await call(host.list_vms)}
+        current = names.get(request.vm.lower())
+        if current is None:
+            return "no copy on this host"  # e.g. disabled before the replica was ever created
         if current.replication_mode is hv.ReplicationMode.NONE:
             return "already removed"
         await call(host.remove_replication, request.vm)

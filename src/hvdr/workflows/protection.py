@@ -486,6 +486,14 @@ class ProtectionWorkflow:
         return f"policy {new.name} applied"
 
     async def _do_disable(self, request: DisableRequest) -> str:
+        before = self.state.phase
+        try:
+            return await self._disable(request)
+        except ActivityError:
+            self._set_phase(before)  # nothing was half-disabled for good: the operator can try again
+            raise
+
+    async def _disable(self, request: DisableRequest) -> str:
         spec = self.state.spec
         self._set_phase(Phase.DISABLING)
         await self._on_primary(ProtectionActivities.remove_replication, self._host_vm(), "remove replication")
