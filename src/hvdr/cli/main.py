@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, inventory, ping, protect, server, worker
+from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
 
 app = typer.Typer(
     name="hvdr",
@@ -28,23 +28,13 @@ app.command()(demo.demo)
 inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
+app.add_typer(lab.app, name="lab")
 
 
 @app.command("version")
 def show_version() -> None:
     """Print hvdr's version."""
     typer.echo(version("hvdr"))
-
-
-def _register_optional() -> None:
-    try:
-        from hvdr.cli import lab
-    except ImportError:
-        return
-    app.add_typer(lab.app, name="lab")
-
-
-_register_optional()
 
 
 def main() -> None:
