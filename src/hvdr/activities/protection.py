@@ -49,13 +49,6 @@ class InitialReplicationInput(BaseModel):
     export_path: str | None = None
 
 
-class WatchInput(BaseModel):
-    host: str
-    vm: str
-    poll_s: float
-    done_states: list[hv.ReplicationState]
-
-
 class ImportInput(BaseModel):
     host: str
     vm: str
@@ -100,6 +93,22 @@ def replication_settings(spec: ProtectionSpec) -> hv.ReplicationSettings:
         vss_snapshot_frequency_hour=policy.app_consistent_hours or None,
         compression_enabled=policy.compression,
         excluded_vhd_paths=spec.excluded_vhd_paths,
+    )
+
+
+def replica_server_settings(spec: ProtectionSpec) -> hv.ReplicaServerSettings | None:
+    """Set-VMReplicationServer's settings from the replica host's declaration; None when hvdr does not manage it."""
+    declared = spec.replica_server
+    if declared is None or not declared.enabled:
+        return None
+    kinds = {"kerberos": "Kerberos", "certificate": "Certificate", "certificate_and_kerberos": "CertificateAndKerberos"}
+    return hv.ReplicaServerSettings(
+        authentication_type=hv.ServerAuthenticationType(kinds[declared.authentication]),
+        allow_any_server=declared.allowed_from_any_server,
+        default_storage_location=declared.default_storage_location,
+        kerberos_port=declared.kerberos_port,
+        certificate_port=declared.certificate_port if declared.authentication != "kerberos" else None,
+        certificate_thumbprint=declared.certificate_thumbprint,
     )
 
 
@@ -193,25 +202,6 @@ class ProtectionActivities:
             destination_path=request.export_path,
         )
 
-    @activity.defn(name="watch_replication")
-    async def watch_replication(self, request: WatchInput) -> hv.ReplicationInfo:
-        """Wait until the VM reaches one of the states, heartbeating progress (fraction sent) meanwhile."""
-        host = self.hosts.host(request.host)
-        while True:
-            info = await call(host.get_replication, request.vm)
-            if info.state in request.done_states:
-                return info
-            if info.state in (hv.ReplicationState.ERROR, hv.ReplicationState.DISABLED):
-                raise ApplicationError(
-                    f"{request.vm} is {info.state} on {request.host} while waiting for "
-                    f"{', '.join(request.done_states)}",
-                    type="InvalidReplicationState",
-                    non_retryable=True,
-                )
-            reports = await call(host.measure_replication, request.vm)
-            activity.heartbeat(_progress(reports[0] if reports else None))
-            await asyncio.sleep(request.poll_s)
-
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
         host = self.hosts.host(request.host)
@@ -291,13 +281,6 @@ class ProtectionActivities:
             return "already deleted"
         await call(host.remove_vm, request.vm)
         return "deleted"
-
-
-def _progress(report: hv.ReplicationHealthReport | None) -> float | None:
-    if report is None or not report.initial_replication_bytes:
-        return None
-    sent = report.initial_replication_bytes - report.pending_replication_bytes
-    return max(0.0, min(1.0, sent / report.initial_replication_bytes))
 
 
 def _satisfies(current: hv.ReplicationServerInfo, wanted: hv.ReplicaServerSettings) -> bool:

@@ -11,7 +11,7 @@ import asyncio
 from temporalio.client import Client as TemporalClient
 
 from hvdr.cli.common import console, guarded, run_async
-from hvdr.cli.protect import _table
+from hvdr.cli.protect import print_statuses
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory.db import session_for
@@ -64,7 +64,7 @@ async def _demo(settings: Settings) -> None:
         statuses = await _until_settled(client, [s.vm for s in specs])
         await asyncio.sleep(2 * 300 / DEMO_SPEED)  # two copy cycles of host time: RPO reflects delta cycles
         statuses = [await client.protection_status(s.vm) for s in statuses]
-        _table(statuses)
+        print_statuses(statuses)
         replicating = sum(s.phase is Phase.REPLICATING for s in statuses)
         worst = max((s.rpo_s or 0.0) for s in statuses)
         say(

@@ -120,10 +120,10 @@ def discover(
     from hvdr.cli.common import run_async
     from hvdr.client import Client
     from hvdr.inventory.discovery import record_discovery
-    from hvdr.inventory.sites import require_sites
+    from hvdr.inventory.sites import configured_sites, require_sites
 
     settings = load_settings()
-    sites = require_sites(settings, site) if site else [s["name"] for s in _sites(settings)]
+    sites = require_sites(settings, site) if site else configured_sites(settings)
 
     async def run() -> list[Any]:
         return await (await Client.connect(settings)).discover(sites)
@@ -141,8 +141,3 @@ def discover(
         console.print(f"[yellow]host {host} is not in the topology; declare it to manage its VMs[/]")
     for error in summary.errors:
         console.print(f"[red]{error}[/]")
-
-
-def _sites(settings: Any) -> list[dict[str, Any]]:
-    with session_for(settings) as session:
-        return queries.sites(session)

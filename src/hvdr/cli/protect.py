@@ -62,7 +62,7 @@ def enable(
     with session_for(settings) as session:
         specs = [protection_spec(session, name, scale) for name in names]
     statuses = run_async(_enable(specs, wait))
-    _table(statuses)
+    print_statuses(statuses)
 
 
 async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionStatus]:
@@ -211,7 +211,7 @@ def _render(statuses: list[ProtectionStatus]) -> Table:
     return table
 
 
-def _table(statuses: list[ProtectionStatus]) -> None:
+def print_statuses(statuses: list[ProtectionStatus]) -> None:
     console.print(_render(statuses))
 
 
@@ -229,7 +229,7 @@ def status(
     if not watch:
         statuses = run_async(once())
         if output is OutputFormat.table:
-            _table(statuses)
+            print_statuses(statuses)
         else:
             emit(statuses, [], output)
         return

@@ -6,12 +6,11 @@ from pathlib import Path
 
 from hvdr.errors import ConfigError, NotFound
 from hvdr.settings import Settings
-
-DEFAULT_TOPOLOGY = Path(__file__).resolve().parent.parent / "lab" / "default_topology.yaml"
+from hvdr.topology import default_topology_path
 
 
 def topology_path(settings: Settings) -> Path:
-    path = settings.topology or DEFAULT_TOPOLOGY
+    path = settings.topology or default_topology_path()
     if not path.is_file():
         raise ConfigError(f"topology file {path} does not exist (set HVDR_TOPOLOGY to a topology YAML file)")
     return path

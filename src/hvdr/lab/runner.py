@@ -37,14 +37,10 @@ TICK_SECONDS = 0.1
 
 
 def default_endpoints_path() -> Path:
-    """``<HVDR_HOME>/lab/endpoints.json``."""
-    try:
-        from hvdr.settings import load_settings
+    """``<HVDR_HOME>/lab/endpoints.json`` (the settings' ``lab_endpoints``)."""
+    from hvdr.settings import load_settings
 
-        return load_settings().lab_endpoints
-    except ImportError:  # pragma: no cover - settings arrive with the foundation
-        home = os.environ.get("HVDR_HOME") or str(Path.home() / ".local" / "share" / "hvdr")
-        return Path(home).expanduser() / "lab" / "endpoints.json"
+    return load_settings().lab_endpoints
 
 
 class Lab:

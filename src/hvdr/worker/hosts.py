@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from hvdr.errors import ConfigError, NotFound
+from hvdr.errors import ConfigError
 from hvdr.hyperv.connection import Credential, HostConnection, HostEndpoint, TransportKind
 from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
@@ -110,13 +110,6 @@ class HostDirectory:
         driver = WinRMVMMServer.connect(self.connection(spec.name, spec.winrm, spec.credential))
         with self._lock:
             return self._vmms.setdefault(site, driver)
-
-    def site_hosts(self, site: str) -> list[str]:
-        with session_for(self.settings) as session:
-            hosts = queries.site_hosts(session, site)
-        if not hosts:
-            raise NotFound(f"site {site!r} has no hosts in the inventory (apply a topology with `hvdr apply -f`)")
-        return [h.fqdn for h in hosts]
 
     def close(self) -> None:
         with self._lock:

@@ -31,7 +31,6 @@ def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
         protection.test_replication_connection,
         protection.enable_replication,
         protection.start_initial_replication,
-        protection.watch_replication,
         protection.import_initial_replication,
         protection.measure_replication,
         protection.suspend_replication,

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         ReplicationInput,
         ResyncInput,
         UpdateInput,
+        replica_server_settings,
         replication_settings,
     )
     from hvdr.hyperv import models as hv
@@ -139,21 +140,7 @@ class ProtectionWorkflow:
 
     async def _preflight(self) -> None:
         spec = self.state.spec
-        declared = spec.replica_server
-        settings = None
-        if declared is not None and declared.enabled:
-            settings = hv.ReplicaServerSettings(
-                authentication_type=hv.ServerAuthenticationType(
-                    {"kerberos": "Kerberos", "certificate": "Certificate"}.get(
-                        declared.authentication, "CertificateAndKerberos"
-                    )
-                ),
-                allow_any_server=declared.allowed_from_any_server,
-                default_storage_location=declared.default_storage_location,
-                kerberos_port=declared.kerberos_port,
-                certificate_port=declared.certificate_port if declared.authentication != "kerberos" else None,
-                certificate_thumbprint=declared.certificate_thumbprint,
-            )
+        settings = replica_server_settings(spec)
         await self._activity(
             ProtectionActivities.ensure_replica_server,
             ReplicaServerInput(host=spec.replica.host, settings=settings, needed_bytes=spec.replicated_bytes),
