@@ -244,6 +244,15 @@ class Client:
         found = await asyncio.gather(*(one(vm) for vm in vms))
         return sorted((s for s in found if s is not None), key=lambda s: s.vm)
 
+    async def terminate_protections(self, reason: str) -> int:
+        """End every running protection run at once, touching no host (for rehearsal namespaces such as the
+        demo's: real protection ends with ``disable``, which removes replication). Returns how many ended."""
+        ended = 0
+        async for run in self.temporal.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
+            await self.temporal.get_workflow_handle(run.id).terminate(reason)
+            ended += 1
+        return ended
+
     async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
         handle = self._protection(vm)
         try:

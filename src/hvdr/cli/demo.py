@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-from temporalio.client import Client as TemporalClient
-
 from hvdr.cli.common import console, guarded, run_async
 from hvdr.cli.protect import print_statuses
 from hvdr.client import Client
@@ -32,11 +30,6 @@ def demo_settings(settings: Settings) -> Settings:
     return settings.model_copy(update={"home": settings.home / "demo", "temporal": temporal})
 
 
-async def _forget_previous(temporal: TemporalClient) -> None:
-    async for run in temporal.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
-        await temporal.get_workflow_handle(run.id).terminate("a new demo run starts")
-
-
 async def _demo(settings: Settings) -> None:
     demo = demo_settings(settings)
     step = iter(range(1, 20))
@@ -46,7 +39,7 @@ async def _demo(settings: Settings) -> None:
 
     async with local_stack(demo, lab=True, speed=DEMO_SPEED, apply=True, say=say) as stack:
         client = stack.client
-        await _forget_previous(client.temporal)
+        await client.terminate_protections("a new demo run starts")  # the demo namespace only
         for site in stack.sites:
             result = await client.ping(site)
             say(f"ping {site}: answered on {result.reply.task_queue} in {result.round_trip_ms:.0f} ms")
