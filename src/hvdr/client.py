@@ -75,9 +75,24 @@ async def connect_temporal(settings: Settings) -> TemporalClient:
         )
     except RuntimeError as exc:
         raise TemporalUnavailable(
-            f"cannot reach Temporal at {settings.temporal.address}: {str(exc).splitlines()[0]} "
-            "(start the embedded server with `hvdr server start`, or set HVDR_TEMPORAL_ADDRESS)"
+            f"cannot reach Temporal at {settings.temporal.address} ({_connect_reason(str(exc))}): start the "
+            "embedded server with `hvdr server start`, or set HVDR_TEMPORAL_ADDRESS"
         ) from exc
+
+
+def _connect_reason(text: str) -> str:
+    """The gist of the SDK's connection error (it nests the transport's whole debug representation)."""
+    lowered = text.lower()
+    for marker, reason in (
+        ("connectionrefused", "connection refused"),
+        ("connection refused", "connection refused"),
+        ("timed out", "timed out"),
+        ("dns error", "unknown host name"),
+        ("certificate", "TLS certificate problem"),
+    ):
+        if marker in lowered:
+            return reason
+    return text.splitlines()[0][:160]
 
 
 def _root_cause(error: BaseException) -> str:

@@ -11,7 +11,7 @@ from sqlmodel import Session, col, select
 
 from hvdr.errors import ConfigError, NotFound
 from hvdr.inventory import queries
-from hvdr.inventory.tables import CloudPairingRow, HostRow, VMRow
+from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, VMRow
 from hvdr.protection import Endpoint, ProtectionSpec
 from hvdr.topology import VM, HyperVHost
 
@@ -29,6 +29,11 @@ def _pairing(session: Session, cloud: str) -> CloudPairingRow:
 def vms_to_protect(session: Session, vms: list[str] | None, cloud: str | None) -> list[str]:
     """The VM names a command means: the given ones (checked), or every VM of the cloud."""
     if cloud:
+        if session.get(CloudRow, cloud) is None:
+            raise NotFound(
+                f"unknown cloud {cloud!r}: `hvdr clouds` lists the known ones (an empty inventory needs "
+                "`hvdr apply -f TOPOLOGY` first)"
+            )
         _pairing(session, cloud)
         names = [r.name for r in session.exec(select(VMRow).where(VMRow.cloud == cloud).order_by(col(VMRow.name)))]
         if not names:
