@@ -1,8 +1,9 @@
 """The seam between the driver and the wire: ``run(script) -> PSResult`` and ``close()``.
 
 :class:`WinRMTransport` runs scripts on pywinrm's ``Protocol`` in shells opened with code page 65001
-(UTF-8), kept open and reused (each with its own HTTP keep-alive session), up to ``max_shells`` at a time
-for concurrent callers. The Command and Receive envelopes of every script come from templates
+(UTF-8), kept open and reused (each with its own HTTP keep-alive connection: for Basic and certificate auth a
+:class:`~hvdr.hyperv.keepalive.KeepAliveTransport`, otherwise pywinrm's requests session), up to
+``max_shells`` at a time for concurrent callers. The Command and Receive envelopes of every script come from templates
 (:mod:`hvdr.hyperv.wsman`, same messages as pywinrm's) and go through pywinrm's ``send_message``.
 It polls Receive itself rather than calling ``get_command_output`` (which retries OperationTimeout
 forever): a command still running at its budget is terminated (Signal) and raises
@@ -25,6 +26,7 @@ from winrm.protocol import Protocol
 
 from hvdr.hyperv.connection import HostConnection, TransportKind
 from hvdr.hyperv.errors import WSMAN_SHELL_NOT_FOUND, WinRMTimeout, map_winrm_errors
+from hvdr.hyperv.keepalive import KeepAliveTransport
 from hvdr.hyperv.scripts import encoded_command
 from hvdr.hyperv.wsman import cleanup_command, get_command_output_raw, run_command
 
@@ -132,9 +134,21 @@ class WinRMTransport(HyperVTransport):
         if ep.url.lower().startswith("http:") and ep.transport in (TransportKind.NTLM, TransportKind.KERBEROS):
             kwargs["message_encryption"] = "always"
         protocol = Protocol(ep.url, **kwargs)
-        # Proxy and CA come from the endpoint, never from the environment: without this, requests scans
-        # os.environ for proxy settings on every message (about a millisecond each).
-        protocol.transport.build_session().trust_env = False
+        if ep.transport in (TransportKind.BASIC, TransportKind.CERTIFICATE) and ep.proxy is None:
+            protocol.transport = KeepAliveTransport(
+                ep.url,
+                auth_method="basic" if ep.transport is TransportKind.BASIC else "certificate",
+                username=kwargs["username"],
+                password=kwargs["password"],
+                cert_pem=kwargs.get("cert_pem"),
+                cert_key_pem=kwargs.get("cert_key_pem"),
+                ca_trust_path=kwargs["ca_trust_path"],
+                read_timeout_sec=ep.read_timeout_s,
+            )
+        else:
+            # Proxy and CA come from the endpoint, never from the environment: without this, requests scans
+            # os.environ for proxy settings on every message (about a millisecond each).
+            protocol.transport.build_session().trust_env = False
         return protocol
 
     def _acquire(self) -> _Channel:

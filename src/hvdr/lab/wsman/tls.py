@@ -17,8 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 
-def generate_certificate(directory: Path, common_name: str = "localhost") -> tuple[Path, Path]:
-    """Write ``lab-wsman.pem`` and ``lab-wsman.key`` into ``directory``; return their paths."""
+def generate_certificate(
+    directory: Path, common_name: str = "localhost", *, stem: str = "lab-wsman", client: bool = False
+) -> tuple[Path, Path]:
+    """Write ``<stem>.pem`` and ``<stem>.key`` into ``directory``; return their paths.
+
+    ``client`` makes it a client-authentication certificate (WinRM's certificate auth) instead of a server's.
+    """
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [
@@ -61,14 +66,17 @@ def generate_certificate(directory: Path, common_name: str = "localhost") -> tup
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH]),
+            critical=False,
+        )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(public), critical=False)
         .sign(key, hashes.SHA256())
     )
     directory.mkdir(parents=True, exist_ok=True)
-    cert_path = directory / "lab-wsman.pem"
-    key_path = directory / "lab-wsman.key"
+    cert_path = directory / f"{stem}.pem"
+    key_path = directory / f"{stem}.key"
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     key_path.write_bytes(
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
