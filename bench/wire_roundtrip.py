@@ -1,6 +1,6 @@
 """Get-VM round trips over real WinRM against the lab (printed, not a timed test).
 
-    .venv/bin/python bench/wire_roundtrip.py [--n 500] [--in-process]
+    .venv/bin/python bench/wire_roundtrip.py [--n 500] [--https] [--in-process]
 
 By default the lab runs in a child process (as ``hvdr lab up`` would), so the client and the server do not
 share a GIL. Three paths are measured:
@@ -11,14 +11,12 @@ share a GIL. Three paths are measured:
 - ``pywinrm run_ps``: plain ``winrm.Session.run_ps`` — a new shell and connection every time
   (Create, Command, Receive, Signal, Delete).
 
-Figures (2-core machine shared with other work; medians swing by ±2 ms with the neighbours' load, so
-compare runs interleaved with ``HEAD``): ``driver get_vm`` went from about 5.7–7.6 ms to 4.2–6.3 ms
-median interleaved run for run (about 3.9–4.6 ms when the machine is quiet), after the driver sent Command
-and Receive from templates (hvdr.hyperv.wsman) and the lab's wire got cheaper (one-pass envelope parsing,
-the Command answered before its script starts, no cross-thread wake-up unless a Receive is waiting).
-What is left is mostly client CPU: requests/urllib3 cost about 1 ms per message, three messages a call
-(Command, Receive, and the Signal sent in the background by pywinrm, which holds the GIL about 1.5 ms
-while the next call runs; without any Signal the median is about 1.5 ms lower).
+Figures (2-core VM whose neighbours' load moves medians by about ±1 ms; compare runs interleaved):
+``driver get_vm`` was 7.7–8.5 ms median on pywinrm's requests transport with its xmltodict envelopes;
+4.2–6.3 ms after template-built Command/Receive/Signal envelopes (hvdr.hyperv.wsman) and a leaner lab
+wire; 2.9–3.5 ms (HTTP) after Basic and certificate auth moved to one kept-alive http.client connection
+(hvdr.hyperv.keepalive: requests cost about 0.4 ms of CPU a message) and the lab's Receive stopped creating
+a task per wait. Per call, the client now spends about 1 ms of CPU and the lab about 1.5 ms.
 """
 
 from __future__ import annotations
@@ -35,10 +33,10 @@ TARGET_MS = 5.0
 HOST = "hv-a1.site-a.lab.local"
 
 
-def _serve(pipe: Connection) -> None:
+def _serve(pipe: Connection, https: bool) -> None:
     from hvdr.lab.runner import Lab
 
-    with Lab(speed=1) as lab:
+    with Lab(speed=1, https=https) as lab:
         pipe.send(lab.endpoints)
         pipe.recv()  # until the parent is done
 
@@ -64,13 +62,14 @@ def _run(endpoints: dict[str, Any], n: int) -> float:
     from hvdr.hyperv import HostConnection, WinRMHyperVHost
 
     ep = next(h for h in endpoints["hosts"] if h["name"] == HOST)
-    host = WinRMHyperVHost.connect(HostConnection.basic(HOST, ep["url"], ep["username"], ep["password"], insecure=True))
+    tls = {"ca_path": endpoints["ca_cert"]} if endpoints.get("ca_cert") else {"insecure": True}
+    host = WinRMHyperVHost.connect(HostConnection.basic(HOST, ep["url"], ep["username"], ep["password"], **tls))
     try:
         median = _measure("driver get_vm", lambda: host.get_vm("db-01"), n)
         _measure("driver list_vms", host.list_vms, max(50, n // 5))
     finally:
         host.close()
-    session = winrm.Session(ep["url"], auth=(ep["username"], ep["password"]))
+    session = winrm.Session(ep["url"], auth=(ep["username"], ep["password"]), ca_trust_path=endpoints.get("ca_cert"))
     _measure("pywinrm run_ps Get-VM", lambda: session.run_ps("Get-VM -Name 'db-01' | Out-Null"), max(50, n // 5))
     return median
 
@@ -78,16 +77,17 @@ def _run(endpoints: dict[str, Any], n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=500)
+    parser.add_argument("--https", action="store_true", help="WinRM over HTTPS (the lab's generated certificate)")
     parser.add_argument("--in-process", action="store_true", help="run the lab in this process (shared GIL)")
     args = parser.parse_args()
     if args.in_process:
         from hvdr.lab.runner import Lab
 
-        with Lab(speed=1) as lab:
+        with Lab(speed=1, https=args.https) as lab:
             median = _run(lab.endpoints, args.n)
     else:
         parent, child = multiprocessing.Pipe()
-        process = multiprocessing.Process(target=_serve, args=(child,), daemon=True)
+        process = multiprocessing.Process(target=_serve, args=(child, args.https), daemon=True)
         process.start()
         try:
             median = _run(parent.recv(), args.n)

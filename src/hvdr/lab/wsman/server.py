@@ -302,14 +302,17 @@ class WinRMServer:
                     # Like the WinRM service, gather output for a moment: a script that is about to end then
                     # answers Done in this Receive instead of Running now and Done in the next.
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(cmd.wait_done(), OUTPUT_COALESCE_S)
+                        async with asyncio.timeout(OUTPUT_COALESCE_S):
+                            await cmd.wait_done()
                 chunk = cmd.take()
                 if chunk is not None:
                     return self._ok(responses.receive_response(req.message_id, cmd.id, chunk))
                 remaining = deadline - loop.time()
                 if remaining <= 0:
                     return self._fault(responses.operation_timeout_fault(req.message_id, endpoint.name))
+                # asyncio.timeout rather than wait_for: no task per wait on the hot path.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(cmd.changed.wait(), remaining)
+                    async with asyncio.timeout(remaining):
+                        await cmd.changed.wait()
         finally:
             cmd.unwatch()
