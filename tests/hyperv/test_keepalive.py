@@ -168,6 +168,26 @@ def test_a_connection_the_server_closed_is_replaced_and_nothing_is_sent_twice(se
     assert [r.body for r in server.received] == [b"<m0/>", b"<m1/>", b"<m2/>"]
 
 
+def test_a_connection_is_reused_whatever_its_file_descriptor_number(server: Server) -> None:
+    """A worker with hundreds of hosts holds more than select()'s 1,024 descriptors."""
+    import os
+    import resource
+
+    if resource.getrlimit(resource.RLIMIT_NOFILE)[0] < 1200:
+        pytest.skip("needs a descriptor limit above 1,200 (ulimit -n)")
+    read_end, write_end = os.pipe()
+    filler = [os.dup(read_end) for _ in range(1100)]
+    try:
+        ours = _ours(server.url)
+        assert [ours.send_message(f"<m{n}/>") for n in range(3)] == [b"<ok/>"] * 3
+        assert ours._connection is not None and ours._connection.sock.fileno() > 1024
+        ours.close_session()
+    finally:
+        for fd in (*filler, read_end, write_end):
+            os.close(fd)
+    assert server.connections == 1
+
+
 def _outcome(send: Callable[[], bytes]) -> tuple[type[BaseException], dict[str, Any]] | bytes:
     try:
         return send()
