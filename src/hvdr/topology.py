@@ -41,7 +41,15 @@ class WinRMEndpoint(_Model):
     url: str | None = None
     transport: Literal["ntlm", "kerberos", "credssp", "basic", "plaintext", "ssl", "certificate"] = "ntlm"
     insecure: bool = False
-    """Skip server-certificate validation (HTTPS with a self-signed certificate)."""
+    """Allow plain HTTP (``http://…:5985/wsman``): the credential crosses the network unprotected, so only for a
+    lab or an isolated management network. HTTPS is always validated (see ``ca_cert``)."""
+    ca_cert: str | None = None
+    """PEM bundle, on the site worker, that validates the host's WinRM certificate: an internal CA, or the host's
+    own self-signed certificate. Without it, the public CAs of certifi's bundle."""
+    client_cert: str | None = None
+    """``transport: certificate``: the client certificate (PEM, on the site worker) mapped to an account on the host."""
+    client_key: str | None = None
+    """``transport: certificate``: the client certificate's private key (PEM, on the site worker)."""
 
 
 class AuthorizationEntry(_Model):

@@ -142,3 +142,19 @@ def test_map_winrm_errors() -> None:
     assert _raise(wexc.WinRMError("requested auth method is kerberos, but pykerberos is not installed")) is (
         errors.AuthenticationFailed
     )
+
+
+@pytest.mark.parametrize(
+    ("pywinrm_says", "hint"),
+    [
+        ("requested auth method is kerberos, but pykerberos is not installed", "install hvdr[kerberos]"),
+        ("requests auth method is credssp, but requests-credssp is not installed", "install hvdr[credssp]"),
+        ("message encryption is set to 'always' but the selected auth method kerberos does not support it", None),
+    ],
+)
+def test_a_missing_auth_package_names_the_extra_to_install(pywinrm_says: str, hint: str | None) -> None:
+    with pytest.raises(errors.AuthenticationFailed) as caught, errors.map_winrm_errors("hv-1"):
+        raise wexc.WinRMError(pywinrm_says)
+    message = str(caught.value)
+    assert message.startswith(f"hv-1: WinRM authentication is not usable: {pywinrm_says}")
+    assert (hint in message) if hint else ("install" not in message)

@@ -125,6 +125,36 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "not a fully qualified DNS name",
         "hv-b2",
     ),
+    (
+        "certificate-without-client-cert",
+        "winrm: {transport: ntlm}",
+        "winrm: {transport: certificate}",
+        "certificate transport needs client_cert and client_key",
+        "certificate",
+    ),
+    (
+        "client-cert-on-ntlm",
+        "winrm: {transport: ntlm}",
+        "winrm:\n      transport: ntlm\n      client_cert: /etc/hvdr/op.pem\n      client_key: /etc/hvdr/op.key",
+        "client certificates are only for transport: certificate (this host uses ntlm)",
+        "client_cert",
+    ),
+    (
+        "certificate-over-http",
+        "winrm: {transport: ntlm}",
+        "winrm: {transport: certificate, url: 'http://hv-a1.site-a.lab.local:5985/wsman', insecure: true, "
+        "client_cert: op.pem, client_key: op.key}",
+        "certificate transport needs https://",
+        "http://",
+    ),
+    (
+        "ca-cert-over-http",
+        "winrm: {transport: ntlm}",
+        "winrm:\n      url: 'http://hv-a1.site-a.lab.local:5985/wsman'\n      insecure: true\n"
+        "      ca_cert: /etc/hvdr/corp-ca.pem",
+        "ca_cert: only used over https://",
+        "ca_cert",
+    ),
     ("http-without-insecure", "    fqdn: hv-a1.site-a.lab.local\n", "", "", ""),  # replaced below
     ("bad-winrm-url", "", "", "", ""),  # replaced below
     (
@@ -287,3 +317,18 @@ def test_dns_names(name: str) -> None:
 @pytest.mark.parametrize("name", ["10.0.0.1", "::1", "bad_name.example.com", "-lead.example.com", "1.2.3"])
 def test_not_dns_names(name: str) -> None:
     assert not is_dns_name(name)
+
+
+def test_tls_settings_for_real_hosts_are_accepted() -> None:
+    text = _case(
+        "winrm: {transport: ntlm}",
+        "winrm: {transport: certificate, url: 'https://hv-a1.site-a.lab.local:5986/wsman', "
+        "ca_cert: /etc/hvdr/corp-ca.pem, client_cert: /etc/hvdr/op.pem, client_key: /etc/hvdr/op.key}",
+    )
+    topology = validate_text(text, "t.yaml")
+    winrm = topology.host("hv-a1.site-a.lab.local").winrm
+    assert (winrm.ca_cert, winrm.client_cert, winrm.client_key) == (
+        "/etc/hvdr/corp-ca.pem",
+        "/etc/hvdr/op.pem",
+        "/etc/hvdr/op.key",
+    )

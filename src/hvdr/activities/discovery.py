@@ -20,7 +20,7 @@ class DiscoveryActivities:
 
     @activity.defn(name="discover_site")
     async def discover_site(self, site: str) -> DiscoveredSite:
-        vmm = self.hosts.vmm(site)
+        vmm = await call(self.hosts.vmm, site)
         if vmm is not None:
             return await self._from_vmm(site, vmm)
         return await self._from_hosts(site)
@@ -56,7 +56,8 @@ class DiscoveryActivities:
         )
         for spec in declared:
             try:
-                vms = await call(self.hosts.host(spec.fqdn).list_vms)
+                host = await call(self.hosts.host, spec.fqdn)
+                vms = await call(host.list_vms)
             except ApplicationError as exc:  # one unreachable host must not hide the others
                 result.errors.append(f"{spec.fqdn}: {exc.message}")
                 continue

@@ -129,7 +129,7 @@ class ProtectionActivities:
 
     @activity.defn(name="ensure_replica_server")
     async def ensure_replica_server(self, request: ReplicaServerInput) -> hv.ReplicationServerInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication_server)
         wanted = request.settings
         if wanted is None and not current.replication_enabled:
@@ -156,7 +156,7 @@ class ProtectionActivities:
 
     @activity.defn(name="test_replication_connection")
     async def test_replication_connection(self, request: ReplicationInput) -> hv.ConnectionTestResult:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         result = await call(host.test_replication_connection, request.settings)
         if not result.succeeded:
             # Usually the network between sites or the replica's listener: worth retrying for a while.
@@ -167,7 +167,7 @@ class ProtectionActivities:
 
     @activity.defn(name="enable_replication")
     async def enable_replication(self, request: ReplicationInput) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         vm = await call(host.get_vm, request.vm)  # Get-VMReplication fails on a VM that does not replicate
         if vm.replication_mode is hv.ReplicationMode.PRIMARY:
             current = await call(host.get_replication, request.vm)
@@ -190,7 +190,7 @@ class ProtectionActivities:
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication, request.vm)
         if current.state is not hv.ReplicationState.READY_FOR_INITIAL_REPLICATION:
             return current
@@ -204,7 +204,7 @@ class ProtectionActivities:
 
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication, request.vm)
         if current.state is not hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION:
             return current
@@ -222,7 +222,7 @@ class ProtectionActivities:
             cached = self._samples.get(key)
             if cached is not None and time.monotonic() - cached.taken < max_age_s:
                 return cached
-            host = self.hosts.host(host_name)
+            host = await call(self.hosts.host, host_name)
             reports = await call(host.measure_replication, None)
             host_time = await call(host.get_host_time)
             sample = _HostSample(time.monotonic(), {r.vm_name.lower(): r for r in reports}, host_time)
@@ -231,7 +231,7 @@ class ProtectionActivities:
 
     @activity.defn(name="suspend_replication")
     async def suspend_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication, request.vm)
         if current.state is hv.ReplicationState.SUSPENDED:
             return current
@@ -239,7 +239,7 @@ class ProtectionActivities:
 
     @activity.defn(name="resume_replication")
     async def resume_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication, request.vm)
         if current.state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING):
             return current
@@ -247,7 +247,7 @@ class ProtectionActivities:
 
     @activity.defn(name="resynchronize_replication")
     async def resynchronize_replication(self, request: ResyncInput) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         current = await call(host.get_replication, request.vm)
         if current.state is hv.ReplicationState.RESYNCHRONIZING:
             return current
@@ -258,12 +258,12 @@ class ProtectionActivities:
 
     @activity.defn(name="update_replication")
     async def update_replication(self, request: UpdateInput) -> hv.ReplicationInfo:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         return await call(host.set_replication, request.vm, request.update)
 
     @activity.defn(name="remove_replication")
     async def remove_replication(self, request: HostVM) -> str:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         names = {vm.name.lower(): vm for vm in await call(host.list_vms)}
         current = names.get(request.vm.lower())
         if current is None:
@@ -275,7 +275,7 @@ class ProtectionActivities:
 
     @activity.defn(name="delete_vm")
     async def delete_vm(self, request: HostVM) -> str:
-        host = self.hosts.host(request.host)
+        host = await call(self.hosts.host, request.host)
         vms = {vm.name.lower() for vm in await call(host.list_vms)}
         if request.vm.lower() not in vms:
             return "already deleted"

@@ -66,8 +66,8 @@ class HostEndpoint(BaseModel):
             raise ValueError("read_timeout_s must exceed operation_timeout_s")
         if self.transport is TransportKind.CERTIFICATE and not (self.client_cert_pem and self.client_key_pem):
             raise ValueError("certificate transport needs client_cert_pem and client_key_pem")
-        if self.transport is TransportKind.CREDSSP and scheme != "https":
-            raise ValueError("credssp needs HTTPS")
+        if self.transport in (TransportKind.CREDSSP, TransportKind.CERTIFICATE) and scheme != "https":
+            raise ValueError(f"{self.transport} transport needs HTTPS")
         return self
 
 

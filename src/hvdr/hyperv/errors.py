@@ -211,8 +211,16 @@ def map_winrm_errors(host: str, *, operation: str = "command") -> Iterator[None]
     except winrm_exc.WinRMError as exc:
         text = str(exc)
         if "auth method" in text or "credentials" in text.lower():
-            raise AuthenticationFailed(f"WinRM authentication is not usable: {_first_line(text)}", host=host) from None
+            missing = "is not installed" in text
+            hint = next((f"; install hvdr[{x}] on the worker" for x in _AUTH_EXTRAS if missing and x in text), "")
+            raise AuthenticationFailed(
+                f"WinRM authentication is not usable: {_first_line(text)}{hint}", host=host
+            ) from None
         raise WinRMServiceError(f"{operation}: {_first_line(text)}", host=host) from None
+
+
+# pywinrm names the missing package in its "… is not installed" error; hvdr's extras bring them.
+_AUTH_EXTRAS = ("kerberos", "credssp")
 
 
 def _first_line(value: object) -> str:

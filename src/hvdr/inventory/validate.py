@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from hvdr.errors import ConfigError
 from hvdr.inventory.source import LineMap, Problem, TopologySourceError, parse_yaml, read_yaml
-from hvdr.topology import Topology
+from hvdr.topology import Topology, WinRMEndpoint
 
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -175,9 +175,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
             yield problem(f"vmm_servers[{i}].site: unknown site {vmm.site!r}", "vmm_servers", i, "site")
         if not is_dns_name(vmm.name):
             yield problem(f"vmm_servers[{i}].name: {vmm.name!r} is not a DNS name", "vmm_servers", i, "name")
-        yield from _check_winrm(
-            vmm.winrm.url, vmm.winrm.insecure, f"vmm_servers[{i}]", ("vmm_servers", i), lines, source
-        )
+        yield from _check_winrm(vmm.winrm, f"vmm_servers[{i}]", ("vmm_servers", i), lines, source)
 
     for i, cloud in enumerate(t.clouds):
         if cloud.site not in sites:
@@ -222,7 +220,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
                     i,
                     "cloud",
                 )
-        yield from _check_winrm(host.winrm.url, host.winrm.insecure, f"hosts[{i}]", ("hosts", i), lines, source)
+        yield from _check_winrm(host.winrm, f"hosts[{i}]", ("hosts", i), lines, source)
 
     for i, vm in enumerate(t.vms):
         if host_named(vm.host) is None:
@@ -379,18 +377,41 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
 
 
 def _check_winrm(
-    url: str | None, insecure: bool, label: str, path: tuple[str | int, ...], lines: LineMap, source: str
+    winrm: WinRMEndpoint, label: str, path: tuple[str | int, ...], lines: LineMap, source: str
 ) -> Iterable[Problem]:
+    def at(field: str) -> int | None:
+        return lines.line((*path, "winrm", field))
+
+    certificate = winrm.transport == "certificate"
+    if certificate and not (winrm.client_cert and winrm.client_key):
+        yield Problem(
+            source,
+            at("transport"),
+            f"{label}.winrm: certificate transport needs client_cert and client_key (PEM files on the site worker)",
+        )
+    if not certificate and (winrm.client_cert or winrm.client_key):
+        field = "client_cert" if winrm.client_cert else "client_key"
+        yield Problem(
+            source,
+            at(field),
+            f"{label}.winrm.{field}: client certificates are only for transport: certificate "
+            f"(this host uses {winrm.transport})",
+        )
+    url = winrm.url
     if url is None:
         return
     parsed = urlparse(url)
-    line = lines.line((*path, "winrm", "url"))
+    line = at("url")
     if parsed.scheme not in ("http", "https") or not parsed.hostname:
         yield Problem(source, line, f"{label}.winrm.url: {url!r} is not an http(s)://host[:port]/wsman URL")
-    elif parsed.scheme == "http" and not insecure:
+    elif parsed.scheme == "http" and not winrm.insecure:
         yield Problem(
             source,
             line,
             f"{label}.winrm.url: plain HTTP sends credentials unprotected; use https:// or mark the host "
             "winrm.insecure: true",
         )
+    elif parsed.scheme == "http" and winrm.transport in ("certificate", "credssp"):
+        yield Problem(source, line, f"{label}.winrm.url: {winrm.transport} transport needs https://")
+    elif parsed.scheme == "http" and winrm.ca_cert:
+        yield Problem(source, at("ca_cert"), f"{label}.winrm.ca_cert: only used over https://, and the url is http://")

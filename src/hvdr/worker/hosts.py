@@ -36,6 +36,20 @@ _TRANSPORTS = {
     "certificate": TransportKind.CERTIFICATE,
 }
 
+_WORKER_FILES = ("ca_cert", "client_cert", "client_key")
+
+
+def _worker_file(host: str, field: str, value: str | None) -> Path | None:
+    """A PEM file the topology names; it must exist on this worker (the topology is applied elsewhere)."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if not path.is_file():
+        raise ConfigError(
+            f"host {host}: winrm.{field} {value} is not a file on this worker; copy it here or fix the path"
+        )
+    return path
+
 
 class HostDirectory:
     """Connected drivers by host name, shared by every activity of the worker (thread-safe)."""
@@ -74,6 +88,7 @@ class HostDirectory:
             credential = Credential(username=str(lab["username"]), password=SecretStr(str(lab["password"])))
             return HostConnection(endpoint=endpoint, credential=credential)
         url = winrm.url or f"https://{name}:5986/wsman"
+        files = {field: _worker_file(name, field, getattr(winrm, field)) for field in _WORKER_FILES}
         try:
             endpoint = HostEndpoint(
                 name=name,
@@ -81,6 +96,9 @@ class HostDirectory:
                 transport=_TRANSPORTS[winrm.transport],
                 insecure=winrm.insecure,
                 credential_ref=credential_ref,
+                ca_path=files["ca_cert"],
+                client_cert_pem=files["client_cert"],
+                client_key_pem=files["client_key"],
             )
         except ValueError as exc:
             raise ConfigError(f"host {name}: {exc}") from None

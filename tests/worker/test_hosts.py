@@ -1,0 +1,101 @@
+"""The worker's host directory turns a topology's WinRM settings into a validated connection."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hvdr.errors import ConfigError
+from hvdr.hyperv import WinRMHyperVHost
+from hvdr.hyperv.connection import TransportKind
+from hvdr.hyperv.errors import AuthenticationFailed
+from hvdr.lab.runner import Lab
+from hvdr.lab.wsman.tls import generate_certificate
+from hvdr.settings import load_settings
+from hvdr.topology import WinRMEndpoint
+from hvdr.worker.hosts import HostDirectory
+
+A1 = "hv-a1.site-a.lab.local"
+
+
+@pytest.fixture
+def https_lab(tmp_path: Path) -> Iterator[Lab]:
+    with Lab(speed=1, https=True, cert_dir=tmp_path / "tls") as lab:
+        yield lab
+
+
+@pytest.fixture
+def directory(hvdr_home: Path, https_lab: Lab, monkeypatch: pytest.MonkeyPatch) -> HostDirectory:
+    ep = _a1(https_lab)
+    monkeypatch.setenv("HVDR_CREDENTIAL_OPS_USERNAME", ep["username"])
+    monkeypatch.setenv("HVDR_CREDENTIAL_OPS_PASSWORD", ep["password"])
+    return HostDirectory(load_settings())
+
+
+def _a1(lab: Lab) -> dict[str, Any]:
+    return next(h for h in lab.endpoints["hosts"] if h["name"] == A1)
+
+
+def test_a_host_is_validated_against_the_ca_cert_the_topology_names(directory: HostDirectory, https_lab: Lab) -> None:
+    url, ca = _a1(https_lab)["url"], https_lab.endpoints["ca_cert"]
+    trusted = WinRMHyperVHost.connect(
+        directory.connection(A1, WinRMEndpoint(url=url, transport="ssl", ca_cert=ca), "ops")
+    )
+    untrusted = WinRMHyperVHost.connect(directory.connection(A1, WinRMEndpoint(url=url, transport="ssl"), "ops"))
+    try:
+        assert trusted.get_vm("db-01").name == "db-01"
+        with pytest.raises(AuthenticationFailed, match="certificate could not be verified"):
+            untrusted.get_vm("db-01")  # certifi's public CAs do not include the lab's
+    finally:
+        trusted.close()
+        untrusted.close()
+
+
+def test_files_the_topology_names_must_exist_on_the_worker(directory: HostDirectory, tmp_path: Path) -> None:
+    missing = tmp_path / "corp-ca.pem"
+    winrm = WinRMEndpoint(url=f"https://{A1}:5986/wsman", ca_cert=str(missing))
+    with pytest.raises(ConfigError) as caught:
+        directory.connection(A1, winrm, "ops")
+    assert str(caught.value) == (
+        f"host {A1}: winrm.ca_cert {missing} is not a file on this worker; copy it here or fix the path"
+    )
+
+
+def test_certificate_transport_carries_the_client_certificate_and_no_password(
+    directory: HostDirectory, tmp_path: Path
+) -> None:
+    cert, key = generate_certificate(tmp_path, "hvdr-operator", stem="operator", client=True)
+    winrm = WinRMEndpoint(
+        url=f"https://{A1}:5986/wsman", transport="certificate", client_cert=str(cert), client_key=str(key)
+    )
+    connection = directory.connection(A1, winrm, None)
+    assert connection.endpoint.transport is TransportKind.CERTIFICATE
+    assert (connection.endpoint.client_cert_pem, connection.endpoint.client_key_pem) == (cert, key)
+    assert connection.credential is None
+
+
+async def test_an_activity_fails_at_once_on_a_missing_file_not_after_retries(hvdr_home: Path, tmp_path: Path) -> None:
+    from temporalio.exceptions import ApplicationError
+    from temporalio.testing import ActivityEnvironment
+
+    from hvdr.activities.discovery import DiscoveryActivities
+    from hvdr.inventory.apply import apply_topology
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.validate import validate_text
+    from hvdr.topology import default_topology_path
+
+    missing = tmp_path / "corp-ca.pem"
+    text = default_topology_path().read_text(encoding="utf-8")
+    vmm_a = "  - name: vmm-a.site-a.lab.local\n    site: site-a\n    credential: lab-admin\n"
+    assert vmm_a in text
+    text = text.replace(vmm_a, f"{vmm_a}    winrm: {{ca_cert: '{missing}'}}\n", 1)
+    settings = load_settings()
+    with session_for(settings) as session:
+        apply_topology(session, validate_text(text))
+    with pytest.raises(ApplicationError) as caught:
+        await ActivityEnvironment().run(DiscoveryActivities(HostDirectory(settings)).discover_site, "site-a")
+    assert caught.value.type == "ConfigError" and caught.value.non_retryable
+    assert f"winrm.ca_cert {missing} is not a file on this worker" in caught.value.message
