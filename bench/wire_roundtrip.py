@@ -14,9 +14,11 @@ share a GIL. Three paths are measured:
 Figures (2-core VM whose neighbours' load moves medians by about ±1 ms; compare runs interleaved):
 ``driver get_vm`` was 7.7–8.5 ms median on pywinrm's requests transport with its xmltodict envelopes;
 4.2–6.3 ms after template-built Command/Receive/Signal envelopes (hvdr.hyperv.wsman) and a leaner lab
-wire; 2.9–3.5 ms (HTTP) after Basic and certificate auth moved to one kept-alive http.client connection
-(hvdr.hyperv.keepalive: requests cost about 0.4 ms of CPU a message) and the lab's Receive stopped creating
-a task per wait. Per call, the client now spends about 1 ms of CPU and the lab about 1.5 ms.
+wire; 2.9–3.7 ms over HTTP (3.2–4.2 ms over HTTPS) after Basic and certificate auth moved to one
+kept-alive http.client connection (hvdr.hyperv.keepalive: requests cost about 0.4 ms of CPU a message)
+and the lab's Receive stopped creating a task per wait. Per call, the client now spends about 1 ms of
+CPU and the lab about 1.5 ms; with a busy loop on the other core the median drops to 2.3–2.6 ms, since
+the VM's vCPUs then never idle (their wake-ups are part of the figure).
 """
 
 from __future__ import annotations
