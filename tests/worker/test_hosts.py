@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,3 +100,50 @@ async def test_an_activity_fails_at_once_on_a_missing_file_not_after_retries(hvd
         await ActivityEnvironment().run(DiscoveryActivities(HostDirectory(settings)).discover_site, "site-a")
     assert caught.value.type == "ConfigError" and caught.value.non_retryable
     assert f"winrm.ca_cert {missing} is not a file on this worker" in caught.value.message
+
+
+def test_a_host_gets_a_new_driver_when_its_settings_or_password_change(
+    hvdr_home: Path, https_lab: Lab, tmp_path: Path
+) -> None:
+    from hvdr.inventory.apply import apply_topology
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.validate import validate_text
+    from hvdr.topology import default_topology_path
+
+    ep = _a1(https_lab)
+    credentials = hvdr_home / "credentials.toml"
+    hvdr_home.mkdir(parents=True, exist_ok=True)
+
+    def set_password(password: str, bump: int) -> None:
+        credentials.write_text(f"[ops]\nusername = '{ep['username']}'\npassword = '{password}'\n", encoding="utf-8")
+        credentials.chmod(0o600)
+        stat = credentials.stat()
+        os.utime(credentials, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
+
+    def apply(winrm: str) -> None:
+        old = "    credential: lab-admin\n    winrm: {transport: ntlm}\n"
+        text = default_topology_path().read_text(encoding="utf-8").replace(old, f"    credential: ops\n{winrm}", 1)
+        with session_for(settings) as session:
+            apply_topology(session, validate_text(text))
+
+    settings = load_settings()
+    set_password(ep["password"], 0)
+    apply(f"    winrm: {{url: '{ep['url']}', transport: ssl, ca_cert: '{https_lab.endpoints['ca_cert']}'}}\n")
+    directory = HostDirectory(settings)
+    try:
+        first = directory.host(A1)
+        assert first.get_vm("db-01").name == "db-01"
+        assert directory.host(A1) is first  # nothing changed: the same driver, its shells reused
+
+        set_password("rotated-but-wrong", 2)
+        with pytest.raises(AuthenticationFailed, match="HTTP 401"):
+            directory.host(A1).get_vm("db-01")
+        set_password(ep["password"], 4)
+        assert directory.host(A1).get_vm("db-01").name == "db-01"
+
+        apply(f"    winrm: {{url: '{ep['url']}', transport: ssl}}\n")  # the CA dropped from the topology
+        with pytest.raises(AuthenticationFailed, match="certificate could not be verified"):
+            directory.host(A1).get_vm("db-01")
+        assert first.get_vm("db-01").name == "db-01"  # a driver already handed out keeps working
+    finally:
+        directory.close()

@@ -10,6 +10,9 @@ site worker that connects turns that name into a secret. Sources, first match wi
        [dr-admin]
        username = "CONTOSO\\\\svc-hvdr"
        password = "…"
+
+The file is read again whenever it changes, so a rotated password takes effect on the next connection
+without restarting the worker (the environment is fixed for the life of the process).
 """
 
 from __future__ import annotations
@@ -38,27 +41,35 @@ class CredentialStore:
         self._env = dict(os.environ) if env is None else env
         configured = self._env.get("HVDR_CREDENTIALS_FILE")
         self._file = Path(configured) if configured else settings.home / "credentials.toml"
-        self._loaded: dict[str, Credential] | None = None
+        self._loaded: dict[str, Credential] = {}
+        self._loaded_from: tuple[int, ...] | None = None  # (mtime_ns, size, inode, mode) of what was read
 
     def _file_entries(self) -> dict[str, Credential]:
-        if self._loaded is not None:
+        try:
+            info = self._file.stat()
+        except OSError:
+            info = None
+        if info is None or not stat.S_ISREG(info.st_mode):
+            self._loaded, self._loaded_from = {}, None
             return self._loaded
-        self._loaded = {}
-        if not self._file.is_file():
+        version = (info.st_mtime_ns, info.st_size, info.st_ino, info.st_mode)
+        if version == self._loaded_from:
             return self._loaded
-        mode = self._file.stat().st_mode
+        mode = info.st_mode
         if mode & (stat.S_IRWXG | stat.S_IRWXO):
             raise ConfigError(f"{self._file} holds passwords but others can read it: run `chmod 600 {self._file}`")
         try:
             data = tomllib.loads(self._file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigError(f"cannot read credentials file {self._file}: {exc}") from exc
+        entries: dict[str, Credential] = {}
         for name, entry in data.items():
             if not isinstance(entry, dict) or "username" not in entry:
                 raise ConfigError(f"{self._file}: [{name}] needs username and password")
-            self._loaded[name] = Credential(
+            entries[name] = Credential(
                 username=str(entry["username"]), password=SecretStr(str(entry.get("password", "")))
             )
+        self._loaded, self._loaded_from = entries, version
         return self._loaded
 
     def resolve(self, reference: str) -> Credential:

@@ -3,15 +3,17 @@
 A workflow names a host (never a URL or a secret). The site worker looks the host up in the inventory
 (WinRM URL, transport, credential reference), fills in what the lab assigns when the host is a lab host
 (its loopback URL and account, from the lab's endpoints file), resolves the credential from its own store,
-and keeps one driver per host so WinRM shells and connections are reused.
+and keeps one driver per host so WinRM shells and connections are reused, until the host's settings or
+credential change.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
@@ -37,6 +39,7 @@ _TRANSPORTS = {
 }
 
 _WORKER_FILES = ("ca_cert", "client_cert", "client_key")
+D = TypeVar("D", HyperVHost, VMMServer)
 
 
 def _worker_file(host: str, field: str, value: str | None) -> Path | None:
@@ -57,8 +60,9 @@ class HostDirectory:
     def __init__(self, settings: Settings, credentials: CredentialStore | None = None) -> None:
         self.settings = settings
         self.credentials = credentials or CredentialStore(settings)
-        self._hosts: dict[str, HyperVHost] = {}
-        self._vmms: dict[str, VMMServer] = {}
+        self._hosts: dict[str, tuple[HostConnection, HyperVHost]] = {}
+        self._vmms: dict[str, tuple[HostConnection, VMMServer]] = {}
+        self._retired: list[HyperVHost | VMMServer] = []
         self._lock = threading.Lock()
 
     def _lab_entry(self, name: str) -> dict[str, Any] | None:
@@ -105,35 +109,48 @@ class HostDirectory:
         return HostConnection.resolve(endpoint, self.credentials.resolve)
 
     def host(self, name: str) -> HyperVHost:
-        """The driver for a Hyper-V host of the inventory."""
-        key = name.lower()
-        with self._lock:
-            if key in self._hosts:
-                return self._hosts[key]
+        """The driver for a Hyper-V host of the inventory.
+
+        The inventory and the credential are read on every call: when ``hvdr apply`` changed the host's WinRM
+        settings or a rotated password reached the credentials file, the next call gets a new driver.
+        """
         with session_for(self.settings) as session:
             spec = queries.host(session, name)
-        driver = WinRMHyperVHost.connect(self.connection(spec.fqdn, spec.winrm, spec.credential))
-        with self._lock:
-            return self._hosts.setdefault(key, driver)
+        connection = self.connection(spec.fqdn, spec.winrm, spec.credential)
+        return self._driver(self._hosts, name.lower(), connection, WinRMHyperVHost.connect)
 
     def vmm(self, site: str) -> VMMServer | None:
         """The driver for the site's VMM server, or None where the site has none."""
-        with self._lock:
-            if site in self._vmms:
-                return self._vmms[site]
         with session_for(self.settings) as session:
             spec = queries.vmm_server(session, site)
         if spec is None:
             return None
-        driver = WinRMVMMServer.connect(self.connection(spec.name, spec.winrm, spec.credential))
+        connection = self.connection(spec.name, spec.winrm, spec.credential)
+        return self._driver(self._vmms, site, connection, WinRMVMMServer.connect)
+
+    def _driver(
+        self,
+        cache: dict[str, tuple[HostConnection, D]],
+        key: str,
+        connection: HostConnection,
+        connect: Callable[[HostConnection], D],
+    ) -> D:
         with self._lock:
-            return self._vmms.setdefault(site, driver)
+            cached = cache.get(key)
+            if cached is not None and cached[0] == connection:
+                return cached[1]
+            driver = connect(connection)
+            cache[key] = (connection, driver)
+            if cached is not None:
+                # Activities that already hold the old driver finish on it; it is closed with the directory.
+                self._retired.append(cached[1])
+            return driver
 
     def close(self) -> None:
         with self._lock:
-            for host in self._hosts.values():
-                host.close()
-            for vmm in self._vmms.values():
-                vmm.close()
+            drivers = [d for _, d in self._hosts.values()] + [d for _, d in self._vmms.values()] + self._retired
             self._hosts.clear()
             self._vmms.clear()
+            self._retired = []
+        for driver in drivers:
+            driver.close()
