@@ -117,7 +117,7 @@ class HostDirectory:
         with session_for(self.settings) as session:
             spec = queries.host(session, name)
         connection = self.connection(spec.fqdn, spec.winrm, spec.credential)
-        return self._driver(self._hosts, name.lower(), connection, WinRMHyperVHost.connect)
+        return self._driver(self._hosts, spec.fqdn.lower(), connection, WinRMHyperVHost.connect)
 
     def vmm(self, site: str) -> VMMServer | None:
         """The driver for the site's VMM server, or None where the site has none."""
