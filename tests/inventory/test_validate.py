@@ -332,3 +332,20 @@ def test_tls_settings_for_real_hosts_are_accepted() -> None:
         "/etc/hvdr/op.pem",
         "/etc/hvdr/op.key",
     )
+
+
+def test_every_winrm_problem_of_a_host_is_reported_at_once() -> None:
+    text = _case(
+        "winrm: {transport: ntlm}",
+        "winrm: {transport: certificate, url: 'http://hv-a1.site-a.lab.local:5985/wsman', ca_cert: ca.pem}",
+    )
+    with pytest.raises(TopologyInvalid) as caught:
+        validate_text(text, "t.yaml")
+    messages = [p.message for p in caught.value.problems]
+    for expected in (
+        "certificate transport needs client_cert and client_key",
+        "plain HTTP sends credentials unprotected",
+        "certificate transport needs https://",
+        "ca_cert: only used over https://",
+    ):
+        assert any(expected in m for m in messages), (expected, messages)

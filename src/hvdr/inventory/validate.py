@@ -411,7 +411,7 @@ def _check_winrm(
             f"{label}.winrm.url: plain HTTP sends credentials unprotected; use https:// or mark the host "
             "winrm.insecure: true",
         )
-    elif parsed.scheme == "http" and winrm.transport in ("certificate", "credssp"):
+    if parsed.scheme == "http" and winrm.transport in ("certificate", "credssp"):
         yield Problem(source, line, f"{label}.winrm.url: {winrm.transport} transport needs https://")
-    elif parsed.scheme == "http" and winrm.ca_cert:
+    if parsed.scheme == "http" and winrm.ca_cert:
         yield Problem(source, at("ca_cert"), f"{label}.winrm.ca_cert: only used over https://, and the url is http://")
