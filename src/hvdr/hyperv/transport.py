@@ -11,13 +11,12 @@ forever): a command still running at its budget is terminated (Signal).
 Before the Command message leaves, a failure is what it says (host unreachable, …): nothing ran. From the
 moment it may have reached the host, every failure is :class:`~hvdr.hyperv.errors.OutcomeUnknown` (read
 timeout, connection lost, budget exceeded, aborted): the caller must read the state back before sending
-again. A caller in another thread stops a running command with :func:`abort_scope` (the command is
-terminated between two Receives). :class:`MockTransport` wraps a plain handler for unit tests.
+again. A caller in another thread stops a running command with ``abort_scope`` (the command is
+terminated between two Receives; :mod:`hvdr.hyperv.abort`). :class:`MockTransport` wraps a plain handler for unit tests.
 """
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import logging
 import math
@@ -25,8 +24,7 @@ import queue
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextvars import ContextVar
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +33,7 @@ import urllib3.exceptions
 import winrm.exceptions as winrm_exc
 from winrm.protocol import Protocol
 
+from hvdr.hyperv.abort import abort_requested
 from hvdr.hyperv.connection import HostConnection, TransportKind
 from hvdr.hyperv.errors import WSMAN_SHELL_NOT_FOUND, HyperVError, OutcomeUnknown, WinRMTimeout, map_winrm_errors
 from hvdr.hyperv.keepalive import KeepAliveTransport
@@ -42,25 +41,6 @@ from hvdr.hyperv.scripts import encoded_command
 from hvdr.hyperv.wsman import cleanup_command, get_command_output_raw, run_command
 
 log = logging.getLogger(__name__)
-
-
-_abort: ContextVar[threading.Event | None] = ContextVar("hvdr_transport_abort", default=None)
-
-
-@contextlib.contextmanager
-def abort_scope(event: threading.Event) -> Iterator[None]:
-    """Scripts run in this scope (this thread or context) stop when ``event`` is set: a command not yet sent
-    is not sent (WinRMTimeout), a running one is terminated (OutcomeUnknown: it may have run)."""
-    token = _abort.set(event)
-    try:
-        yield
-    finally:
-        _abort.reset(token)
-
-
-def abort_requested() -> threading.Event | None:
-    """The event of the enclosing :func:`abort_scope`, if any."""
-    return _abort.get()
 
 
 @dataclass(frozen=True)
@@ -249,8 +229,7 @@ class WinRMTransport(HyperVTransport):
             except HyperVError as error:
                 if progress.sent and not isinstance(error, OutcomeUnknown):
                     raise OutcomeUnknown(
-                        f"the command was sent, then: {_without_host(error.message, self.host)}; "
-                        "it may have run",
+                        f"the command was sent, then: {_without_host(error.message, self.host)}; it may have run",
                         host=self.host,
                     ) from None
                 raise
@@ -297,7 +276,7 @@ class WinRMTransport(HyperVTransport):
         self, channel: _Channel, command: str, deadline: float, progress: _Progress
     ) -> tuple[PSResult, str, str]:
         protocol = channel.protocol
-        abort = _abort.get()
+        abort = abort_requested()
         if abort is not None and abort.is_set():
             raise WinRMTimeout("the caller gave up before the command was sent; nothing ran", host=self.host)
         try:
