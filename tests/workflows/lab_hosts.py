@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 from temporalio.client import Client as TemporalClient
@@ -37,6 +37,7 @@ from hvdr.settings import site_task_queue
 from hvdr.topology import Topology, parse_topology
 from hvdr.worker.registry import WORKFLOWS, site_activities
 
+T = TypeVar("T", bound="LabTransport")
 A1, B1 = "hv-a1.site-a.lab.local", "hv-b1.site-b.lab.local"
 SITES = ("site-a", "site-b")
 
@@ -46,15 +47,15 @@ class LabTransport(HyperVTransport):
 
     def __init__(self, host: PSHost) -> None:
         self.host = host.name
-        self._ps = host
+        self.ps = host
         self.scripts: list[str] = []
 
     def run(self, script: str, *, timeout: float | None = None) -> PSResult:
-        if self._ps.wire_faults().down:
+        if self.ps.wire_faults().down:
             raise HostUnreachable("run: cannot connect (Connection refused)", host=self.host)
         self.scripts.append(script)
         out: list[str] = []
-        result = run_script(self._ps, script, write_stdout=out.append, cancelled=abort_requested())
+        result = run_script(self.ps, script, write_stdout=out.append, cancelled=abort_requested())
         return PSResult("".join(out), result.stderr, result.exit_code)
 
 
@@ -118,6 +119,13 @@ class LabHosts:
         return [DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in self.topology.hosts if h.site == site]
 
     # -- the lab, for tests ---------------------------------------------------------------------------------
+    def use_transport(self, host: str, make: Callable[[PSHost], T]) -> T:
+        """Give the host's driver another transport over the same lab host (one that loses answers, say)."""
+        transport = make(self.transports[host].ps)
+        self.transports[host] = transport
+        self.drivers[host] = WinRMHyperVHost(transport, host)
+        return transport
+
     def follow_temporal_clock(self) -> None:
         """Bring the lab's clock to the time Temporal scheduled the running activity (never backwards)."""
         if not activity.in_activity():

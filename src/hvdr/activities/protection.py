@@ -114,9 +114,17 @@ def replica_server_settings(spec: ProtectionSpec) -> hv.ReplicaServerSettings | 
     )
 
 
+def _scheduled_at() -> float:
+    """When Temporal scheduled this activity (the workflows' clock, which ``max_age_s`` is counted in)."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time.timestamp()
+    return time.time()
+
+
 @dataclass
 class _HostSample:
     taken: float
+    """The scheduled time of the measurement that took it."""
     reports: dict[str, hv.ReplicationHealthReport]
     host_time: datetime
 
@@ -278,14 +286,15 @@ class ProtectionActivities:
     async def _sample(self, host_name: str, max_age_s: float) -> _HostSample:
         key = host_name.lower()
         lock = self._sampling.setdefault(key, asyncio.Lock())
+        asked = _scheduled_at()
         async with lock:
             cached = self._samples.get(key)
-            if cached is not None and time.monotonic() - cached.taken < max_age_s:
+            if cached is not None and asked - cached.taken < max_age_s:
                 return cached
             host = await self.calls.host(host_name)
             reports = await self.calls.run(host_name, host.measure_replication, None)
             host_time = await self.calls.run(host_name, host.get_host_time)
-            sample = _HostSample(time.monotonic(), {r.vm_name.lower(): r for r in reports}, host_time)
+            sample = _HostSample(asked, {r.vm_name.lower(): r for r in reports}, host_time)
             self._samples[key] = sample
             return sample
 
