@@ -60,7 +60,9 @@ def _lose(lab: LabHosts, cmdlet: str, *, runs: bool) -> LosesAnswers:
 
 
 def _settings() -> hv.ReplicationSettings:
-    return hv.ReplicationSettings(replica_server=B1, replica_port=80, authentication_type=hv.AuthenticationType.KERBEROS)
+    return hv.ReplicationSettings(
+        replica_server=B1, replica_port=80, authentication_type=hv.AuthenticationType.KERBEROS
+    )
 
 
 async def test_a_lost_answer_to_a_change_that_happened_is_read_back_not_sent_again() -> None:
@@ -204,7 +206,7 @@ async def test_a_burst_to_one_host_waits_for_its_slots_without_holding_threads_a
     calls = HostCalls(_TwoHosts({"busy": busy, "other": other}), shells_per_host=4)
     burst = [asyncio.create_task(calls.run("busy", busy.list_vms)) for _ in range(40)]
     await asyncio.sleep(0.2)
-    threads_before = len(calls._pool._threads)  # noqa: SLF001 - the pool's size is the point
+    threads_before = len(calls._pool._threads)
     started = time.monotonic()
     assert await asyncio.wait_for(calls.run("other", other.list_vms), timeout=5) == []
     assert time.monotonic() - started < 1, "another host's call waited behind the burst"
