@@ -17,12 +17,11 @@ from temporalio.testing import ActivityEnvironment
 from hvdr.activities.common import HostCalls
 from hvdr.activities.protection import HostVM, ProtectionActivities, ReplicationInput, ResyncInput
 from hvdr.hyperv import models as hv
-from hvdr.hyperv.abort import abort_requested
 from hvdr.hyperv.errors import OutcomeUnknown
 from hvdr.hyperv.transport import PSResult
 from hvdr.lab.seam import PSHost
 from tests.lab.conftest import Shell
-from tests.workflows.lab_hosts import A1, B1, LabHosts, LabTransport, lab_topology
+from tests.workflows.lab_hosts import A1, B1, LabHosts, LabTransport, SlowTransport, lab_topology
 
 RESYNC = "Resume-VMReplication -Resynchronize"
 
@@ -111,29 +110,8 @@ async def test_a_retry_after_an_attempt_that_sent_the_resync_does_not_force_anot
     assert lab.calls("Suspend-VMReplication", "db-01") == 0 and lab.calls("Resume-VMReplication", "db-01") == 0
 
 
-class Slow(LabTransport):
-    """Every script takes ``seconds``, unless the caller aborts it (as WinRMTransport does between Receives)."""
-
-    def __init__(self, host: PSHost, seconds: float) -> None:
-        super().__init__(host)
-        self.seconds = seconds
-        self.aborted = threading.Event()
-        self.returned = threading.Event()
-
-    def run(self, script: str, *, timeout: float | None = None) -> PSResult:
-        try:
-            abort = abort_requested()
-            assert abort is not None, "host calls run inside an abort scope"
-            if abort.wait(self.seconds):
-                self.aborted.set()
-                raise OutcomeUnknown("the caller gave up while the command ran; it was terminated", host=self.host)
-            return super().run(script, timeout=timeout)
-        finally:
-            self.returned.set()
-
-
-def _slow(lab: LabHosts, seconds: float) -> Slow:
-    return lab.use_transport(A1, lambda ps: Slow(ps, seconds))
+def _slow(lab: LabHosts, seconds: float) -> SlowTransport:
+    return lab.use_transport(A1, lambda ps: SlowTransport(ps, seconds))
 
 
 async def test_a_host_command_heartbeats_while_it_runs() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import activity
@@ -21,7 +22,7 @@ from temporalio.worker import Worker
 
 from hvdr.activities.common import HostCalls
 from hvdr.hyperv.abort import abort_requested
-from hvdr.hyperv.errors import HostUnreachable
+from hvdr.hyperv.errors import HostUnreachable, OutcomeUnknown
 from hvdr.hyperv.host import WinRMHyperVHost
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.hyperv.transport import HyperVTransport, PSResult
@@ -57,6 +58,29 @@ class LabTransport(HyperVTransport):
         out: list[str] = []
         result = run_script(self.ps, script, write_stdout=out.append, cancelled=abort_requested())
         return PSResult("".join(out), result.stderr, result.exit_code)
+
+
+class SlowTransport(LabTransport):
+    """Every script takes ``seconds``, unless the caller aborts it (as WinRMTransport does between Receives)."""
+
+    def __init__(self, host: PSHost, seconds: float) -> None:
+        super().__init__(host)
+        self.seconds = seconds
+        self.started = threading.Event()
+        self.aborted = threading.Event()
+        self.returned = threading.Event()
+
+    def run(self, script: str, *, timeout: float | None = None) -> PSResult:
+        self.started.set()
+        try:
+            abort = abort_requested()
+            assert abort is not None, "host calls run inside an abort scope"
+            if abort.wait(self.seconds):
+                self.aborted.set()
+                raise OutcomeUnknown("the caller gave up while the command ran; it was terminated", host=self.host)
+            return super().run(script, timeout=timeout)
+        finally:
+            self.returned.set()
 
 
 class _Refusing:
@@ -195,11 +219,18 @@ def lab_topology(vms: Sequence[str], disk_gb: float = 8, write_kib_per_s: float 
 
 
 def site_workers(
-    client: TemporalClient, queue: str, hosts: LabHosts, workflows: Sequence[type] = WORKFLOWS
+    client: TemporalClient,
+    queue: str,
+    hosts: LabHosts,
+    workflows: Sequence[type] = WORKFLOWS,
+    drain: timedelta = timedelta(),
 ) -> list[Worker]:
     """A workflow worker on ``queue`` and one worker per site running the real activities over ``hosts``."""
     calls = HostCalls(hosts)
     activities: list[Callable[..., Any]] = site_activities(hosts, calls)
-    workers = [Worker(client, task_queue=queue, workflows=list(workflows))]
-    workers += [Worker(client, task_queue=site_task_queue(site), activities=activities) for site in SITES]
+    workers = [Worker(client, task_queue=queue, workflows=list(workflows), graceful_shutdown_timeout=drain)]
+    workers += [
+        Worker(client, task_queue=site_task_queue(site), activities=activities, graceful_shutdown_timeout=drain)
+        for site in SITES
+    ]
     return workers

@@ -118,6 +118,32 @@ async def test_bring_up_then_monitor_with_rpo(time_env: WorkflowEnvironment, lab
         assert lab.calls("Remove-VMReplication", "db-01", host=A1) == 1
         assert lab.calls("Remove-VMReplication", "db-01", host=B1) == 1
         assert lab.calls("Remove-VM", "db-01") == 1
+        await _assert_host_commands_heartbeat_and_outlast_the_driver(handle)
+
+
+async def _assert_host_commands_heartbeat_and_outlast_the_driver(
+    handle: WorkflowHandle[ProtectionWorkflow, ProtectionStatus],
+) -> None:
+    """Every host command was scheduled with a heartbeat timeout of 30-60 s, a start-to-close beyond the
+    driver's 30-min budget (no attempt 2 while attempt 1's cmdlet runs), a schedule-to-start and capped retries."""
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    commands = [a for a in scheduled if a.activity_type.name != "measure_replication"]
+    assert {a.activity_type.name for a in commands} >= {
+        "enable_replication",
+        "suspend_replication",
+        "remove_replication",
+    }
+    for attributes in scheduled:
+        assert 30 <= attributes.heartbeat_timeout.ToTimedelta().total_seconds() <= 60, attributes
+        assert attributes.schedule_to_start_timeout.ToTimedelta() > timedelta(0), attributes
+        assert attributes.retry_policy.maximum_attempts > 0, attributes
+    for attributes in commands:
+        assert attributes.start_to_close_timeout.ToTimedelta() > timedelta(minutes=30), attributes
 
 
 async def test_partition_raises_alerts_that_clear_by_themselves(
