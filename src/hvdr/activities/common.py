@@ -103,6 +103,22 @@ class HostCalls:
         async with limit:
             return await self._thread(fn, *args, **kwargs)
 
+    async def ensure(
+        self,
+        host: str,
+        step: str,
+        send: Callable[[], R],
+        reconcile: Callable[[], Awaitable[R | None]],
+        *,
+        idempotent: bool,
+    ) -> R:
+        """Look before acting: when ``reconcile`` finds the change made (a retry after a crash), return it;
+        otherwise :meth:`change`."""
+        done = await reconcile()
+        if done is not None:
+            return done
+        return await self.change(host, step, send, reconcile, idempotent=idempotent)
+
     async def change(
         self,
         host: str,

@@ -21,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls, earlier_attempt_sent
 from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
+from hvdr.hyperv.protocol import HyperVHost
 from hvdr.protection import ProtectionSpec
 
 
@@ -202,9 +203,8 @@ class ProtectionActivities:
         host = await calls.host(name)
 
         async def enabled() -> hv.ReplicationInfo | None:
-            vm = await calls.run(
-                name, host.get_vm, request.vm
-            )  # Get-VMReplication fails on a VM that does not replicate
+            # Get-VMReplication fails on a VM that does not replicate: Get-VM says whether it does.
+            vm = await calls.run(name, host.get_vm, request.vm)
             if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
                 return None
             current = await calls.run(name, host.get_replication, request.vm)
@@ -216,66 +216,44 @@ class ProtectionActivities:
                 non_retryable=True,
             )
 
-        done = await enabled()
-        if done is not None:
-            return done
-        settings = request.settings
-        if settings.excluded_vhd_paths:
-            # The topology names disks; Enable-VMReplication wants the attached VHD's full path.
-            vm = await calls.run(name, host.get_vm, request.vm)
-            by_name = {path.replace("\\", "/").rsplit("/", 1)[-1].lower(): path for path in vm.hard_drive_paths}
-            paths = [
-                by_name.get(p.replace("\\", "/").rsplit("/", 1)[-1].lower(), p) for p in settings.excluded_vhd_paths
-            ]
-            settings = settings.model_copy(update={"excluded_vhd_paths": paths})
-        return await calls.change(
+        def send() -> hv.ReplicationInfo:
+            settings = request.settings
+            if settings.excluded_vhd_paths:
+                # The topology names disks; Enable-VMReplication wants the attached VHD's full path.
+                vm = host.get_vm(request.vm)
+                by_name = {_file_name(path): path for path in vm.hard_drive_paths}
+                paths = [by_name.get(_file_name(p), p) for p in settings.excluded_vhd_paths]
+                settings = settings.model_copy(update={"excluded_vhd_paths": paths})
+            return host.enable_replication(request.vm, settings)
+
+        return await calls.ensure(
             name,
             "Enable-VMReplication",
-            lambda: host.enable_replication(request.vm, settings),
+            send,
             enabled,
             idempotent=True,
         )
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
-        calls, name = self.calls, request.host
-        host = await calls.host(name)
-
-        async def started() -> hv.ReplicationInfo | None:
-            current = await calls.run(name, host.get_replication, request.vm)
-            return None if current.state is hv.ReplicationState.READY_FOR_INITIAL_REPLICATION else current
-
-        done = await started()
-        if done is not None:
-            return done
-        return await calls.change(
-            name,
+        return await self._state_step(
+            request.host,
+            request.vm,
             "Start-VMInitialReplication",
-            lambda: host.start_initial_replication(
+            lambda state: state is not hv.ReplicationState.READY_FOR_INITIAL_REPLICATION,
+            lambda host: host.start_initial_replication(
                 request.vm, request.method, start_time=request.start_time, destination_path=request.export_path
             ),
-            started,
-            idempotent=True,
         )
 
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
-        calls, name = self.calls, request.host
-        host = await calls.host(name)
-
-        async def imported() -> hv.ReplicationInfo | None:
-            current = await calls.run(name, host.get_replication, request.vm)
-            return None if current.state is hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION else current
-
-        done = await imported()
-        if done is not None:
-            return done
-        return await calls.change(
-            name,
+        return await self._state_step(
+            request.host,
+            request.vm,
             "Import-VMInitialReplication",
-            lambda: host.import_initial_replication(request.vm, request.path),
-            imported,
-            idempotent=True,
+            lambda state: state is not hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION,
+            lambda host: host.import_initial_replication(request.vm, request.path),
         )
 
     @activity.defn(name="measure_replication")
@@ -300,31 +278,41 @@ class ProtectionActivities:
 
     @activity.defn(name="suspend_replication")
     async def suspend_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        return await self._to_state(
-            request.host, request.vm, "Suspend-VMReplication", {hv.ReplicationState.SUSPENDED}, "suspend_replication"
+        return await self._state_step(
+            request.host,
+            request.vm,
+            "Suspend-VMReplication",
+            lambda state: state is hv.ReplicationState.SUSPENDED,
+            lambda host: host.suspend_replication(request.vm),
         )
 
     @activity.defn(name="resume_replication")
     async def resume_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        reached = {hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING}
-        return await self._to_state(request.host, request.vm, "Resume-VMReplication", reached, "resume_replication")
+        return await self._state_step(
+            request.host,
+            request.vm,
+            "Resume-VMReplication",
+            lambda state: state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING),
+            lambda host: host.resume_replication(request.vm),
+        )
 
-    async def _to_state(
-        self, name: str, vm: str, step: str, reached: set[hv.ReplicationState], method: str
+    async def _state_step(
+        self,
+        name: str,
+        vm: str,
+        step: str,
+        done: Callable[[hv.ReplicationState], bool],
+        send: Callable[[HyperVHost], hv.ReplicationInfo],
     ) -> hv.ReplicationInfo:
-        """An idempotent step whose effect is a replication state: done when the VM is in one of ``reached``."""
+        """An idempotent step whose effect shows in the replication state: done when ``done(state)``."""
         calls = self.calls
         host = await calls.host(name)
 
         async def there() -> hv.ReplicationInfo | None:
             current = await calls.run(name, host.get_replication, vm)
-            return current if current.state in reached else None
+            return current if done(current.state) else None
 
-        done = await there()
-        if done is not None:
-            return done
-        send: Callable[[str], hv.ReplicationInfo] = getattr(host, method)
-        return await calls.change(name, step, lambda: send(vm), there, idempotent=True)
+        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)
 
     @activity.defn(name="resynchronize_replication")
     async def resynchronize_replication(self, request: ResyncInput) -> hv.ReplicationInfo:
@@ -393,15 +381,11 @@ class ProtectionActivities:
                 return "no copy on this host"  # e.g. disabled before the replica was ever created
             return "already removed" if current.replication_mode is hv.ReplicationMode.NONE else None
 
-        done = await removed()
-        if done is not None:
-            return done
-
         def send() -> str:
             host.remove_replication(request.vm)
             return "removed"
 
-        return await calls.change(name, "Remove-VMReplication", send, removed, idempotent=True)
+        return await calls.ensure(name, "Remove-VMReplication", send, removed, idempotent=True)
 
     @activity.defn(name="delete_vm")
     async def delete_vm(self, request: HostVM) -> str:
@@ -412,15 +396,15 @@ class ProtectionActivities:
             names = {vm.name.lower() for vm in await calls.run(name, host.list_vms)}
             return "already deleted" if request.vm.lower() not in names else None
 
-        done = await deleted()
-        if done is not None:
-            return done
-
         def send() -> str:
             host.remove_vm(request.vm)
             return "deleted"
 
-        return await calls.change(name, "Remove-VM", send, deleted, idempotent=True)
+        return await calls.ensure(name, "Remove-VM", send, deleted, idempotent=True)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
 
 
 def _applied(current: hv.ReplicationInfo, update: hv.ReplicationUpdate) -> bool:
