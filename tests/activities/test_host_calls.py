@@ -192,3 +192,21 @@ async def test_a_burst_to_one_host_waits_for_its_slots_without_holding_threads_a
     gate.set()
     await asyncio.gather(*burst)
     calls.close()
+
+
+async def test_a_call_queued_behind_its_hosts_busy_shells_heartbeats_while_it_waits() -> None:
+    gate = threading.Event()
+    busy = _Blocking("busy", gate)
+    calls = HostCalls(_TwoHosts({"busy": busy}), shells_per_host=1, heartbeat_every_s=0.05)
+    holder = asyncio.create_task(calls.run("busy", busy.list_vms))
+    await asyncio.sleep(0.1)
+    beats: list[tuple[Any, ...]] = []
+    env = ActivityEnvironment()
+    env.on_heartbeat = lambda *details: beats.append(details)
+    queued = asyncio.create_task(env.run(calls.run, "busy", busy.list_vms))
+    await asyncio.sleep(0.5)
+    assert not queued.done() and busy.most == 1
+    assert len(beats) >= 5, beats
+    gate.set()
+    assert await queued == [] and await holder == []
+    calls.close()

@@ -100,8 +100,16 @@ class HostCalls:
     async def run(self, host: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a driver call against ``host`` once a slot of that host is free."""
         limit = self._limits.setdefault(host.lower(), asyncio.Semaphore(self._shells))
-        async with limit:
+        while True:  # a call queued behind a burst heartbeats too, or its activity would time out
+            try:
+                await asyncio.wait_for(limit.acquire(), timeout=self._heartbeat_every)
+                break
+            except TimeoutError:
+                _heartbeat()
+        try:
             return await self._thread(fn, *args, **kwargs)
+        finally:
+            limit.release()
 
     async def ensure(
         self,
