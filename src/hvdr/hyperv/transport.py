@@ -11,8 +11,10 @@ forever): a command still running at its budget is terminated (Signal).
 Before the Command message leaves, a failure is what it says (host unreachable, …): nothing ran. From the
 moment it may have reached the host, every failure is :class:`~hvdr.hyperv.errors.OutcomeUnknown` (read
 timeout, connection lost, budget exceeded, aborted): the caller must read the state back before sending
-again. A caller in another thread stops a running command with ``abort_scope`` (the command is
-terminated between two Receives; :mod:`hvdr.hyperv.abort`). :class:`MockTransport` wraps a plain handler for unit tests.
+again. A caller in another thread stops a running command with :func:`hvdr.hyperv.abort.abort_scope`: it is
+terminated after the Receive in flight (at most ``operation_timeout_s``).
+
+:class:`MockTransport` wraps a plain handler for unit tests.
 """
 
 from __future__ import annotations
