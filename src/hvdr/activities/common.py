@@ -139,6 +139,7 @@ class HostCalls:
         """Send one state change (``step`` names it); on an unknown outcome, ``reconcile`` reads the state back
         and returns the result when the change shows (else None); only an idempotent step is sent again."""
         _sent.set((*_sent.get(), step))
+        _heartbeat()  # before the send: a later attempt learns that this one may have sent it
         try:
             return await self.run(host, send)
         except ApplicationError as error:
