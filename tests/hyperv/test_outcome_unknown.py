@@ -33,8 +33,12 @@ def test_an_answer_lost_after_the_command_was_sent_is_outcome_unknown(
     with pytest.raises(OutcomeUnknown, match="the command was sent, then: run: no answer within the read timeout"):
         host.stop_vm("web-01", StopMode.TURN_OFF)
     monkeypatch.undo()
-    time.sleep(0.2)  # the lab runs the command in its own thread
+    deadline = time.monotonic() + 10  # the lab runs the command in a thread of its own
+    while _calls(http_lab, "Stop-VM") == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _calls(http_lab, "Stop-VM") == 1, "the command reached the host"
+    while host.get_vm("web-01").state.value != "Off" and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert host.get_vm("web-01").state.value == "Off"
 
 
