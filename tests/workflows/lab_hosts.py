@@ -23,7 +23,7 @@ from temporalio.worker import Worker
 from hvdr.activities.common import HostCalls
 from hvdr.hyperv.abort import abort_requested
 from hvdr.hyperv.errors import HostUnreachable, OutcomeUnknown
-from hvdr.hyperv.host import WinRMHyperVHost
+from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.hyperv.transport import HyperVTransport, PSResult
 from hvdr.lab.cmdlets import ps_hosts
@@ -123,10 +123,15 @@ class LabHosts:
         self._lock = threading.Lock()
         self.transports: dict[str, LabTransport] = {}
         self.drivers: dict[str, HyperVHost] = {}
+        self.vmms: dict[str, VMMServer] = {}
+        vmm_site = {server.name.lower(): server.site for server in topology.vmm_servers}
         for fqdn, ps in ps_hosts(self.backend).items():
             refused = self._refused.setdefault(fqdn, set())
             self.transports[fqdn] = LabTransport(_Refusing(ps, refused))
-            self.drivers[fqdn] = WinRMHyperVHost(self.transports[fqdn], fqdn)
+            if fqdn.lower() in vmm_site:
+                self.vmms[vmm_site[fqdn.lower()]] = WinRMVMMServer(self.transports[fqdn], fqdn)
+            else:
+                self.drivers[fqdn] = WinRMHyperVHost(self.transports[fqdn], fqdn)
 
     # -- Hosts ----------------------------------------------------------------------------------------------
     def host(self, name: str) -> HyperVHost:
@@ -137,7 +142,7 @@ class LabHosts:
         return self.drivers[fqdn]
 
     def vmm(self, site: str) -> VMMServer | None:
-        return None
+        return self.vmms.get(site)
 
     def site_hosts(self, site: str) -> list[DiscoveredHost]:
         return [DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in self.topology.hosts if h.site == site]
