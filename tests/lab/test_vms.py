@@ -102,7 +102,8 @@ def test_failover_ip_configuration_is_kept(sh: Shell) -> None:
         IPv4PreferredDNSServer="10.2.0.2",
     )
     setting = sh.one(A1, "Get-VMNetworkAdapterFailoverConfiguration", "app-01")
-    assert {k: setting[k] for k in ("IPv4Address", "IPv4SubnetMask", "IPv4DefaultGateway", "IPv4PreferredDNSServer")} == {
+    keys = ("IPv4Address", "IPv4SubnetMask", "IPv4DefaultGateway", "IPv4PreferredDNSServer")
+    assert {k: setting[k] for k in keys} == {
         "IPv4Address": "10.2.0.21",
         "IPv4SubnetMask": "255.255.255.0",
         "IPv4DefaultGateway": "10.2.0.1",
