@@ -198,8 +198,8 @@ class LabBackend:
                 now = self.now()
                 if done() or now >= until:
                     return
-                if self.clock.speed == 0:
-                    self.clock.advance(until - now)
+                if self.clock.speed == 0:  # step to the next event (it may be the one waited for) or the end
+                    self.clock.advance(min(until, self._events[0][0] if self._events else until) - now)
                     continue
                 self.changed.wait(min(self.clock.real_seconds(until - now) + 0.001, 0.25))
 
