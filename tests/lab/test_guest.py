@@ -312,3 +312,27 @@ def test_unplanned_failover_while_the_primary_runs_is_a_split_brain(g: Shell) ->
     assert {r["host"] for r in backend.vm_report() if r["split_brain"]} == {A1, B1}
     g(A1, "Stop-VM", "vm1", TurnOff=True)  # fencing the old primary ends it
     assert backend.status()["split_brain"] == []
+
+
+def test_microsofts_failover_ip_examples_run_through_the_lab_powershell(g: Shell) -> None:
+    """Examples 1-4 of Set-VMNetworkAdapterFailoverConfiguration (addresses quoted until barewords parse)."""
+    from hvdr.lab.powershell import run_script
+
+    g.protect("vm1")
+    host = g.hosts[B1]
+
+    def run(script: str) -> None:
+        result = run_script(host, script, write_stdout=lambda _: None)
+        assert result.exit_code == 0, result.stderr
+
+    adapter = "Get-VMNetworkAdapter vm1 'Network Adapter' | Set-VMNetworkAdapterFailoverConfiguration"
+    run(f"{adapter} -IPv4Address '10.100.1.100' -IPv4SubnetMask '255.255.255.0'")
+    run(f"{adapter} -Ipv6Address 'aaaa:aaaa:aaaa:aaaa:aaaa:aaaa:aaa:aaaa' -Ipv6SubnetPrefixLength 12")
+    setting = g.one(B1, "Get-VMNetworkAdapterFailoverConfiguration", "vm1", VMNetworkAdapterName="Network Adapter")
+    assert (setting["IPv4Address"], setting["IPv6SubnetPrefixLength"]) == ("10.100.1.100", 12)
+    run(f"{adapter} -ClearFailoverIPv4Settings")
+    run(f"{adapter} -ClearFailoverIPv6Settings")
+    setting = g.one(B1, "Get-VMNetworkAdapterFailoverConfiguration", "vm1")
+    assert (setting["IPv4Address"], setting["IPv6Address"]) == (None, None)
+    run("Get-VMNetworkAdapter vm1 | Set-VMNetworkAdapter -TestReplicaSwitchName 'dr-test'")
+    assert g.one(B1, "Get-VMNetworkAdapter", "vm1")["TestReplicaSwitchName"] == "dr-test"

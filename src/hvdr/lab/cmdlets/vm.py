@@ -118,7 +118,13 @@ def get_vmswitch(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [ctx.host.switch_object(s) for s in switches]
 
 
-@cmdlet("Get-VMNetworkAdapter", VM_NAME_ONLY, VM_OBJECT, Param("Name", "strings"), Param("All", "switch"))
+@cmdlet(
+    "Get-VMNetworkAdapter",
+    VM_NAME_ONLY,
+    VM_OBJECT,
+    Param("Name", "strings", ("VMNetworkAdapterName",), position=1),
+    Param("All", "switch"),
+)
 def get_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     from hvdr.lab.cmdlets.patterns import matches
 
