@@ -34,8 +34,6 @@ def stop(b: LabBackend, vm: VirtualMachine, *, force: bool = False, turn_off: bo
     request = vm.stopping
     if request is None or turn_off or save:
         if vm.stop(now, force=force, turn_off=turn_off, save=save):
-            if request is not None and request.outcome is None:
-                request.outcome = "off"
             return
         off_at = None if vm.hung else now + vm.shutdown_s
         request = Shutdown(force, off_at, now + SHUTDOWN_WINDOW)
@@ -60,10 +58,6 @@ def dispatch(b: LabBackend, at: float, kind: str, vm: VirtualMachine, request: S
     """A scheduled guest event: the shutdown completes, or the window closes."""
     if vm.stopping is not request:
         return
-    if vm.state is not VMState.Running:
-        request.outcome = request.outcome or "off"
-        vm.stopping = None
-        return
     if kind == "guest_off" or (kind == "guest_deadline" and request.force):
         b.catch_up(vm, at)
         vm.power_off()
@@ -82,6 +76,7 @@ def split_brain(b: LabBackend) -> list[dict[str, Any]]:
             if vm.test_of is None and vm.replication is not None:
                 copies.setdefault(vm.id, []).append(vm)
     found = []
+    now = b.now()
     for group in copies.values():
         failed_over = [
             vm.replication.last_failover_time
@@ -90,6 +85,8 @@ def split_brain(b: LabBackend) -> list[dict[str, Any]]:
         ]
         if len(group) < 2 or not failed_over:
             continue
+        for vm in group:
+            b.catch_up(vm, now)
         since = max(failed_over)
         running = [
             vm

@@ -227,6 +227,12 @@ class VirtualMachine:
     def power_off(self) -> None:
         self.state = VMState.Off
         self.started_at = self.booted_at = None
+        self._end_shutdown()
+
+    def _end_shutdown(self) -> None:
+        """Whatever ended it (turned off, saved, a crash), a shutdown in progress is over: its waiter returns."""
+        if self.stopping is not None and self.stopping.outcome is None:
+            self.stopping.outcome = "off"
         self.stopping = None
 
     def stop(self, now: float, *, force: bool = False, turn_off: bool = False, save: bool = False) -> bool:
@@ -245,7 +251,7 @@ class VirtualMachine:
         if save:
             self.state = VMState.Saved
             self.started_at = self.booted_at = None
-            self.stopping = None
+            self._end_shutdown()
             return True
         if turn_off:
             self.power_off()
