@@ -18,14 +18,14 @@ from hvdr.lab.seam import Invocation
 from hvdr.topology import parse_topology
 from tests.lab.conftest import A1, B1, Shell
 
-V4 = {
+V4: dict[str, Any] = {
     "IPv4Address": "10.2.0.21",
     "IPv4SubnetMask": "255.255.255.0",
     "IPv4DefaultGateway": "10.2.0.1",
     "IPv4PreferredDNSServer": "10.2.0.2",
     "IPv4AlternateDNSServer": "10.2.0.3",
 }
-V6 = {
+V6: dict[str, Any] = {
     "IPv6Address": "fd00:2::21",
     "IPv6SubnetPrefixLength": 64,
     "IPv6DefaultGateway": "fd00:2::1",
