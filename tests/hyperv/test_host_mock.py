@@ -199,7 +199,13 @@ def test_failover_ip_settings_and_the_test_switch() -> None:
     assert (read.config.ipv6_prefix_length, read.config.ipv6_alternate_dns) == (64, "fd00::3")
     assert "Get-VMNetworkAdapterFailoverConfiguration -VMName 'db-01'" in transport.scripts[0]
 
-    adapter = {"Name": "nic", "VMName": "db-01", "SwitchName": None, "Connected": False, "TestReplicaSwitchName": "dr-test"}
+    adapter = {
+        "Name": "nic",
+        "VMName": "db-01",
+        "SwitchName": None,
+        "Connected": False,
+        "TestReplicaSwitchName": "dr-test",
+    }
     host, transport = host_with(lambda script: ok([adapter]))
     (nic,) = host.set_test_switch("db-01", "dr-test", "nic")
     assert nic.test_replica_switch_name == "dr-test" and nic.switch_name is None
