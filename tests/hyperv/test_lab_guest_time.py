@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hvdr.hyperv import FailoverIPConfig, ReplicationUpdate, StopMode
+from hvdr.hyperv import FailoverIPConfig, HyperVError, ReplicationUpdate, StopMode
 from hvdr.hyperv.models import ReplicationState, VMState
 from hvdr.topology import Topology, default_topology
 from tests.hyperv.conftest import A1, B1, LabDrivers, start_lab
@@ -67,6 +67,15 @@ def test_guest_time_failover_ip_and_test_switch_over_winrm(lab: LabDrivers) -> N
     assert b1.get_heartbeat("web-01 - Test").healthy
     assert b1.get_network_adapters("web-01 - Test")[0].ip_addresses == ["10.2.0.31", "fd00:2::31"]
     b1.stop_failover("web-01")
+
+    # a hung guest: plain Stop-VM fails after Hyper-V's five minutes with the host's error, the VM still runs
+    fault = backend.add_fault("hung_guest", host=A1, vm="web-01")
+    sim = backend.now()
+    with pytest.raises(HyperVError) as hung:  # whichever typed error the driver maps it to
+        a1.stop_vm("web-01", StopMode.SHUTDOWN)
+    assert backend.now() - sim >= 300 and "Failed to stop." in str(hung.value)
+    assert a1.get_vm("web-01").state is VMState.RUNNING
+    backend.clear_fault(fault.id)
 
     # Stop-VM returns when the guest has shut down, at the lab's speed. Right after a cycle, slowed to 60x,
     # so that no cycle sends the changes before -Prepare does.
