@@ -16,10 +16,10 @@ from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from hvdr.errors import ConfigError
+from hvdr.yamlfile import YAMLRefused, decode_utf8, load_yaml
 
 TOPOLOGY_VERSION = 1
 
@@ -380,13 +380,14 @@ def load_topology(path: Path | str) -> Topology:
     """Read and validate a topology file."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read topology {file}: {exc.strerror or exc}") from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        _node, data = load_yaml(decode_utf8(raw))
+    except YAMLRefused as exc:
+        where = f"{file}:{exc.line}" if exc.line else str(file)
+        raise ConfigError(f"{where}: {exc.message}") from exc
     return parse_topology(data, str(file))
 
 

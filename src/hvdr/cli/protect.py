@@ -13,7 +13,7 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded, run_async
+from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory import queries
@@ -68,7 +68,7 @@ def enable(
 async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionStatus]:
     client = await Client.connect()
     statuses = await client.protect(specs)
-    console.print(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))
+    say(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))
     if not wait:
         return statuses
     settled = (Phase.REPLICATING, Phase.FAILED, Phase.DISABLED, Phase.PAUSED)
@@ -111,9 +111,9 @@ def _each(
     for name, result in run_async(run()):
         if isinstance(result, HvdrError):
             failures += 1
-            console.print(f"[red]{name}: {result.message}[/]")
+            say((f"{name}: {result.message}", "red"))
         else:
-            console.print(f"{name}: {result.message} (now {result.phase.value})")
+            say(f"{name}: {result.message} (now {result.phase.value})")
     if failures:
         raise typer.Exit(1)
 
@@ -207,7 +207,7 @@ def _render(statuses: list[ProtectionStatus]) -> Table:
         table.add_column(column.replace("_", " ") + (" (UTC)" if column == "last_replication" else ""))
     for row in _rows(statuses):
         style = "red" if row["alerts"] else None
-        table.add_row(*(str(row[c]) for c in COLUMNS), style=style)
+        table.add_row(*(cell(row[c]) for c in COLUMNS), style=style)
     return table
 
 
