@@ -13,6 +13,7 @@ pairing's clouds exist …) are validated by ``hvdr.inventory`` (and by the lab 
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -56,7 +57,9 @@ def _check_free_text(value: Any) -> Any:
 def _check_number(value: Any) -> Any:
     """Numbers are numbers (not quoted text, not true/false), finite and in range."""
     if isinstance(value, str):
-        raise ValueError(f"must be a number, not the text {value!r} (write it without quotes)")
+        # YAML reads 1e39 (no dot) as text too; only a plain quoted number gets the hint about quotes.
+        hint = " (write it without quotes)" if re.fullmatch(r"[-+]?\d+(\.\d*)?", value.strip()) else ""
+        raise ValueError(f"must be a number, not the text {value!r}{hint}")
     if isinstance(value, bool):
         raise ValueError(f"must be a number, not {str(value).lower()}")
     if isinstance(value, float) and not math.isfinite(value):

@@ -74,8 +74,18 @@ def status(
 @app.command()
 @guarded
 def stop() -> None:
-    """Stop the embedded server that `hvdr server start` started. Runs stay in the database."""
-    if temporal_server.stop(load_settings()):
-        say("Stopped the embedded Temporal server.")
+    """Stop the embedded server that `hvdr server start` started. Runs stay in the database.
+
+    The recorded process is signalled only while it is still that server (its command line and start time);
+    a PID that now belongs to another process is left alone and the stale record removed.
+    """
+    outcome, pid = temporal_server.stop(load_settings())
+    if outcome == "stopped":
+        say(f"Stopped the embedded Temporal server (pid {pid}).")
+    elif outcome == "stale":
+        say(
+            f"No embedded Temporal server was running: the recorded pid {pid} now belongs to another process, "
+            "which was left alone; removed the stale record."
+        )
     else:
         say("No embedded Temporal server was running.")

@@ -67,8 +67,8 @@ class CredentialStore:
             missing = [k for k in ("username", "password") if not isinstance(entry, dict) or k not in entry]
             if missing:
                 raise ConfigError(
-                    f"{self._file}: [{name}] has no {' and no '.join(missing)}: every entry needs "
-                    'username = "…" and password = "…" (an empty password is never assumed)'
+                    f"{self._file}: [{name}] needs username and password: it has no {' and no '.join(missing)} "
+                    "(an empty password is never assumed)"
                 )
             if not all(isinstance(entry[k], str) for k in ("username", "password")):
                 raise ConfigError(f'{self._file}: [{name}]: username and password must be quoted strings ("…")')
