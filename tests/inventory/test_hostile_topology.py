@@ -202,3 +202,29 @@ network_mappings:
         assert kept == {("a/x", "n1"): "t1", ("a", "x/n1"): "t2"}
         assert apply_topology(session, topology) == []
         assert [h["fqdn"] for h in queries.hosts(session)] == ["hv1.a.example"]
+
+
+def test_discovery_records_a_host_reported_name_it_can_show_and_skips_one_it_cannot(settings: Settings) -> None:
+    from hvdr.inventory.discovery import record_discovery
+    from hvdr.models import DiscoveredHost, DiscoveredSite, DiscoveredVM
+
+    with session_for(settings) as session:
+        apply_topology(session, validate_text(MINIMAL))
+    found = DiscoveredSite(
+        site="a",
+        source="hosts",
+        hosts=[DiscoveredHost(name="HV1.A.EXAMPLE.")],  # the declared host, as a host may spell itself
+        vms=[
+            DiscoveredVM(name="vm[/]x", host="hv1.a.example."),
+            DiscoveredVM(name="evil\x1b[2J\n- VM deleted", host="hv1.a.example"),
+        ],
+    )
+    with session_for(settings) as session:
+        summary = record_discovery(session, [found])
+    assert summary.undeclared_hosts == [] and summary.vms_added == ["vm[/]x"]
+    assert summary.errors == [
+        "VM 'evil\\x1b[2J\\n- VM deleted' on hv1.a.example not recorded: its name contains '\\x1b' (a control "
+        "character): control characters are not allowed here"
+    ]
+    with session_for(settings) as session:
+        assert [(v["name"], v["host"]) for v in queries.vms(session)] == [("vm[/]x", "hv1.a.example")]

@@ -170,7 +170,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
             yield problem(f"{section}[{index}].{field_name}: duplicate name {name!r}", section, index, field_name)
 
     sites = {s.name for s in t.sites}
-    vmms = {v.name.lower(): v for v in t.vmm_servers}
+    vmms = {host_key(v.name): v for v in t.vmm_servers}
     clouds = {c.name: c for c in t.clouds}
     vms = {v.name: v for v in t.vms}
     policies = {p.name for p in t.policies}
@@ -189,7 +189,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
         if cloud.site not in sites:
             yield problem(f"clouds[{i}].site: unknown site {cloud.site!r}", "clouds", i, "site")
         if cloud.vmm_server:
-            manager = vmms.get(cloud.vmm_server.lower())
+            manager = vmms.get(host_key(cloud.vmm_server))
             if manager is None:
                 yield problem(
                     f"clouds[{i}].vmm_server: unknown VMM server {cloud.vmm_server!r}",
