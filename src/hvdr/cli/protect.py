@@ -15,6 +15,7 @@ from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
+from hvdr.display import shown
 from hvdr.errors import HvdrError
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
@@ -73,13 +74,13 @@ async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionSta
         return statuses
     settled = (Phase.REPLICATING, Phase.FAILED, Phase.DISABLED, Phase.PAUSED)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[phase]}"),
+        TextColumn("{task.fields[phase]}", markup=False),
         console=console,
     ) as progress:
-        tasks = {s.vm: progress.add_task(s.vm, total=1.0, phase=s.phase.value) for s in statuses}
+        tasks = {s.vm: progress.add_task(shown(s.vm), total=1.0, phase=s.phase.value) for s in statuses}
         while True:
             statuses = [await client.protection_status(s.vm) for s in statuses]
             for s in statuses:
