@@ -13,6 +13,7 @@ from typing import Any, NoReturn
 
 import yaml
 from yaml.composer import ComposerError
+from yaml.scanner import ScannerError
 
 from hvdr.display import describe_character
 
@@ -51,6 +52,14 @@ class SafeLimitedLoader(yaml.SafeLoader):
 
     def _refuse(self, message: str, mark: yaml.Mark | None) -> NoReturn:
         raise ComposerError(None, None, message, mark)
+
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:
+        # The scanner reads ahead through nested [ and { with quadratic cost; stop before the composer would.
+        if self.flow_level >= MAX_DEPTH:
+            raise ScannerError(
+                None, None, f"nested deeper than {MAX_DEPTH} levels; a topology needs about ten", self.get_mark()
+            )
+        super().fetch_flow_collection_start(TokenClass)
 
     def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
         alias = self.check_event(yaml.AliasEvent)
