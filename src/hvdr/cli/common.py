@@ -44,7 +44,7 @@ class OutputFormat(enum.StrEnum):
     yaml = "yaml"
 
 
-def _tolerant_streams() -> None:
+def tolerant_streams() -> None:
     """Let stdout / stderr write what their encoding cannot hold as escapes instead of raising."""
     for stream in (sys.stdout, sys.stderr):
         if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
@@ -69,7 +69,7 @@ def cell(value: Any) -> Text:
 
 def say(*parts: Part, err: bool = False) -> None:
     """Print one line of text made of ``parts`` (see ``text``) to stdout, or stderr with ``err``."""
-    _tolerant_streams()
+    tolerant_streams()
     (err_console if err else console).print(text(*parts), soft_wrap=True)
 
 
@@ -111,7 +111,7 @@ def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFor
 
     A single model prints as one JSON / YAML object; a sequence as a list.
     """
-    _tolerant_streams()
+    tolerant_streams()
     data = _plain(rows if isinstance(rows, BaseModel) else list(rows))
     if fmt is OutputFormat.json:
         typer.echo(json.dumps(data, indent=2, default=str, allow_nan=False))

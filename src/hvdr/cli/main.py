@@ -9,6 +9,7 @@ from importlib.metadata import version
 import typer
 
 from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli.common import tolerant_streams
 
 app = typer.Typer(
     name="hvdr",
@@ -40,6 +41,7 @@ def show_version() -> None:
 def main() -> None:
     """Entry point: run the CLI, flush, then leave with os._exit (Temporal's exit crash, sdk-python #300)."""
     code = 0
+    tolerant_streams()  # an ASCII-only terminal gets escapes for what it cannot show, never an exception
     try:
         app()
     except SystemExit as exc:
