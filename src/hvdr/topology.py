@@ -224,6 +224,17 @@ class FailoverIPv4(_Model):
     subnet_mask: Text
     default_gateway: OptText = None
     preferred_dns_server: OptText = None
+    alternate_dns_server: OptText = None
+
+
+class FailoverIPv6(_Model):
+    """The IPv6 half of ``Set-VMNetworkAdapterFailoverConfiguration``."""
+
+    address: Text
+    prefix_length: Int = Field(ge=0, le=128)
+    default_gateway: OptText = None
+    preferred_dns_server: OptText = None
+    alternate_dns_server: OptText = None
 
 
 class NetworkAdapter(_Model):
@@ -232,6 +243,7 @@ class NetworkAdapter(_Model):
     """The virtual switch (the VM network) the adapter connects to; None = not connected."""
     ip_addresses: list[Text] = Field(default_factory=list)
     failover_ipv4: FailoverIPv4 | None = None
+    failover_ipv6: FailoverIPv6 | None = None
 
 
 class VM(_Model):
@@ -245,6 +257,10 @@ class VM(_Model):
     disks: list[Disk] = Field(default_factory=lambda: [Disk(name="os.vhdx", size_gb=40)])
     network_adapters: list[NetworkAdapter] = Field(default_factory=list)
     power_state: Literal["running", "off", "saved"] = "running"
+    shutdown_s: Float = Field(30.0, ge=0)
+    """Lab only: how long the guest takes to shut down (a Windows server takes 20-60 s)."""
+    boot_s: Float = Field(30.0, ge=0)
+    """Lab only: how long the guest takes to boot until its integration services answer."""
     id: OptText = None
     """The Hyper-V VM GUID, when it is known (discovery fills it)."""
 
@@ -408,6 +424,9 @@ class LabSettings(_Model):
     used_fraction: Float = Field(0.3, ge=0, le=1)
     """How much of each disk an installed image fills when the lab starts."""
     https: bool = False
+    link_mib_per_s: Float = Field(100.0, gt=0)
+    """The replication link's bandwidth: transfers (and the final sync of a planned failover) take
+    bytes / bandwidth."""
     replica_storage_gb: Float = Field(4096.0, gt=0)
     """The size of each host's replica storage volume (``Get-PSDrive`` reports what replicas leave free)."""
 
