@@ -113,11 +113,7 @@ def status(
     emit(rows, VM_COLUMNS, output, title="lab VMs")
     split = sorted({f"{r['name']} ({r['host']})" for r in rows if r.get("split_brain")})
     if split and output is OutputFormat.table:
-        console.print(
-            "split brain: two copies running and written since the failover: " + ", ".join(split),
-            markup=False,
-            highlight=False,
-        )
+        say("split brain: two copies running and written since the failover: " + ", ".join(split))
 
 
 def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
