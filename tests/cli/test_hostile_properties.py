@@ -168,7 +168,7 @@ def _check(result: Result, what: str) -> None:
     assert found is None, (what, found, result.output)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(
     files=st.lists(topology_files(), min_size=1, max_size=3),
     reads=st.lists(st.tuples(st.sampled_from(READERS), st.sampled_from(FORMATS)), min_size=1, max_size=3),
@@ -193,6 +193,12 @@ def test_hostile_topologies_exit_cleanly_and_never_lose_data(
             assert applied.exit_code == dry.exit_code, (dry.output, applied.output)
             if applied.exit_code != 0:
                 assert _snapshot(database) == before, "a refused apply changed the inventory"
+            else:  # what was applied exports to a file that re-applies with no change
+                exported = home / f"exported-{index}.yaml"
+                _check(runner.invoke(app, ["export", "-f", str(exported)], env=env), "export")
+                again = runner.invoke(app, ["apply", "-f", str(exported)], env=env)
+                _check(again, f"apply of the export after {mutation}")
+                assert again.exit_code == 0 and "nothing to change" in again.stdout, again.output
             for reader, fmt in reads:
                 read = runner.invoke(app, [reader, "-o", fmt], env=env)
                 _check(read, f"{reader} -o {fmt} after {mutation}")
