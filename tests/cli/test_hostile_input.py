@@ -128,3 +128,19 @@ def test_emit_escapes_host_text_in_tables_and_yaml(capsys: pytest.CaptureFixture
     emit(rows, [], OutputFormat.yaml)
     out = capsys.readouterr().out
     assert "a\\x1b]0;owned\\x07" in out and "line\\nforged" in out and not CONTROL.search(out)
+
+
+def test_a_reader_that_goes_away_after_the_commit_loses_nothing(
+    tmp_path: Path, home: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hvdr.cli import common
+
+    def closed_pipe(*_args: object, **_kwargs: object) -> None:
+        raise BrokenPipeError(32, "Broken pipe")
+
+    with monkeypatch.context() as patched:
+        patched.setattr(common.console, "print", closed_pipe)
+        applied = CliRunner().invoke(app, ["apply", "-f", _topology(tmp_path, "vm-01")], env=home)
+    assert applied.exit_code == 0 and applied.stderr == ""
+    listed = CliRunner().invoke(app, ["vms", "-o", "json"], env=home)
+    assert [v["name"] for v in json.loads(listed.stdout)] == ["vm-01"]

@@ -9,6 +9,7 @@ control characters and mask URL credentials. The streams replace what the termin
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import json
@@ -138,6 +139,12 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except HvdrError as exc:
             fail(exc.message, exc.exit_code)
+        except BrokenPipeError:
+            # Whoever read the output went away (`hvdr vms | head`): what was done is done and there is
+            # no one left to tell; exit quietly, with nothing more written to the closed pipe.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
             say("interrupted", err=True)
             raise typer.Exit(130) from None
