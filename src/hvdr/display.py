@@ -2,13 +2,16 @@
 
 Names from topology files and hosts, host messages and exception texts reach terminals, logs and error
 messages. ``escape_controls`` keeps them from moving the cursor, forging lines or changing colours;
-``mask_credentials`` keeps the password of any ``scheme://user:password@host`` out of what is shown.
+``mask_credentials`` keeps the password of any ``scheme://user:password@host`` out of what is shown;
+``SafeLogFormatter`` applies both to every log line the CLI's processes write.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
+from typing import Any
 
 # C0 and C1 controls, DEL, lone surrogates, line/paragraph separators and the bidirectional overrides
 # (which reorder what a terminal shows: "Trojan source").
@@ -60,3 +63,18 @@ def mask_credentials(text: str) -> str:
 def shown(text: object) -> str:
     """Anything from outside hvdr as it may be shown: credentials masked, then control characters escaped."""
     return escape_controls(mask_credentials(str(text)))
+
+
+class SafeLogFormatter(logging.Formatter):
+    """Log lines with URL credentials masked and control characters escaped: a host's error text in a log can
+    neither forge a log line (its newlines are escaped) nor drive the terminal that shows it. Tracebacks keep
+    their lines, each escaped."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        return shown(super().formatMessage(record))
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(shown(line) for line in super().formatException(ei).split("\n"))
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(shown(line) for line in super().formatStack(stack_info).split("\n"))

@@ -144,3 +144,25 @@ def test_a_reader_that_goes_away_after_the_commit_loses_nothing(
     assert applied.exit_code == 0 and applied.stderr == ""
     listed = CliRunner().invoke(app, ["vms", "-o", "json"], env=home)
     assert [v["name"] for v in json.loads(listed.stdout)] == ["vm-01"]
+
+
+def test_log_lines_escape_host_text_and_mask_passwords() -> None:
+    import logging
+    import sys
+
+    from hvdr.display import SafeLogFormatter
+
+    formatter = SafeLogFormatter("%(levelname)s %(name)s: %(message)s")
+    said = "\x1b[2Jdisk full\nWARNING hvdr: all replicas deleted (via https://svc:hunter2@hv1/wsman)"
+    record = logging.LogRecord("hvdr.worker", logging.WARNING, __file__, 1, "host said %s", (said,), None)
+    assert formatter.format(record) == (
+        "WARNING hvdr.worker: host said \\x1b[2Jdisk full\\nWARNING hvdr: all replicas deleted "
+        "(via https://svc:***@hv1/wsman)"
+    )
+    try:
+        raise RuntimeError("boom \x1b[31m postgresql://u:hunter2@db/x")
+    except RuntimeError:
+        failed = logging.LogRecord("hvdr", logging.ERROR, __file__, 1, "failed", (), sys.exc_info())
+    shown = formatter.format(failed)
+    assert "Traceback" in shown and "boom \\x1b[31m postgresql://u:***@db/x" in shown
+    assert not CONTROL.search(shown) and "hunter2" not in shown

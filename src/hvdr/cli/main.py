@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from importlib.metadata import version
@@ -11,6 +12,7 @@ import typer
 
 from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
 from hvdr.cli.common import tolerant_streams
+from hvdr.display import SafeLogFormatter
 
 app = typer.Typer(
     name="hvdr",
@@ -43,6 +45,9 @@ def main() -> None:
     """Entry point: run the CLI, flush, then leave with os._exit (Temporal's exit crash, sdk-python #300)."""
     code = 0
     tolerant_streams()  # an ASCII-only terminal gets escapes for what it cannot show, never an exception
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeLogFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         app()
     except SystemExit as exc:
