@@ -97,9 +97,8 @@ def _hash_key(entry: dict[str, Any], *prefixes: str) -> Any:
 
 
 def _block(value: Any) -> ScriptBlockValue | None:
-    from hvdr.lab.powershell.evaluator import ScriptBlockValue
-
-    return value if isinstance(value, ScriptBlockValue) else None
+    # The evaluator's ScriptBlockValue, recognised by name: the evaluator imports this module.
+    return value if type(value).__name__ == "ScriptBlockValue" else None
 
 
 def _property_names(obj: Any) -> list[str]:
@@ -182,8 +181,11 @@ def select_object(call: BuiltinCall) -> list[Any]:
     results: list[Any] = []
     if "property" in bound:
         specs = unroll(bound["property"])
+        wildcards = any(isinstance(spec, str) and has_wildcard(spec) for spec in specs)
+        fixed = None if wildcards else _specs(call, specs, None)
         for obj in items:
-            results.append(PSCustomObject({label: fn(obj) for label, fn in _specs(call, specs, obj)}))
+            columns = fixed if fixed is not None else _specs(call, specs, obj)
+            results.append(PSCustomObject({label: fn(obj) for label, fn in columns}))
     else:
         results = items
     expand = bound.get("expandproperty")

@@ -157,9 +157,8 @@ def _preference(value: Any) -> str | None:
     return PREFERENCE_VALUES.get(to_string(value).strip().lower())
 
 
-def _is_error_action(name: str) -> bool:
-    lowered = name.lower()
-    return lowered == "ea" or (len(lowered) >= 6 and "erroraction".startswith(lowered))
+# -ErrorAction as it may be written: its alias and its unambiguous prefixes (-ErrorVariable shares "Error").
+ERROR_ACTION_NAMES = frozenset({"ea", *("erroraction"[:n] for n in range(6, 12))})
 
 
 class Evaluator:
@@ -387,28 +386,29 @@ class Evaluator:
         builtin = BUILTINS.get(name.lower())
         switches = SWITCHES.get(name.lower(), frozenset())
         named: list[tuple[str, Any]] = []
+        lowered: dict[str, Any] = {}
         positional: list[Any] = []
         action: str | None = None
         for element in command.elements:
             if not isinstance(element, Parameter):
                 positional.append(self.eval(element))
                 continue
-            if element.value is None:
-                named.append((element.name, True))
-                continue
-            value = self.eval(element.value)
-            if not element.colon and element.name.lower() in switches:
+            key = element.name.lower()
+            value = True if element.value is None else self.eval(element.value)
+            if element.value is not None and not element.colon and key in switches:
                 # A builtin's switch does not take the next argument: it is positional (Write-Host -NoNewline 'x').
-                named.append((element.name, True))
                 positional.append(value)
-                continue
-            if _is_error_action(element.name):
+                value = True
+            elif key in ERROR_ACTION_NAMES:
                 action = _preference(value)
+                named.append((element.name, value))
+                continue
             named.append((element.name, value))
+            lowered[key] = value
         if builtin is not None:
             call = BuiltinCall(
                 name,
-                {n.lower(): v for n, v in named if not _is_error_action(n)},
+                lowered,
                 positional,
                 pipeline_input,
                 piped,

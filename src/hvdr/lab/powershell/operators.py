@@ -44,8 +44,11 @@ def wildcard(pattern: str, case_sensitive: bool = False) -> re.Pattern[str]:
     return re.compile(translate(escaped), 0 if case_sensitive else re.IGNORECASE)
 
 
+_WILDCARD_CHARS = frozenset("*?[")
+
+
 def has_wildcard(text: str) -> bool:
-    return any(ch in text for ch in "*?[")
+    return not _WILDCARD_CHARS.isdisjoint(text)
 
 
 @lru_cache(maxsize=256)
