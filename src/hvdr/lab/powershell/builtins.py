@@ -38,6 +38,11 @@ class BuiltinCall:
     write_host: Callable[[str], None]
 
 
+class WriteErrorRequest(PSError):
+    """Write-Error's record: the evaluator writes it with Write-Error's own id and view, not as a failure of the
+    command itself."""
+
+
 def _not_found(parameter: str) -> PSError:
     return PSError(
         f"A parameter cannot be found that matches parameter name '{parameter}'.",
@@ -453,6 +458,37 @@ def write_host(call: BuiltinCall) -> list[Any]:
     return []
 
 
+def write_error(call: BuiltinCall) -> list[Any]:
+    """``Write-Error 'message' [-ErrorId id] [-Category c] [-TargetObject o]``: a non-terminating error."""
+    bound = _bind(
+        call,
+        ("message", "errorid", "category", "targetobject", "exception", "recommendedaction", "categoryreason"),
+        positional=1,
+    )
+    message = to_string(call.positional[0] if call.positional else bound.get("message", bound.get("exception")))
+    target = bound.get("targetobject")
+    raise WriteErrorRequest(
+        message,
+        error_id=to_string(bound.get("errorid") or "Microsoft.PowerShell.Commands.WriteErrorException"),
+        category=to_string(bound.get("category") or "NotSpecified"),
+        target=None if target is None else to_string(target),
+    )
+
+
+def write_warning(call: BuiltinCall) -> list[Any]:
+    """``Write-Warning 'x'``: powershell.exe's console host prints ``WARNING: x`` on stdout."""
+    _bind(call, ("message",), positional=1)
+    message = call.positional[0] if call.positional else call.named.get("message")
+    call.write_host(f"WARNING: {to_string(message)}\r\n")
+    return []
+
+
+def write_quiet(call: BuiltinCall) -> list[Any]:
+    """``Write-Verbose``/``Write-Debug``: silent under the default preferences (a ``-Verbose`` switch is not)."""
+    _bind(call, ("message",), positional=1)
+    return []
+
+
 def start_sleep(call: BuiltinCall) -> list[Any]:
     bound = _bind(call, ("seconds", "milliseconds"), positional=1)
     if "milliseconds" in bound:
@@ -475,6 +511,10 @@ BUILTINS: dict[str, Callable[[BuiltinCall], list[Any]]] = {
     "out-string": out_string,
     "write-output": write_output,
     "write-host": write_host,
+    "write-error": write_error,
+    "write-warning": write_warning,
+    "write-verbose": write_quiet,
+    "write-debug": write_quiet,
     "start-sleep": start_sleep,
 }
 # The switch parameters of the builtins: a value written after one is a positional argument.

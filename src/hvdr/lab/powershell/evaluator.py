@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from hvdr.lab.powershell.builtins import ALIASES, BUILTINS, SWITCHES, BuiltinCall, Cancelled
+from hvdr.lab.powershell.builtins import ALIASES, BUILTINS, SWITCHES, BuiltinCall, Cancelled, WriteErrorRequest
 from hvdr.lab.powershell.clixml import ErrorRecord, to_clixml
 from hvdr.lab.powershell.nodes import (
     ArrayList,
@@ -190,6 +190,8 @@ class Evaluator:
         self.status = True
         """``$?``: whether the last statement succeeded."""
         self._try_depth = 0
+        self._error_sink: list[ErrorRecord] | None = None
+        """Where a command's non-terminating errors go while it runs with ``2>$null`` or ``2>&1``."""
 
     def run(self) -> int:
         try:
@@ -246,6 +248,8 @@ class Evaluator:
     def _assignment(self, statement: Assignment) -> list[Any]:
         value = self.value_of(statement.pipeline)
         name = statement.variable.lower()
+        if name == "null":
+            return []
         if statement.operator != "=":
             value = arithmetic(statement.operator[0], self._read_variable(name), value)
         if name in ("erroractionpreference", "progresspreference"):
@@ -359,7 +363,9 @@ class Evaluator:
         if preference == "Ignore":
             return
         self._record_error(_error_value(record))
-        if preference != "SilentlyContinue":
+        if self._error_sink is not None:
+            self._error_sink.append(record)
+        elif preference != "SilentlyContinue":
             self.errors.append(record)
 
     def run_pipeline(self, pipeline: Pipeline) -> list[Any]:
@@ -380,6 +386,21 @@ class Evaluator:
 
     # -- commands -----------------------------------------------------------------------------------
     def invoke(self, command: Command, pipeline_input: list[Any], *, piped: bool) -> list[Any]:
+        if not command.redirections:
+            return self._invoke(command, pipeline_input, piped=piped)
+        streams = dict(command.redirections)
+        errors_to = streams.get("2") or streams.get("*")
+        outer, self._error_sink = self._error_sink, ([] if errors_to in ("null", "1") else self._error_sink)
+        sink = self._error_sink
+        try:
+            result = self._invoke(command, pipeline_input, piped=piped)
+        finally:
+            self._error_sink = outer
+        if errors_to == "1" and sink:
+            result = [*result, *(_error_value(record) for record in sink)]
+        return [] if "null" in (streams.get("1"), streams.get("*")) else result
+
+    def _invoke(self, command: Command, pipeline_input: list[Any], *, piped: bool) -> list[Any]:
         if self.cancelled.is_set():
             raise Cancelled()
         name = ALIASES.get(command.name.lower(), command.name)
@@ -418,6 +439,20 @@ class Evaluator:
             )
             try:
                 return builtin(call)
+            except WriteErrorRequest as request:
+                self.handle_error(
+                    ErrorRecord(
+                        request.message,
+                        request.error_id,
+                        request.category,
+                        "WriteErrorException",
+                        command="Write-Error",
+                        target=request.target,
+                        prefix=self.script.text[command.start : command.end],
+                    ),
+                    action=action,
+                )
+                return []
             except PSError as error:
                 self.handle_error(
                     self._record(command, error, "Microsoft.PowerShell.Commands"),

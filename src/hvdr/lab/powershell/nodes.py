@@ -172,6 +172,8 @@ class Parameter(Node):
 class Command(Node):
     name: str
     elements: tuple[Parameter | Expr, ...]
+    redirections: tuple[tuple[str, str], ...] = ()
+    """(stream, target): ``2>$null`` is ("2", "null"), ``*>$null`` ("*", "null"), ``2>&1`` ("2", "1")."""
 
 
 @dataclass(frozen=True)

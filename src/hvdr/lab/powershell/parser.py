@@ -142,6 +142,7 @@ SCOPES = frozenset({"global", "script", "local", "private", "env"})
 _NUMBER = r"(?:0x[0-9a-f]+|(?:\d+\.(?!\.)\d*|\.\d+|\d+)(?:e[+-]?\d+)?)(?:[ld])?(?:kb|mb|gb|tb|pb)?"
 _NUMBER_AT = re.compile(_NUMBER, re.IGNORECASE)
 _NUMBER_WORD = re.compile(r"[+-]?" + _NUMBER, re.IGNORECASE)
+_REDIRECTION = re.compile(r"([1-6*]?)>>?(?:&([12]))?")
 _MULTIPLIERS = {"kb": 1 << 10, "mb": 1 << 20, "gb": 1 << 30, "tb": 1 << 40, "pb": 1 << 50}
 _ESCAPES = {"0": "\0", "a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
 # Characters that end an unquoted argument (a generic token) in argument mode.
@@ -208,6 +209,7 @@ OPERATOR_FEATURES = (
             "unary-operator",
             "compound-assignment",
             "module-qualified-command",
+        "redirection",
             *(f"cast:{name}" for name in set(TYPE_NAMES.values()) - STATIC_ONLY),
         }
     )
@@ -402,7 +404,14 @@ class _Parser:
                         start,
                     )
                 self.features.add("assignment" if op == "=" else "compound-assignment")
-                return Assignment(start, self.pos, variable.name, self.parse_pipeline(), op)
+                pipeline = self.parse_pipeline()
+                return Assignment(start, self.pos, variable.name, pipeline, op)
+            if op == "=" and isinstance(variable, Literal) and variable.value is None:
+                self.pos += 1
+                self.skip_blank()
+                self.features.add("assignment")
+                pipeline = self.parse_pipeline()
+                return Assignment(start, self.pos, "null", pipeline, op)
             if op and isinstance(variable, Literal):
                 raise self.error(
                     "The assignment expression is not valid. The input to an assignment operator must be "
@@ -604,11 +613,16 @@ class _Parser:
         self.features.add("command")
         self.features.add(f"command:{name.lower()}")
         elements: list[Parameter | Expr] = []
+        redirections: list[tuple[str, str]] = []
         while True:
             self.skip_spaces()
             ch = self.peek()
             if ch in ("", "\r", "\n", ";", "|", ")", "}"):
                 break
+            redirection = _REDIRECTION.match(self.text, self.pos)
+            if redirection and (ch == ">" or self.peek(1) == ">"):
+                redirections.append(self.parse_redirection(redirection))
+                continue
             if ch == "&":
                 raise self.error(
                     "The ampersand (&) character is not allowed. The & operator is reserved for future "
@@ -621,7 +635,23 @@ class _Parser:
             else:
                 self.features.add("positional-argument")
                 elements.append(self.parse_argument())
-        return Command(start, self.pos, name, tuple(elements))
+        return Command(start, self.pos, name, tuple(elements), tuple(redirections))
+
+    def parse_redirection(self, match: re.Match[str]) -> tuple[str, str]:
+        """``2>$null``, ``*>$null``, ``>$null``, ``2>&1``: the lab has no file system, so a file target is refused."""
+        start = self.pos
+        self.pos = match.end()
+        self.features.add("redirection")
+        stream = match.group(1) or "1"
+        if match.group(2):
+            return stream, match.group(2)
+        self.skip_spaces()
+        if self.text.startswith("$null", self.pos) and not _is_ident(self.peek(5)):
+            self.pos += 5
+            return stream, "null"
+        if self.peek() in _STATEMENT_END or self.peek() == "|":
+            raise self.error("Missing file specification after redirection operator.", "MissingFileSpecification")
+        raise self.error(f"Unexpected token '{self.text[start : self.pos]}' in expression or statement.", start=start)
 
     def parse_parameter(self) -> Parameter:
         start = self.pos
