@@ -193,7 +193,7 @@ $s = 'abc'.ToUpper() + $vms[0] + [math]::Round(1.5) + ($vms -is [array])
 [void]1
 Hyper-V\\Get-VM `
   -Name x
-Start-Sleep 1
+Start-Sleep 1 2>$null
 throw 'x'
 exit 3
 return"""
