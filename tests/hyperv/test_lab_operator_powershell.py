@@ -198,3 +198,21 @@ def test_driver_run_script_runs_operator_forms(lab: LabDrivers) -> None:
     host = lab.host(A1)
     result = host.run_script("Get-VM | Where-Object Name -eq db-01 | ForEach-Object { $_.Name }", timeout_s=10)
     assert result.stdout == "db-01\r\n" and result.exit_code == 0
+
+
+def test_microsoft_example_forms_with_barewords(lab: LabDrivers) -> None:
+    # Set-VMNetworkAdapterFailoverConfiguration's example form: IP addresses as unquoted arguments.
+    code, _, err = run(
+        lab,
+        "Set-VMNetworkAdapterFailoverConfiguration app-01 -IPv4Address 10.2.0.21 -IPv4SubnetMask 255.255.255.0 "
+        "-IPv4DefaultGateway 10.2.0.1",
+    )
+    assert code == 0, err
+    with lab.lab.backend.lock:
+        adapter = lab.lab.backend.require_host(A1).vms_named("app-01")[0].adapters[0]
+        assert adapter.failover_ipv4 is not None
+        assert (adapter.failover_ipv4["address"], adapter.failover_ipv4["default_gateway"]) == ("10.2.0.21", "10.2.0.1")
+    # Get-VMReplication's example shape, with the lab's names: a script block filter and a list view.
+    code, out, err = run(lab, "Get-VMReplication | Where-Object {$_.PrimaryServer -like 'hv-a1*'} | Format-List VMName")
+    assert code == 0, err
+    assert out == "\r\nVMName : db-01\r\n\r\n\r\n"

@@ -389,3 +389,10 @@ def test_positional_and_colon_arguments_reach_the_cmdlet_in_order() -> None:
     call = host.calls[-1]
     assert call.positional == ["web-01", 80, "10.2.0.11"]
     assert call.named == [("Name", "db-01"), ("Confirm", False)]
+
+
+def test_format_table_and_list_render_text_as_the_console_does() -> None:
+    code, out, _ = run("Get-VM | Format-Table -Property Name, State -AutoSize")
+    assert (code, out) == (0, "\r\nName   State\r\n----   -----\r\nweb-01 Running\r\ndb-01  Running\r\n\r\n\r\n")
+    code, out, _ = run("Get-VM | Select-Object -First 1 | fl Name, State")
+    assert (code, out) == (0, "\r\nName  : web-01\r\nState : Running\r\n\r\n\r\n")

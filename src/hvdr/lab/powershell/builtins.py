@@ -7,6 +7,7 @@ own cmdlet uses (the evaluator appends ``,Microsoft.PowerShell.Commands.<Verb><N
 
 from __future__ import annotations
 
+import enum
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -418,6 +419,59 @@ def convert_to_json_cmd(call: BuiltinCall) -> list[Any]:
     return [convert_to_json(value, depth=depth, compress=to_bool(bound.get("compress")))]
 
 
+def _formatted_rows(call: BuiltinCall, bound: dict[str, Any]) -> list[tuple[list[str], list[Any]]]:
+    items = list(call.pipeline_input) if call.piped else unroll(bound.get("inputobject"))
+    specs = unroll(bound["property"]) if "property" in bound else None
+    rows: list[tuple[list[str], list[Any]]] = []
+    for obj in items:
+        if specs is None and not isinstance(obj, PSObject):
+            rows.append(([], [obj]))
+            continue
+        columns = _specs(call, specs if specs is not None else ["*"], obj)
+        rows.append(([label for label, _ in columns], [fn(obj) for _, fn in columns]))
+    return rows
+
+
+def format_list(call: BuiltinCall) -> list[Any]:
+    """``Format-List [-Property] a, b`` (``*`` = every property): the list view, as text."""
+    bound = _bind(call, ("property", "inputobject"), positional=1)
+    if call.positional:
+        bound["property"] = call.positional[0]
+    lines: list[str] = []
+    for labels, values in _formatted_rows(call, bound):
+        if not labels:
+            lines.append(to_string(values[0]))
+            continue
+        width = max(len(label) for label in labels)
+        lines.extend(["", *(f"{label.ljust(width)} : {to_string(v)}" for label, v in zip(labels, values, strict=True))])
+    return ["\r\n".join([*lines, "", ""])] if lines else []
+
+
+def format_table(call: BuiltinCall) -> list[Any]:
+    """``Format-Table [-Property] a, b [-AutoSize]``: the table view with columns as wide as their contents."""
+    bound = _bind(call, ("property", "autosize", "hidetableheaders", "wrap", "inputobject"), positional=1)
+    if call.positional:
+        bound["property"] = call.positional[0]
+    rows = [row for row in _formatted_rows(call, bound) if row[0]]
+    if not rows:
+        return []
+    labels = rows[0][0]
+    cells = [[to_string(v) for v in values] for _, values in rows]
+    numeric = [
+        all(isinstance(values[i], int | float) and not isinstance(values[i], bool | enum.Enum) for _, values in rows)
+        for i in range(len(labels))
+    ]
+    widths = [max(len(labels[i]), *(len(row[i]) for row in cells)) for i in range(len(labels))]
+
+    def line(parts: list[str]) -> str:
+        return " ".join(
+            (p.rjust(w) if num else p.ljust(w)) for p, w, num in zip(parts, widths, numeric, strict=True)
+        ).rstrip()
+
+    header = [] if to_bool(bound.get("hidetableheaders")) else [line(labels), line(["-" * len(x) for x in labels])]
+    return ["\r\n".join(["", *header, *(line(row) for row in cells), "", ""])]
+
+
 def out_null(call: BuiltinCall) -> list[Any]:
     _bind(call, ("inputobject",))
     return []
@@ -508,6 +562,8 @@ BUILTINS: dict[str, Callable[[BuiltinCall], list[Any]]] = {
     "measure-object": measure_object,
     "convertto-json": convert_to_json_cmd,
     "out-null": out_null,
+    "format-list": format_list,
+    "format-table": format_table,
     "out-string": out_string,
     "write-output": write_output,
     "write-host": write_host,
@@ -524,6 +580,7 @@ SWITCHES: dict[str, frozenset[str]] = {
     "measure-object": frozenset({"sum", "average", "maximum", "minimum"}),
     "convertto-json": frozenset({"compress"}),
     "out-string": frozenset({"stream"}),
+    "format-table": frozenset({"autosize", "hidetableheaders", "wrap"}),
     "write-output": frozenset({"noenumerate"}),
     "write-host": frozenset({"nonewline"}),
 }
@@ -538,6 +595,8 @@ ALIASES = {
     "echo": "Write-Output",
     "write": "Write-Output",
     "sleep": "Start-Sleep",
+    "fl": "Format-List",
+    "ft": "Format-Table",
 }
 # Builtins the driver's builders never use: they exist for operators' own scripts.
 OPERATOR_COMMANDS = frozenset(BUILTINS) - {"select-object", "convertto-json", "out-null"}

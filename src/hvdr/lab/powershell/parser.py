@@ -209,7 +209,7 @@ OPERATOR_FEATURES = (
             "unary-operator",
             "compound-assignment",
             "module-qualified-command",
-        "redirection",
+            "redirection",
             *(f"cast:{name}" for name in set(TYPE_NAMES.values()) - STATIC_ONLY),
         }
     )
