@@ -208,10 +208,11 @@ def test_microsoft_example_forms_with_barewords(lab: LabDrivers) -> None:
         "-IPv4DefaultGateway 10.2.0.1",
     )
     assert code == 0, err
-    with lab.lab.backend.lock:
-        adapter = lab.lab.backend.require_host(A1).vms_named("app-01")[0].adapters[0]
-        assert adapter.failover_ipv4 is not None
-        assert (adapter.failover_ipv4["address"], adapter.failover_ipv4["default_gateway"]) == ("10.2.0.21", "10.2.0.1")
+    code, out, err = run(
+        lab,
+        'Get-VMNetworkAdapterFailoverConfiguration app-01 | ForEach-Object { "$($_.IPv4Address)/$($_.IPv4DefaultGateway)" }',
+    )
+    assert (code, out) == (0, "10.2.0.21/10.2.0.1\r\n"), err
     # Get-VMReplication's example shape, with the lab's names: a script block filter and a list view.
     code, out, err = run(lab, "Get-VMReplication | Where-Object {$_.PrimaryServer -like 'hv-a1*'} | Format-List VMName")
     assert code == 0, err
