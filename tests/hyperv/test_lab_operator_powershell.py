@@ -210,7 +210,8 @@ def test_microsoft_example_forms_with_barewords(lab: LabDrivers) -> None:
     assert code == 0, err
     code, out, err = run(
         lab,
-        'Get-VMNetworkAdapterFailoverConfiguration app-01 | ForEach-Object { "$($_.IPv4Address)/$($_.IPv4DefaultGateway)" }',
+        "Get-VMNetworkAdapterFailoverConfiguration app-01 | "
+        'ForEach-Object { "$($_.IPv4Address)/$($_.IPv4DefaultGateway)" }',
     )
     assert (code, out) == (0, "10.2.0.21/10.2.0.1\r\n"), err
     # Get-VMReplication's example shape, with the lab's names: a script block filter and a list view.
