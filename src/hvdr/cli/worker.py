@@ -31,6 +31,10 @@ def worker(
     site: Annotated[
         list[str], typer.Option("--site", "-s", help="A site whose activities this worker runs (repeatable).")
     ],
+    lab: Annotated[
+        bool,
+        typer.Option("--lab", help="Reach the hosts the running lab serves at its endpoints (same as HVDR_LAB=1)."),
+    ] = False,
 ) -> None:
     """Run a worker: hvdr's workflows, plus the activities of the given site(s) on hvdr-site-<site>.
 
@@ -38,6 +42,8 @@ def worker(
     WinRM. SIGINT / SIGTERM let running activities finish before it exits.
     """
     settings = load_settings()
+    if lab:
+        settings = settings.model_copy(update={"lab": True})
     sites = require_sites(settings, site)
     run_async(_serve(settings, sites))
 
@@ -48,6 +54,11 @@ async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: flo
             f"Ready. Web UI: [bold]{stack.server.ui_url}[/]. Worker polling {WORKFLOW_TASK_QUEUE} and "
             f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started."
         )
+        if stack.lab_control:
+            console.print(
+                f"Commands in other shells use this lab (and its speed, {stack.settings.time_scale:g}x, as their "
+                "time scale) with HVDR_LAB=1."
+            )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
