@@ -50,15 +50,15 @@ def worker(
 
 async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: float | None) -> None:
     async with local_stack(settings, lab=lab, speed=speed, sites=sites, say=console.print) as stack:
-        console.print(
-            f"Ready. Web UI: [bold]{stack.server.ui_url}[/]. Worker polling {WORKFLOW_TASK_QUEUE} and "
-            f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started."
-        )
         if stack.lab_control:
             console.print(
                 f"Commands in other shells use this lab (and its speed, {stack.settings.time_scale:g}x, as their "
                 "time scale) with HVDR_LAB=1."
             )
+        console.print(
+            f"Ready. Web UI: [bold]{stack.server.ui_url}[/]. Worker polling {WORKFLOW_TASK_QUEUE} and "
+            f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started."
+        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
