@@ -63,6 +63,7 @@ class Lab:
         wire: bool = True,
         tick_seconds: float = TICK_SECONDS,
         auth: AuthPolicy | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         if isinstance(topology, Path | str):
             topology = load_topology(topology)
@@ -73,6 +74,7 @@ class Lab:
         self.hosts: dict[str, LabPSHost] = ps_hosts(self.backend)
         self.https = lab.https if https is None else https
         self.auth = auth or AuthPolicy()
+        self.idle_timeout_s = idle_timeout_s
         self.cert_dir = cert_dir
         self.control_token = secrets.token_urlsafe(32)
         self.wire = wire
@@ -184,9 +186,16 @@ class Lab:
         server: Any = None
         urls: dict[str, str] = {}
         if self.wire:
-            from hvdr.lab.wsman.server import WinRMServer
+            from hvdr.lab.wsman.server import IDLE_CONNECTION_TIMEOUT_S, WinRMServer
 
-            server = WinRMServer(self.hosts, credentials, https=self.https, cert_dir=self.cert_dir, auth=self.auth)
+            server = WinRMServer(
+                self.hosts,
+                credentials,
+                https=self.https,
+                cert_dir=self.cert_dir,
+                auth=self.auth,
+                idle_timeout_s=self.idle_timeout_s or IDLE_CONNECTION_TIMEOUT_S,
+            )
             urls = await server.start()
         app = create_app(self.backend, lambda: self.endpoints, token=self.control_token)
         runner = web.AppRunner(app, access_log=None)

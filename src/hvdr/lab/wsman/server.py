@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 FAULT_POLL_S = 0.05
 SHELL_IDLE_TIMEOUT_S = 900.0
+IDLE_CONNECTION_TIMEOUT_S = 120.0
+"""HTTP.sys closes a connection idle this long (``IdleConnectionTimeout``); its NTLM authentication goes with it."""
 OUTPUT_COALESCE_S = 0.02
 
 
@@ -81,8 +83,10 @@ class WinRMServer:
         cert_dir: Path | None = None,
         bind: str = "127.0.0.1",
         auth: AuthPolicy | None = None,
+        idle_timeout_s: float = IDLE_CONNECTION_TIMEOUT_S,
     ) -> None:
         self._hosts = dict(hosts)
+        self._idle_timeout_s = idle_timeout_s
         self._credentials = dict(credentials)
         self._https = https
         self.auth = auth or AuthPolicy()
@@ -116,7 +120,9 @@ class WinRMServer:
             endpoint = _Endpoint(name, host, HostShells(host, self._executor), auths[name])
             app = web.Application(client_max_size=4 * 1024 * 1024)
             app.router.add_post("/wsman", self._handler(endpoint))
-            endpoint.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            endpoint.runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, keepalive_timeout=self._idle_timeout_s
+            )
             await endpoint.runner.setup()
             endpoint.port = (ports or {}).get(name) or 0
             await self._open(endpoint)
