@@ -4,6 +4,7 @@ pywinrm: what crosses the wire is sealed on HTTP, refused when it is not, and pl
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -51,8 +52,6 @@ def _recorded(monkeypatch: pytest.MonkeyPatch) -> list[requests.Response]:
 
 
 def _run(protocol: Protocol, script: str) -> tuple[bytes, bytes, int]:
-    import base64
-
     shell = protocol.open_shell(codepage=65001)
     try:
         command = protocol.run_command(
@@ -133,8 +132,6 @@ async def test_spnego_wrapped_tokens_are_accepted(windows: Served) -> None:
     token = client.step()
     response = None
     while token:
-        import base64
-
         header = {"Authorization": "Negotiate " + base64.b64encode(token).decode()}
         response = await asyncio.to_thread(http.post, url, data=b"", headers=header, timeout=5)
         reply = response.headers.get("WWW-Authenticate", "").partition(" ")[2]
@@ -165,5 +162,15 @@ async def test_the_default_lab_serves_basic_and_negotiate_on_http() -> None:
         never = Protocol(url, transport="ntlm", username=USER, password=PASSWORD, message_encryption="never")
         shell = await asyncio.to_thread(never.open_shell)  # AllowUnencrypted = true, as the lab's default
         await asyncio.to_thread(never.close_shell, shell)
+    finally:
+        await server.stop()
+
+
+async def test_a_non_ascii_basic_account_is_refused_not_an_internal_error() -> None:
+    server, url = await _serve(AuthPolicy())
+    try:
+        header = "Basic " + base64.b64encode("пользователь:pw".encode()).decode()
+        response = await asyncio.to_thread(requests.post, url, data=b"<x/>", headers={"Authorization": header})
+        assert response.status_code == 401
     finally:
         await server.stop()

@@ -194,7 +194,7 @@ class HostAuth:
             user, _, password = base64.b64decode(value, validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
-        return hmac.compare_digest(user.lower(), self.username.lower()) & hmac.compare_digest(
+        return hmac.compare_digest(user.lower().encode(), self.username.lower().encode()) & hmac.compare_digest(
             password.encode(), self.password.encode()
         )
 
@@ -203,9 +203,10 @@ class HostAuth:
             token = base64.b64decode(value, validate=True)
         except binascii.Error:
             return self.challenge()
+        if self.user_store is None:  # a host without an account accepts nobody
+            return self.challenge()
         known = self._connections.get(connection_key)
         fresh = known is None or known.complete or token.startswith(b"NTLMSSP\x00\x01") or token[:1] == b"\x60"
-        assert self.user_store is not None
         try:
             with _user_store(self.user_store):
                 if fresh:
