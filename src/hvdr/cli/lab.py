@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, say
 
 app = typer.Typer(help="Run the simulated Hyper-V estate (the lab), look at it, inject faults.", no_args_is_help=True)
 fault_app = typer.Typer(help="Inject and clear faults in the running lab.", no_args_is_help=True)
@@ -111,17 +111,16 @@ def up(
 
     def ready(lab: Lab, path: Path) -> None:
         hosts = lab.endpoints["hosts"]
-        console.print(
-            f"[bold]hvdr lab[/] {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
-            f"{lab.clock.speed:g}x; control {lab.control_url}"
+        say(
+            ("hvdr lab", "bold"),
+            f" {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
+            f"{lab.clock.speed:g}x; control {lab.control_url}",
         )
         for host in hosts:
-            console.print(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
-        console.print(
-            f"WinRM auth: {', '.join(lab.auth.schemes)}; transport for clients: {hosts[0]['transport']}", markup=False
-        )
-        console.print(f"endpoints written to {path}, control token to {token_path(path)}; Ctrl-C to stop", markup=False)
-        console.print("workers and clients use this lab only when told: HVDR_LAB=1 (or lab = true in the config file)")
+            say(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
+        say(f"WinRM auth: {', '.join(lab.auth.schemes)}; transport for clients: {hosts[0]['transport']}")
+        say(f"endpoints written to {path}, control token to {token_path(path)}; Ctrl-C to stop")
+        say("workers and clients use this lab only when told: HVDR_LAB=1 (or lab = true in the config file)")
 
     auth = AuthPolicy.windows_default() if windows_auth else None
     run_lab(topology, speed=speed, endpoints_path=endpoints, https=https or None, auth=auth, on_ready=ready)
@@ -142,17 +141,13 @@ def status(
     emit(rows, VM_COLUMNS, output, title="lab VMs")
     split = sorted({f"{r['name']} ({r['host']})" for r in rows if r.get("split_brain")})
     if split and output is OutputFormat.table:
-        console.print(
-            "split brain: two copies running and written since the failover: " + ", ".join(split),
-            markup=False,
-            highlight=False,
-        )
+        say("split brain: two copies running and written since the failover: " + ", ".join(split))
 
 
 def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
     fault = _call(endpoints, "POST", "/faults", {"kind": kind, **params})
     details = ", ".join(f"{k}={v}" for k, v in fault.items() if k not in ("id", "kind", "created"))
-    console.print(f"fault {fault['id']}: {kind} {details}")
+    say(f"fault {fault['id']}: {kind} {details}")
 
 
 @fault_app.command("host-down")
@@ -252,4 +247,4 @@ def clear(
         fail("give a fault id or --all (not both)")
     result = _call(endpoints, "DELETE", "/faults" if all_faults else f"/faults/{fault_id}")
     cleared = result.get("cleared", [])
-    console.print(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))
+    say(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))
