@@ -20,13 +20,19 @@ environment variable        config file key                     default
 ``HVDR_DATABASE_URL``       ``inventory.database_url``          ``sqlite:///$HVDR_HOME/inventory.db``
 ``HVDR_TOPOLOGY``           ``topology``                        the lab's built-in default topology
 ``HVDR_TIME_SCALE``         ``time_scale``                      the running lab's speed, else 1
+``HVDR_IDENTITY``           ``identity``                        ``<OS user>@<host name>`` (audit identity)
+``HVDR_CODEC_KEYS``         ``codec.keys``                      – (``ID:BASE64KEY,…``; first encrypts)
+``HVDR_CODEC_KEY_FILE``     ``codec.key_file``                  – (one ``ID:BASE64KEY`` a line)
+``HVDR_CODEC_AUTH_TOKEN``   ``codec.auth_token``                – (bearer token the codec server asks)
 ==========================  ==================================  ===========================================
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -75,6 +81,20 @@ class TemporalSettings(BaseModel):
         return self.tls or self.tls_ca is not None or self.tls_cert is not None
 
 
+class CodecSettings(BaseModel):
+    """The optional AES-GCM payload codec (see ``hvdr.codec``); off while no key is configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: str | None = None
+    key_file: Path | None = None
+    auth_token: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys) or self.key_file is not None
+
+
 class InventorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,6 +110,8 @@ class Settings(BaseModel):
     config_file: Path | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
+    identity_override: str | None = Field(None, alias="identity", min_length=1)
     topology: Path | None = None
     time_scale_override: float | None = Field(None, gt=0, alias="time_scale")
 
@@ -103,6 +125,17 @@ class Settings(BaseModel):
         except (OSError, ValueError):
             return 1.0
         return float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
+
+    @property
+    def identity(self) -> str:
+        """Who acts, for the audit trail: HVDR_IDENTITY, else ``<OS user>@<host name>``."""
+        if self.identity_override:
+            return self.identity_override
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a bare container)
+            user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+        return f"{user}@{socket.gethostname()}"
 
     @property
     def database_url(self) -> str:
@@ -132,6 +165,10 @@ _ENV: dict[str, tuple[str, ...]] = {
     "HVDR_DATABASE_URL": ("inventory", "database_url"),
     "HVDR_TOPOLOGY": ("topology",),
     "HVDR_TIME_SCALE": ("time_scale",),
+    "HVDR_IDENTITY": ("identity",),
+    "HVDR_CODEC_KEYS": ("codec", "keys"),
+    "HVDR_CODEC_KEY_FILE": ("codec", "key_file"),
+    "HVDR_CODEC_AUTH_TOKEN": ("codec", "auth_token"),
 }
 
 

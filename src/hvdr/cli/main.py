@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli import codec, demo, inventory, lab, ping, protect, server, worker
 
 app = typer.Typer(
     name="hvdr",
@@ -29,6 +29,7 @@ inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
 app.add_typer(lab.app, name="lab")
+app.command("codec-server")(codec.codec_server)
 
 
 @app.command("version")
