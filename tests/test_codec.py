@@ -238,4 +238,3 @@ def _without_search_attributes(event: HistoryEvent) -> HistoryEvent:
     if copy.HasField("upsert_workflow_search_attributes_event_attributes"):
         copy.upsert_workflow_search_attributes_event_attributes.ClearField("search_attributes")
     return copy
-

@@ -150,4 +150,3 @@ def data_converter(settings: Settings) -> DataConverter:
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
-

@@ -40,9 +40,9 @@ def codec_app(
     def error(request: web.Request, status: int, message: str) -> web.StreamResponse:
         return cors(request, web.json_response({"error": message}, status=status))
 
-    def handler(transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]]) -> Callable[
-        [web.Request], Awaitable[web.StreamResponse]
-    ]:
+    def handler(
+        transform: Callable[[Sequence[Payload]], Awaitable[list[Payload]]],
+    ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
         async def handle(request: web.Request) -> web.StreamResponse:
             if request.method == "OPTIONS":
                 return cors(request, web.Response(status=204))
