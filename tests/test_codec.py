@@ -15,13 +15,16 @@ from aiohttp.test_utils import TestClient, TestServer
 from google.protobuf import json_format
 from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.failure.v1 import Failure
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client as TemporalClient
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from hvdr.client import Client
-from hvdr.codec import ENCODING, KEY_ID, AesGcmCodec, CodecKeyError, load_codec, parse_keys
+from hvdr.codec import ENCODING, KEY_ID, AesGcmCodec, CodecKeyError, data_converter, load_codec, parse_keys
 from hvdr.errors import ConfigError
 from hvdr.protection import Endpoint, Phase, ProtectionSpec, protection_workflow_id
 from hvdr.runtime.codec_server import codec_app
@@ -91,6 +94,16 @@ def test_keys_come_from_the_environment_or_a_file(hvdr_home: Path, tmp_path: Pat
     missing = {"HVDR_HOME": str(hvdr_home), "HVDR_CODEC_KEY_FILE": str(tmp_path / "nope")}
     with pytest.raises(ConfigError, match="cannot read the codec key file"):
         load_codec(load_settings(missing).codec)
+
+
+async def test_failure_messages_and_stack_traces_are_encrypted_too(hvdr_home: Path) -> None:
+    plain = data_converter(load_settings({"HVDR_HOME": str(hvdr_home)}))
+    assert plain is pydantic_data_converter  # no key, no codec: nothing changes for the embedded default
+    converter = data_converter(load_settings({"HVDR_HOME": str(hvdr_home), "HVDR_CODEC_KEYS": f"k1:{KEY_1}"}))
+    failure = Failure()
+    await converter.encode_failure(ApplicationError(f"cannot reach {HOST} over WinRM"), failure)
+    assert HOST.encode() not in failure.SerializeToString()
+    assert HOST in str(await converter.decode_failure(failure))
 
 
 # -- the codec server (the web UI's path) --------------------------------------------------------------------
