@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hvdr.lab.cmdlets.binding import Param, Signature
+from hvdr.lab.cmdlets.binding import Param, Signature, binder_error
 from hvdr.lab.models import errors
 from hvdr.lab.models.backend import LabBackend
 from hvdr.lab.models.hosts import HyperVHost
@@ -42,19 +42,36 @@ class CmdletSpec:
     name: str
     signature: Signature
     handler: Handler
+    command_class: str
+    """The FullyQualifiedErrorId's second part: the class implementing the cmdlet in its module."""
 
 
 HYPERV: dict[str, CmdletSpec] = {}
+HYPERV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands"
+
+
+def hyperv_class(name: str) -> str:
+    """The Hyper-V module's class for a cmdlet: ``Start-VMFailover`` → ``…Commands.StartVMFailover`` (no
+    ``Command`` suffix, unlike PowerShell's own cmdlets; see public transcripts quoted in tests/hyperv/transcripts)."""
+    return f"{HYPERV_COMMANDS}.{name.replace('-', '')}"
 
 
 def cmdlet(
-    name: str, *params: Param, registry: dict[str, CmdletSpec] | None = None, remoting: bool = True
+    name: str,
+    *params: Param,
+    registry: dict[str, CmdletSpec] | None = None,
+    remoting: bool = True,
+    command_class: str | None = None,
+    default_set: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register a handler under a cmdlet name with its signature."""
+    """Register a handler under a cmdlet name with its signature (parameter sets as Microsoft documents them)."""
 
     def register(handler: Handler) -> Handler:
         (HYPERV if registry is None else registry)[name.lower()] = CmdletSpec(
-            name, Signature(list(params), remoting=remoting), handler
+            name,
+            Signature(list(params), remoting=remoting, default_set=default_set),
+            handler,
+            command_class or hyperv_class(name),
         )
         return handler
 
@@ -80,10 +97,10 @@ def resolve_vms(
     for obj in bound.get("VM") or []:
         vm = obj.ref if isinstance(obj, ModelObject) and isinstance(obj.ref, VirtualMachine) else None
         if vm is None:
-            raise errors.invalid_argument(
-                "The VM parameter needs a virtual machine object (from Get-VM).",
-                "ParameterArgumentTransformationError",
-                "VM",
+            raise binder_error(
+                "CannotConvertArgument",
+                f'Cannot bind parameter \'VM\'. Cannot convert the "{obj}" value of type "{type(obj).__name__}" to '
+                'type "Microsoft.HyperV.PowerShell.VirtualMachine".',
             )
         current = host.vms.get(vm.id)
         if current is None:
@@ -99,11 +116,9 @@ def resolve_vms(
     elif not bound.get("VM") and not required:
         found.extend(host.vms.values())
     elif not bound.get("VM"):
-        raise PSError(
+        raise binder_error(
+            "MissingMandatoryParameter",
             f"Cannot process command because of one or more missing mandatory parameters: {name_key}.",
-            error_id="MissingMandatoryParameter",
-            category="InvalidArgument",
-            target=name_key,
         )
     if not include_tests:
         found = [vm for vm in found if vm.test_of is None]
@@ -167,7 +182,12 @@ class LabPSHost:
             return None
 
         def run(invocation: Invocation) -> list[Any]:
-            return self._run(spec, invocation)
+            try:
+                return self._run(spec, invocation)
+            except PSError as error:
+                if error.command_class is None:
+                    error.command_class = spec.command_class
+                raise
 
         return run
 
@@ -200,11 +220,7 @@ class LabPSHost:
         if self.kind == "vmm":
             server = backend.vmm(self._name)
             if server is None:
-                raise PSError(
-                    f"The lab has no VMM server named {self._name}.",
-                    error_id="ObjectNotFound",
-                    category="ObjectNotFound",
-                )
+                raise errors.object_not_found(f"The lab has no VMM server named {self._name}.", self._name)
             return server
         names = bound.get("ComputerName")
         if isinstance(names, list) and len(names) == 1:
@@ -213,15 +229,11 @@ class LabPSHost:
         if isinstance(names, str) and names not in (".", "localhost"):
             other = backend.host(names)
             if other is None:
-                raise PSError(
+                raise errors.invalid_argument(
                     f'Hyper-V was unable to find a host with name "{names}": the computer could not be contacted.',
-                    error_id="InvalidParameter",
-                    category="InvalidArgument",
-                    target=names,
+                    names,
                 )
             host = other
         if host is None:
-            raise PSError(
-                f"The lab has no Hyper-V host named {self._name}.", error_id="ObjectNotFound", category="ObjectNotFound"
-            )
+            raise errors.object_not_found(f"The lab has no Hyper-V host named {self._name}.", self._name)
         return host

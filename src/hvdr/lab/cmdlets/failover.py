@@ -70,7 +70,6 @@ def _snapshot(ctx: Context, value: object) -> tuple[Relationship, RecoveryPoint,
                     return rel, point, vm.id
     raise errors.invalid_argument(
         "The VMRecoverySnapshot parameter needs a recovery point from Get-VMSnapshot on this Replica server.",
-        "VMFailover_InvalidSnapshot",
         "VMRecoverySnapshot",
     )
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from hvdr.lab.cmdlets.base import VM_NAME, VM_OBJECT, Context, cmdlet, resolve_vms
-from hvdr.lab.cmdlets.binding import Param
+from hvdr.lab.cmdlets.binding import Param, binder_error
 from hvdr.lab.models import errors, failover, protection
 from hvdr.lab.models.clock import to_timestamp
 from hvdr.lab.models.enums import (
@@ -80,10 +80,8 @@ def _timestamp(bound: dict[str, Any], name: str) -> float | None:
 
 def _simple_only(bound: dict[str, Any], cmdlet_name: str) -> None:
     if bound.get("ReplicationRelationshipType") is VMReplicationRelationshipType.Extended:
-        raise errors.operation_error(
-            f"'{cmdlet_name}' for an extended replication relationship is not supported by the hvdr lab.",
-            "VMReplication_ExtendedReplicationNotSupported",
-            "NotImplemented",
+        raise errors.lab_unsupported(
+            f"'{cmdlet_name}' for an extended replication relationship is not supported by the hvdr lab."
         )
 
 
@@ -199,11 +197,9 @@ def enable_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
         )
     missing = [k for k in ("ReplicaServerName", "ReplicaServerPort", "AuthenticationType") if k not in bound]
     if missing:
-        raise errors.operation_error(
-            f"Cannot process command because of one or more missing mandatory parameters: {' '.join(missing)}.",
+        raise binder_error(
             "MissingMandatoryParameter",
-            "InvalidArgument",
-            missing[0],
+            f"Cannot process command because of one or more missing mandatory parameters: {' '.join(missing)}.",
         )
     if "AllowedPrimaryServer" in bound:
         raise errors.conflicting("AllowedPrimaryServer", "ReplicaServerName")
@@ -257,11 +253,8 @@ def set_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
             rels.append(_reschedule_initial(ctx, vm, bound))
         else:
             if bound.get("ReplicatedDisks") or bound.get("ReplicatedDiskPaths"):
-                raise errors.operation_error(
-                    "Changing the set of replicated disks is not supported by the hvdr lab.",
-                    "VMReplication_ReplicatedDisksNotSupported",
-                    "NotImplemented",
-                    vm.name,
+                raise errors.lab_unsupported(
+                    "Changing the set of replicated disks is not supported by the hvdr lab.", vm.name
                 )
             rels.append(protection.set_settings(ctx.backend, vm, changes))
     return _passthru(ctx, bound, rels)
@@ -430,10 +423,8 @@ def suspend_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 def resume_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Resume-VMReplication")
     if bound.get("Continue"):
-        raise errors.operation_error(
-            "Resume-VMReplication -Continue (extended replication) is not supported by the hvdr lab.",
-            "VMReplication_ExtendedReplicationNotSupported",
-            "NotImplemented",
+        raise errors.lab_unsupported(
+            "Resume-VMReplication -Continue (extended replication) is not supported by the hvdr lab."
         )
     vms = resolve_vms(ctx, bound)
     for vm in vms:

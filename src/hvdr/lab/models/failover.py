@@ -52,7 +52,6 @@ def _check_point(rel: Relationship, point: RecoveryPoint | None, owner: uuid.UUI
     if owner != rel.vm.id or point not in rel.history.points or point.snapshot_type not in RECOVERY_TYPES:
         raise errors.invalid_argument(
             f"The snapshot '{point.name}' is not a recovery point of Replica virtual machine '{rel.vm.name}'.",
-            "VMFailover_InvalidSnapshot",
             point.name,
         )
 
@@ -73,7 +72,6 @@ def start_failover(
         if as_test or point is not None:
             raise errors.invalid_argument(
                 "Only the Prepare parameter is valid when Start-VMFailover runs on a primary virtual machine.",
-                "VMFailover_OnlyValidParameterOnPrimary",
                 vm.name,
             )
         if not prepare:
@@ -129,12 +127,7 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
     if rel.last_replication_time is None:
         raise errors.invalid_replication_state(vm.name, rel.state.name, "Start-VMFailover -AsTest")
     if rel.test_vm is not None:
-        raise errors.operation_error(
-            f"A test failover is already in progress for virtual machine '{vm.name}' (test virtual machine "
-            f"'{rel.test_vm.name}'). Stop it with Stop-VMFailover first.",
-            "VMReplication_TestFailoverInProgress",
-            target=vm.name,
-        )
+        raise errors.test_failover_in_progress(vm.name, rel.test_vm.name)
     contents = rel.history.materialize(vm.disks, point) if point else [d.snapshot() for d in vm.disks]
     disks = []
     for disk, content in zip(vm.disks, contents, strict=True):
@@ -212,7 +205,6 @@ def reverse(b: LabBackend, vm: VirtualMachine, replica_server: str | None, chang
         raise errors.invalid_argument(
             "The CertificateThumbprint parameter must be provided to reverse replication that uses certificate "
             "authentication.",
-            "VMReplication_Reverse_CertificateThumbprintNotProvided",
             vm.name,
         )
     settings.replica_server = replica_server or rel.primary_server

@@ -276,14 +276,14 @@ class Evaluator:
 
     def _record(self, command: Command, error: PSError, namespace: str) -> ErrorRecord:
         binding = error.error_id in BINDING_ERROR_IDS
-        reason = (
+        reason = error.exception or (
             "ParameterBindingException"
             if binding
             else (
                 "VirtualizationException" if namespace.startswith("Microsoft.HyperV") else "PSInvalidOperationException"
             )
         )
-        suffix = f"{namespace}.{command.name.replace('-', '')}Command"
+        suffix = error.command_class or f"{namespace}.{command.name.replace('-', '')}Command"
         return ErrorRecord(
             error.message,
             error.error_id,
