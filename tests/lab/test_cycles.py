@@ -193,10 +193,7 @@ def test_settings_change_on_the_primary_only(sh: Shell) -> None:
     first = sh.to_next_cycle(A1, "web-01")
     assert sh.to_next_cycle(A1, "web-01") - first == 30
     assert sh.fails(A1, "Set-VMReplication", "web-01").error_id == "InvalidParameter"
-    assert (
-        sh.fails(B1, "Set-VMReplication", "web-01", RecoveryHistory=4).error_id
-        == "InvalidState"
-    )
+    assert sh.fails(B1, "Set-VMReplication", "web-01", RecoveryHistory=4).error_id == "InvalidState"
     assert (
         sh.fails(A1, "Set-VMReplication", "web-01", ReplicationFrequencySec=200).error_id
         == "ParameterArgumentValidationError"
@@ -205,10 +202,7 @@ def test_settings_change_on_the_primary_only(sh: Shell) -> None:
         sh.fails(A1, "Set-VMReplication", "web-01", RecoveryHistory=0, VSSSnapshotFrequencyHour=1).error_id
         == "InvalidParameter"
     )
-    assert (
-        sh.fails(A1, "Set-VMReplication", "app-01", RecoveryHistory=1).error_id
-        == "InvalidState"
-    )
+    assert sh.fails(A1, "Set-VMReplication", "app-01", RecoveryHistory=1).error_id == "InvalidState"
 
 
 def test_remove_replication_on_both_hosts(sh: Shell) -> None:

@@ -44,10 +44,7 @@ def test_the_replica_server_must_accept_the_primary(sh: Shell) -> None:
     error = sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos")
     assert error.error_id == "AccessDenied" and A1 in error.message
     sh(B1, "Set-VMReplicationServer", False)
-    assert (
-        sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id
-        == "OperationFailed"
-    )
+    assert sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id == "OperationFailed"
     sh(B1, "Set-VMReplicationServer", True, "Kerberos", True, KerberosAuthenticationPort=8080)
     assert "port 80 " in sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").message
     sh(A1, "Enable-VMReplication", "db-01", B1, 8080, "Kerberos")
@@ -77,27 +74,15 @@ def test_set_replication_server_validates(sh: Shell) -> None:
 
 def test_unreachable_and_full_replica_servers(sh: Shell) -> None:
     fault = sh.backend.add_fault("partition", site_a="site-a", site_b="site-b")
-    assert (
-        sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id
-        == "OperationFailed"
-    )
-    assert (
-        sh.fails(A1, "Test-VMReplicationConnection", B1, 80, "Kerberos").error_id
-        == "OperationFailed"
-    )
+    assert sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id == "OperationFailed"
+    assert sh.fails(A1, "Test-VMReplicationConnection", B1, 80, "Kerberos").error_id == "OperationFailed"
     sh.backend.clear_fault(fault.id)
     assert "successful" in sh(A1, "Test-VMReplicationConnection", B1, 80, "Kerberos")[0]
     sh.backend.add_fault("host_down", host="hv-b1")
-    assert (
-        sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id
-        == "OperationFailed"
-    )
+    assert sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id == "OperationFailed"
     sh.backend.clear_faults()
     sh.backend.add_fault("storage_full", host=B1)
-    assert (
-        sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id
-        == "OperationFailed"
-    )
+    assert sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos").error_id == "OperationFailed"
     assert (
         sh.fails(A1, "Enable-VMReplication", "db-01", "hv-zz.site-b.lab.local", 80, "Kerberos").error_id
         == "OperationFailed"
@@ -167,19 +152,13 @@ def test_offline_initial_replication_through_export_and_import(sh: Shell) -> Non
     assert sh.one(B1, "Get-VMReplication", "app-01")["Health"] is VMReplicationHealthState.Warning
     sh.advance(1800)  # the media travels; the primary keeps logging
     assert sh.one(A1, "Measure-VMReplication", "app-01")["PendingReplicationSize"] > 0
-    assert (
-        sh.fails(A1, "Import-VMInitialReplication", "app-01", "F:\\IR").error_id
-        == "InvalidState"
-    )
+    assert sh.fails(A1, "Import-VMInitialReplication", "app-01", "F:\\IR").error_id == "InvalidState"
     sh(B1, "Import-VMInitialReplication", "app-01", "F:\\Media\\app-01")
     assert (sh.state(A1, "app-01"), sh.state(B1, "app-01")) == ("Replicating", "Replicating")
     assert sh.checksum(A1, "app-01") != sh.checksum(B1, "app-01")  # the delta is still to come
     sh.to_next_cycle(A1, "app-01")
     assert sh.checksum(A1, "app-01") == sh.checksum(B1, "app-01")
-    assert (
-        sh.fails(B1, "Import-VMInitialReplication", "app-01", "F:\\IR").error_id
-        == "InvalidState"
-    )
+    assert sh.fails(B1, "Import-VMInitialReplication", "app-01", "F:\\IR").error_id == "InvalidState"
 
 
 def test_stop_initial_replication_goes_back_to_ready(sh: Shell) -> None:

@@ -20,9 +20,7 @@ def test_stop_vm_shutdown_force_turnoff_save(sh: Shell) -> None:
     assert error.error_id == "InvalidState" and "Saved" in error.message
     sh(A1, "Stop-VM", "app-01", TurnOff=True)
     assert sh.vm(A1, "app-01").state is VMState.Off
-    assert (
-        sh.fails(A1, "Stop-VM", "web-01", TurnOff=True, Save=True).error_id == "InvalidParameter"
-    )
+    assert sh.fails(A1, "Stop-VM", "web-01", TurnOff=True, Save=True).error_id == "InvalidParameter"
 
 
 def test_a_booting_guest_cannot_shut_down_without_force(sh: Shell) -> None:

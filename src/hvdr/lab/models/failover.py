@@ -72,7 +72,7 @@ def start_failover(
         if as_test or point is not None:
             raise errors.invalid_argument(
                 "Only the Prepare parameter is valid when Start-VMFailover runs on a primary virtual machine.",
-                vm.name,
+                "Prepare",
             )
         if not prepare:
             raise errors.parameter_not_provided("Prepare", "to start a failover on a primary virtual machine")
@@ -205,7 +205,7 @@ def reverse(b: LabBackend, vm: VirtualMachine, replica_server: str | None, chang
         raise errors.invalid_argument(
             "The CertificateThumbprint parameter must be provided to reverse replication that uses certificate "
             "authentication.",
-            vm.name,
+            "CertificateThumbprint",
         )
     settings.replica_server = replica_server or rel.primary_server
     check_server_name(settings.replica_server)

@@ -414,7 +414,7 @@ def set_settings(b: LabBackend, vm: VirtualMachine, changes: dict[str, Any]) -> 
     if not changes:
         raise errors.invalid_argument(
             f"No replication settings were changed for virtual machine '{vm.name}': specify at least one setting.",
-            vm.name,
+            None,
         )
     if rel.mode is M.Replica:
         raise errors.settings_on_replica(vm.name)

@@ -283,7 +283,9 @@ class Evaluator:
                 "VirtualizationException" if namespace.startswith("Microsoft.HyperV") else "PSInvalidOperationException"
             )
         )
-        suffix = error.command_class or f"{namespace}.{command.name.replace('-', '')}Command"
+        # The Hyper-V module's classes carry no "Command" suffix (…Commands.GetVM); PowerShell's own do.
+        plain = f"{namespace}.{command.name.replace('-', '')}"
+        suffix = error.command_class or (plain if namespace.startswith("Microsoft.HyperV") else f"{plain}Command")
         return ErrorRecord(
             error.message,
             error.error_id,
