@@ -61,7 +61,9 @@ def test_vm_objects_bind_from_the_pipeline_and_by_parameter(sh: Shell) -> None:
     assert {sh.vm(A1, n).state for n in ("app-01", "app-03")} == {VMState.Off}
     sh(A1, "Start-VM", VM=vms[0])
     assert sh.vm(A1, "app-01").state is VMState.Running
-    error = sh.fails(A1, "Stop-VM", pipe=[42])
+    error = sh.fails(A1, "Stop-VM", pipe=[42])  # a scalar converts to the ByValue string -Name, as in PowerShell
+    assert error.error_id == "InvalidParameter" and '"42"' in error.message
+    error = sh.fails(A1, "Stop-VM", pipe=sh(A1, "Get-VMSwitch")[:1])
     assert error.error_id == "InputObjectNotBound"
 
 

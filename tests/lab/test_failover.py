@@ -160,11 +160,16 @@ def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:
     sh(b2, "Stop-VMFailover", "app-02")
 
 
-def test_snapshots_of_another_vm_are_refused(sh: Shell) -> None:
+def test_a_vm_and_a_snapshot_cannot_be_named_together(sh: Shell) -> None:
+    """-VMName and -VMRecoverySnapshot belong to different parameter sets (Start-VMFailover.md): the binder refuses
+    the pair before the cmdlet runs; a snapshot alone fails over the VM it belongs to."""
     sh.protect("web-01", RecoveryHistory=1)
     sh.protect("web-03", RecoveryHistory=1)
     sh.advance(3700)
     other = sh(B1, "Get-VMSnapshot", "web-03")[0]
     assert other.ps_get("SnapshotType") in (SnapshotType.Replica, SnapshotType.AppConsistentReplica)
     error = sh.fails(B1, "Start-VMFailover", VMName="web-01", VMRecoverySnapshot=other)
-    assert error.error_id == "InvalidParameter"
+    assert (error.error_id, error.exception) == ("AmbiguousParameterSet", "ParameterBindingException")
+    assert error.message == "Parameter set cannot be resolved using the specified named parameters."
+    error = sh.fails(B1, "Start-VMFailover", "web-01", AsTest=True, Prepare=True)
+    assert error.error_id == "AmbiguousParameterSet"

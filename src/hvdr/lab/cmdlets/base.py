@@ -60,7 +60,7 @@ def cmdlet(
     name: str,
     *params: Param,
     registry: dict[str, CmdletSpec] | None = None,
-    remoting: bool = True,
+    remoting: bool = False,
     command_class: str | None = None,
     default_set: str | None = None,
 ) -> Callable[[Handler], Handler]:
@@ -78,11 +78,35 @@ def cmdlet(
     return register
 
 
-VM_NAME = Param("VMName", "strings", ("Name",), position=0, by_property_name=True)
-"""``-VMName`` where the cmdlet has no other ``-Name``: ``-Name`` is accepted for it too."""
-VM_NAME_ONLY = Param("VMName", "strings", position=0, by_property_name=True)
-"""``-VMName`` where ``-Name`` means something else (an adapter, a snapshot, a service)."""
-VM_OBJECT = Param("VM", "objects", pipeline_types=("VirtualMachine",))
+PASSTHRU = Param("Passthru", "switch")
+AS_JOB = Param("AsJob", "switch")
+SHOULD_PROCESS = (Param("Confirm", "switch", ("cf",)), Param("WhatIf", "switch", ("wi",)))
+"""``-Confirm``/``-WhatIf``: only cmdlets that change something declare them (``Get-VM -Confirm`` is refused)."""
+
+
+def remoting(*sets: str) -> tuple[Param, ...]:
+    """``-CimSession``/``-ComputerName``/``-Credential`` in the given sets (all sets when none are given)."""
+    return (
+        Param("CimSession", "objects", sets=sets),
+        Param("ComputerName", "strings", sets=sets),
+        Param("Credential", "objects", sets=sets),
+    )
+
+
+def vm_sets(
+    name: str = "VMName", aliases: tuple[str, ...] = (), name_set: str = "VMName", object_set: str = "VMObject"
+) -> tuple[Param, ...]:
+    """The usual pair: ``[-VMName] <String[]>`` in one set, ``[-VM] <VirtualMachine[]>`` in another, both
+    mandatory at position 0 and taken from the pipeline by value."""
+    return (
+        Param(name, "strings", aliases, position=0, mandatory=True, pipeline_types=("String",), sets=(name_set,)),
+        Param("VM", "objects", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=(object_set,)),
+    )
+
+
+VM_REPLICATION = Param(
+    "VMReplication", "objects", position=0, mandatory=True, pipeline_types=("VMReplication",), sets=("VMReplication",)
+)
 
 
 def resolve_vms(
@@ -94,7 +118,15 @@ def resolve_vms(
     """
     host = ctx.host
     found: list[VirtualMachine] = []
-    for obj in bound.get("VM") or []:
+    for obj in bound.get("VMReplication") or []:
+        rel = obj.ref if isinstance(obj, ModelObject) else None
+        vm = getattr(rel, "vm", None)
+        current = host.vms.get(vm.id) if isinstance(vm, VirtualMachine) else None
+        if current is None:
+            raise errors.vm_not_found(str(obj.ps_get("VMName")) if isinstance(obj, PSObject) else str(obj))
+        found.append(current)
+    objects = bound.get("VM")
+    for obj in objects if isinstance(objects, list) else [objects] if objects is not None else []:
         vm = obj.ref if isinstance(obj, ModelObject) and isinstance(obj.ref, VirtualMachine) else None
         if vm is None:
             raise binder_error(
@@ -107,15 +139,17 @@ def resolve_vms(
             raise errors.vm_not_found(vm.name)
         found.append(current)
     names = bound.get(name_key)
+    if isinstance(names, str):
+        names = [names]
     if names is not None:
         for name in names:
             matches = host.vms_named(name)
             if not matches and not any(ch in name for ch in "*?["):
                 raise errors.vm_not_found(name)
             found.extend(matches)
-    elif not bound.get("VM") and not required:
+    elif not bound.get("VM") and not bound.get("VMReplication") and not required:
         found.extend(host.vms.values())
-    elif not bound.get("VM"):
+    elif not bound.get("VM") and not bound.get("VMReplication"):
         raise binder_error(
             "MissingMandatoryParameter",
             f"Cannot process command because of one or more missing mandatory parameters: {name_key}.",
@@ -157,7 +191,7 @@ class LabPSHost:
         registry: dict[str, CmdletSpec] | None = None,
         *,
         kind: str = "hyperv",
-        count_vm_params: Iterable[str] = ("VMName", "Name", "VM", "VMRecoverySnapshot"),
+        count_vm_params: Iterable[str] = ("VMName", "Name", "VM", "VMRecoverySnapshot", "VMReplication"),
     ) -> None:
         self.backend = backend
         self._name = fqdn

@@ -47,8 +47,6 @@ from hvdr.lab.models.objects import ModelObject
 from hvdr.lab.seam import Invocation, PSError, PSObject
 
 COMMON = (
-    "Confirm",
-    "WhatIf",
     "Verbose",
     "Debug",
     "ErrorAction",
@@ -62,8 +60,6 @@ COMMON = (
     "PipelineVariable",
 )
 COMMON_ALIASES = {
-    "cf": "Confirm",
-    "wi": "WhatIf",
     "vb": "Verbose",
     "db": "Debug",
     "ea": "ErrorAction",
@@ -139,9 +135,11 @@ class Param:
     mandatory: bool = False
     enum: type[enum.IntEnum] | None = None
     pipeline_types: tuple[str, ...] = ()
-    """PowerShell type names (last segment) the parameter takes from the pipeline by value; ``String`` also
-    takes any value convertible to a string."""
+    """PowerShell type names (last segment) of the objects the parameter takes (an object of another type is
+    refused with CannotConvertArgument) and, unless ``by_value`` is False, takes from the pipeline by value;
+    ``String`` means a string parameter that takes pipeline input by value."""
     by_property_name: bool = False
+    by_value: bool = True
     sets: tuple[str, ...] = ()
     """The parameter sets this block applies to; empty means all of the cmdlet's sets ("(All)")."""
 
@@ -305,7 +303,7 @@ class Signature:
         blocks = list(dict.fromkeys(blocks))
         type_name = obj.ps_type_name.rsplit(".", 1)[-1] if isinstance(obj, PSObject) else type(obj).__name__
         for block in blocks:
-            if type_name in block.pipeline_types:
+            if block.by_value and type_name in block.pipeline_types:
                 bound[block.name] = convert(block, obj)
                 return block
         if isinstance(obj, PSObject):
@@ -319,7 +317,7 @@ class Signature:
                         return block
         if isinstance(obj, str | int):
             for block in blocks:
-                if "String" in block.pipeline_types:
+                if block.by_value and "String" in block.pipeline_types:
                     bound[block.name] = convert(block, obj)
                     return block
         raise binder_error(
