@@ -113,7 +113,7 @@ def _simple_only(bound: dict[str, Any], cmdlet_name: str) -> None:
 
 @cmdlet(
     "Get-VMReplicationServer",
-    Param("CimSession", "objects", position=0, mandatory=True, by_property_name=False, sets=("CimSession",)),
+    Param("CimSession", "objects", position=0, mandatory=True, pipeline_types=("CimSession",), sets=("CimSession",)),
     Param("ComputerName", "strings", position=0, pipeline_types=("String",), sets=("ComputerName",)),
     Param("Credential", "objects", position=1, sets=("ComputerName",)),
     default_set="ComputerName",

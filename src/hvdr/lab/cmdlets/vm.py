@@ -130,7 +130,7 @@ def remove_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     "Get-VMHost",
     Param("CimSession", "objects", position=0, mandatory=True, by_property_name=True, sets=("CimSession",)),
     Param("ComputerName", "strings", position=0, pipeline_types=("String",), sets=("ComputerName",)),
-    Param("Credential", "objects", position=1, sets=("ComputerName",)),
+    Param("Credential", "objects", position=1, pipeline_types=("PSCredential",), sets=("ComputerName",)),
     default_set="ComputerName",
 )
 def get_vmhost(ctx: Context, bound: dict[str, Any]) -> list[Any]:
