@@ -2,11 +2,11 @@
 cancel, and reverse replication (reference §1.10–§1.11, §3).
 
 Choices where the reference is silent: a second test failover of one VM is refused
-(``VMReplication_TestFailoverInProgress``); ``-Reverse`` towards a host whose copy of the VM was prepared
+(``InvalidState``); ``-Reverse`` towards a host whose copy of the VM was prepared
 for a planned failover reverses at once (both sides Replicating) and replicates whatever the failed-over VM
 wrote since (the difference of the two copies); towards a copy waiting as a Replica (``-AsReplica``) or a
 host without the VM, the new primary waits for initial replication; towards any other copy it fails with
-``OperationFailed_InvalidReplicationState`` naming that copy. The split-brain check Hyper-V Manager makes
+``InvalidState`` naming that copy. The split-brain check Hyper-V Manager makes
 before an unplanned failover is not part of the cmdlet and is not modelled.
 """
 

@@ -2,9 +2,9 @@
 
 Choices where the reference is silent: enabling (and ``-Reverse`` to a host without the VM) creates the
 replica VM on the Replica server at once, Off, adapters unconnected, disks empty; a VM with the same id
-already on the Replica server outside replication refuses the enable (``VMReplication_ReplicaAlreadyExists``).
+already on the Replica server outside replication refuses the enable (``OperationFailed``, ResourceExists).
 ``Resume-VMReplication`` without ``-Resynchronize`` on a VM that needs resynchronization fails
-(``OperationFailed_InvalidReplicationState``) rather than pretending to replicate. ``Start-VMInitialReplication``
+(``InvalidState``) rather than pretending to replicate. ``Start-VMInitialReplication``
 over the network now checks the Replica server is reachable and fails at once if not. ``-Resynchronize`` on a
 Replica is refused (resynchronization is driven by the primary). Extended replication is not modelled.
 """

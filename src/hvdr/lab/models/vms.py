@@ -1,7 +1,7 @@
 """Virtual machines: power state machine, network adapters, integration services.
 
 Power semantics (reference §1.11, ``Stop-VM``): the default stop is a guest shutdown, which needs the
-guest's shutdown integration service (a VM still booting has none yet → ``OperationFailed_InvalidState``);
+guest's shutdown integration service (a VM still booting has none yet → ``InvalidState``);
 ``-Force`` shuts down regardless; ``-TurnOff`` powers off; ``-Save`` saves state. *Saved is not Off*: a saved
 VM must be started or turned off (``-TurnOff`` discards the saved state) before a failover can use it.
 Starting an already running VM or stopping an Off one is a no-op, as Hyper-V only warns.
