@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from base64 import b64encode
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import winrm

@@ -87,7 +87,7 @@ def test_the_lab_declares_the_documented_signature(name: str) -> None:
             continue
         assert fact.name in declared, f"{name} -{fact.name} is documented but not declared"
         for set_name in sets if fact.sets == ("*",) else [s for s in fact.sets if s in sets]:
-            block = signature._blocks[fact.name].get(set_name)  # noqa: SLF001 - the binder's own table
+            block = signature.block(fact.name, set_name)
             where = f"{name} -{fact.name} in set {set_name}"
             assert block is not None, f"{where}: not declared in this set"
             assert block.position == fact.position, f"{where}: position"

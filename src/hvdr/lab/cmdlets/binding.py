@@ -179,9 +179,9 @@ class Signature:
             for set_name in param.sets or self.sets:
                 self._blocks.setdefault(param.name, {})[set_name] = param
 
-    def declared(self, name: str) -> Param | None:
-        blocks = self._blocks.get(name)
-        return next(iter(blocks.values())) if blocks else None
+    def block(self, name: str, set_name: str) -> Param | None:
+        """The declaration of a parameter that applies in one set (None when it is not in that set)."""
+        return self._blocks.get(name, {}).get(set_name)
 
     def sets_of(self, name: str) -> list[str]:
         """The sets a parameter is valid in (every set for common parameters)."""
