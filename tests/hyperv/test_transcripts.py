@@ -65,3 +65,36 @@ def test_each_lab_identifier_maps_to_a_typed_error_on_each_served_cmdlet(cmdlet:
         missing = PSErrorInfo("msg", "ObjectNotFound", identifier, HYPERV[cmdlet].name, "", "db-01", cls, None)
         if identifier == "InvalidParameter":
             assert type(classify(missing, operation="op", vm="db-01")) is errors.VMNotFound
+
+
+def _identifiers_in_lab_source() -> set[str]:
+    """Every identifier literal the lab's Hyper-V models and cmdlets hand to an error: ``error_id="…"`` keywords,
+    ``_error(message, "…", …)`` and ``binder_error("…", …)`` calls (so an ad-hoc id cannot slip past the table)."""
+    import ast
+    from pathlib import Path
+
+    import hvdr.lab
+
+    root = Path(hvdr.lab.__file__).parent
+    found: set[str] = set()
+    for path in [*root.glob("models/*.py"), *root.glob("cmdlets/*.py")]:
+        if path.name in ("vmm.py", "system.py"):  # VMM's and PowerShell's own cmdlets, not the Hyper-V module
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.Call):
+                continue
+            for keyword in node.keywords:
+                if keyword.arg == "error_id" and isinstance(keyword.value, ast.Constant):
+                    found.add(str(keyword.value.value))
+            name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
+            index = {"_error": 1, "binder_error": 0}.get(name)
+            if index is not None and len(node.args) > index and isinstance(node.args[index], ast.Constant):
+                found.add(str(node.args[index].value))
+    return found
+
+
+def test_no_identifier_in_the_lab_source_escapes_the_drivers_table() -> None:
+    found = _identifiers_in_lab_source()
+    assert {"InvalidState", "NamedParameterNotFound", "AmbiguousParameterSet"} <= found  # the scan sees them
+    assert found <= clixml.HYPERV_IDS | clixml.BINDER_IDS, found - (clixml.HYPERV_IDS | clixml.BINDER_IDS)
+    assert found <= _lab_identifiers()
