@@ -42,7 +42,7 @@ def test_every_identifier_the_lab_raises_is_one_the_driver_classifies() -> None:
 
 # What each lab identifier means to the driver on the cmdlets that raise it (ScriptFailed only where the lab
 # raises it for what a real host would also leave to a human: an unsimulated feature, a host-side failure).
-EXPECTED = {
+EXPECTED: dict[str, type[errors.HyperVError] | tuple[type[errors.HyperVError], ...]] = {
     "InvalidState": errors.InvalidReplicationState,
     "InvalidParameter": errors.InvalidParameter,
     "ObjectNotFound": (errors.InvalidParameter, errors.InvalidReplicationState),
@@ -88,8 +88,9 @@ def _identifiers_in_lab_source() -> set[str]:
                     found.add(str(keyword.value.value))
             name = node.func.id if isinstance(node.func, ast.Name) else getattr(node.func, "attr", "")
             index = {"_error": 1, "binder_error": 0}.get(name)
-            if index is not None and len(node.args) > index and isinstance(node.args[index], ast.Constant):
-                found.add(str(node.args[index].value))
+            argument = node.args[index] if index is not None and len(node.args) > index else None
+            if isinstance(argument, ast.Constant):
+                found.add(str(argument.value))
     return found
 
 
