@@ -586,4 +586,14 @@ REFERENCE: dict[str, Cmdlet] = {
             *SHOULD_PROCESS,
         ),
     ),
+    "Get-VMNetworkAdapterFailoverConfiguration": Cmdlet(
+        DOCS + "Get-VMNetworkAdapterFailoverConfiguration.md",
+        "VMName",
+        (
+            *_remoting("VMName"),
+            *_vm_sets(),
+            P("VMNetworkAdapter", "VMNetworkAdapter[]", ("ResourceObject",), 0, True, (), "ByValue"),
+            P("VMNetworkAdapterName", "String", ("VMName", "VMObject"), None, False),
+        ),
+    ),
 }
