@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -104,6 +105,10 @@ def vm_sets(
     )
 
 
+VM_NAME_ONLY, VM_OBJECT = vm_sets()
+"""The common pair as single parameters (``-VMName`` in the VMName set, ``-VM`` in the VMObject set)."""
+VM_NAME = dataclasses.replace(VM_NAME_ONLY, aliases=("Name",))
+"""``-VMName`` on the pages that give it the alias ``-Name`` (Enable-VMReplication, Set-VMReplication …)."""
 VM_REPLICATION = Param(
     "VMReplication", "objects", position=0, mandatory=True, pipeline_types=("VMReplication",), sets=("VMReplication",)
 )
