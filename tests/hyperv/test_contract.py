@@ -116,9 +116,16 @@ def cases(vm: str) -> dict[str, list[str]]:
                     ipv6_address="fd00::11",
                     ipv6_prefix_length=64,
                     ipv6_default_gateway="fd00::1",
+                    ipv6_preferred_dns="fd00::2",
+                    ipv6_alternate_dns="fd00::3",
                 ),
                 "nic",
             )
+        ],
+        "get_failover_ip": [scripts.get_failover_ip(vm)],
+        "set_test_switch": [
+            scripts.set_test_switch(vm, "vSwitch-Test"),
+            scripts.set_test_switch(vm, "vSwitch-Test", "Network Adapter"),
         ],
         "vmm_clouds": [scripts.vmm_clouds()],
         "vmm_hosts": [scripts.vmm_hosts()],

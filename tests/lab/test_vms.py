@@ -99,12 +99,13 @@ def test_failover_ip_configuration_is_kept(sh: Shell) -> None:
         IPv4DefaultGateway="10.2.0.1",
         IPv4PreferredDNSServer="10.2.0.2",
     )
-    (adapter,) = sh.vm(A1, "app-01").adapters
-    assert adapter.failover_ipv4 == {
-        "address": "10.2.0.21",
-        "subnet_mask": "255.255.255.0",
-        "default_gateway": "10.2.0.1",
-        "preferred_dns_server": "10.2.0.2",
+    setting = sh.one(A1, "Get-VMNetworkAdapterFailoverConfiguration", "app-01")
+    keys = ("IPv4Address", "IPv4SubnetMask", "IPv4DefaultGateway", "IPv4PreferredDNSServer")
+    assert {k: setting[k] for k in keys} == {
+        "IPv4Address": "10.2.0.21",
+        "IPv4SubnetMask": "255.255.255.0",
+        "IPv4DefaultGateway": "10.2.0.1",
+        "IPv4PreferredDNSServer": "10.2.0.2",
     }
 
 

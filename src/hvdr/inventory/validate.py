@@ -37,7 +37,7 @@ class TopologyInvalid(ConfigError):
 
 
 def is_dns_name(name: str) -> bool:
-    """A DNS host name, not an IP address (Enable-VMReplication rejects IPs: InvalidParameter_InvalidUri)."""
+    """A DNS host name, not an IP address (Enable-VMReplication rejects IPs with InvalidParameter)."""
     try:
         ipaddress.ip_address(name)
         return False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hvdr.lab.cmdlets.base import (
@@ -15,14 +16,17 @@ from hvdr.lab.cmdlets.base import (
     vm_sets,
 )
 from hvdr.lab.cmdlets.binding import Param
-from hvdr.lab.models import errors
+from hvdr.lab.models import errors, guest
 from hvdr.lab.models.enums import VMState
-from hvdr.lab.models.vms import VirtualMachine
+from hvdr.lab.models.objects import HV, ModelObject
+from hvdr.lab.models.vms import FailoverIP, NetworkAdapter, VirtualMachine
 from hvdr.lab.seam import PSObject
 
 
 def _passthru(ctx: Context, bound: dict[str, Any], vms: list[VirtualMachine]) -> list[Any]:
-    return [vm.to_object(ctx.now) for vm in vms] if bound.get("Passthru") else []
+    # A cmdlet that waited (Stop-VM) reports the VM as it is when it returns.
+    now = ctx.backend.now()
+    return [vm.to_object(now) for vm in vms] if bound.get("Passthru") else []
 
 
 @cmdlet(
@@ -59,17 +63,7 @@ def start_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     for vm in vms:
         ctx.backend.catch_up(vm, ctx.now)
         vm.start(ctx.now)
-        _apply_failover_ip(vm)
     return _passthru(ctx, bound, vms)
-
-
-def _apply_failover_ip(vm: VirtualMachine) -> None:
-    """A failed-over replica's guest takes the failover address configured for each adapter."""
-    if vm.replication is None or vm.replication.mode.name != "Replica":
-        return
-    for adapter in vm.adapters:
-        if adapter.failover_ipv4 and adapter.failover_ipv4.get("address"):
-            adapter.ip_addresses = [str(adapter.failover_ipv4["address"])]
 
 
 @cmdlet(
@@ -89,9 +83,12 @@ def stop_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
         raise errors.conflicting("TurnOff", "Save")
     vms = resolve_vms(ctx, bound, name_key="Name")
     for vm in vms:
-        ctx.backend.catch_up(vm, ctx.now)
-        vm.stop(
-            ctx.now, force=bool(bound.get("Force")), turn_off=bool(bound.get("TurnOff")), save=bool(bound.get("Save"))
+        guest.stop(
+            ctx.backend,
+            vm,
+            force=bool(bound.get("Force")),
+            turn_off=bool(bound.get("TurnOff")),
+            save=bool(bound.get("Save")),
         )
     return _passthru(ctx, bound, vms)
 
@@ -170,7 +167,7 @@ def get_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
     vms = resolve_vms(ctx, bound, required=not bound.get("All"))
     names = [bound["Name"]] if "Name" in bound else None
-    return [vm.adapter_object(a) for vm in vms for a in vm.adapters if matches(a.name, names)]
+    return [vm.adapter_object(a, ctx.now) for vm in vms for a in vm.adapters if matches(a.name, names)]
 
 
 def _adapters(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, Any]]:
@@ -237,7 +234,98 @@ def connect_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
         pairs = _adapters(ctx, bound, "Name")
     for _vm, adapter in pairs:
         adapter.switch_name = switch.name
-    return [vm.adapter_object(a) for vm, a in pairs] if bound.get("Passthru") else []
+    return [vm.adapter_object(a, ctx.now) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+def _adapter_pairs(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, NetworkAdapter]]:
+    given = bound.get("VMNetworkAdapter")
+    if given:  # one adapter (-VMNetworkAdapter <VMNetworkAdapter>) or several (<VMNetworkAdapter[]>)
+        return [obj.ref for obj in (given if isinstance(given, list) else [given])]
+    return _adapters(ctx, bound, name_key)
+
+
+@cmdlet(
+    "Set-VMNetworkAdapter",
+    *remoting("VMName"),
+    Param("Name", "string", ("VMNetworkAdapterName",), sets=("VMName", "VMObject")),
+    PASSTHRU,
+    Param("TestReplicaSwitchName", "string"),
+    Param("VM", "object", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=("VMObject",)),
+    Param("VMName", "string", position=0, mandatory=True, pipeline_types=("String",), sets=("VMName",)),
+    Param(
+        "VMNetworkAdapter",
+        "object",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter", "VMNetworkAdapterBase"),
+        sets=("ResourceObject",),
+    ),
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
+def set_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    """The adapter settings the lab models: ``-TestReplicaSwitchName`` (where a test failover connects)."""
+    pairs = _adapter_pairs(ctx, bound, "Name")
+    if "TestReplicaSwitchName" in bound:
+        name = bound["TestReplicaSwitchName"] or None
+        switch = ctx.host.switch(name) if name else None
+        if name and switch is None:
+            raise errors.object_not_found(f'Hyper-V was unable to find a virtual switch with name "{name}".', name)
+        for _vm, adapter in pairs:
+            adapter.test_switch_name = switch.name if switch else None
+    return [vm.adapter_object(a, ctx.now) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+_FAILOVER_PARAMS = {
+    4: ("IPv4Address", "IPv4SubnetMask", "IPv4DefaultGateway", "IPv4PreferredDNSServer", "IPv4AlternateDNSServer"),
+    6: (
+        "IPv6Address",
+        "IPv6SubnetPrefixLength",
+        "IPv6DefaultGateway",
+        "IPv6PreferredDNSServer",
+        "IPv6AlternateDNSServer",
+    ),
+}
+
+
+def _failover_ip(bound: dict[str, Any], family: int, current: FailoverIP | None) -> FailoverIP | None:
+    """The family's configuration after this call: given values over the current ones."""
+    names = _FAILOVER_PARAMS[family]
+    if bound.get(f"ClearFailoverIPv{family}Settings"):
+        return None
+    if not any(n in bound for n in names):
+        return current
+    old = dataclasses.astuple(current) if current else (None,) * 5
+    values = [str(bound[n]) if bound.get(n) not in (None, "") else old[i] for i, n in enumerate(names)]
+    address, subnet = values[0], values[1]
+    if not address or not subnet:
+        missing, given = (names[1], names[0]) if address else (names[0], names[1])
+        raise errors.parameter_not_provided(missing, f"with {given}")
+    return FailoverIP(address, subnet, values[2], values[3], values[4])
+
+
+def failover_setting_object(vm: VirtualMachine, adapter: NetworkAdapter) -> ModelObject:
+    """Get-VMNetworkAdapterFailoverConfiguration's VMNetworkAdapterFailoverSetting."""
+    v4, v6 = adapter.failover_ipv4, adapter.failover_ipv6
+    return ModelObject(
+        HV + "VMNetworkAdapterFailoverSetting",
+        {
+            "VMName": vm.name,
+            "VMNetworkAdapterName": adapter.name,
+            "IPv4Address": v4.address if v4 else None,
+            "IPv6Address": v6.address if v6 else None,
+            "IPv4SubnetMask": v4.subnet if v4 else None,
+            "IPv6SubnetPrefixLength": int(v6.subnet) if v6 else None,
+            "IPv4PreferredDNSServer": v4.preferred_dns_server if v4 else None,
+            "IPv4AlternateDNSServer": v4.alternate_dns_server if v4 else None,
+            "IPv6PreferredDNSServer": v6.preferred_dns_server if v6 else None,
+            "IPv6AlternateDNSServer": v6.alternate_dns_server if v6 else None,
+            "IPv4DefaultGateway": v4.default_gateway if v4 else None,
+            "IPv6DefaultGateway": v6.default_gateway if v6 else None,
+            "ComputerName": vm.host.short_name,
+        },
+        ref=(vm, adapter),
+    )
 
 
 @cmdlet(
@@ -268,26 +356,33 @@ def connect_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     default_set="VMName",
 )
 def set_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
-    ipv6 = [name for name in bound if name.startswith(("IPv6", "ClearFailoverIPv6"))]
-    if ipv6:
-        raise errors.lab_unsupported(f"-{ipv6[0]}: IPv6 failover addresses are not simulated by the hvdr lab yet.")
-    if bound.get("VMNetworkAdapter"):
-        pairs = [bound["VMNetworkAdapter"].ref]
-    else:
-        pairs = _adapters(ctx, bound, "VMNetworkAdapterName")
-    if bound.get("IPv4Address") and not bound.get("IPv4SubnetMask"):
-        raise errors.parameter_not_provided("IPv4SubnetMask", "with IPv4Address")
-    for _vm, adapter in pairs:
-        if bound.get("ClearFailoverIPv4Settings"):
-            adapter.failover_ipv4 = None
-            continue
-        adapter.failover_ipv4 = {
-            "address": bound.get("IPv4Address"),
-            "subnet_mask": bound.get("IPv4SubnetMask"),
-            "default_gateway": bound.get("IPv4DefaultGateway"),
-            "preferred_dns_server": bound.get("IPv4PreferredDNSServer"),
-        }
-    return [vm.adapter_object(a) for vm, a in pairs] if bound.get("Passthru") else []
+    pairs = _adapter_pairs(ctx, bound, "VMNetworkAdapterName")
+    prefix = bound.get("IPv6SubnetPrefixLength")
+    if prefix is not None and not 0 <= int(prefix) <= 128:
+        raise errors.out_of_range("IPv6SubnetPrefixLength", prefix, "The argument is not in the range 0 to 128")
+    changes = [(a, _failover_ip(bound, 4, a.failover_ipv4), _failover_ip(bound, 6, a.failover_ipv6)) for _, a in pairs]
+    for adapter, v4, v6 in changes:  # validated for every adapter before any changes
+        adapter.failover_ipv4, adapter.failover_ipv6 = v4, v6
+    return [failover_setting_object(vm, a) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+@cmdlet(
+    "Get-VMNetworkAdapterFailoverConfiguration",
+    *remoting("VMName"),
+    *vm_sets(),
+    Param(
+        "VMNetworkAdapter",
+        "objects",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter",),
+        sets=("ResourceObject",),
+    ),
+    Param("VMNetworkAdapterName", "string", sets=("VMName", "VMObject")),
+    default_set="VMName",
+)
+def get_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    return [failover_setting_object(vm, a) for vm, a in _adapter_pairs(ctx, bound, "VMNetworkAdapterName")]
 
 
 @cmdlet(

@@ -19,8 +19,9 @@ identifier               category             raised for
 ``InvalidState``         InvalidOperation     the VM's power state, replication state or replication
                                               mode does not allow the call
 ``OperationFailed``      ConnectionError,     the host could not reach the Replica server, a VM with the
-                         ResourceExists,      same id exists there, no storage left there
-                         ResourceUnavailable
+                         ResourceExists,      same id exists there, no storage left there; a guest that did
+                         ResourceUnavailable, not shut down in time (``Failed to stop.``)
+                         NotSpecified
 ``AccessDenied``         PermissionDenied     the Replica server refused the primary's authentication
 ``Unspecified``          NotImplemented       what the lab does not simulate (extended replication,
                                               changing the replicated disk set)
@@ -206,6 +207,12 @@ def replica_already_exists(vm: str, vm_id: str, server: str) -> PSError:
         vm,
         "ResourceExists",
     )
+
+
+def operation_failed(message: str, target: str | None = None) -> PSError:
+    """A host-side failure of the operation itself (``Failed to stop.`` …): ``OperationFailed``, NotSpecified, as
+    in the public Start-VM transcripts."""
+    return _error(message, "OperationFailed", target, "NotSpecified")
 
 
 def object_not_found(message: str, target: str | None = None) -> PSError:
