@@ -23,8 +23,9 @@ identifier               category             raised for
                          ResourceUnavailable, not shut down in time (``Failed to stop.``)
                          NotSpecified
 ``AccessDenied``         PermissionDenied     the Replica server refused the primary's authentication
-``Unspecified``          NotImplemented       what the lab does not simulate (extended replication,
-                                              changing the replicated disk set)
+``Unspecified``          NotImplemented,      what the lab does not simulate (extended replication,
+                         NotSpecified         changing the replicated disk set); a -ComputerName the
+                                              host cannot reach
 =======================  ===================  ==========================================================
 
 Binder errors (``NamedParameterNotFound``, ``AmbiguousParameterSet``, ``MissingArgument``, …) are PowerShell's
@@ -213,6 +214,12 @@ def operation_failed(message: str, target: str | None = None) -> PSError:
     """A host-side failure of the operation itself (``Failed to stop.`` …): ``OperationFailed``, NotSpecified, as
     in the public Start-VM transcripts."""
     return _error(message, "OperationFailed", target, "NotSpecified")
+
+
+def operation_unspecified(message: str, target: str | None = None) -> PSError:
+    """A failure the module reports without a more specific identifier (``Unspecified``, NotSpecified, as in the
+    public Get-VM / Start-VM transcripts), e.g. a ``-ComputerName`` that cannot be reached."""
+    return _error(message, "Unspecified", target, "NotSpecified")
 
 
 def object_not_found(message: str, target: str | None = None) -> PSError:
