@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, say
 
 app = typer.Typer(help="Run the simulated Hyper-V estate (the lab), look at it, inject faults.", no_args_is_help=True)
 fault_app = typer.Typer(help="Inject and clear faults in the running lab.", no_args_is_help=True)
@@ -86,13 +86,14 @@ def up(
 
     def ready(lab: Lab, path: Path) -> None:
         hosts = lab.endpoints["hosts"]
-        console.print(
-            f"[bold]hvdr lab[/] {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
-            f"{lab.clock.speed:g}x; control {lab.control_url}"
+        say(
+            ("hvdr lab", "bold"),
+            f" {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
+            f"{lab.clock.speed:g}x; control {lab.control_url}",
         )
         for host in hosts:
-            console.print(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
-        console.print(f"endpoints written to {path}; Ctrl-C to stop")
+            say(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
+        say(f"endpoints written to {path}; Ctrl-C to stop")
 
     run_lab(topology, speed=speed, endpoints_path=endpoints, https=https or None, on_ready=ready)
 
@@ -112,17 +113,13 @@ def status(
     emit(rows, VM_COLUMNS, output, title="lab VMs")
     split = sorted({f"{r['name']} ({r['host']})" for r in rows if r.get("split_brain")})
     if split and output is OutputFormat.table:
-        console.print(
-            "split brain: two copies running and written since the failover: " + ", ".join(split),
-            markup=False,
-            highlight=False,
-        )
+        say("split brain: two copies running and written since the failover: " + ", ".join(split))
 
 
 def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
     fault = _call(endpoints, "POST", "/faults", {"kind": kind, **params})
     details = ", ".join(f"{k}={v}" for k, v in fault.items() if k not in ("id", "kind", "created"))
-    console.print(f"fault {fault['id']}: {kind} {details}")
+    say(f"fault {fault['id']}: {kind} {details}")
 
 
 @fault_app.command("host-down")
@@ -222,4 +219,4 @@ def clear(
         fail("give a fault id or --all (not both)")
     result = _call(endpoints, "DELETE", "/faults" if all_faults else f"/faults/{fault_id}")
     cleared = result.get("cleared", [])
-    console.print(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))
+    say(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))
