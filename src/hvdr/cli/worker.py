@@ -31,6 +31,10 @@ def worker(
     site: Annotated[
         list[str], typer.Option("--site", "-s", help="A site whose activities this worker runs (repeatable).")
     ],
+    lab: Annotated[
+        bool,
+        typer.Option("--lab", help="Reach the hosts the running lab serves at its endpoints (same as HVDR_LAB=1)."),
+    ] = False,
 ) -> None:
     """Run a worker: hvdr's workflows, plus the activities of the given site(s) on hvdr-site-<site>.
 
@@ -38,12 +42,19 @@ def worker(
     WinRM. SIGINT / SIGTERM let running activities finish before it exits.
     """
     settings = load_settings()
+    if lab:
+        settings = settings.model_copy(update={"lab": True})
     sites = require_sites(settings, site)
     run_async(_serve(settings, sites))
 
 
 async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: float | None) -> None:
     async with local_stack(settings, lab=lab, speed=speed, sites=sites, say=say) as stack:
+        if stack.lab_control:
+            say(
+                f"Commands in other shells use this lab (and its speed, {stack.settings.time_scale:g}x, as their "
+                "time scale) with HVDR_LAB=1."
+            )
         say(
             "Ready. Web UI: ",
             (stack.server.ui_url, "bold"),
