@@ -8,12 +8,14 @@
     └── (hyperv.errors.HyperVError) the host driver's taxonomy, see ``hvdr.hyperv.errors``
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``; it never shows a traceback
-for an HvdrError.
+for an HvdrError. Messages never carry the credentials of a URL (``hvdr.display.mask_credentials``).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from hvdr.display import mask_credentials
 
 
 class HvdrError(Exception):
@@ -23,6 +25,8 @@ class HvdrError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str) -> None:
+        # A URL in a message never shows its password, whoever builds the message.
+        message = mask_credentials(message)
         super().__init__(message)
         self.message = message
 
