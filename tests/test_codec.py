@@ -24,8 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from hvdr.client import Client
-from hvdr.codec import ENCODING, KEY_ID, AesGcmCodec, CodecKeyError, data_converter, load_codec, parse_keys
-from hvdr.errors import ConfigError
+from hvdr.codec import ENCODING, KEY_ID, AesGcmCodec, data_converter, load_codec, parse_keys
+from hvdr.errors import CodecKeyError, ConfigError
 from hvdr.protection import Endpoint, Phase, ProtectionSpec, protection_workflow_id
 from hvdr.runtime.codec_server import codec_app
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue

@@ -23,7 +23,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes, PayloadCodec
 
-from hvdr.errors import ConfigError, HvdrError
+from hvdr.errors import CodecKeyError, ConfigError
 from hvdr.settings import CodecSettings, Settings
 
 # Workflow modules import the hvdr package (and so this module) inside Temporal's sandbox, which cannot load
@@ -35,13 +35,6 @@ with workflow.unsafe.imports_passed_through():
 ENCODING = b"binary/encrypted"
 KEY_ID = "encryption-key-id"
 _NONCE = 12
-
-
-class CodecKeyError(HvdrError):
-    """A payload that the configured keys cannot decrypt (an unknown key id, or the wrong key for its id)."""
-
-    code = "codec_key_error"
-    exit_code = 2
 
 
 class AesGcmCodec(PayloadCodec):

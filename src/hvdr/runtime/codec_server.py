@@ -16,7 +16,8 @@ from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
 
-from hvdr.codec import AesGcmCodec, CodecKeyError
+from hvdr.codec import AesGcmCodec
+from hvdr.errors import CodecKeyError
 
 DEFAULT_PORT = 8888
 _ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
