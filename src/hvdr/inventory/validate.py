@@ -38,7 +38,7 @@ class TopologyInvalid(ConfigError):
 
 def is_dns_name(name: str) -> bool:
     """A DNS host name (labels of 1–63 letters, digits and hyphens, 253 characters in all), not an IP address
-    (Enable-VMReplication rejects IPs: InvalidParameter_InvalidUri)."""
+    (Enable-VMReplication rejects IPs with InvalidParameter)."""
     try:
         ipaddress.ip_address(name)
         return False
