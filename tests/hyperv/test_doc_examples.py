@@ -57,6 +57,8 @@ def doc_topology(*, restored_copy: bool = False) -> Topology:
                     ],
                 },
                 *(copy if restored_copy else []),
+                {"name": "TestVM", "host": PRIMARY, "disks": [{"name": "TestVM.vhdx", "size_gb": 1}]},
+                {"name": "VM1", "host": PRIMARY, "disks": [{"name": "VM1.vhdx", "size_gb": 1}]},
             ],
         }
     )
@@ -122,6 +124,16 @@ def fl(output: str) -> dict[str, str]:
     )
 
 
+def test_stop_vm_and_start_vm_examples(lab: LabDrivers) -> None:
+    power = 'Get-VM TestVM, VM1 | % { "$($_.Name)=$($_.State)" }'
+    run(lab, PRIMARY, docs.STOP_VM)  # through the guest: returns once it is off
+    assert read(lab, PRIMARY, power) == "TestVM=Off\r\nVM1=Running"
+    run(lab, PRIMARY, docs.START_VM, docs.TURN_OFF)
+    assert read(lab, PRIMARY, power) == "TestVM=Off\r\nVM1=Running"
+    run(lab, PRIMARY, docs.START_VMS, docs.STOP_VM_FORCE)
+    assert read(lab, PRIMARY, power) == "TestVM=Running\r\nVM1=Off"
+
+
 def test_failover_ip_examples_set_read_and_clear(lab: LabDrivers) -> None:
     protect(lab)
     adapter = "Get-VMNetworkAdapterFailoverConfiguration VM01 -VMNetworkAdapterName NetworkAdapter01 | "
@@ -160,10 +172,13 @@ def test_test_failover_examples_create_and_remove_the_test_vm(lab: LabDrivers) -
 def test_planned_failover_example_then_failback_by_the_page(lab: LabDrivers) -> None:
     protect(lab)
     # Start-VMFailover's Example 4 needs VM01 shut down first (its -Prepare note); the page's first step does that.
+    run(lab, REPLICA, docs.FAILOVER_IPV4)  # the replica's address at the site it fails over to
     run(lab, PRIMARY, docs.PLANNED_ON_PRIMARY[0])
     assert state_of(lab, PRIMARY) == "Off"
     run(lab, PRIMARY, docs.PLANNED_FAILOVER)
     assert state_of(lab, REPLICA) in ("Starting", "Running")
+    addresses = "Get-VMNetworkAdapter VM01 NetworkAdapter01 | % { $_.IPAddresses -join ',' }"
+    wait_for(lab, REPLICA, addresses, "10.100.1.100")  # injected through the guest once it has booted
     assert replication(lab, REPLICA)[0] == "Primary"
     assert replication(lab, PRIMARY)[0] == "Replica"
     wait_for(lab, REPLICA, "(Get-VMReplication VM01).State", "Replicating")

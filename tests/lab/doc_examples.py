@@ -139,6 +139,13 @@ GET_FAILOVER_IP_ADAPTER = _ref(
     "Get-VMNetworkAdapterFailoverConfiguration VM01 -VMNetworkAdapterName NetworkAdapter",
 )
 
+# Stop-VM.md, Start-VM.md: the power steps of every failover sequence, on the pages' own VMs (TestVM, VM1)
+STOP_VM = _ref("Stop-VM", "Example 1", r"PS C:\> Stop-VM -Name TestVM")
+STOP_VM_FORCE = _ref("Stop-VM", "Example 2", r"PS C:\> Stop-VM -Name VM1 -Force")
+TURN_OFF = _ref("Stop-VM", "Example 3", r"PS C:\> Stop-VM -Name TestVM -TurnOff")
+START_VM = _ref("Start-VM", "Example 1", r"PS C:\> Start-VM -Name TestVM")
+START_VMS = _ref("Start-VM", "Example 2", r"PS C:\> Start-VM -Name Test*")
+
 # replication-failover.md, tab PowerShell: "Test failover by using PowerShell"
 TEST_FAILOVER = [
     _step("Test failover: initiate", "Start-VMFailover -VMName '<VM Name>' -AsTest"),
