@@ -2,6 +2,7 @@
 
     HvdrError                       one-line, user-facing message; ``code`` is stable for scripts
     ├── ConfigError                 settings, files and flags that cannot be used as given
+    │   └── CodecKeyError           a payload the configured codec keys cannot decrypt
     ├── TemporalUnavailable         the Temporal server cannot be reached or started
     ├── NotFound                    a named site, host, VM, plan or run does not exist
     ├── Conflict                    the request contradicts what is running or stored
@@ -39,6 +40,12 @@ class ConfigError(HvdrError):
 
     code = "config_error"
     exit_code = 2
+
+
+class CodecKeyError(ConfigError):
+    """A payload the configured codec keys cannot decrypt (an unknown key id, or the wrong key for its id)."""
+
+    code = "codec_key_error"
 
 
 class TemporalUnavailable(HvdrError):
