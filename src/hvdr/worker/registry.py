@@ -13,12 +13,14 @@ from typing import Any
 from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
+from hvdr.activities.readiness import ReadinessActivities
 from hvdr.worker.hosts import HostDirectory
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
+from hvdr.workflows.readiness import CheckWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow)
+WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow, CheckWorkflow)
 
 
 def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
@@ -39,4 +41,5 @@ def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
         protection.update_replication,
         protection.remove_replication,
         protection.delete_vm,
+        ReadinessActivities(hosts).read_host,
     ]
