@@ -4,16 +4,20 @@ inventory (:func:`hvdr.readiness.evaluate`)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from hvdr.activities import options
     from hvdr.activities.readiness import ReadinessActivities
     from hvdr.readiness import CheckReport, CheckRequest, HostFacts, HostRead, evaluate
     from hvdr.settings import site_task_queue
+
+READ = dataclasses.replace(options.MEASURE, start_to_close=timedelta(minutes=10))
+"""A measurement's timeouts and retries, with room for a host of many VMs (one read per replicating VM)."""
 
 
 @workflow.defn(name="Check")
@@ -41,9 +45,7 @@ class CheckWorkflow:
                 ReadinessActivities.read_host,
                 read,
                 task_queue=site_task_queue(read.site),
-                schedule_to_start_timeout=timedelta(seconds=60),
-                start_to_close_timeout=timedelta(minutes=5),
-                retry_policy=RetryPolicy(maximum_attempts=2),
+                **READ.kwargs(),
                 summary=f"read {read.host}",
             )
         except ActivityError as exc:  # no worker for the site, or the worker failed: a finding, not a failed check
