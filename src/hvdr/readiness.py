@@ -18,8 +18,9 @@ from hvdr.hyperv.models import ReplicationHealth, ReplicationInfo, ReplicationSe
 from hvdr.protection import Endpoint, ProtectionSpec
 from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key
 
-CHECKS_FAILED_EXIT = 3
-"""`hvdr check`'s exit code when a finding is an error (1 is hvdr's own errors, 2 bad usage)."""
+CHECKS_FAILED_EXIT = 10
+"""`hvdr check`'s exit code when a finding is an error: apart from hvdr's error codes (1-5: the check could not
+run), so a script tells "not ready" from "not checked"."""
 
 STORAGE_MARGIN = 0.1
 """Replica storage must keep this fraction of what it holds free (recovery points and log growth), and take a

@@ -36,8 +36,8 @@ def check(
     storage room, WinRM certificates, and the age of each plan's last successful drill.
 
     Each host is read (reads only) by its site's worker, in a run check/<id>. Every finding names its fix.
-    Exit code: 0 when nothing would make a failover fail (warnings only), 3 when any finding is an error,
-    1 when the check itself could not run.
+    Exit code: 0 when nothing would make a failover fail (warnings only), 10 when any finding is an error,
+    1-5 when the check itself could not run (2 bad input, 3 Temporal unreachable, 4 unknown cloud or site).
     """
     if output is OutputFormat.yaml:
         fail("-o yaml is not offered here: use table or json", 2)
