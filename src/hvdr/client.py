@@ -14,7 +14,7 @@ import time
 import uuid
 from datetime import timedelta
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -47,6 +47,9 @@ from hvdr.protection import (
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import search_attributes
+
+if TYPE_CHECKING:  # hvdr.readiness holds driver models: importing it here would pull the driver into workflow sandboxes
+    from hvdr.readiness import CheckReport, CheckRequest
 
 STARTED_BY = "hvdr.startedBy"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
@@ -221,6 +224,29 @@ class Client:
         except WorkflowFailureError as exc:
             raise HvdrError(f"discovery failed: {_root_cause(exc)}") from exc
         return results
+
+    # -- readiness ------------------------------------------------------------------------------------------
+
+    async def check(self, request: CheckRequest) -> CheckReport:
+        """A readiness check (``check/<id>``): each host read once on its site's worker, compared with the
+        inventory. Build the request with :func:`hvdr.inventory.readiness.check_request`."""
+        from hvdr.readiness import CheckReport
+
+        try:
+            report: CheckReport = await self.temporal.execute_workflow(
+                "Check",
+                request,
+                id=f"check/{request.check_id}",
+                task_queue=WORKFLOW_TASK_QUEUE,
+                search_attributes=search_attributes("check"),
+                static_summary="readiness check",
+                memo=self._audit(),
+                result_type=CheckReport,
+                execution_timeout=timedelta(minutes=30),
+            )
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"the readiness check failed: {_root_cause(exc)}") from exc
+        return report
 
     # -- protection -----------------------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ pairing's clouds exist …) are validated by ``hvdr.inventory`` (and by the lab 
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import re
 from datetime import datetime, time
@@ -327,6 +328,8 @@ class ReplicationPolicy(_Model):
     """Resume replication after a transient error and resynchronize when Hyper-V requires it."""
     resync_window: TimeWindow | None = None
     """Resynchronize only inside this window (resync is heavy); None = at once."""
+    drill_max_age_days: Int = Field(30, ge=1)
+    """`hvdr check`: a recovery plan of this pairing needs a successful drill at most this many days old."""
 
     @model_validator(mode="after")
     def _check(self) -> ReplicationPolicy:
@@ -349,6 +352,20 @@ class NetworkMapping(_Model):
     test_network: OptName = None
     source_site: OptText = None
     target_site: OptText = None
+    source_subnet: OptText = None
+    """The IPv4/IPv6 subnet (CIDR) of the source network; with ``target_subnet``, says whether failover changes
+    subnet, so that `hvdr check` can ask for a failover IP on every adapter of a plan's VMs on this network."""
+    target_subnet: OptText = None
+
+    @field_validator("source_subnet", "target_subnet")
+    @classmethod
+    def _subnet(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a subnet in CIDR form (like 10.2.0.0/24)") from None
+        return value
 
 
 class ScriptAction(_Model):

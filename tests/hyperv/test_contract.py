@@ -61,6 +61,7 @@ def cases(vm: str) -> dict[str, list[str]]:
         "get_heartbeat": [scripts.get_heartbeat(vm)],
         "get_host_time": [scripts.get_host_time()],
         "get_drive_space": [scripts.get_drive_space("D:\\Hyper-V Replica")],
+        "list_switches": [scripts.list_switches()],
         "remove_vm": [scripts.remove_vm(vm)],
         "test_replication_connection": [scripts.test_replication_connection(SETTINGS)],
         "configure_replica_server": [

@@ -54,3 +54,9 @@ def test_drive_space_of_the_replica_storage(lab: LabDrivers) -> None:
         replica.get_drive_space("\\\\server\\share")
     with pytest.raises(ScriptFailed, match="Cannot find drive"):
         replica.get_drive_space("Q:\\nothing")
+
+
+def test_virtual_switches_of_a_recovery_host(lab: LabDrivers) -> None:
+    """Get-VMSwitch over WinRM: the switches the topology gives the host, the type as its enum name."""
+    switches = lab.host(B1).list_switches()
+    assert [(s.name, s.switch_type) for s in switches] == [("vSwitch-DR", "External"), ("vSwitch-DR-Test", "Private")]

@@ -7,7 +7,8 @@ inventory read, a connection): activities call them off the event loop.
 
 from __future__ import annotations
 
-from typing import Protocol
+from datetime import datetime
+from typing import Protocol, runtime_checkable
 
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.models import DiscoveredHost
@@ -24,4 +25,14 @@ class Hosts(Protocol):
 
     def site_hosts(self, site: str) -> list[DiscoveredHost]:
         """The Hyper-V hosts declared for the site (name = FQDN, and the cloud each belongs to)."""
+        ...
+
+
+@runtime_checkable
+class Certificates(Protocol):
+    """Hosts reached over WinRM also say when their HTTPS listener's certificate expires (the worker's directory
+    does; an in-process lab or a fake has no listener and no certificate)."""
+
+    def certificate_not_after(self, name: str) -> datetime | None:
+        """When the certificate of the host's WinRM HTTPS listener expires; None when reached over HTTP."""
         ...

@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import codec, demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli import check, codec, demo, inventory, lab, ping, protect, server, worker
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -32,6 +32,7 @@ app.command()(demo.demo)
 inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
+app.command()(check.check)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 

@@ -53,6 +53,7 @@ from hvdr.hyperv.models import (
     VMMHost,
     VMMVirtualMachine,
     VMState,
+    VMSwitchInfo,
 )
 from hvdr.hyperv.transport import HyperVTransport, PSResult, WinRMTransport
 
@@ -282,6 +283,9 @@ class WinRMHyperVHost(_ScriptRunner):
         if not found:
             raise ScriptFailed(f"get_drive_space: no drive holds {path!r}", host=self._name)
         return found[0]
+
+    def list_switches(self) -> list[VMSwitchInfo]:
+        return self._objects(scripts.list_switches(), "list_switches", parsing.vm_switch)
 
     def remove_vm(self, vm: str) -> None:
         try:

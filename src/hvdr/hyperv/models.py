@@ -229,6 +229,13 @@ class ReplicationServerInfo(_Result):
     certificate_thumbprint: str | None = None
 
 
+class VMSwitchInfo(_Result):
+    """``Get-VMSwitch``: a virtual switch (the VM network adapters connect to it by name)."""
+
+    name: str
+    switch_type: str
+
+
 class DriveSpace(_Result):
     """``Get-PSDrive``: a file-system drive's use, e.g. the volume holding replica storage."""
 

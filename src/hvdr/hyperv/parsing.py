@@ -33,6 +33,7 @@ from hvdr.hyperv.models import (
     VMMHost,
     VMMVirtualMachine,
     VMState,
+    VMSwitchInfo,
 )
 
 _DATE = re.compile(r"^/Date\((-?\d+)(?:[+-]\d{4})?\)/$")
@@ -207,6 +208,10 @@ def health(obj: dict[str, Any]) -> ReplicationHealthReport:
 
 def drive_space(obj: dict[str, Any]) -> DriveSpace:
     return DriveSpace(name=str(obj["Name"]), used_bytes=int(obj.get("Used") or 0), free_bytes=int(obj.get("Free") or 0))
+
+
+def vm_switch(obj: dict[str, Any]) -> VMSwitchInfo:
+    return VMSwitchInfo(name=str(obj["Name"]), switch_type=str(obj.get("SwitchType") or ""))
 
 
 def replication_server(obj: dict[str, Any]) -> ReplicationServerInfo:

@@ -218,6 +218,10 @@ def get_drive_space(path: str) -> str:
     )
 
 
+def list_switches() -> str:
+    return finish(_json(f"Get-VMSwitch | Select-Object -Property Name,{_enum('SwitchType')}"))
+
+
 def get_replication_server() -> str:
     return finish(_json(f"Get-VMReplicationServer | Select-Object -Property {SERVER_PROPS}"))
 

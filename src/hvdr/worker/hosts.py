@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import SecretStr
 
 from hvdr.errors import ConfigError
+from hvdr.hyperv.certificate import certificate_not_after
 from hvdr.hyperv.connection import Credential, HostConnection, HostEndpoint, TransportKind
 from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
@@ -125,6 +127,13 @@ class HostDirectory:
             spec = queries.host(session, name)
         connection = self.connection(spec.fqdn, spec.winrm, spec.credential)
         return self._driver(self._hosts, spec.fqdn.lower(), connection, WinRMHyperVHost.connect)
+
+    def certificate_not_after(self, name: str) -> datetime | None:
+        """When the certificate of the host's WinRM HTTPS listener expires; None when it is reached over HTTP."""
+        with session_for(self.settings) as session:
+            spec = queries.host(session, name)
+        url = self.connection(spec.fqdn, spec.winrm, spec.credential).endpoint.url
+        return certificate_not_after(url, host=spec.fqdn)
 
     def vmm(self, site: str) -> VMMServer | None:
         """The driver for the site's VMM server, or None where the site has none."""

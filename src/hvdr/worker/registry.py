@@ -15,11 +15,13 @@ from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
+from hvdr.activities.readiness import ReadinessActivities
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
+from hvdr.workflows.readiness import CheckWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow)
+WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow, CheckWorkflow)
 
 
 def site_activities(hosts: Hosts, calls: HostCalls | None = None) -> list[Callable[..., Any]]:
@@ -44,4 +46,5 @@ def site_activities(hosts: Hosts, calls: HostCalls | None = None) -> list[Callab
         protection.update_replication,
         protection.remove_replication,
         protection.delete_vm,
+        ReadinessActivities(hosts, calls).read_host,
     ]
