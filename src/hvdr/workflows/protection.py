@@ -59,19 +59,21 @@ with workflow.unsafe.imports_passed_through():
         Severity,
     )
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
-    from hvdr.workflows.kit import (
-        HEAL,
-        HOST_COMMAND,
-        MEASURE,
-        ActivityOptions,
-        Commands,
-        Publisher,
-        drain,
-        interruptible,
-        reason,
-        run_activity,
-    )
-    from hvdr.workflows.protection_v1 import LegacyProtection
+
+# Workflow code, not passed through: the sandbox loads it with the same model classes as this module.
+from hvdr.workflows.kit import (
+    HEAL,
+    HOST_COMMAND,
+    MEASURE,
+    ActivityOptions,
+    Commands,
+    Publisher,
+    drain,
+    interruptible,
+    reason,
+    run_activity,
+)
+from hvdr.workflows.protection_v1 import LegacyProtection
 
 KIT_PATCH = "protection-kit"
 """Histories without this marker were recorded by the code before the kit: they replay on protection_v1."""
