@@ -27,6 +27,7 @@ from typing import Any, Generic, TypeVar
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
+from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
     from hvdr.settings import site_task_queue
@@ -40,6 +41,7 @@ class ActivityOptions:
     start_to_close: timedelta
     retry: RetryPolicy
     schedule_to_close: timedelta | None = None
+    cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
 HOST_COMMAND = ActivityOptions(
@@ -55,11 +57,15 @@ HEAL = ActivityOptions(
     retry=RetryPolicy(
         initial_interval=timedelta(seconds=5), maximum_interval=timedelta(seconds=60), maximum_attempts=3
     ),
+    cancellation=ActivityCancellationType.ABANDON,
 )
 """Auto-heal: a few attempts, then an alert; the next tick decides again (a dead primary must not hold the run)."""
 MEASURE = ActivityOptions(
-    start_to_close=timedelta(minutes=2), retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
+    start_to_close=timedelta(minutes=2),
+    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
+    cancellation=ActivityCancellationType.ABANDON,
 )
+"""Measuring and healing are abandoned when a command interrupts them (both only read or look before acting)."""
 
 
 def reason(error: BaseException) -> str:
@@ -81,6 +87,7 @@ async def run_activity(
         start_to_close_timeout=options.start_to_close,
         schedule_to_close_timeout=options.schedule_to_close,
         retry_policy=options.retry,
+        cancellation_type=options.cancellation,
         summary=summary,
     )
     return result
