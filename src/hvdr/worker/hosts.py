@@ -1,8 +1,9 @@
 """The worker's directory of hosts: a host name in, a connected driver out.
 
 A workflow names a host (never a URL or a secret). The site worker looks the host up in the inventory
-(WinRM URL, transport, credential reference), fills in what the lab assigns when the host is a lab host
-(its loopback URL and account, from the lab's endpoints file), resolves the credential from its own store,
+(WinRM URL, transport, credential reference), fills in what the lab assigns when the worker was told to use the
+lab (settings ``lab``, ``HVDR_LAB=1``) and the host is a lab host (its loopback URL, account and transport, from
+the lab's endpoints file), resolves the credential from its own store,
 and keeps one driver per host so WinRM shells and connections are reused, until the host's settings or
 credential change.
 """
@@ -23,6 +24,7 @@ from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
+from hvdr.models import DiscoveredHost
 from hvdr.settings import Settings
 from hvdr.topology import WinRMEndpoint
 from hvdr.worker.credentials import CredentialStore
@@ -55,7 +57,10 @@ def _worker_file(host: str, field: str, value: str | None) -> Path | None:
 
 
 class HostDirectory:
-    """Connected drivers by host name, shared by every activity of the worker (thread-safe)."""
+    """Connected drivers by host name, shared by every activity of the worker (thread-safe).
+
+    The worker's implementation of :class:`hvdr.activities.hosts.Hosts`.
+    """
 
     def __init__(self, settings: Settings, credentials: CredentialStore | None = None) -> None:
         self.settings = settings
@@ -66,6 +71,8 @@ class HostDirectory:
         self._lock = threading.Lock()
 
     def _lab_entry(self, name: str) -> dict[str, Any] | None:
+        if not self.settings.lab:
+            return None  # a real estate: an endpoints file left behind by `hvdr up` must not redirect a host
         path: Path = self.settings.lab_endpoints
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +92,7 @@ class HostDirectory:
             endpoint = HostEndpoint(
                 name=name,
                 url=url,
-                transport=TransportKind.BASIC,
+                transport=_TRANSPORTS.get(str(lab.get("transport")), TransportKind.BASIC),
                 insecure=url.startswith("http://") or winrm.insecure,
                 ca_path=Path(lab["ca_cert"]) if lab.get("ca_cert") else None,
             )
@@ -127,6 +134,12 @@ class HostDirectory:
             return None
         connection = self.connection(spec.name, spec.winrm, spec.credential)
         return self._driver(self._vmms, site, connection, WinRMVMMServer.connect)
+
+    def site_hosts(self, site: str) -> list[DiscoveredHost]:
+        """The Hyper-V hosts the inventory declares for the site."""
+        with session_for(self.settings) as session:
+            declared = queries.site_hosts(session, site)
+        return [DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in declared]
 
     def _driver(
         self,

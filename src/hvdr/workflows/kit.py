@@ -20,16 +20,17 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Awaitable, Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey
+from temporalio.common import SearchAttributeKey
 from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_exception
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from hvdr.activities import options
     from hvdr.settings import site_task_queue
 
 T = TypeVar("T")
@@ -38,34 +39,23 @@ R = TypeVar("R")
 
 @dataclass(frozen=True)
 class ActivityOptions:
-    start_to_close: timedelta
-    retry: RetryPolicy
-    schedule_to_close: timedelta | None = None
+    """One of the activities layer's option sets (timeouts, heartbeat, capped retries) and what an interruption
+    of the step does to the activity."""
+
+    kind: options.ActivityOptions
     cancellation: ActivityCancellationType = ActivityCancellationType.TRY_CANCEL
 
 
-HOST_COMMAND = ActivityOptions(
-    start_to_close=timedelta(minutes=30),
-    schedule_to_close=timedelta(hours=1),
-    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60)),
-)
-"""An operator's or the bring-up's command to a host: transient failures retry for up to an hour (permanent ones
-are non-retryable at the source), then the command fails and says why."""
+HOST_COMMAND = ActivityOptions(options.COMMAND)
+"""An operator's or the bring-up's command to a host (never interrupted: commands run between steps)."""
 HEAL = ActivityOptions(
-    start_to_close=timedelta(minutes=10),
-    schedule_to_close=timedelta(minutes=15),
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=5), maximum_interval=timedelta(seconds=60), maximum_attempts=3
-    ),
-    cancellation=ActivityCancellationType.ABANDON,
+    replace(options.COMMAND, retry=replace(options.COMMAND.retry, maximum_attempts=3)),
+    ActivityCancellationType.ABANDON,
 )
-"""Auto-heal: a few attempts, then an alert; the next tick decides again (a dead primary must not hold the run)."""
-MEASURE = ActivityOptions(
-    start_to_close=timedelta(minutes=2),
-    retry=RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2),
-    cancellation=ActivityCancellationType.ABANDON,
-)
-"""Measuring and healing are abandoned when a command interrupts them (both only read or look before acting)."""
+"""Auto-heal: three attempts, then an alert; the next tick decides again (a dead primary must not hold the run)."""
+MEASURE = ActivityOptions(options.MEASURE, ActivityCancellationType.ABANDON)
+"""Measuring and healing are abandoned when a command interrupts them (both only read or look before acting):
+with TRY_CANCEL the interrupted step would wait for the server to confirm the cancel of an activity."""
 
 
 def reason(error: BaseException) -> str:
@@ -84,11 +74,9 @@ async def run_activity(
         method,
         argument,
         task_queue=site_task_queue(site),
-        start_to_close_timeout=options.start_to_close,
-        schedule_to_close_timeout=options.schedule_to_close,
-        retry_policy=options.retry,
         cancellation_type=options.cancellation,
         summary=summary,
+        **options.kind.kwargs(),
     )
     return result
 

@@ -2,12 +2,17 @@
 cancel, and reverse replication (reference §1.10–§1.11, §3).
 
 Choices where the reference is silent: a second test failover of one VM is refused
-(``VMReplication_TestFailoverInProgress``); ``-Reverse`` towards a host whose copy of the VM was prepared
+(``InvalidState``); ``-Reverse`` towards a host whose copy of the VM was prepared
 for a planned failover reverses at once (both sides Replicating) and replicates whatever the failed-over VM
 wrote since (the difference of the two copies); towards a copy waiting as a Replica (``-AsReplica``) or a
 host without the VM, the new primary waits for initial replication; towards any other copy it fails with
-``OperationFailed_InvalidReplicationState`` naming that copy. The split-brain check Hyper-V Manager makes
-before an unplanned failover is not part of the cmdlet and is not modelled.
+``InvalidState`` naming that copy. The split-brain check Hyper-V Manager makes
+before an unplanned failover is not part of the cmdlet: an unplanned failover while the primary still runs
+is allowed, and the control API reports the split brain (``hvdr.lab.models.guest.split_brain``).
+
+Time: ``-Prepare`` is the final sync; it returns after the unsent changes have crossed the link
+(``base_latency + bytes / bandwidth``, half the bytes with compression, as every transfer). Every failover
+(planned, unplanned, test) queues the adapters' failover IP configuration for the guest's next boot.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from hvdr.lab.models import engine, errors
+from hvdr.lab.models import engine, errors, guest
 from hvdr.lab.models.disks import ChangeLog, RecoveryPoint
 from hvdr.lab.models.enums import (
     ReplicationAuthenticationType,
@@ -28,7 +33,7 @@ from hvdr.lab.models.enums import (
 )
 from hvdr.lab.models.protection import check_server_name, create_replica
 from hvdr.lab.models.replication import Relationship
-from hvdr.lab.models.vms import NetworkAdapter, VirtualMachine
+from hvdr.lab.models.vms import VirtualMachine
 
 if TYPE_CHECKING:
     from hvdr.lab.models.backend import LabBackend
@@ -52,7 +57,6 @@ def _check_point(rel: Relationship, point: RecoveryPoint | None, owner: uuid.UUI
     if owner != rel.vm.id or point not in rel.history.points or point.snapshot_type not in RECOVERY_TYPES:
         raise errors.invalid_argument(
             f"The snapshot '{point.name}' is not a recovery point of Replica virtual machine '{rel.vm.name}'.",
-            "VMFailover_InvalidSnapshot",
             point.name,
         )
 
@@ -73,17 +77,15 @@ def start_failover(
         if as_test or point is not None:
             raise errors.invalid_argument(
                 "Only the Prepare parameter is valid when Start-VMFailover runs on a primary virtual machine.",
-                "VMFailover_OnlyValidParameterOnPrimary",
-                vm.name,
+                "Prepare",
             )
         if not prepare:
             raise errors.parameter_not_provided("Prepare", "to start a failover on a primary virtual machine")
-        rel.require_state("Start-VMFailover -Prepare", S.Replicating)
-        if vm.state is not VMState.Off:
-            raise errors.invalid_state(
-                vm.name, vm.state.name, "Turn off the virtual machine before a planned failover."
-            )
+        _check_prepare(rel)
         b.catch_up(vm, now)
+        b.wait(now + engine.transfer_seconds(b, rel, rel.pending_bytes()))
+        _check_prepare(rel)
+        now = b.now()
         error = engine.send(b, rel, now, VMReplicationType.Planned)
         if error is not None:
             raise error
@@ -118,7 +120,16 @@ def start_failover(
     rel.failed_over_to = point
     rel.state = S.FailedOverWaitingCompletion
     rel.last_failover_time = now
+    guest.inject_failover_ip(vm)
     return None
+
+
+def _check_prepare(rel: Relationship) -> None:
+    rel.require_state("Start-VMFailover -Prepare", S.Replicating)
+    if rel.vm.state is not VMState.Off:
+        raise errors.invalid_state(
+            rel.vm.name, rel.vm.state.name, "Turn off the virtual machine before a planned failover."
+        )
 
 
 def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None, now: float) -> VirtualMachine:
@@ -129,12 +140,7 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
     if rel.last_replication_time is None:
         raise errors.invalid_replication_state(vm.name, rel.state.name, "Start-VMFailover -AsTest")
     if rel.test_vm is not None:
-        raise errors.operation_error(
-            f"A test failover is already in progress for virtual machine '{vm.name}' (test virtual machine "
-            f"'{rel.test_vm.name}'). Stop it with Stop-VMFailover first.",
-            "VMReplication_TestFailoverInProgress",
-            target=vm.name,
-        )
+        raise errors.test_failover_in_progress(vm.name, rel.test_vm.name)
     contents = rel.history.materialize(vm.disks, point) if point else [d.snapshot() for d in vm.disks]
     disks = []
     for disk, content in zip(vm.disks, contents, strict=True):
@@ -155,9 +161,12 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
         tags=vm.tags,
         created=now,
     )
-    test.adapters = [NetworkAdapter(a.name, a.mac_address, None, [], None) for a in vm.adapters]
+    test.like(vm)
+    test.adapters = [a.copy(a.test_switch_name) for a in vm.adapters]
     test.test_of = vm
+    guest.inject_failover_ip(test)
     vm.host.add_vm(test)
+    b.apply_guest_faults()
     rel.test_vm = test
     rel.last_test_failover_time = now
     return test
@@ -197,6 +206,7 @@ def stop_failover(b: LabBackend, vm: VirtualMachine) -> None:
         rel.failover_stash = None
         rel.failed_over_to = None
         rel.state = S.Replicating
+        vm.failover_ip_pending = False
         return
     raise errors.invalid_replication_state(vm.name, rel.state.name, "Stop-VMFailover")
 
@@ -212,8 +222,7 @@ def reverse(b: LabBackend, vm: VirtualMachine, replica_server: str | None, chang
         raise errors.invalid_argument(
             "The CertificateThumbprint parameter must be provided to reverse replication that uses certificate "
             "authentication.",
-            "VMReplication_Reverse_CertificateThumbprintNotProvided",
-            vm.name,
+            "CertificateThumbprint",
         )
     settings.replica_server = replica_server or rel.primary_server
     check_server_name(settings.replica_server)
