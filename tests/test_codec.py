@@ -248,4 +248,7 @@ def _without_search_attributes(event: HistoryEvent) -> HistoryEvent:
         copy.workflow_execution_started_event_attributes.ClearField("workflow_id")
     if copy.HasField("upsert_workflow_search_attributes_event_attributes"):
         copy.upsert_workflow_search_attributes_event_attributes.ClearField("search_attributes")
+    if copy.marker_recorded_event_attributes.marker_name == "core_patch":
+        # A workflow.patched() marker: the SDK core writes the patch id ("protection-kit") itself, no codec.
+        copy.marker_recorded_event_attributes.ClearField("details")
     return copy

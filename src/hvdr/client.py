@@ -38,15 +38,15 @@ from hvdr.protection import (
     DisableRequest,
     PolicyChange,
     ProtectionInput,
+    ProtectionPolicy,
     ProtectionSpec,
-    ProtectionState,
     ProtectionStatus,
     ResyncRequest,
     protection_workflow_id,
 )
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.topology import ReplicationPolicy
-from hvdr.visibility import search_attributes
+from hvdr.visibility import HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # hvdr.readiness holds driver models: importing it here would pull the driver into workflow sandboxes
     from hvdr.readiness import CheckReport, CheckRequest
@@ -256,7 +256,7 @@ class Client:
         for spec in specs:
             handle = await self.temporal.start_workflow(
                 "Protection",
-                ProtectionInput(state=ProtectionState(spec=spec)),
+                ProtectionInput.new(spec),
                 id=protection_workflow_id(spec.vm),
                 task_queue=WORKFLOW_TASK_QUEUE,
                 id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -271,10 +271,24 @@ class Client:
     def _protection(self, vm: str) -> WorkflowHandle[object, ProtectionStatus]:
         return self.temporal.get_workflow_handle(protection_workflow_id(vm), result_type=ProtectionStatus)
 
+    async def _legacy_protection(self, vm: str) -> WorkflowHandle[object, ProtectionStatus] | None:
+        """A run started before workflow ids were lower-cased (``protect/DB-01``), if one is running."""
+        if protection_workflow_id(vm) == f"protect/{vm}":
+            return None
+        handle = self.temporal.get_workflow_handle(f"protect/{vm}", result_type=ProtectionStatus)
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return None
+        return handle if description.status is WorkflowExecutionStatus.RUNNING else None
+
     async def _query_status(self, handle: WorkflowHandle[object, ProtectionStatus], vm: str) -> ProtectionStatus:
         try:
             status: ProtectionStatus = await handle.query("status", result_type=ProtectionStatus)
         except RPCError as exc:
+            legacy = await self._legacy_protection(vm)
+            if legacy is not None:
+                return await self._query_status(legacy, vm.lower())
             raise NotFound(f"VM {vm!r} is not protected (no run {protection_workflow_id(vm)}): {exc.message}") from exc
         return status
 
@@ -282,21 +296,27 @@ class Client:
         """The protection of one VM, as its run knows it now."""
         return await self._query_status(self._protection(vm), vm)
 
-    async def protection_statuses(self, concurrency: int = 32) -> list[ProtectionStatus]:
-        """Every VM under protection (running protection runs), by VM name; queried ``concurrency`` at a time."""
+    async def protection_statuses(self) -> list[ProtectionStatus]:
+        """Every VM under protection (running protection runs), by VM name, from Temporal's visibility.
+
+        One list call reads each run's ``status`` memo (which the run upserts when what it shows changes); no
+        run is queried or replayed. A run whose memo is missing or unreadable is listed in phase ``unknown``,
+        never dropped.
+        """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
-        vms = [execution.id.removeprefix("protect/") async for execution in self.temporal.list_workflows(query)]
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(vm: str) -> ProtectionStatus | None:
-            async with gate:
-                try:
-                    return await self.protection_status(vm)
-                except NotFound:  # it ended between the listing and the query
-                    return None
-
-        found = await asyncio.gather(*(one(vm) for vm in vms))
-        return sorted((s for s in found if s is not None), key=lambda s: s.vm)
+        rows: list[ProtectionStatus] = []
+        async for execution in self.temporal.list_workflows(query):
+            vm = execution.typed_search_attributes.get(HVDR_VM) or execution.id.removeprefix("protect/")
+            try:
+                status = await execution.memo_value("status", None, type_hint=ProtectionStatus)
+            except Exception as exc:  # a memo some other version wrote, or a broken payload: say so
+                rows.append(ProtectionStatus.unknown(vm, execution.id, f"unreadable status memo: {exc}"))
+                continue
+            if status is None:
+                rows.append(ProtectionStatus.unknown(vm, execution.id, "the run has not published a status yet"))
+            else:
+                rows.append(status)
+        return sorted(rows, key=lambda s: s.vm.lower())
 
     async def terminate_protections(self, reason: str) -> int:
         """End every running protection run at once, touching no host (for rehearsal namespaces such as the
@@ -308,7 +328,7 @@ class Client:
         return ended
 
     async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
-        handle = self._protection(vm)
+        handle = await self._legacy_protection(vm) or self._protection(vm)
         try:
             description = await handle.describe()
         except RPCError as exc:
@@ -339,7 +359,7 @@ class Client:
 
     async def change_policy(self, vm: str, policy: ReplicationPolicy) -> CommandResult:
         """Apply another replication policy to a protected VM (Set-VMReplication)."""
-        return await self._command(vm, "change_policy", PolicyChange(policy=policy))
+        return await self._command(vm, "change_policy", PolicyChange(policy=ProtectionPolicy.of(policy)))
 
     async def disable(self, vm: str, request: DisableRequest | None = None) -> CommandResult:
         """Stop protecting a VM: remove replication on both hosts (and the replica VM if asked)."""

@@ -1,60 +1,191 @@
-"""Determinism guard: committed histories of real protection runs must replay on today's workflow code.
+"""Determinism guard: every committed history of a protection run must replay on today's workflow code.
 
-A change to ProtectionWorkflow that would break runs already in flight (a new activity before an old one, a
-timer moved…) fails here; gate such a change with ``workflow.patched()``. To record the histories again after
-a deliberate, patched change: ``HVDR_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py``.
+The histories are append-only: a history recorded once is never re-recorded or edited, because it stands for
+runs that may still be in flight somewhere. ``protection_lifecycle.json`` was recorded before the workflow kit
+and replays through ``protection_v1``; the ``protection_kit_*`` ones cover the current code's paths. A change
+that would break any of them (a new activity before an old one, a timer moved…) fails here; gate it with
+``workflow.patched()`` (README, "Upgrades"). To record the histories a new scenario adds (existing files are
+kept): ``HVDR_RECORD_HISTORIES=1 pytest tests/workflows/test_replay.py -k record``.
 """
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import json
 import os
 import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, Worker
 
-from hvdr.protection import DisableRequest, Phase, ResyncRequest
+from hvdr.activities.protection import ReplicaServerInput
+from hvdr.hyperv import models as hv
+from hvdr.protection import DisableRequest, InitialCopy, Phase, ResyncRequest
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.lab_hosts import LabHosts, lab_topology
-from tests.workflows.test_protection import _spec, _start, _until, _workers
+from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.test_protection import _spec, _until
+from tests.workflows.test_protection_intent import Handle, _activities, _site_workers, _start
 
 HISTORIES = Path(__file__).parent / "histories"
-LIFECYCLE = HISTORIES / "protection_lifecycle.json"
+Scenario = Callable[[Handle, WorkflowEnvironment, FakeEstate], Awaitable[None]]
 
 
-async def _record(client: TemporalClient, env: WorkflowEnvironment) -> str:
-    lab = LabHosts(lab_topology(["db-01"], disk_gb=2))
+async def _lifecycle(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+    await _until(handle, Phase.REPLICATING, env)
+    await env.sleep(timedelta(minutes=20))
+    await handle.execute_update(ProtectionWorkflow.pause)
+    await handle.execute_update(ProtectionWorkflow.resume)
+    await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
+    estate.partitioned = True
+    await env.sleep(timedelta(minutes=40))
+    estate.partitioned = False
+    await env.sleep(timedelta(minutes=10))
+    await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+    await handle.result()
+
+
+async def _heal(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+    await _until(handle, Phase.REPLICATING, env)
+    estate.vms["db-01"].state = hv.ReplicationState.ERROR
+    await env.sleep(timedelta(minutes=20))
+    estate.vms["db-01"].state = hv.ReplicationState.WAITING_FOR_START_RESYNCHRONIZE
+    await env.sleep(timedelta(minutes=20))
+    await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+    await handle.result()
+
+
+async def _failure(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+    await _until(handle, Phase.FAILED, env)
+    await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+    await handle.result()
+
+
+async def _until_replicating_then_disable(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+    await _until(handle, Phase.REPLICATING, env)
+    await env.sleep(timedelta(minutes=10))
+    await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+    await handle.result()
+
+
+@activity.defn(name="ensure_replica_server")
+async def _no_replica_server(request: ReplicaServerInput) -> hv.ReplicationServerInfo:
+    raise ApplicationError(
+        f"{request.host} is not a Replica server", type="ReplicaServerNotConfigured", non_retryable=True
+    )
+
+
+SCENARIOS: dict[str, tuple[Scenario, dict[str, Any], dict[str, Callable[..., Any]]]] = {
+    "protection_kit_lifecycle": (_lifecycle, {}, {}),
+    "protection_kit_heal": (_heal, {}, {}),
+    "protection_kit_failure": (_failure, {}, {"ensure_replica_server": _no_replica_server}),
+    "protection_kit_continue_as_new": (_until_replicating_then_disable, {"ticks_per_run": 3}, {}),
+    "protection_kit_offline_copy": (_until_replicating_then_disable, {"offline": True}, {}),
+}
+
+
+async def _record(client: TemporalClient, env: WorkflowEnvironment, name: str) -> list[str]:
+    scenario, options, replace = SCENARIOS[name]
+    estate = FakeEstate(ir_duration=timedelta(minutes=2))
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(client, queue, lab)
+    spec = _spec("db-01")
+    if options.get("offline"):
+        spec.policy.initial_replication = InitialCopy(method="offline", export_path="E:\\x", import_path="F:\\x")
+    workers = [Worker(client, task_queue=queue, workflows=[ProtectionWorkflow])]
+    workers += _site_workers(client, _activities(estate, **replace))
     async with workers[0], workers[1], workers[2]:
-        handle = await _start(client, queue, _spec("db-01"))
-        await _until(handle, Phase.REPLICATING, env)
-        await env.sleep(timedelta(minutes=20))
-        await handle.execute_update(ProtectionWorkflow.pause)
-        await handle.execute_update(ProtectionWorkflow.resume)
-        await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
-        partition = lab.partition()
-        await env.sleep(timedelta(minutes=40))
-        lab.heal(partition)
-        await env.sleep(timedelta(minutes=10))
-        await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
-        await handle.result()
-        return (await handle.fetch_history()).to_json()
+        handle = await _start(client, queue, spec, ticks_per_run=options.get("ticks_per_run", 500))
+        await scenario(handle, env, estate)
+        return [history async for history in _runs(client, handle)]
+
+
+async def _runs(client: TemporalClient, handle: Handle) -> AsyncIterator[str]:
+    """Every run's history, the first run first (a continued run's chain, followed backwards)."""
+    run_id = (await handle.describe()).run_id
+    chain = []
+    while run_id:
+        history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+        chain.append(history.to_json())
+        run_id = history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id
+    for history_json in reversed(chain):
+        yield history_json
+
+
+def _with_edited_input(history_json: str, edit: Callable[[dict[str, Any]], None]) -> str:
+    """The same history with its start input edited (as if recorded by a newer or older hvdr)."""
+    history = json.loads(history_json)
+    payload = history["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]
+    data = json.loads(base64.b64decode(payload["data"]))
+    edit(data)
+    payload["data"] = base64.b64encode(json.dumps(data).encode()).decode()
+    return json.dumps(history)
+
+
+def _add_fields(data: dict[str, Any]) -> None:
+    data["state"]["spec"]["policy"]["bandwidth_limit_mbps"] = 200
+    data["state"]["field_from_the_future"] = {"anything": [1, 2]}
+
+
+def _remove_fields(data: dict[str, Any]) -> None:
+    del data["ticks_per_run"]
+    del data["state"]["spec"]["policy"]["auto_heal"]
+    del data["state"]["initial_copy_started"]
+
+
+def _save(name: str, history_json: str) -> None:
+    path = HISTORIES / f"{name}.json"
+    if path.exists():
+        return  # append-only: what was recorded stays as it was
+    path.write_text(history_json, encoding="utf-8")
 
 
 @pytest.mark.skipif(not os.environ.get("HVDR_RECORD_HISTORIES"), reason="records only when asked to")
-async def test_record_histories(time_env: WorkflowEnvironment) -> None:
-    LIFECYCLE.write_text(await _record(time_env.client, time_env), encoding="utf-8")
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+async def test_record_histories(time_env: WorkflowEnvironment, name: str) -> None:
+    runs = await _record(time_env.client, time_env, name)
+    if len(runs) == 1:
+        _save(name, runs[0])
+    else:  # the first run, and one that started from a continue-as-new
+        _save(f"{name}_first", runs[0])
+        _save(f"{name}_continued", runs[len(runs) // 2])
+    if name == "protection_kit_lifecycle":
+        _save("protection_kit_extra_fields", _with_edited_input(runs[0], _add_fields))
+        _save("protection_kit_fields_removed", _with_edited_input(runs[0], _remove_fields))
 
 
-async def test_committed_protection_history_replays() -> None:
-    history = WorkflowHistory.from_json("protect/db-01", LIFECYCLE.read_text(encoding="utf-8"))
-    assert len(history.events) > 50, "the committed history should cover the whole lifecycle"
+def _committed() -> list[Path]:
+    return sorted(HISTORIES.glob("*.json"))
+
+
+def test_histories_cover_the_paths_that_must_keep_replaying() -> None:
+    names = {p.stem for p in _committed()}
+    assert "protection_lifecycle" in names, "the history recorded before the kit is never removed"
+    for wanted in (
+        "protection_kit_lifecycle",
+        "protection_kit_heal",
+        "protection_kit_failure",
+        "protection_kit_continue_as_new_continued",
+        "protection_kit_offline_copy",
+        "protection_kit_extra_fields",
+        "protection_kit_fields_removed",
+    ):
+        assert wanted in names
+
+
+@pytest.mark.parametrize("path", _committed(), ids=lambda p: p.stem)
+async def test_committed_history_replays(path: Path) -> None:
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    history = WorkflowHistory.from_json(f"protect/{path.stem}", text)
+    assert len(history.events) > 20, "a committed history should cover a real piece of a run"
     replayer = Replayer(workflows=[ProtectionWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)

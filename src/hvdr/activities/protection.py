@@ -22,7 +22,7 @@ from hvdr.activities.common import HostCalls, earlier_attempt_sent
 from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
-from hvdr.protection import ProtectionSpec
+from hvdr.protection import ProtectionPolicy, ProtectionSpec
 
 
 class HostVM(BaseModel):
@@ -84,7 +84,7 @@ class Measurement(BaseModel):
 
 
 def replication_settings(spec: ProtectionSpec) -> hv.ReplicationSettings:
-    """Enable-VMReplication's settings from the protection's policy."""
+    """Enable-VMReplication's settings from the protection's policy (protection → driver is mapped only here)."""
     policy = spec.policy
     return hv.ReplicationSettings(
         replica_server=spec.replica.host,
@@ -96,6 +96,16 @@ def replication_settings(spec: ProtectionSpec) -> hv.ReplicationSettings:
         vss_snapshot_frequency_hour=policy.app_consistent_hours or None,
         compression_enabled=policy.compression,
         excluded_vhd_paths=spec.excluded_vhd_paths,
+    )
+
+
+def replication_update(policy: ProtectionPolicy) -> hv.ReplicationUpdate:
+    """Set-VMReplication's settings for a changed policy."""
+    return hv.ReplicationUpdate(
+        frequency_sec=policy.copy_frequency_s,
+        recovery_history=policy.recovery_point_hours,
+        vss_snapshot_frequency_hour=policy.app_consistent_hours or None,
+        compression_enabled=policy.compression,
     )
 
 

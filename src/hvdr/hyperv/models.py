@@ -12,6 +12,9 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hvdr.replication import ReplicationHealth as ReplicationHealth
+from hvdr.replication import ReplicationState as ReplicationState
+
 
 class VMState(StrEnum):
     OTHER = "Other"
@@ -45,46 +48,12 @@ class VMState(StrEnum):
     FAST_SAVING_CRITICAL = "FastSavingCritical"
 
 
-class ReplicationState(StrEnum):
-    """``Microsoft.HyperV.PowerShell.VMReplicationState`` (Hyper-V module 2.0)."""
-
-    DISABLED = "Disabled"
-    READY_FOR_INITIAL_REPLICATION = "ReadyForInitialReplication"
-    INITIAL_REPLICATION_IN_PROGRESS = "InitialReplicationInProgress"
-    WAITING_FOR_INITIAL_REPLICATION = "WaitingForInitialReplication"
-    REPLICATING = "Replicating"
-    PREPARED_FOR_FAILOVER = "PreparedForFailover"
-    FAILED_OVER_WAITING_COMPLETION = "FailedOverWaitingCompletion"
-    FAILED_OVER = "FailedOver"
-    SUSPENDED = "Suspended"
-    ERROR = "Error"
-    WAITING_FOR_START_RESYNCHRONIZE = "WaitingForStartResynchronize"
-    RESYNCHRONIZING = "Resynchronizing"
-    RESYNCHRONIZE_SUSPENDED = "ResynchronizeSuspended"
-    RECOVERY_IN_PROGRESS = "RecoveryInProgress"
-    FAILBACK_IN_PROGRESS = "FailbackInProgress"
-    FAILBACK_COMPLETE = "FailbackComplete"
-    WAITING_FOR_UPDATE_COMPLETION = "WaitingForUpdateCompletion"
-    UPDATE_ERROR = "UpdateError"
-    WAITING_FOR_REPURPOSE_COMPLETION = "WaitingForRepurposeCompletion"
-    PREPARED_FOR_SYNC_REPLICATION = "PreparedForSyncReplication"
-    PREPARED_FOR_GROUP_REVERSE_REPLICATION = "PreparedForGroupReverseReplication"
-    FIREDRILL_IN_PROGRESS = "FiredrillInProgress"
-
-
 class ReplicationMode(StrEnum):
     NONE = "None"
     PRIMARY = "Primary"
     REPLICA = "Replica"
     TEST_REPLICA = "TestReplica"
     EXTENDED_REPLICA = "ExtendedReplica"
-
-
-class ReplicationHealth(StrEnum):
-    NOT_APPLICABLE = "NotApplicable"
-    NORMAL = "Normal"
-    WARNING = "Warning"
-    CRITICAL = "Critical"
 
 
 class ReplicationRelationshipType(StrEnum):

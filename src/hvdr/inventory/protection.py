@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 from hvdr.errors import ConfigError, NotFound
 from hvdr.inventory import queries
 from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, VMRow
-from hvdr.protection import Endpoint, ProtectionSpec
+from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec, ReplicaServerSpec
 from hvdr.topology import VM, HyperVHost
 
 
@@ -82,8 +82,8 @@ def protection_spec(session: Session, vm: str, time_scale: float = 1.0) -> Prote
         replica=Endpoint(site=replica.site, host=replica.fqdn),
         primary_cloud=primary.cloud,
         recovery_cloud=pairing.recovery_cloud,
-        policy=policy,
-        replica_server=replica.replica_server,
+        policy=ProtectionPolicy.of(policy),
+        replica_server=ReplicaServerSpec.of(replica.replica_server),
         excluded_vhd_paths=excluded,
         replicated_bytes=replicated if row.source == "topology" else 0,
         time_scale=time_scale,

@@ -1,26 +1,28 @@
 """ProtectionWorkflow (id ``protect/<vm>``): enable → initial copy → delta cycles, for as long as the VM is
 protected.
 
-All state is one ``ProtectionState``; operator commands are updates whose validators refuse what the phase
-does not allow, and which the main loop executes one at a time between monitoring ticks, so a command never
-races a tick's healing action. While a failover of the VM runs (``begin_failover`` … ``end_failover``) the run
-issues no commands to the hosts and afterwards continues in the new direction. Histories stay small:
-the run continues-as-new with its state when Temporal suggests it or after ``MAX_TICKS_PER_RUN`` ticks.
+All state is one ``ProtectionState``; its methods take the decisions (RPO, alerts, history, whether to heal).
+The main loop takes one step at a time — a bring-up step, an initial-copy poll or a monitoring tick — and
+between steps executes the operator's commands (updates, through :class:`~hvdr.workflows.kit.Commands`). A step
+is interrupted when a command arrives. While a failover of the VM runs (``begin_failover`` … ``end_failover``)
+the run issues no commands to the hosts and afterwards continues in the new direction. Histories stay small:
+every step counts, and the run continues-as-new (after draining its handlers) when Temporal suggests it or
+after ``ticks_per_run`` steps — also in the middle of a multi-day initial copy.
+
+Runs started before this code replay on :mod:`hvdr.workflows.protection_v1` (see ``KIT_PATCH``).
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
-    from hvdr.activities import options
     from hvdr.activities.protection import (
         HostVM,
         ImportInput,
@@ -34,49 +36,58 @@ with workflow.unsafe.imports_passed_through():
         UpdateInput,
         replica_server_settings,
         replication_settings,
+        replication_update,
     )
     from hvdr.hyperv import models as hv
     from hvdr.protection import (
-        Alert,
+        BRING_UP,
+        MONITORED,
+        PAYLOAD_VERSION,
+        AlertKind,
         CommandResult,
         DisableRequest,
         FailoverBegin,
         FailoverEnd,
+        HealAction,
         Phase,
         PolicyChange,
         ProtectionInput,
         ProtectionState,
         ProtectionStatus,
+        Reading,
         ResyncRequest,
-        Sample,
+        Severity,
     )
-    from hvdr.settings import site_task_queue
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
-MAX_TICKS_PER_RUN = 500
-HISTORY_SAMPLES = 48
-MONITORED = (Phase.REPLICATING, Phase.PAUSED, Phase.RESYNCHRONIZING)
+# Workflow code, not passed through: the sandbox loads it with the same model classes as this module.
+from hvdr.workflows.kit import (
+    HEAL,
+    HOST_COMMAND,
+    MEASURE,
+    ActivityOptions,
+    Commands,
+    Publisher,
+    drain,
+    interruptible,
+    reason,
+    run_activity,
+)
+from hvdr.workflows.protection_v1 import LegacyProtection
 
+KIT_PATCH = "protection-kit"
+"""Histories without this marker were recorded by the code before the kit: they replay on protection_v1."""
+COPY_POLL_S = 30
+"""Host seconds between polls of an initial copy (11 history events a poll; days of copying continue-as-new)."""
+STATUS_REFRESH = timedelta(hours=1)
+"""The status memo is re-sent at least this often even when nothing a user sees changed (its ``updated_at``)."""
+OFFLINE_EXPORTED = {hv.ReplicationState.REPLICATING, hv.ReplicationState.INITIAL_REPLICATION_IN_PROGRESS}
 
 T = TypeVar("T")
 
 
-@dataclass
-class _Command:
-    id: str
-    name: str
-    argument: Any
-
-
 class LifecycleError(Exception):
     """A host reached a state that ends the bring-up (the run then waits in phase ``failed``)."""
-
-
-def _reason(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
 
 
 @workflow.defn(name="Protection")
@@ -84,249 +95,228 @@ class ProtectionWorkflow:
     @workflow.init
     def __init__(self, request: ProtectionInput) -> None:
         self.state: ProtectionState = request.state
-        self._queue: list[_Command] = []
-        self._results: dict[str, CommandResult | str] = {}
-        self._ticks_this_run = 0
+        self._ticks_per_run = request.ticks_per_run
+        self._steps_this_run = 0
+        self._commands: Commands[CommandResult] = Commands()
+        self._publisher = Publisher()
+        self._legacy: LegacyProtection | None = None
 
     # -- the lifecycle ----------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, request: ProtectionInput) -> ProtectionStatus:
+        if not workflow.patched(KIT_PATCH):
+            self._legacy = LegacyProtection(self.state)
+            return await self._legacy.run(request)
         s = self.state
         self._publish()
-        while s.phase is not Phase.DISABLED:
-            if self._at(Phase.PREFLIGHT, Phase.ENABLING, Phase.INITIAL_REPLICATION):
-                await self._bring_up()
-            while self._queue:
-                await self._execute(self._queue.pop(0))
-            if self._at(Phase.DISABLED):  # a command may have disabled it
-                break
-            if s.phase in MONITORED:
-                await self._tick()
+        while not self._at(Phase.DISABLED):
+            if await self._commands.run_all():
+                self._publish()
+                continue  # the next step follows the commands at once, from what they changed
+            if self._at(*BRING_UP, *MONITORED):
+                self._steps_this_run += 1
+                await interruptible(self._step(), self._commands.pending)
+                self._publish()
             if self._should_continue_as_new():
-                await workflow.wait_condition(workflow.all_handlers_finished)
-                if not self._queue:
-                    s.continued += 1
-                    workflow.continue_as_new(ProtectionInput(state=s))
+                await drain(self._commands)
+                self._publish()
+                if self._at(Phase.DISABLED):
+                    break
+                s.continued, s.version = s.continued + 1, PAYLOAD_VERSION
+                workflow.continue_as_new(
+                    ProtectionInput(version=PAYLOAD_VERSION, state=s, ticks_per_run=self._ticks_per_run)
+                )
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(lambda: bool(self._queue), timeout=self._tick_interval())
-        await workflow.wait_condition(workflow.all_handlers_finished)
+                await workflow.wait_condition(self._commands.pending, timeout=self._interval())
+        await drain(self._commands)
         return ProtectionStatus.of(s)
 
-    async def _bring_up(self) -> None:
+    def _interval(self) -> timedelta | None:
+        """Until the next step: a copy interval when monitoring, a poll while bringing up, none otherwise."""
+        spec = self.state.spec
+        if self._at(*MONITORED):
+            return spec.host_seconds(spec.policy.copy_frequency_s)
+        if self._at(*BRING_UP):
+            return spec.host_seconds(COPY_POLL_S if self._at(Phase.INITIAL_REPLICATION) else 1)
+        return None  # failed, failover: only a command moves the run
+
+    def _should_continue_as_new(self) -> bool:
+        return self._steps_this_run >= self._ticks_per_run or workflow.info().is_continue_as_new_suggested()
+
+    async def _step(self) -> None:
+        if self._at(*MONITORED):
+            await self._tick()
+            return
         s = self.state
         try:
             if s.phase is Phase.PREFLIGHT:
                 await self._preflight()
                 self._set_phase(Phase.ENABLING)
-            if s.phase is Phase.ENABLING:
-                info = await self._on_primary(
+            elif s.phase is Phase.ENABLING:
+                info = await self._command(
                     ProtectionActivities.enable_replication, self._replication_input(), "enable replication"
                 )
                 self._observe(info)
                 self._set_phase(Phase.INITIAL_REPLICATION)
-            if s.phase is Phase.INITIAL_REPLICATION:
-                await self._initial_replication()
-                self._set_phase(Phase.REPLICATING)
-                s.initial_progress = None
+            elif s.phase is Phase.INITIAL_REPLICATION:
+                await self._initial_copy_step()
         except (ActivityError, LifecycleError) as error:
-            s.error = f"{s.phase.value}: {_reason(error)}"
-            self._raise_alert("preflight" if s.phase is Phase.PREFLIGHT else "replication_error", "critical", s.error)
+            if is_cancelled_exception(error):
+                raise
+            s.error = f"{s.phase.value}: {reason(error)}"
+            kind = AlertKind.PREFLIGHT if s.phase is Phase.PREFLIGHT else AlertKind.REPLICATION_ERROR
+            s.raise_alert(kind, Severity.CRITICAL, s.error, workflow.now())
             self._set_phase(Phase.FAILED)
 
     async def _preflight(self) -> None:
         spec = self.state.spec
-        settings = replica_server_settings(spec)
-        await self._activity(
+        await self._command(
             ProtectionActivities.ensure_replica_server,
-            ReplicaServerInput(host=spec.replica.host, settings=settings, needed_bytes=spec.replicated_bytes),
-            spec.replica.site,
+            ReplicaServerInput(
+                host=spec.replica.host, settings=replica_server_settings(spec), needed_bytes=spec.replicated_bytes
+            ),
             "check the replica server",
+            site=spec.replica.site,
         )
-        await self._on_primary(
+        await self._command(
             ProtectionActivities.test_replication_connection, self._replication_input(), "test the connection"
         )
 
-    async def _initial_replication(self) -> None:
-        spec, s = self.state.spec, self.state
-        method = spec.policy.initial_replication
-        kind = {"network_now": "network", "scheduled": "scheduled", "offline": "export"}[method.method]
-        request = InitialReplicationInput(
-            host=spec.primary.host,
-            vm=spec.vm,
-            method=hv.InitialReplicationMethod(kind),
-            start_time=getattr(method, "at", None),
-            export_path=getattr(method, "export_path", None),
-        )
-        info = await self._on_primary(ProtectionActivities.start_initial_replication, request, "start the initial copy")
-        self._observe(info)
-        if method.method == "offline":
-            await self._wait_for(
-                spec.primary.host,
-                spec.primary.site,
-                {hv.ReplicationState.REPLICATING, hv.ReplicationState.INITIAL_REPLICATION_IN_PROGRESS},
-                progress=False,
+    async def _initial_copy_step(self) -> None:
+        """One step of the initial copy: start it, poll it, (offline) import it once exported."""
+        s, spec = self.state, self.state.spec
+        copy = spec.policy.initial_replication
+        if not s.initial_copy_started:
+            kind = {"network_now": "network", "scheduled": "scheduled", "offline": "export"}[copy.method]
+            request = InitialReplicationInput(
+                host=spec.primary.host,
+                vm=spec.vm,
+                method=hv.InitialReplicationMethod(kind),
+                start_time=copy.at,
+                export_path=copy.export_path,
             )
-            self._details("importing the initial copy on the replica host")
-            await self._activity(
+            self._observe(
+                await self._command(ProtectionActivities.start_initial_replication, request, "start the copy")
+            )
+            s.initial_copy_started = True
+        report = await self._measure_now()
+        if report is None:
+            return
+        state = report.state
+        s.replication_state, s.health = state, report.health
+        if copy.method == "offline" and not s.initial_copy_imported:
+            if state not in OFFLINE_EXPORTED:
+                self._details(f"exporting the initial copy of **{spec.vm}**")
+                return
+            await self._command(
                 ProtectionActivities.import_initial_replication,
-                ImportInput(host=spec.replica.host, vm=spec.vm, path=getattr(method, "import_path", "")),
-                spec.replica.site,
+                ImportInput(host=spec.replica.host, vm=spec.vm, path=copy.import_path or ""),
                 "import the initial copy",
+                site=spec.replica.site,
             )
-        await self._wait_for(spec.primary.host, spec.primary.site, {hv.ReplicationState.REPLICATING}, progress=True)
-        s.initial_progress = 1.0
+            s.initial_copy_imported = True
+            return
+        if report.initial_replication_bytes:
+            sent = report.initial_replication_bytes - report.pending_replication_bytes
+            s.initial_progress = round(max(0.0, min(1.0, sent / report.initial_replication_bytes)), 3)
+        if state is hv.ReplicationState.REPLICATING:
+            s.initial_progress = None
+            s.last_replication = report.last_replication_time
+            self._set_phase(Phase.REPLICATING)
+        elif state in (hv.ReplicationState.ERROR, hv.ReplicationState.DISABLED):
+            raise LifecycleError(f"{spec.vm} went to {state.value} during the initial copy")
 
-    async def _wait_for(self, host: str, site: str, states: set[hv.ReplicationState], *, progress: bool) -> None:
-        """Poll the primary until the VM is in one of the states, keeping progress in the state for the UI."""
-        s = self.state
-        while True:
-            measurement = await self._measure(host, site, max_age_s=0)
-            report = measurement.report if measurement else None
-            if report is not None:
-                state = hv.ReplicationState(report.state)
-                s.replication_state, s.health = state.value, report.health.value
-                if progress and report.initial_replication_bytes:
-                    sent = report.initial_replication_bytes - report.pending_replication_bytes
-                    s.initial_progress = round(max(0.0, min(1.0, sent / report.initial_replication_bytes)), 3)
-                if state in states:
-                    return
-                if state in (hv.ReplicationState.ERROR, hv.ReplicationState.DISABLED):
-                    raise LifecycleError(f"{s.spec.vm} went to {state.value} during the initial copy")
-            self._details(
-                f"initial copy of **{s.spec.vm}** → {s.spec.replica.host}: "
-                + (f"{s.initial_progress:.0%}" if s.initial_progress is not None else "waiting")
-            )
-            await workflow.sleep(self.state.spec.host_seconds(5))
+    async def _measure_now(self) -> hv.ReplicationHealthReport | None:
+        measurement = await self._measure(max_age_s=0)
+        return measurement.report if measurement else None
 
     # -- monitoring ---------------------------------------------------------------------------------------
 
-    def _tick_interval(self) -> timedelta:
+    async def _measure(self, max_age_s: float) -> Measurement | None:
         spec = self.state.spec
-        return spec.host_seconds(spec.policy.copy_frequency_s)
-
-    async def _measure(self, host: str, site: str, max_age_s: float) -> Measurement | None:
         try:
-            return await workflow.execute_activity_method(
+            return await run_activity(
                 ProtectionActivities.measure_replication,
-                MeasureInput(host=host, vm=self.state.spec.vm, max_age_s=max_age_s),
-                task_queue=site_task_queue(site),
-                summary=f"measure replication on {host}",
-                **options.MEASURE.kwargs(),
+                MeasureInput(host=spec.primary.host, vm=spec.vm, max_age_s=max_age_s),
+                site=spec.primary.site,
+                summary=f"measure replication on {spec.primary.host}",
+                options=MEASURE,
             )
         except ActivityError as error:
-            self._raise_alert("monitoring", "warning", f"cannot measure replication on {host}: {_reason(error)}")
+            if is_cancelled_exception(error):
+                raise
+            message = f"cannot measure replication on {spec.primary.host}: {reason(error)}"
+            self.state.raise_alert(AlertKind.MONITORING, Severity.WARNING, message, workflow.now())
             return None
 
     async def _tick(self) -> None:
         s, spec = self.state, self.state.spec
         s.ticks += 1
-        self._ticks_this_run += 1
-        tick = self._tick_interval().total_seconds()
-        measurement = await self._measure(spec.primary.host, spec.primary.site, max_age_s=tick / 2)
-        s.updated_at = workflow.now()
+        tick = spec.host_seconds(spec.policy.copy_frequency_s).total_seconds()
+        measurement = await self._measure(max_age_s=tick / 2)
+        now = workflow.now()
+        s.updated_at = now
         if measurement is None:
             return
-        self._clear_alert("monitoring")
+        s.clear_alert(AlertKind.MONITORING, now)
         report = measurement.report
         if report is None:
-            self._raise_alert("replication_error", "critical", f"{spec.vm} is not replicating on {spec.primary.host}")
+            message = f"{spec.vm} is not replicating on {spec.primary.host}"
+            s.raise_alert(AlertKind.REPLICATION_ERROR, Severity.CRITICAL, message, now)
             return
-        state = hv.ReplicationState(report.state)
-        s.replication_state, s.health = state.value, report.health.value
-        s.last_replication = report.last_replication_time
-        s.rpo_s = (
-            round((measurement.host_time - report.last_replication_time).total_seconds(), 1)
-            if report.last_replication_time
-            else None
+        s.take(
+            Reading(
+                state=report.state,
+                health=report.health,
+                health_details=list(report.health_details),
+                last_replication=report.last_replication_time,
+                missed_cycles=report.missed_replication_count,
+                host_time=measurement.host_time,
+            ),
+            now,
         )
-        s.history = [*s.history, Sample(at=s.updated_at, state=state.value, health=s.health, rpo_s=s.rpo_s)][
-            -HISTORY_SAMPLES:
-        ]
-        self._evaluate_alerts(report)
-        await self._heal(state)
-        self._details(self._summary())
+        await self._heal()
 
-    def _evaluate_alerts(self, report: hv.ReplicationHealthReport) -> None:
-        s, policy = self.state, self.state.spec.policy
-        threshold = policy.rpo_alert_threshold_s
-        if s.rpo_s is not None and s.rpo_s > threshold:
-            self._raise_alert(
-                "rpo",
-                "critical" if s.rpo_s > 2 * threshold else "warning",
-                f"RPO {s.rpo_s:.0f} s is over the policy's {threshold} s",
-            )
-        elif s.rpo_s is not None:
-            self._clear_alert("rpo")
-        if report.health is hv.ReplicationHealth.NORMAL:
-            self._clear_alert("health")
-        elif report.health in (hv.ReplicationHealth.WARNING, hv.ReplicationHealth.CRITICAL):
-            detail = "; ".join(report.health_details) or f"replication health is {report.health.value}"
-            self._raise_alert(
-                "health", "critical" if report.health is hv.ReplicationHealth.CRITICAL else "warning", detail
-            )
-        if report.missed_replication_count > s.missed_cycles:
-            self._raise_alert(
-                "missed_cycles",
-                "warning",
-                f"{report.missed_replication_count - s.missed_cycles} replication cycle(s) missed",
-            )
-        elif report.missed_replication_count <= s.missed_cycles:
-            self._clear_alert("missed_cycles")
-        s.missed_cycles = report.missed_replication_count
-
-    async def _heal(self, state: hv.ReplicationState) -> None:
+    async def _heal(self) -> None:
         s, spec = self.state, self.state.spec
-        if s.phase is Phase.RESYNCHRONIZING and state is hv.ReplicationState.REPLICATING:
-            s.resyncs += 1
-            self._set_phase(Phase.REPLICATING)
-        if state is hv.ReplicationState.RESYNCHRONIZING and s.phase is Phase.REPLICATING:
-            self._set_phase(Phase.RESYNCHRONIZING)
-        if s.phase is Phase.PAUSED or not spec.policy.auto_heal:
-            return
-        try:
-            if state in (hv.ReplicationState.SUSPENDED, hv.ReplicationState.ERROR):
-                self._raise_alert("replication_error", "critical", f"replication is {state.value}; resuming it")
-                await self._on_primary(ProtectionActivities.resume_replication, self._host_vm(), "resume replication")
-                s.heals += 1
-            elif state is hv.ReplicationState.WAITING_FOR_START_RESYNCHRONIZE:
-                self._raise_alert("replication_error", "critical", "resynchronization is required")
-                start = self._resync_start()
-                await self._on_primary(
-                    ProtectionActivities.resynchronize_replication,
-                    ResyncInput(host=spec.primary.host, vm=spec.vm, start_at=start),
-                    "resynchronize",
-                )
-                s.heals += 1
-                self._set_phase(Phase.RESYNCHRONIZING)
-            elif state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING):
-                self._clear_alert("replication_error")
-        except ActivityError as error:
-            self._raise_alert("replication_error", "critical", f"healing failed: {_reason(error)}")
-
-    def _resync_start(self) -> datetime | None:
-        """Now, or the next opening of the policy's resynchronization window (host-local times are UTC here)."""
-        window = self.state.spec.policy.resync_window
-        if window is None:
-            return None
         now = workflow.now()
-        start = now.replace(hour=window.start.hour, minute=window.start.minute, second=0, microsecond=0)
-        end = now.replace(hour=window.end.hour, minute=window.end.minute, second=0, microsecond=0)
-        inside = start <= now < end if start <= end else (now >= start or now < end)
-        if inside:
-            return None
-        return start if start > now else start + timedelta(days=1)
+        heal = s.heal(now)
+        if heal is None:
+            if s.replication_state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING):
+                s.clear_alert(AlertKind.REPLICATION_ERROR, now)
+            return
+        s.raise_alert(AlertKind.REPLICATION_ERROR, Severity.CRITICAL, heal.reason, now)
+        try:
+            if heal.action is HealAction.RESUME:
+                await self._command(
+                    ProtectionActivities.resume_replication, self._host_vm(), "resume replication", options=HEAL
+                )
+            else:
+                await self._command(
+                    ProtectionActivities.resynchronize_replication,
+                    ResyncInput(host=spec.primary.host, vm=spec.vm, start_at=heal.start_at),
+                    "resynchronize",
+                    options=HEAL,
+                )
+                s.resync_scheduled_at = heal.start_at or now
+                self._set_phase(Phase.RESYNCHRONIZING)
+            s.heals += 1
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            s.raise_alert(AlertKind.REPLICATION_ERROR, Severity.CRITICAL, f"healing failed: {reason(error)}", now)
 
     # -- operator commands (updates) -----------------------------------------------------------------------
 
-    async def _enqueue(self, name: str, argument: Any) -> CommandResult:
-        command = _Command(str(workflow.uuid4()), name, argument)
-        self._queue.append(command)
-        await workflow.wait_condition(lambda: command.id in self._results)
-        result = self._results.pop(command.id)
-        if isinstance(result, str):
-            raise ApplicationError(result, type="CommandFailed")
-        return result
+    async def _submit(
+        self, name: str, check: Callable[[], None], action: Callable[[], Awaitable[str]]
+    ) -> CommandResult:
+        async def execute() -> CommandResult:
+            message = await action()
+            return CommandResult(vm=self.state.spec.vm, phase=self.state.phase, message=message)
+
+        return await self._commands.submit(f"{name} of {self.state.spec.vm}", check, execute)
 
     def _refuse(self, command: str, allowed: tuple[Phase, ...]) -> None:
         if self.state.phase not in allowed:
@@ -337,60 +327,94 @@ class ProtectionWorkflow:
 
     @workflow.update
     async def pause(self) -> CommandResult:
-        return await self._enqueue("pause", None)
+        if self._legacy:
+            return await self._legacy.pause()
+        return await self._submit("pause", self._pause_ok, self._do_pause)
 
     @pause.validator
     def _pause_ok(self) -> None:
+        if self._legacy:
+            return self._legacy.pause_ok()
         self._refuse("pause", (Phase.REPLICATING, Phase.RESYNCHRONIZING))
 
     @workflow.update
     async def resume(self) -> CommandResult:
-        return await self._enqueue("resume", None)
+        if self._legacy:
+            return await self._legacy.resume()
+        return await self._submit("resume", self._resume_ok, self._do_resume)
 
     @resume.validator
     def _resume_ok(self) -> None:
+        if self._legacy:
+            return self._legacy.resume_ok()
         self._refuse("resume", (Phase.PAUSED, Phase.FAILED))
 
     @workflow.update
     async def resync(self, request: ResyncRequest) -> CommandResult:
-        return await self._enqueue("resync", request)
+        if self._legacy:
+            return await self._legacy.resync(request)
+        return await self._submit("resync", lambda: self._resync_ok(request), lambda: self._do_resync(request))
 
     @resync.validator
     def _resync_ok(self, request: ResyncRequest) -> None:
+        if self._legacy:
+            return self._legacy.resync_ok(request)
         self._refuse("resynchronize", (Phase.REPLICATING, Phase.PAUSED, Phase.RESYNCHRONIZING))
 
     @workflow.update
     async def change_policy(self, request: PolicyChange) -> CommandResult:
-        return await self._enqueue("change_policy", request)
+        if self._legacy:
+            return await self._legacy.change_policy(request)
+        return await self._submit(
+            "change_policy", lambda: self._change_policy_ok(request), lambda: self._do_change_policy(request)
+        )
 
     @change_policy.validator
     def _change_policy_ok(self, request: PolicyChange) -> None:
+        if self._legacy:
+            return self._legacy.change_policy_ok(request)
         self._refuse("change the policy of", (Phase.REPLICATING, Phase.PAUSED, Phase.RESYNCHRONIZING))
 
     @workflow.update
     async def disable(self, request: DisableRequest) -> CommandResult:
-        return await self._enqueue("disable", request)
+        if self._legacy:
+            return await self._legacy.disable(request)
+        return await self._submit("disable", lambda: self._disable_ok(request), lambda: self._do_disable(request))
 
     @disable.validator
     def _disable_ok(self, request: DisableRequest) -> None:
+        if self._legacy:
+            return self._legacy.disable_ok(request)
         self._refuse("disable", tuple(p for p in Phase if p not in (Phase.FAILOVER, Phase.DISABLING, Phase.DISABLED)))
 
     @workflow.update
     async def begin_failover(self, request: FailoverBegin) -> CommandResult:
-        return await self._enqueue("begin_failover", request)
+        if self._legacy:
+            return await self._legacy.begin_failover(request)
+        return await self._submit(
+            "begin_failover", lambda: self._begin_failover_ok(request), lambda: self._do_begin_failover(request)
+        )
 
     @begin_failover.validator
     def _begin_failover_ok(self, request: FailoverBegin) -> None:
+        if self._legacy:
+            return self._legacy.begin_failover_ok(request)
         if self.state.phase is Phase.FAILOVER and self.state.failover_operation == request.operation:
             return
         self._refuse("fail over", (Phase.REPLICATING, Phase.PAUSED, Phase.RESYNCHRONIZING, Phase.FAILED))
 
     @workflow.update
     async def end_failover(self, request: FailoverEnd) -> CommandResult:
-        return await self._enqueue("end_failover", request)
+        if self._legacy:
+            return await self._legacy.end_failover(request)
+        return await self._submit(
+            "end_failover", lambda: self._end_failover_ok(request), lambda: self._do_end_failover(request)
+        )
 
     @end_failover.validator
     def _end_failover_ok(self, request: FailoverEnd) -> None:
+        if self._legacy:
+            return self._legacy.end_failover_ok(request)
         if self.state.phase is not Phase.FAILOVER or self.state.failover_operation != request.operation:
             raise ValueError(f"no failover {request.operation!r} is running for {self.state.spec.vm}")
 
@@ -402,66 +426,44 @@ class ProtectionWorkflow:
     def details(self) -> ProtectionState:
         return self.state
 
-    async def _execute(self, command: _Command) -> None:
-        s, spec = self.state, self.state.spec
-        handlers: dict[str, Callable[[Any], Awaitable[str]]] = {
-            "pause": self._do_pause,
-            "resume": self._do_resume,
-            "resync": self._do_resync,
-            "change_policy": self._do_change_policy,
-            "disable": self._do_disable,
-            "begin_failover": self._do_begin_failover,
-            "end_failover": self._do_end_failover,
-        }
-        try:
-            message = await handlers[command.name](command.argument)
-            self._results[command.id] = CommandResult(vm=spec.vm, phase=s.phase, message=message)
-        except ActivityError as error:
-            self._results[command.id] = f"{command.name} of {spec.vm} failed: {_reason(error)}"
-        self._publish()
-
-    async def _do_pause(self, _: None) -> str:
-        await self._on_primary(ProtectionActivities.suspend_replication, self._host_vm(), "suspend replication")
+    async def _do_pause(self) -> str:
+        await self._command(ProtectionActivities.suspend_replication, self._host_vm(), "suspend replication")
         self.state.paused_by_operator = True
         self._set_phase(Phase.PAUSED)
         return "replication suspended"
 
-    async def _do_resume(self, _: None) -> str:
+    async def _do_resume(self) -> str:
         s = self.state
         if s.phase is Phase.FAILED:
             # The main loop brings it up again (it may take hours: an update must not wait for that).
             s.error = None
-            self._clear_alert("preflight")
-            self._clear_alert("replication_error")
+            s.initial_copy_started = s.initial_copy_imported = False
+            s.clear_alert(AlertKind.PREFLIGHT, workflow.now())
+            s.clear_alert(AlertKind.REPLICATION_ERROR, workflow.now())
             self._set_phase(Phase.PREFLIGHT)
             return "retrying from the preflight"
-        await self._on_primary(ProtectionActivities.resume_replication, self._host_vm(), "resume replication")
+        await self._command(ProtectionActivities.resume_replication, self._host_vm(), "resume replication")
         s.paused_by_operator = False
         self._set_phase(Phase.REPLICATING)
         return "replication resumed"
 
     async def _do_resync(self, request: ResyncRequest) -> str:
         spec = self.state.spec
-        await self._on_primary(
+        await self._command(
             ProtectionActivities.resynchronize_replication,
             ResyncInput(host=spec.primary.host, vm=spec.vm, start_at=request.start_at),
             "resynchronize",
         )
         self.state.paused_by_operator = False
+        self.state.resync_scheduled_at = request.start_at or workflow.now()
         self._set_phase(Phase.RESYNCHRONIZING)
         return "resynchronization started" if request.start_at is None else f"resynchronization at {request.start_at}"
 
     async def _do_change_policy(self, request: PolicyChange) -> str:
         spec, new = self.state.spec, request.policy
-        update = hv.ReplicationUpdate(
-            frequency_sec=new.copy_frequency_s,
-            recovery_history=new.recovery_point_hours,
-            vss_snapshot_frequency_hour=new.app_consistent_hours or None,
-            compression_enabled=new.compression,
-        )
-        await self._on_primary(
+        await self._command(
             ProtectionActivities.update_replication,
-            UpdateInput(host=spec.primary.host, vm=spec.vm, update=update),
+            UpdateInput(host=spec.primary.host, vm=spec.vm, update=replication_update(new)),
             "change replication settings",
         )
         spec.policy = new
@@ -478,25 +480,22 @@ class ProtectionWorkflow:
     async def _disable(self, request: DisableRequest) -> str:
         spec = self.state.spec
         self._set_phase(Phase.DISABLING)
-        await self._on_primary(ProtectionActivities.remove_replication, self._host_vm(), "remove replication")
-        await self._activity(
+        await self._command(ProtectionActivities.remove_replication, self._host_vm(), "remove replication")
+        replica = HostVM(host=spec.replica.host, vm=spec.vm)
+        await self._command(
             ProtectionActivities.remove_replication,
-            HostVM(host=spec.replica.host, vm=spec.vm),
-            spec.replica.site,
+            replica,
             "remove replication on the replica",
+            site=spec.replica.site,
         )
         delete = spec.policy.delete_replica_on_disable if request.delete_replica is None else request.delete_replica
         outcome = "replication removed on both hosts"
         if delete:
-            await self._activity(
-                ProtectionActivities.delete_vm,
-                HostVM(host=spec.replica.host, vm=spec.vm),
-                spec.replica.site,
-                "delete the replica VM",
+            await self._command(
+                ProtectionActivities.delete_vm, replica, "delete the replica VM", site=spec.replica.site
             )
             outcome += "; replica VM deleted"
-        for alert in self.state.open_alerts():
-            alert.cleared_at = workflow.now()
+        self.state.clear_all_alerts(workflow.now())
         self._set_phase(Phase.DISABLED)
         return outcome
 
@@ -514,7 +513,6 @@ class ProtectionWorkflow:
         s.failover_operation = None
         s.missed_cycles = 0
         self._set_phase(Phase.REPLICATING if request.replicating else Phase.PAUSED)
-        workflow.upsert_search_attributes([HVDR_SITE.value_set(s.spec.primary.site)])
         return f"protection continues {s.spec.primary.site} → {s.spec.replica.site}"
 
     # -- helpers ------------------------------------------------------------------------------------------
@@ -526,23 +524,24 @@ class ProtectionWorkflow:
     def _host_vm(self) -> HostVM:
         return HostVM(host=self.state.spec.primary.host, vm=self.state.spec.vm)
 
-    async def _on_primary(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
-        return await self._activity(method, argument, self.state.spec.primary.site, summary)
-
-    async def _activity(self, method: Callable[..., Awaitable[T]], argument: Any, site: str, summary: str) -> T:
+    async def _command(
+        self,
+        method: Callable[..., Awaitable[T]],
+        argument: Any,
+        summary: str,
+        *,
+        site: str | None = None,
+        options: ActivityOptions = HOST_COMMAND,
+    ) -> T:
+        """A command to a host: the primary's unless another site is named."""
         self._details(f"{summary} ({self.state.spec.vm})")
-        result: T = await workflow.execute_activity_method(
-            method,
-            argument,
-            task_queue=site_task_queue(site),
-            summary=summary,
-            **options.COMMAND.kwargs(),
+        return await run_activity(
+            method, argument, site=site or self.state.spec.primary.site, summary=summary, options=options
         )
-        return result
 
     def _observe(self, info: hv.ReplicationInfo) -> None:
-        self.state.replication_state = info.state.value
-        self.state.health = info.health.value
+        self.state.replication_state = info.state
+        self.state.health = info.health
 
     def _set_phase(self, phase: Phase) -> None:
         if self.state.phase is not phase:
@@ -550,41 +549,26 @@ class ProtectionWorkflow:
             self._publish()
 
     def _publish(self) -> None:
-        workflow.upsert_search_attributes([HVDR_PHASE.value_set(self.state.phase.value)])
+        s = self.state
+        self._publisher.attributes((HVDR_PHASE, s.phase.value), (HVDR_SITE, s.spec.primary.site))
+        self._publisher.memo(
+            "status", s.status_key(), lambda: ProtectionStatus.of(s).model_dump(mode="json"), refresh=STATUS_REFRESH
+        )
         self._details(self._summary())
 
     def _summary(self) -> str:
         s = self.state
         rpo = f"{s.rpo_s:.0f} s" if s.rpo_s is not None else "–"
         alerts = "; ".join(a.message for a in s.open_alerts()) or "none"
+        progress = f" {s.initial_progress:.0%}" if s.initial_progress is not None else ""
         return (
-            f"**{s.spec.vm}** {s.spec.primary.host} → {s.spec.replica.host}: {s.phase.value}, "
+            f"**{s.spec.vm}** {s.spec.primary.host} → {s.spec.replica.host}: {s.phase.value}{progress}, "
             f"{s.replication_state or '–'} / {s.health or '–'}, RPO {rpo}. Alerts: {alerts}"
         )
 
     def _details(self, text: str) -> None:
-        workflow.set_current_details(text)
-
-    def _raise_alert(self, kind: str, severity: str, message: str) -> None:
-        for alert in self.state.open_alerts():
-            if alert.kind == kind:
-                alert.message, alert.severity = message, severity
-                return
-        self.state.alerts = [
-            *[a for a in self.state.alerts if a.cleared_at is None or a.kind != kind][-19:],
-            Alert(kind=kind, severity=severity, message=message, raised_at=workflow.now()),
-        ]
-        workflow.logger.warning("alert for %s: %s", self.state.spec.vm, message)
-
-    def _clear_alert(self, kind: str) -> None:
-        for alert in self.state.open_alerts():
-            if alert.kind == kind:
-                alert.cleared_at = workflow.now()
+        self._publisher.details(text)
 
     def _at(self, *phases: Phase) -> bool:
         """The phase now (a method, so type checkers do not assume it unchanged across awaits)."""
         return self.state.phase in phases
-
-    def _should_continue_as_new(self) -> bool:
-        info = workflow.info()
-        return bool(self._ticks_this_run >= MAX_TICKS_PER_RUN or info.is_continue_as_new_suggested())

@@ -1,0 +1,225 @@
+"""Protection under Temporal's sharp edges: continue-as-new with an update in flight, long initial copies,
+commands queued together, a heal against a dead host, and what a steady run writes to its history."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client as TemporalClient
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from hvdr.activities.protection import HostVM, MeasureInput, Measurement
+from hvdr.hyperv import models as hv
+from hvdr.protection import (
+    DisableRequest,
+    FailoverBegin,
+    Phase,
+    ProtectionInput,
+    ProtectionSpec,
+    ProtectionStatus,
+    protection_workflow_id,
+)
+from hvdr.settings import site_task_queue
+from hvdr.workflows.protection import ProtectionWorkflow
+from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.test_protection import _history_lengths, _spec, _until
+
+Handle = WorkflowHandle[ProtectionWorkflow, ProtectionStatus]
+SITES = ("site-a", "site-b")
+
+
+def _activities(estate: FakeEstate, **replace: Callable[..., Any]) -> list[Callable[..., Any]]:
+    acts: list[Callable[..., Any]] = estate.activities()  # type: ignore[assignment]
+    return [replace.get(a.__name__, a) for a in acts]
+
+
+def _site_workers(client: TemporalClient, activities: list[Callable[..., Any]]) -> list[Worker]:
+    return [Worker(client, task_queue=site_task_queue(site), activities=activities) for site in SITES]
+
+
+async def _start(client: TemporalClient, queue: str, spec: ProtectionSpec, ticks_per_run: int = 500) -> Handle:
+    request = ProtectionInput.new(spec).model_copy(update={"ticks_per_run": ticks_per_run})
+    return await client.start_workflow(
+        ProtectionWorkflow.run,
+        request,
+        id=protection_workflow_id(f"{spec.vm}-{uuid.uuid4().hex[:6]}"),
+        task_queue=queue,
+    )
+
+
+async def test_an_update_accepted_during_the_tick_that_continues_as_new_completes(
+    time_env: WorkflowEnvironment,
+) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    entered, release, hold = asyncio.Event(), asyncio.Event(), [False]
+    [original] = [a for a in estate.activities() if a.__name__ == "measure_replication"]  # type: ignore[attr-defined]
+    per_run: Counter[str] = Counter()
+    ticks_per_run = 4
+
+    @activity.defn(name="measure_replication")
+    async def measure_replication(request: MeasureInput) -> Measurement:
+        run = activity.info().workflow_run_id or ""
+        per_run[run] += 1
+        if hold[0] and per_run[run] == ticks_per_run:  # the last tick of a run that monitors from its start
+            entered.set()
+            await release.wait()
+        result: Measurement = await original(request)  # type: ignore[operator]
+        return result
+
+    queue = f"tq-{uuid.uuid4()}"
+    client = time_env.client
+    workers = [
+        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
+        *_site_workers(client, _activities(estate, measure_replication=measure_replication)),
+    ]
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(client, queue, _spec("db-01"), ticks_per_run=ticks_per_run)
+        await _until(handle, Phase.REPLICATING, time_env)
+        hold[0] = True
+        for _ in range(60):  # let the server's clock reach that tick
+            if entered.is_set():
+                break
+            await time_env.sleep(timedelta(minutes=1))
+        assert entered.is_set()
+        update = await handle.start_update(ProtectionWorkflow.pause, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
+        hold[0] = False
+        release.set()
+        paused = await asyncio.wait_for(update.result(), timeout=30)
+        assert paused.phase is Phase.PAUSED
+        await time_env.sleep(timedelta(hours=2))
+        details = await handle.query(ProtectionWorkflow.details)
+        assert details.phase is Phase.PAUSED and details.continued >= 5, "the run went on, continuing as new"
+        resumed = await asyncio.wait_for(handle.execute_update(ProtectionWorkflow.resume), timeout=30)
+        assert resumed.phase is Phase.REPLICATING
+        await handle.terminate("test done")
+
+
+async def test_a_long_initial_copy_polls_gently_and_continues_as_new(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(hours=2))
+    queue = f"tq-{uuid.uuid4()}"
+    client = time_env.client
+    workers = [
+        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
+        *_site_workers(client, _activities(estate)),
+    ]
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(client, queue, _spec("files-01"), ticks_per_run=40)
+        status = await _until(handle, Phase.REPLICATING, time_env, step=timedelta(minutes=10), limit=30)
+        assert status.initial_progress is None
+        polls = estate.calls["measure_replication"]
+        assert 200 <= polls <= 280, f"{polls} polls for a 2-hour copy: one every 30 s"
+        details = await handle.query(ProtectionWorkflow.details)
+        assert details.continued >= 5, "the copy crossed runs"
+        lengths = [n async for n in _history_lengths(client, handle.id, (await handle.describe()).run_id)]
+        assert max(lengths) < 40 * 12 + 60, lengths
+        assert estate.calls["Start-VMInitialReplication"] == 1, "a continued run does not start the copy again"
+        await handle.terminate("test done")
+
+
+async def test_disable_and_failover_queued_together_never_leave_a_disabled_run_in_failover(
+    time_env: WorkflowEnvironment,
+) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    entered, release = asyncio.Event(), asyncio.Event()
+    [original] = [a for a in estate.activities() if a.__name__ == "suspend_replication"]  # type: ignore[attr-defined]
+
+    @activity.defn(name="suspend_replication")
+    async def suspend_replication(request: HostVM) -> hv.ReplicationInfo:
+        entered.set()
+        await release.wait()
+        result: hv.ReplicationInfo = await original(request)  # type: ignore[operator]
+        return result
+
+    queue = f"tq-{uuid.uuid4()}"
+    client = time_env.client
+    workers = [
+        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
+        *_site_workers(client, _activities(estate, suspend_replication=suspend_replication)),
+    ]
+    accepted = WorkflowUpdateStage.ACCEPTED
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(client, queue, _spec("app-02"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        pause = await handle.start_update(ProtectionWorkflow.pause, wait_for_stage=accepted)
+        await asyncio.wait_for(entered.wait(), timeout=30)
+        # While the pause runs, both are admitted: the run is still replicating.
+        disable = await handle.start_update(ProtectionWorkflow.disable, DisableRequest(), wait_for_stage=accepted)
+        failover = await handle.start_update(
+            ProtectionWorkflow.begin_failover, FailoverBegin(operation="fo-1"), wait_for_stage=accepted
+        )
+        release.set()
+        assert (await asyncio.wait_for(pause.result(), timeout=30)).phase is Phase.PAUSED
+        assert (await asyncio.wait_for(disable.result(), timeout=30)).phase is Phase.DISABLED
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await asyncio.wait_for(failover.result(), timeout=30)
+        assert "cannot fail over the protection of app-02: it is disabled" in str(refused.value.cause)
+        final = await asyncio.wait_for(handle.result(), timeout=30)
+        assert final.phase is Phase.DISABLED
+
+
+async def test_a_command_does_not_wait_behind_a_heal_retrying_a_dead_primary(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    attempts = [0]
+
+    @activity.defn(name="resume_replication")
+    async def resume_replication(request: HostVM) -> hv.ReplicationInfo:
+        attempts[0] += 1
+        raise ApplicationError(f"{request.host} does not answer (WinRM timed out)", type="HostUnreachable")
+
+    queue = f"tq-{uuid.uuid4()}"
+    client = time_env.client
+    workers = [
+        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
+        *_site_workers(client, _activities(estate, resume_replication=resume_replication)),
+    ]
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(client, queue, _spec("db-03"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        estate.vms["db-03"].state = hv.ReplicationState.ERROR
+        await time_env.sleep(timedelta(hours=1))
+        status = await handle.query(ProtectionWorkflow.status)
+        failed = f"healing failed: {status.primary_host} does not answer"
+        assert any(failed in a.message for a in status.open_alerts), status.open_alerts
+        per_tick = attempts[0] / 12
+        assert per_tick <= 3, f"{attempts[0]} attempts in 12 ticks: heal retries are capped"
+        paused = await asyncio.wait_for(handle.execute_update(ProtectionWorkflow.pause), timeout=30)
+        assert paused.phase is Phase.PAUSED
+        before = attempts[0]
+        await time_env.sleep(timedelta(hours=1))
+        assert attempts[0] == before, "a paused VM is not healed"
+        await handle.terminate("test done")
+
+
+async def test_a_steady_run_writes_status_and_search_attributes_only_on_change(time_env: WorkflowEnvironment) -> None:
+    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    queue = f"tq-{uuid.uuid4()}"
+    client = time_env.client
+    workers = [
+        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
+        *_site_workers(client, _activities(estate)),
+    ]
+    async with workers[0], workers[1], workers[2]:
+        handle = await _start(client, queue, _spec("web-02"))
+        await _until(handle, Phase.REPLICATING, time_env)
+        await time_env.sleep(timedelta(minutes=10))
+        before = await handle.fetch_history()
+        await time_env.sleep(timedelta(hours=2))  # 24 ticks at 300 s
+        after = await handle.fetch_history()
+        new = after.events[len(before.events) :]
+        ticks = sum(e.event_type == EventType.EVENT_TYPE_TIMER_FIRED for e in new)
+        memos = sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED for e in new)
+        attributes = sum(e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES for e in new)
+        assert ticks >= 20
+        assert attributes == 0 and memos <= 2, (memos, attributes)  # the hourly refresh of updated_at only
+        await handle.terminate("test done")
