@@ -29,9 +29,11 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
+from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult
 from hvdr.protection import (
     CommandResult,
@@ -305,3 +307,40 @@ class Client:
     async def disable(self, vm: str, request: DisableRequest | None = None) -> CommandResult:
         """Stop protecting a VM: remove replication on both hosts (and the replica VM if asked)."""
         return await self._command(vm, "disable", request or DisableRequest())
+
+    # -- failover -------------------------------------------------------------------------------------------
+
+    async def start_planned_failover(self, spec: FailoverSpec) -> str:
+        """Start a planned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "PlannedFailover",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes(
+                    "failover", site=spec.source.site, vm=spec.vm.lower(), phase="preflight"
+                ),
+                static_summary=f"planned failover of {spec.vm}: {spec.source.host} → {spec.target.host}",
+                result_type=FailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def failover_result(self, workflow_id: str) -> FailoverReport:
+        """Wait for a failover run and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=FailoverReport)
+        try:
+            report: FailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def failover_planned(self, spec: FailoverSpec) -> FailoverReport:
+        """Fail one VM over to its replica host with zero data loss; returns the run's report."""
+        return await self.failover_result(await self.start_planned_failover(spec))

@@ -8,7 +8,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli import demo, failover, inventory, lab, ping, protect, server, worker
 
 app = typer.Typer(
     name="hvdr",
@@ -28,6 +28,7 @@ app.command()(demo.demo)
 inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
+app.add_typer(failover.app, name="failover")
 app.add_typer(lab.app, name="lab")
 
 
