@@ -203,7 +203,7 @@ class PlannedFailoverWorkflow:
         if self._source_was_running:
             undo.append(
                 (
-                    f"started {spec.vm} again on {spec.source.host}",
+                    f"started {spec.vm} again on {spec.source.host} (Start-VM unless it was running)",
                     lambda: self._on_source(FailoverActivities.start_vm, self._source(), options.COMMAND),
                 )
             )
@@ -217,7 +217,8 @@ class PlannedFailoverWorkflow:
                 await self._go_on(replicating=False)
                 return
             s.undone.append(f"{text}, {why}")
-        s.outcome = "rolled_back"
+        # A failed shutdown moved nothing: the failover did not happen (the source was only made sure to run).
+        s.outcome = "failed" if failed is Step.SHUTDOWN else "rolled_back"
         for record in s.steps:
             if record.outcome == "done" and record.step is not Step.PREFLIGHT:
                 record.outcome = "undone"
