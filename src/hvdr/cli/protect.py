@@ -13,8 +13,9 @@ from rich.live import Live
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
 from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded, run_async
+from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
+from hvdr.display import shown
 from hvdr.errors import HvdrError
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
@@ -68,18 +69,18 @@ def enable(
 async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionStatus]:
     client = await Client.connect()
     statuses = await client.protect(specs)
-    console.print(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))
+    say(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))
     if not wait:
         return statuses
     settled = (Phase.REPLICATING, Phase.FAILED, Phase.DISABLED, Phase.PAUSED)
     with Progress(
-        TextColumn("{task.description}"),
+        TextColumn("{task.description}", markup=False),
         BarColumn(),
         TaskProgressColumn(),
-        TextColumn("{task.fields[phase]}"),
+        TextColumn("{task.fields[phase]}", markup=False),
         console=console,
     ) as progress:
-        tasks = {s.vm: progress.add_task(s.vm, total=1.0, phase=s.phase.value) for s in statuses}
+        tasks = {s.vm: progress.add_task(shown(s.vm), total=1.0, phase=s.phase.value) for s in statuses}
         while True:
             statuses = [await client.protection_status(s.vm) for s in statuses]
             for s in statuses:
@@ -111,9 +112,9 @@ def _each(
     for name, result in run_async(run()):
         if isinstance(result, HvdrError):
             failures += 1
-            console.print(f"[red]{name}: {result.message}[/]")
+            say((f"{name}: {result.message}", "red"))
         else:
-            console.print(f"{name}: {result.message} (now {result.phase.value})")
+            say(f"{name}: {result.message} (now {result.phase.value})")
     if failures:
         raise typer.Exit(1)
 
@@ -207,7 +208,7 @@ def _render(statuses: list[ProtectionStatus]) -> Table:
         table.add_column(column.replace("_", " ") + (" (UTC)" if column == "last_replication" else ""))
     for row in _rows(statuses):
         style = "red" if row["alerts"] else None
-        table.add_row(*(str(row[c]) for c in COLUMNS), style=style)
+        table.add_row(*(cell(row[c]) for c in COLUMNS), style=style)
     return table
 
 
