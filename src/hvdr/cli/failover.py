@@ -7,10 +7,9 @@ import enum
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded, run_async
+from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.failover import FailoverReport, FailoverSpec, ShutdownMode
@@ -95,7 +94,7 @@ async def _planned(
                 )
             )
     ids = [await client.start_planned_failover(spec) for spec in specs]
-    console.print("Failover runs: " + escape(", ".join(ids)), highlight=False)
+    say("Failover runs: ", ", ".join(ids))
     if not wait:
         return []
     results = await asyncio.gather(*(client.failover_result(i) for i in ids), return_exceptions=True)
@@ -111,10 +110,14 @@ async def _planned(
 
 def print_report(report: FailoverReport) -> None:
     """A failover report: the outcome, then one row per step, then what was undone and why."""
-    console.print(
-        f"[bold]{escape(report.workflow_id)}[/]: {escape(report.outcome.replace('_', ' '))} — "
-        f"{escape(report.vm)} runs on {escape(report.now_runs_on.host)}",
-        highlight=False,
+    say(
+        (report.workflow_id, "bold"),
+        ": ",
+        report.outcome.replace("_", " "),
+        " — ",
+        report.vm,
+        " runs on ",
+        report.now_runs_on.host,
     )
     table = Table()
     for column in ("step", "outcome", "started", "seconds", "detail"):
@@ -122,14 +125,14 @@ def print_report(report: FailoverReport) -> None:
     for step in report.steps:
         seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
         table.add_row(
-            step.step.value,
-            step.outcome,
-            step.started_at.strftime("%H:%M:%S"),
-            f"{seconds:.1f}" if seconds is not None else "",
-            escape(step.detail),
+            cell(step.step.value),
+            cell(step.outcome),
+            cell(step.started_at.strftime("%H:%M:%S")),
+            cell(f"{seconds:.1f}" if seconds is not None else None),
+            cell(step.detail),
         )
     console.print(table)
     for line in report.undone:
-        console.print("undone: " + escape(line), highlight=False)
+        say("undone: ", line)
     if report.error:
-        console.print("error: " + escape(report.error), highlight=False)
+        say("error: ", report.error)
