@@ -248,7 +248,8 @@ class PlannedFailoverWorkflow:
         s.steps.append(record)
         try:
             record.detail = await self._on_target(
-                FailoverActivities.record_placement, PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site)
+                FailoverActivities.record_placement,
+                PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
             )
             record.outcome = "done"
         except ActivityError as error:
