@@ -14,3 +14,5 @@ def test_planned_failover_target_errors(tmp_path: Path) -> None:
     assert_one_line_error(hvdr("failover", "planned", env=env), "--vm NAME")
     assert_one_line_error(hvdr("failover", "planned", "--vm", "no\x1b[2Jpe", env=env), "unknown VM 'no\\x1b[2Jpe'")
     assert_one_line_error(hvdr("failover", "planned", "--vm", "db-01", env=env), "cannot reach Temporal")
+    assert_one_line_error(hvdr("runs", "--kind", "failover", env=env), "cannot reach Temporal")
+    assert_one_line_error(hvdr("show", "failover/db-01", env=env), "cannot reach Temporal")

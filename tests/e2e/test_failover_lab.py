@@ -123,6 +123,11 @@ async def test_a_second_failover_of_the_same_vm_is_refused(estate: Estate) -> No
         await estate.client.start_planned_failover(spec)
     report = await estate.client.failover_result(first)
     assert report.outcome == "succeeded", report
+    [run] = await estate.client.runs(vm="APP-01", kind="failover")
+    assert (run.workflow_id, run.status, run.phase, run.site) == ("failover/app-01", "completed", "done", "site-b")
+    shown = await estate.client.show("failover/APP-01")
+    assert [s.step for s in shown.steps] == list(Step) and shown.outcome == "succeeded"
+    assert all(s.ended_at is not None and s.ended_at >= s.started_at for s in shown.steps)
 
 
 def _assert_rolled_back(estate: Estate, report: FailoverReport, vm: str, failed: Step) -> None:

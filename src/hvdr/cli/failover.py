@@ -16,6 +16,7 @@ from hvdr.failover import FailoverReport, FailoverSpec, ShutdownMode
 from hvdr.inventory.db import session_for
 from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import vms_to_protect
+from hvdr.models import RunSummary
 from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
 
@@ -136,3 +137,40 @@ def print_report(report: FailoverReport) -> None:
         say("undone: ", line)
     if report.error:
         say("error: ", report.error)
+
+
+@guarded
+def runs(
+    vm: Annotated[str | None, typer.Option("--vm", help="Only this VM's runs.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="protection, failover, discovery or ping.")] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """hvdr's runs, newest first: id, kind, VM, site, current phase or step, status, start and end."""
+
+    async def listed() -> list[RunSummary]:
+        client = await Client.connect()
+        return await client.runs(vm=vm, kind=kind)
+
+    emit(
+        run_async(listed()),
+        ["workflow_id", "kind", "vm", "site", "phase", "status", "started_at", "closed_at"],
+        output,
+    )
+
+
+@guarded
+def show(
+    run: Annotated[str, typer.Argument(help="A run id, e.g. failover/db-01 (`hvdr runs` lists them).")],
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """A failover run's report: every step with its start, duration and outcome, what was undone and why."""
+
+    async def shown() -> FailoverReport:
+        client = await Client.connect()
+        return await client.show(run)
+
+    report = run_async(shown())
+    if output is OutputFormat.table:
+        print_report(report)
+    else:
+        emit(report, [], output)

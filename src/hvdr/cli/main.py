@@ -33,6 +33,8 @@ inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
 app.add_typer(failover.app, name="failover")
+app.command()(failover.runs)
+app.command()(failover.show)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 
