@@ -219,3 +219,19 @@ async def test_worker_killed_at_a_step_boundary_changes_nothing_twice(estate: Es
     assert estate.calls("Start-VMFailover", vm) == 2, boundary
     assert estate.calls("Set-VMReplication", vm) == 1, boundary
     assert _copy(estate, vm, "Primary")["host"] == spec.target.host
+
+
+async def test_a_replica_host_lost_during_the_shutdown_fails_the_prepare_and_is_undone(estate: Estate) -> None:
+    vm = "app-03"
+    await _protected(estate, vm)
+    spec = _spec(estate, vm)
+    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=1.0)
+    workflow_id = await estate.client.start_planned_failover(spec)
+    handle = estate.client.temporal.get_workflow_handle(workflow_id)
+    while (await handle.query("details"))["step"] != Step.SHUTDOWN.value:
+        await asyncio.sleep(0.005)
+    down = _fault(estate, "host_down", host=spec.target.host)  # the final sync has nowhere to go
+    report = await estate.client.failover_result(workflow_id)
+    estate.control("DELETE", f"/faults/{down}")
+    _assert_rolled_back(estate, report, vm, Step.PREPARE)
+    assert estate.calls("Start-VM", vm) == 1, "the source was started again, once"
