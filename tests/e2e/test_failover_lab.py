@@ -130,6 +130,16 @@ async def test_a_second_failover_of_the_same_vm_is_refused(estate: Estate) -> No
     assert all(s.ended_at is not None and s.ended_at >= s.started_at for s in shown.steps)
 
 
+async def _until_step(handle: Any, step: Step) -> None:
+    deadline = time.monotonic() + 60
+    while True:
+        state = await handle.query("details")
+        if state["step"] == step.value or state["outcome"] != "running":
+            return
+        assert time.monotonic() < deadline, state
+        await asyncio.sleep(0.005)
+
+
 def _assert_rolled_back(estate: Estate, report: FailoverReport, vm: str, failed: Step) -> None:
     assert report.outcome == "rolled_back", report
     assert report.failed_step is failed, report
@@ -202,13 +212,7 @@ async def test_worker_killed_at_a_step_boundary_changes_nothing_twice(estate: Es
     spec = _spec(estate, vm)
     workflow_id = await estate.client.start_planned_failover(spec)
     handle = estate.client.temporal.get_workflow_handle(workflow_id)
-    deadline = time.monotonic() + 60
-    while True:  # the run has entered the step: kill the workers as it begins
-        state = await handle.query("details")
-        if state["step"] == boundary.value or state["outcome"] != "running":
-            break
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.005)
+    await _until_step(handle, boundary)  # the run has entered the step: kill the workers as it begins
     await estate.kill_workers()
     await asyncio.sleep(0.5)
     await estate.start_workers()
@@ -228,8 +232,7 @@ async def test_a_replica_host_lost_during_the_shutdown_fails_the_prepare_and_is_
     _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=1.0)
     workflow_id = await estate.client.start_planned_failover(spec)
     handle = estate.client.temporal.get_workflow_handle(workflow_id)
-    while (await handle.query("details"))["step"] != Step.SHUTDOWN.value:
-        await asyncio.sleep(0.005)
+    await _until_step(handle, Step.SHUTDOWN)
     down = _fault(estate, "host_down", host=spec.target.host)  # the final sync has nowhere to go
     report = await estate.client.failover_result(workflow_id)
     estate.control("DELETE", f"/faults/{down}")
