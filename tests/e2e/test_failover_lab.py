@@ -5,6 +5,7 @@ boot, lost heartbeat) fails the step concerned; a worker killed at each step bou
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 import time
 from typing import Any
@@ -19,6 +20,7 @@ from hvdr.inventory.tables import VMRow
 from hvdr.protection import Phase
 from tests.e2e.conftest import SPEED, Estate
 from tests.e2e.test_protection_lab import _protect, _wait
+from tests.workflows.test_failover_replay import PLANNED_HISTORY
 
 pytestmark = pytest.mark.slow
 
@@ -110,6 +112,9 @@ async def test_planned_failover_loses_no_block_and_replicates_in_reverse(estate:
         assert estate.calls(cmdlet, "db-01") == 1, cmdlet
     assert estate.calls("Start-VMFailover", "db-01") == 2  # -Prepare on the source, then on the replica
     assert estate.control("GET", "/health")["split_brain"] == []
+    history = await estate.client.temporal.get_workflow_handle(report.workflow_id).fetch_history()
+    if os.environ.get("HVDR_RECORD_HISTORIES"):
+        PLANNED_HISTORY.write_text(history.to_json(), encoding="utf-8")
 
 
 async def test_a_second_failover_of_the_same_vm_is_refused(estate: Estate) -> None:
