@@ -6,6 +6,7 @@ models; ``hvdr.inventory`` holds the declared estate (apply, export, discovery r
 
 from hvdr.client import Client
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
+from hvdr.failover import FailoverReport, FailoverSpec
 from hvdr.models import DiscoveredSite, PingReply, PingResult
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
@@ -16,6 +17,8 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "DiscoveredSite",
+    "FailoverReport",
+    "FailoverSpec",
     "HvdrError",
     "NotFound",
     "Phase",

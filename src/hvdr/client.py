@@ -28,11 +28,13 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from hvdr.codec import data_converter
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
-from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult
+from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
+from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
@@ -46,7 +48,7 @@ from hvdr.protection import (
 )
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.topology import ReplicationPolicy
-from hvdr.visibility import HVDR_VM, search_attributes
+from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # hvdr.readiness holds driver models: importing it here would pull the driver into workflow sandboxes
     from hvdr.readiness import CheckReport, CheckRequest
@@ -364,3 +366,80 @@ class Client:
     async def disable(self, vm: str, request: DisableRequest | None = None) -> CommandResult:
         """Stop protecting a VM: remove replication on both hosts (and the replica VM if asked)."""
         return await self._command(vm, "disable", request or DisableRequest())
+
+    # -- failover -------------------------------------------------------------------------------------------
+
+    async def start_planned_failover(self, spec: FailoverSpec) -> str:
+        """Start a planned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "PlannedFailover",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
+                static_summary=f"planned failover of {spec.vm}: {spec.source.host} → {spec.target.host}",
+                result_type=FailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def failover_result(self, workflow_id: str) -> FailoverReport:
+        """Wait for a failover run and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=FailoverReport)
+        try:
+            report: FailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def failover_planned(self, spec: FailoverSpec) -> FailoverReport:
+        """Fail one VM over to its replica host with zero data loss; returns the run's report."""
+        return await self.failover_result(await self.start_planned_failover(spec))
+
+    # -- runs -----------------------------------------------------------------------------------------------
+
+    async def runs(self, vm: str | None = None, kind: str | None = None, limit: int = 200) -> list[RunSummary]:
+        """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively)."""
+        query = "" if kind is None else "HvdrKind = '" + kind.replace("'", "") + "'"
+        found: list[RunSummary] = []
+        async for execution in self.temporal.list_workflows(query):
+            attributes = execution.typed_search_attributes
+            named = attributes.get(HVDR_VM)
+            if attributes.get(HVDR_KIND) is None:
+                continue  # not an hvdr run
+            if vm is not None and (named or "").lower() != vm.lower():
+                continue
+            found.append(
+                RunSummary(
+                    workflow_id=execution.id,
+                    kind=attributes.get(HVDR_KIND),
+                    vm=named,
+                    site=attributes.get(HVDR_SITE),
+                    phase=attributes.get(HVDR_PHASE),
+                    status=execution.status.name.lower() if execution.status else "unknown",
+                    started_at=execution.start_time,
+                    closed_at=execution.close_time,
+                )
+            )
+            if len(found) >= limit:
+                break
+        return found
+
+    async def show(self, workflow_id: str) -> FailoverReport:
+        """A failover run's report: its steps with timings and outcomes, so far or final."""
+        if not workflow_id.startswith("failover/"):
+            raise NotFound(
+                f"`show` knows failover runs (failover/<vm>), not {workflow_id!r}: `hvdr status` shows protection"
+            )
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            report: FailoverReport = await handle.query("report", result_type=FailoverReport)
+        except RPCError as exc:
+            raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
+        return report

@@ -65,3 +65,16 @@ class DiscoveredSite(BaseModel):
 
 class DiscoveryRequest(BaseModel):
     sites: list[str]
+
+
+class RunSummary(BaseModel):
+    """One hvdr run as Temporal's visibility lists it (``hvdr runs``)."""
+
+    workflow_id: str
+    kind: str | None = None
+    vm: str | None = None
+    site: str | None = None
+    phase: str | None = None
+    status: str
+    started_at: datetime | None = None
+    closed_at: datetime | None = None

@@ -26,6 +26,7 @@ from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
+from hvdr.inventory.placement import record_placement
 from hvdr.models import DiscoveredHost
 from hvdr.settings import Settings
 from hvdr.topology import WinRMEndpoint
@@ -149,6 +150,11 @@ class HostDirectory:
         with session_for(self.settings) as session:
             declared = queries.site_hosts(session, site)
         return [DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in declared]
+
+    def record_placement(self, vm: str, host: str, site: str) -> None:
+        """The inventory records that ``vm`` now runs on ``host`` (after a failover)."""
+        with session_for(self.settings) as session:
+            record_placement(session, vm, host)
 
     def _driver(
         self,

@@ -10,27 +10,45 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from temporalio.client import Client as TemporalClient
+
 from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
+from hvdr.activities.failover import FailoverActivities, Placements
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
+from hvdr.activities.runs import RunLinks
 from hvdr.workflows.discovery import DiscoveryWorkflow
+from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow, CheckWorkflow)
+WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow, CheckWorkflow, PlannedFailoverWorkflow)
 
 
-def site_activities(hosts: Hosts, calls: HostCalls | None = None) -> list[Callable[..., Any]]:
+def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
+    """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
+    links = RunLinks(client)
+    return [links.stand_by, links.go_on]
+
+
+def site_activities(
+    hosts: Hosts, calls: HostCalls | None = None, placements: Placements | None = None
+) -> list[Callable[..., Any]]:
     """Every activity a site worker runs, bound to that worker's hosts (the host directory, or a fake in tests).
 
     Pass one ``calls`` to every site's list so that the per-host limits hold across the worker's task queues.
+    ``placements`` records where a failed-over VM now runs; by default the hosts object, when it keeps the
+    inventory (the worker's host directory does).
     """
     calls = calls or HostCalls(hosts)
     protection = ProtectionActivities(hosts, calls)
+    if placements is None and isinstance(hosts, Placements):
+        placements = hosts
+    failover = FailoverActivities(hosts, calls, placements)
     return [
         ping_site,
         DiscoveryActivities(hosts, calls).discover_site,
@@ -47,4 +65,15 @@ def site_activities(hosts: Hosts, calls: HostCalls | None = None) -> list[Callab
         protection.remove_replication,
         protection.delete_vm,
         ReadinessActivities(hosts, calls).read_host,
+        failover.check_source,
+        failover.check_target,
+        failover.shut_down,
+        failover.prepare,
+        failover.fail_over,
+        failover.connect,
+        failover.start_vm,
+        failover.verify,
+        failover.reverse,
+        failover.record_placement,
+        failover.stop_failover,
     ]

@@ -20,7 +20,7 @@ from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.worker.hosts import HostDirectory
-from hvdr.worker.registry import WORKFLOWS, site_activities
+from hvdr.worker.registry import WORKFLOWS, site_activities, workflow_activities
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,7 @@ def build_workers(
             client,
             task_queue=workflow_task_queue,
             workflows=list(WORKFLOWS),
+            activities=workflow_activities(client),
             graceful_shutdown_timeout=drain_timeout,
         )
     ]

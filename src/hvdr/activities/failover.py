@@ -1,0 +1,346 @@
+"""Failover's host steps, one activity each; every one reads the host's state before it acts.
+
+A retry after a crash finds the step's effect in place (the VM Off, the primary PreparedForFailover, the
+replica FailedOverWaitingCompletion, …) and returns without sending anything, so the lab's call log shows
+each state-changing cmdlet once however often a worker dies. A command whose answer was lost is followed by a
+read, never re-sent blindly (:meth:`hvdr.activities.common.HostCalls.change`). Long host work (a guest's
+shutdown, the final sync, a boot) heartbeats through :class:`HostCalls`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from hvdr.activities.common import HostCalls
+from hvdr.activities.hosts import Hosts
+from hvdr.activities.protection import HostVM
+from hvdr.failover import FailoverIP, ShutdownMode
+from hvdr.hyperv import models as hv
+from hvdr.hyperv.protocol import HyperVHost
+from hvdr.hyperv.scripts import ps_quote
+
+S = hv.ReplicationState
+
+
+@runtime_checkable
+class Placements(Protocol):
+    """Where the inventory records a VM's host (the worker's inventory implements it)."""
+
+    def record_placement(self, vm: str, host: str, site: str) -> None: ...
+
+
+class SourceCheck(BaseModel):
+    host: str
+    vm: str
+    replica_host: str
+
+
+class TargetCheck(BaseModel):
+    host: str
+    vm: str
+    network: str | None = None
+    failover_ip: FailoverIP | None = None
+
+
+class ShutdownInput(BaseModel):
+    host: str
+    vm: str
+    mode: ShutdownMode = "graceful"
+
+
+class ConnectInput(BaseModel):
+    host: str
+    vm: str
+    network: str
+
+
+class VerifyInput(BaseModel):
+    host: str
+    vm: str
+    failover_ip: str | None = None
+    timeout_s: float
+    """Host seconds the guest has to answer."""
+    time_scale: float = 1.0
+    poll_s: float = 5.0
+
+
+class Verified(BaseModel):
+    heartbeat: str | None
+    ip_addresses: list[str]
+
+
+class PlacementInput(BaseModel):
+    vm: str
+    host: str
+    site: str
+
+
+def _fail(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
+class FailoverActivities:
+    """Bound to one worker's hosts; registered on the site task queues."""
+
+    def __init__(self, hosts: Hosts, calls: HostCalls | None = None, placements: Placements | None = None) -> None:
+        self.calls = calls or HostCalls(hosts)
+        self.placements = placements
+
+    async def _vm(self, name: str, vm: str) -> tuple[HyperVHost, hv.VMInfo]:
+        host = await self.calls.host(name)
+        return host, await self.calls.run(name, host.get_vm, vm)
+
+    async def _replication(self, host: HyperVHost, name: str, vm: str) -> hv.ReplicationInfo:
+        return await self.calls.run(name, host.get_replication, vm)
+
+    # -- preflight -------------------------------------------------------------------------------------------
+
+    @activity.defn(name="failover_check_source")
+    async def check_source(self, request: SourceCheck) -> hv.VMInfo:
+        """The source answers, the VM replicates from it to the expected replica, and replication is healthy."""
+        host, vm = await self._vm(request.host, request.vm)
+        if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
+            raise _fail(
+                f"{request.vm} is not a primary on {request.host} (replication mode {vm.replication_mode.value}): "
+                "a planned failover starts from the VM's primary copy",
+                "NotPrimary",
+            )
+        rep = await self._replication(host, request.host, request.vm)
+        if (rep.replica_server or "").lower() != request.replica_host.lower():
+            raise _fail(
+                f"{request.vm} replicates to {rep.replica_server}, not {request.replica_host}: refresh the inventory "
+                "(`hvdr discover`) or fail over to where it replicates",
+                "WrongReplica",
+            )
+        if rep.state is not S.REPLICATING or rep.health is hv.ReplicationHealth.CRITICAL:
+            raise _fail(
+                f"replication of {request.vm} is {rep.state.value} (health {rep.health.value}); a planned failover "
+                "needs it Replicating: resume or resynchronize it first",
+                "ReplicationNotHealthy",
+            )
+        return vm
+
+    @activity.defn(name="failover_check_target")
+    async def check_target(self, request: TargetCheck) -> hv.ReplicationInfo:
+        """The replica host answers, holds the replica Off and Replicating, has the mapped network, and the
+        replica carries the declared failover IP (set now when missing, as protection should have)."""
+        calls, name = self.calls, request.host
+        host, vm = await self._vm(name, request.vm)
+        rep = await self._replication(host, name, request.vm)
+        if vm.replication_mode is not hv.ReplicationMode.REPLICA or rep.state not in (S.REPLICATING,):
+            raise _fail(
+                f"the replica of {request.vm} on {name} is {vm.replication_mode.value}/{rep.state.value}, not a "
+                "Replicating replica",
+                "ReplicaNotReady",
+            )
+        if vm.state is not hv.VMState.OFF:
+            raise _fail(f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning")
+        if request.network is not None:
+            script = f"@(Get-VMSwitch | Where-Object {{ $_.Name -eq {ps_quote(request.network)} }}).Count"
+            found = await calls.run(name, host.run_script, script, 60.0)
+            if found.stdout.strip() in ("", "0"):
+                raise _fail(
+                    f"{name} has no virtual switch {request.network!r} (the network mapping's target): create it "
+                    "on the host or fix the topology's network_mappings",
+                    "TargetNetworkMissing",
+                )
+        if request.failover_ip is not None:
+            await self._ensure_failover_ip(host, name, request.vm, request.failover_ip)
+        return rep
+
+    async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverIP) -> None:
+        calls = self.calls
+        config = hv.FailoverIPConfig(
+            ipv4_address=ip.address,
+            ipv4_subnet_mask=ip.subnet_mask,
+            ipv4_default_gateway=ip.default_gateway,
+            ipv4_preferred_dns=ip.preferred_dns_server,
+        )
+
+        async def configured() -> list[hv.NetworkAdapter] | None:
+            settings = await calls.run(name, host.get_failover_ip, vm)
+            if not any(s.config.ipv4_address == ip.address for s in settings):
+                return None
+            return await calls.run(name, host.get_network_adapters, vm)
+
+        await calls.ensure(
+            name,
+            "Set-VMNetworkAdapterFailoverConfiguration",
+            lambda: host.set_failover_ip(vm, config),
+            configured,
+            idempotent=True,
+        )
+
+    # -- the sequence ---------------------------------------------------------------------------------------
+
+    @activity.defn(name="failover_shut_down")
+    async def shut_down(self, request: ShutdownInput) -> hv.VMInfo:
+        """Stop the guest (Off is done); a guest that does not stop fails the step with the host's words."""
+        calls, name = self.calls, request.host
+        host, vm = await self._vm(name, request.vm)
+        if vm.state is hv.VMState.OFF:
+            return vm
+        mode = {"graceful": hv.StopMode.SHUTDOWN, "force": hv.StopMode.FORCE, "turn_off": hv.StopMode.TURN_OFF}
+
+        async def off() -> hv.VMInfo | None:
+            now = await calls.run(name, host.get_vm, request.vm)
+            return now if now.state is hv.VMState.OFF else None
+
+        try:
+            return await calls.change(
+                name, "Stop-VM", lambda: host.stop_vm(request.vm, mode[request.mode]), off, idempotent=True
+            )
+        except ApplicationError as error:
+            if error.non_retryable and error.type == "OutcomeUnknown":
+                raise
+            done = await off()
+            if done is not None:
+                return done
+            hint = "" if request.mode != "graceful" else " (--shutdown force turns it off after Hyper-V's window)"
+            message = f"the guest of {request.vm} did not shut down: {error.message}{hint}"
+            raise _fail(message, "GuestShutdownFailed") from None
+
+    @activity.defn(name="failover_prepare")
+    async def prepare(self, request: HostVM) -> hv.ReplicationInfo:
+        """Start-VMFailover -Prepare on the source: the final sync of pending changes (zero data loss)."""
+        return await self._replication_step(
+            request, "Start-VMFailover -Prepare", {S.PREPARED_FOR_FAILOVER}, lambda h: h.prepare_failover(request.vm)
+        )
+
+    @activity.defn(name="failover_start")
+    async def fail_over(self, request: HostVM) -> hv.ReplicationInfo:
+        """Start-VMFailover on the replica (latest point, which the prepare made complete)."""
+        return await self._replication_step(
+            request,
+            "Start-VMFailover",
+            {S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER},
+            lambda h: h.start_failover(request.vm).replication,
+        )
+
+    @activity.defn(name="failover_connect")
+    async def connect(self, request: ConnectInput) -> list[hv.NetworkAdapter]:
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def connected() -> list[hv.NetworkAdapter] | None:
+            adapters = await calls.run(name, host.get_network_adapters, request.vm)
+            ok = adapters and all((a.switch_name or "").lower() == request.network.lower() for a in adapters)
+            return adapters if ok else None
+
+        return await calls.ensure(
+            name,
+            "Connect-VMNetworkAdapter",
+            lambda: host.connect_network_adapter(request.vm, request.network),
+            connected,
+            idempotent=True,
+        )
+
+    @activity.defn(name="failover_start_vm")
+    async def start_vm(self, request: HostVM) -> hv.VMInfo:
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def running() -> hv.VMInfo | None:
+            vm = await calls.run(name, host.get_vm, request.vm)
+            return vm if vm.state is hv.VMState.RUNNING else None
+
+        return await calls.ensure(name, "Start-VM", lambda: host.start_vm(request.vm), running, idempotent=True)
+
+    @activity.defn(name="failover_verify")
+    async def verify(self, request: VerifyInput) -> Verified:
+        """Wait for the guest's heartbeat (and its failover IP when one is declared) within the boot timeout."""
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+        deadline = time.monotonic() + request.timeout_s / request.time_scale
+        poll = max(request.poll_s / request.time_scale, 0.05)
+        heartbeat: str | None = None
+        addresses: list[str] = []
+        while True:
+            vm = await calls.run(name, host.get_vm, request.vm)
+            if vm.state is not hv.VMState.RUNNING:
+                raise _fail(f"{request.vm} on {name} is {vm.state.value}, not Running", "VerifyFailed")
+            beat = await calls.run(name, host.get_heartbeat, request.vm)
+            heartbeat = beat.status
+            healthy = (beat.status or "").startswith("Ok")
+            if healthy:
+                adapters = await calls.run(name, host.get_network_adapters, request.vm)
+                addresses = [ip for a in adapters for ip in a.ip_addresses]
+                if request.failover_ip is None or request.failover_ip in addresses:
+                    return Verified(heartbeat=heartbeat, ip_addresses=addresses)
+            if time.monotonic() >= deadline:
+                if not healthy:
+                    raise _fail(
+                        f"no heartbeat from the guest of {request.vm} within {request.timeout_s:.0f} s after start "
+                        f"(heartbeat {heartbeat or 'none'})",
+                        "VerifyFailed",
+                    )
+                raise _fail(
+                    f"the guest of {request.vm} reports {', '.join(addresses) or 'no address'}, not its failover "
+                    f"IP {request.failover_ip}, {request.timeout_s:.0f} s after start",
+                    "VerifyFailed",
+                )
+            activity.heartbeat(["verify"])
+            await asyncio.sleep(poll)
+
+    @activity.defn(name="failover_reverse")
+    async def reverse(self, request: HostVM) -> hv.ReplicationInfo:
+        """Set-VMReplication -Reverse on the failed-over copy: it becomes the primary, the old source its replica."""
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def reversed_() -> hv.ReplicationInfo | None:
+            rep = await calls.run(name, host.get_replication, request.vm)
+            return rep if rep.mode is hv.ReplicationMode.PRIMARY else None
+
+        return await calls.ensure(
+            name, "Set-VMReplication -Reverse", lambda: host.reverse_replication(request.vm), reversed_, idempotent=True
+        )
+
+    @activity.defn(name="failover_record_placement")
+    async def record_placement(self, request: PlacementInput) -> str:
+        if self.placements is None:
+            raise _fail("this worker has no inventory to record the VM's placement in", "NoInventory")
+        placements = self.placements
+        await asyncio.to_thread(placements.record_placement, request.vm, request.host, request.site)
+        return f"inventory: {request.vm} runs on {request.host}"
+
+    # -- compensation ---------------------------------------------------------------------------------------
+
+    @activity.defn(name="failover_stop")
+    async def stop_failover(self, request: HostVM) -> hv.ReplicationInfo:
+        """Stop-VMFailover: on the replica it turns the copy off and reverts it to Replicating; on the source it
+        cancels the prepare. Nothing to stop (already reverted) is done."""
+        pending = {S.FAILED_OVER_WAITING_COMPLETION, S.PREPARED_FOR_FAILOVER, S.RECOVERY_IN_PROGRESS}
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def stopped() -> hv.ReplicationInfo | None:
+            rep = await calls.run(name, host.get_replication, request.vm)
+            return rep if rep.state not in pending else None
+
+        return await calls.ensure(
+            name, "Stop-VMFailover", lambda: host.stop_failover(request.vm), stopped, idempotent=True
+        )
+
+    async def _replication_step(
+        self,
+        request: HostVM,
+        step: str,
+        done: set[hv.ReplicationState],
+        send: Callable[[HyperVHost], hv.ReplicationInfo],
+    ) -> hv.ReplicationInfo:
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def there() -> hv.ReplicationInfo | None:
+            rep = await calls.run(name, host.get_replication, request.vm)
+            return rep if rep.state in done else None
+
+        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)

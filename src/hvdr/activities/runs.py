@@ -1,0 +1,60 @@
+"""Activities that talk to other hvdr runs: a failover asks the VM's protection run to stand by, then to go on.
+
+A workflow cannot send an update to another workflow, and the protection run must *accept* the stand-by (its
+validator refuses while another operation holds the VM), so the failover sends it from an activity with the
+worker's Temporal client. Both updates are idempotent in the protection run (the same operation begins once).
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
+
+from hvdr.protection import CommandResult, FailoverBegin, FailoverEnd, protection_workflow_id
+
+
+class StandBy(BaseModel):
+    vm: str
+    begin: FailoverBegin
+
+
+class GoOn(BaseModel):
+    vm: str
+    end: FailoverEnd
+
+
+class RunLinks:
+    """Registered on the workflow task queue's worker (it needs only Temporal, no host)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    async def _update(self, vm: str, update: str, argument: BaseModel) -> CommandResult | None:
+        handle = self.client.get_workflow_handle(protection_workflow_id(vm))
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return None
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            return None
+        try:
+            result: CommandResult = await handle.execute_update(update, argument, result_type=CommandResult)
+        except WorkflowUpdateFailedError as error:
+            cause = error.cause
+            raise ApplicationError(
+                getattr(cause, "message", None) or str(cause), type="OperationConflict", non_retryable=True
+            ) from None
+        return result
+
+    @activity.defn(name="protection_stand_by")
+    async def stand_by(self, request: StandBy) -> CommandResult | None:
+        """The protection run stops commanding the hosts; None when the VM has no running protection."""
+        return await self._update(request.vm, "begin_failover", request.begin)
+
+    @activity.defn(name="protection_go_on")
+    async def go_on(self, request: GoOn) -> CommandResult | None:
+        """The protection run monitors again, in the new direction when replication was reversed."""
+        return await self._update(request.vm, "end_failover", request.end)

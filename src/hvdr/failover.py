@@ -1,0 +1,140 @@
+"""Failover of one VM: what a run is asked to do, what it knows, and the report it ends with.
+
+A planned failover's steps, in the order the run takes them (``Step``): preflight, guest shutdown of the
+source, prepare (the final sync), fail over on the replica, connect the mapped network, start, verify, then
+reverse replication and record the new placement. Reverse comes after verify on purpose: until then every
+step can be undone (Stop-VMFailover on the replica turns the copy off and reverts it, Stop-VMFailover on the
+source cancels the prepare, Start-VM starts the source again); once replication is reversed the old source is
+a replica and the way back is a planned failover in the other direction (failback).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from hvdr.protection import Endpoint
+
+
+def failover_workflow_id(vm: str) -> str:
+    """One failover run per VM at a time; the id is case-insensitive (VM names are, on Hyper-V)."""
+    return f"failover/{vm.lower()}"
+
+
+class _Durable(BaseModel):
+    """Stored in histories for as long as a run lives: unknown fields ignored, new ones defaulted."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_other_model(cls, data: Any) -> Any:
+        if isinstance(data, BaseModel) and not isinstance(data, cls):
+            return data.model_dump()
+        return data
+
+
+class Step(StrEnum):
+    PREFLIGHT = "preflight"
+    SHUTDOWN = "shutdown"
+    PREPARE = "prepare"
+    FAILOVER = "failover"
+    CONNECT = "connect"
+    START = "start"
+    VERIFY = "verify"
+    REVERSE = "reverse"
+    RECORD = "record"
+
+
+PLANNED_STEPS: tuple[Step, ...] = tuple(Step)
+
+ShutdownMode = Literal["graceful", "force", "turn_off"]
+
+
+class FailoverIP(_Durable):
+    address: str
+    subnet_mask: str | None = None
+    default_gateway: str | None = None
+    preferred_dns_server: str | None = None
+
+
+class FailoverSpec(_Durable):
+    """Everything a planned failover of one VM needs, resolved from the inventory when it starts."""
+
+    vm: str
+    source: Endpoint
+    target: Endpoint
+    target_network: str | None = None
+    """The switch the VM connects to on the target host (the network mapping); None = leave adapters as they are."""
+    failover_ip: FailoverIP | None = None
+    """The address the guest must report after failover (declared in the topology); None = not checked."""
+    shutdown: ShutdownMode = "graceful"
+    """graceful: Stop-VM (Hyper-V gives the guest five minutes, then fails); force: Stop-VM -Force (the guest gets
+    the same five minutes, then is forced off); turn_off: power off (only when the operator asks)."""
+    rollback: bool = True
+    boot_timeout_s: float = Field(600.0, gt=0)
+    """Host seconds the guest has after Start-VM to answer with a heartbeat (and its failover IP)."""
+    time_scale: float = Field(1.0, gt=0)
+
+
+class StepRecord(_Durable):
+    step: Step
+    started_at: datetime
+    ended_at: datetime | None = None
+    outcome: Literal["running", "done", "failed", "undone", "skipped"] = "running"
+    detail: str = ""
+
+
+class FailoverState(_Durable):
+    """The one state of a failover run (its queries return it)."""
+
+    spec: FailoverSpec
+    kind: Literal["planned"] = "planned"
+    step: Step = Step.PREFLIGHT
+    steps: list[StepRecord] = Field(default_factory=list)
+    undone: list[str] = Field(default_factory=list)
+    """Compensation actions taken, in order, each with what it did."""
+    error: str | None = None
+    failed_step: Step | None = None
+    outcome: Literal["running", "succeeded", "rolled_back", "failed"] = "running"
+
+
+class FailoverReport(_Durable):
+    """The result of a failover run (``hvdr failover planned`` prints it; ``hvdr show`` reads it)."""
+
+    workflow_id: str
+    vm: str
+    kind: str
+    outcome: str
+    source: Endpoint
+    target: Endpoint
+    now_runs_on: Endpoint
+    steps: list[StepRecord]
+    undone: list[str]
+    error: str | None = None
+    failed_step: Step | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @classmethod
+    def of(cls, workflow_id: str, state: FailoverState) -> FailoverReport:
+        spec = state.spec
+        moved = state.outcome == "succeeded"
+        return cls(
+            workflow_id=workflow_id,
+            vm=spec.vm,
+            kind=state.kind,
+            outcome=state.outcome,
+            source=spec.source,
+            target=spec.target,
+            now_runs_on=spec.target if moved else spec.source,
+            steps=state.steps,
+            undone=state.undone,
+            error=state.error,
+            failed_step=state.failed_step,
+            started_at=state.steps[0].started_at if state.steps else None,
+            ended_at=state.steps[-1].ended_at if state.steps else None,
+        )

@@ -1,0 +1,330 @@
+"""PlannedFailoverWorkflow (id ``failover/<vm>``): one VM moves to its replica host with zero data loss.
+
+preflight → shutdown → prepare → fail over → connect → start → verify → reverse → record. Every host step is
+one idempotent activity on the site queue of the host it touches; state lives in one ``FailoverState``, each
+step is recorded with its start, end and outcome, and ``HvdrPhase`` / the current details follow the step.
+When a step after the shutdown fails, the run undoes in reverse (cancel the failover on the replica, cancel
+the prepare, start the source again) unless the operator chose ``--no-rollback``; reverse is taken only once
+the VM runs verified on the target, so until then everything can be undone (see :mod:`hvdr.failover`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from hvdr.activities import options
+    from hvdr.activities.failover import (
+        ConnectInput,
+        FailoverActivities,
+        PlacementInput,
+        ShutdownInput,
+        SourceCheck,
+        TargetCheck,
+        VerifyInput,
+    )
+    from hvdr.activities.protection import HostVM
+    from hvdr.activities.runs import GoOn, RunLinks, StandBy
+    from hvdr.failover import FailoverReport, FailoverSpec, FailoverState, Step, StepRecord
+    from hvdr.hyperv import models as hv
+    from hvdr.protection import Endpoint
+    from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
+    from hvdr.visibility import HVDR_PHASE, HVDR_SITE
+
+T = TypeVar("T")
+
+LINK_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["OperationConflict"])
+STEP = dataclasses.replace(
+    options.COMMAND,
+    retry=RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_attempts=3,
+        non_retryable_error_types=options.NON_RETRYABLE,
+    ),
+)
+"""A failover's forward steps: a host that does not answer within three attempts fails the step (and the run
+rolls back) rather than holding the VM down for ten minutes. Compensation uses the patient ``COMMAND``."""
+
+
+class StepFailed(Exception):
+    def __init__(self, step: Step, message: str) -> None:
+        super().__init__(message)
+        self.step = step
+        self.message = message
+
+
+def _reason(error: BaseException) -> str:
+    cause: BaseException | None = error
+    while isinstance(cause, ActivityError) and cause.cause is not None:
+        cause = cause.cause
+    return cause.message if isinstance(cause, ApplicationError) else str(cause)
+
+
+@workflow.defn(name="PlannedFailover")
+class PlannedFailoverWorkflow:
+    @workflow.init
+    def __init__(self, spec: FailoverSpec) -> None:
+        self.state = FailoverState(spec=spec)
+        self._source_was_running = True
+        self._stood_by = False
+
+    @workflow.query
+    def details(self) -> FailoverState:
+        return self.state
+
+    @workflow.query
+    def report(self) -> FailoverReport:
+        return FailoverReport.of(workflow.info().workflow_id, self.state)
+
+    @workflow.run
+    async def run(self, spec: FailoverSpec) -> FailoverReport:
+        s = self.state
+        try:
+            await self._step(Step.PREFLIGHT, self._preflight)
+            await self._step(Step.SHUTDOWN, self._shutdown)
+            await self._step(Step.PREPARE, lambda: self._on_source(FailoverActivities.prepare, self._source()))
+            await self._step(Step.FAILOVER, lambda: self._on_target(FailoverActivities.fail_over, self._target()))
+            if spec.target_network is not None:
+                network = spec.target_network
+                await self._step(
+                    Step.CONNECT,
+                    lambda: self._on_target(
+                        FailoverActivities.connect, ConnectInput(host=spec.target.host, vm=spec.vm, network=network)
+                    ),
+                )
+            await self._step(Step.START, lambda: self._on_target(FailoverActivities.start_vm, self._target()))
+            await self._step(Step.VERIFY, self._verify)
+            await self._step(Step.REVERSE, lambda: self._on_target(FailoverActivities.reverse, self._target()))
+        except StepFailed as failed:
+            s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step
+            await self._after_failure(failed.step)
+            return self._finish()
+        s.outcome = "succeeded"
+        await self._record_placement()
+        await self._go_on(reversed_=True)
+        return self._finish()
+
+    # -- the steps --------------------------------------------------------------------------------------------
+
+    async def _preflight(self) -> str:
+        spec = self.state.spec
+        source: hv.VMInfo = await self._on_source(
+            FailoverActivities.check_source,
+            SourceCheck(host=spec.source.host, vm=spec.vm, replica_host=spec.target.host),
+        )
+        self._source_was_running = source.state is not hv.VMState.OFF
+        await self._on_target(
+            FailoverActivities.check_target,
+            TargetCheck(
+                host=spec.target.host,
+                vm=spec.vm,
+                network=spec.target_network,
+                failover_ip=spec.failover_ip,
+            ),
+        )
+        begun = await workflow.execute_activity_method(
+            RunLinks.stand_by,
+            StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self._operation()}}),
+            task_queue=WORKFLOW_TASK_QUEUE,
+            summary=f"protection of {spec.vm} stands by",
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=LINK_RETRY,
+        )
+        if begun is None:
+            raise ApplicationError(
+                f"{spec.vm} is not protected (no running protection run): protect it first with "
+                f"`hvdr protect enable --vm {spec.vm}`",
+                type="NotProtected",
+            )
+        self._stood_by = True
+        return (
+            f"source {source.state.value}, replication {source.replication_state.value}/"
+            f"{source.replication_health.value}; replica ready on {spec.target.host}; protection stands by"
+        )
+
+    async def _shutdown(self) -> str:
+        spec = self.state.spec
+        vm: hv.VMInfo = await self._on_source(
+            FailoverActivities.shut_down, ShutdownInput(host=spec.source.host, vm=spec.vm, mode=spec.shutdown)
+        )
+        return f"{spec.vm} is {vm.state.value} on {spec.source.host} ({spec.shutdown} shutdown)"
+
+    async def _verify(self) -> str:
+        spec = self.state.spec
+        verified = await self._on_target(
+            FailoverActivities.verify,
+            VerifyInput(
+                host=spec.target.host,
+                vm=spec.vm,
+                failover_ip=spec.failover_ip.address if spec.failover_ip else None,
+                timeout_s=spec.boot_timeout_s,
+                time_scale=spec.time_scale,
+            ),
+        )
+        return f"heartbeat {verified.heartbeat}; guest reports {', '.join(verified.ip_addresses) or 'no address'}"
+
+    # -- compensation -----------------------------------------------------------------------------------------
+
+    async def _after_failure(self, failed: Step) -> None:
+        s, spec = self.state, self.state.spec
+        reached = {r.step for r in s.steps}
+        if Step.SHUTDOWN not in reached or (failed is Step.SHUTDOWN and not self._source_was_running):
+            s.outcome = "failed"
+            await self._go_on()
+            return
+        if not spec.rollback:
+            s.outcome = "failed"
+            s.undone.append(f"nothing undone (--no-rollback): the run stopped at {failed.value}")
+            await self._go_on(replicating=False)
+            return
+        why = f"because {failed.value} failed"
+        undo: list[tuple[str, Callable[[], Awaitable[Any]]]] = []
+        if Step.FAILOVER in reached:
+            undo.append(
+                (
+                    f"cancelled the failover on {spec.target.host} (Stop-VMFailover: the copy is off and Replicating)",
+                    lambda: self._on_target(FailoverActivities.stop_failover, self._target(), options.COMMAND),
+                )
+            )
+        if Step.PREPARE in reached:
+            undo.append(
+                (
+                    f"cancelled the prepare on {spec.source.host} (Stop-VMFailover: replication resumes)",
+                    lambda: self._on_source(FailoverActivities.stop_failover, self._source(), options.COMMAND),
+                )
+            )
+        if self._source_was_running:
+            undo.append(
+                (
+                    f"started {spec.vm} again on {spec.source.host} (Start-VM unless it was running)",
+                    lambda: self._on_source(FailoverActivities.start_vm, self._source(), options.COMMAND),
+                )
+            )
+        for text, action in undo:
+            workflow.set_current_details(f"rolling back {spec.vm}: {text}")
+            try:
+                await action()
+            except ActivityError as error:
+                s.outcome = "failed"
+                s.undone.append(f"could not undo ({text.split(' (')[0]}): {_reason(error)}; stopped rolling back")
+                await self._go_on(replicating=False)
+                return
+            s.undone.append(f"{text}, {why}")
+        # A failed shutdown moved nothing: the failover did not happen (the source was only made sure to run).
+        s.outcome = "failed" if failed is Step.SHUTDOWN else "rolled_back"
+        for record in s.steps:
+            if record.outcome == "done" and record.step is not Step.PREFLIGHT:
+                record.outcome = "undone"
+        await self._go_on()
+
+    # -- helpers ----------------------------------------------------------------------------------------------
+
+    async def _step(self, step: Step, action: Callable[[], Awaitable[Any]]) -> None:
+        s = self.state
+        s.step = step
+        record = StepRecord(step=step, started_at=workflow.now())
+        s.steps.append(record)
+        workflow.upsert_search_attributes([HVDR_PHASE.value_set(step.value)])
+        workflow.set_current_details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
+        try:
+            result = await action()
+        except (ActivityError, ApplicationError) as error:
+            record.ended_at, record.outcome = workflow.now(), "failed"
+            record.detail = _reason(error)
+            raise StepFailed(step, record.detail) from None
+        record.ended_at, record.outcome = workflow.now(), "done"
+        record.detail = result if isinstance(result, str) else _describe(result)
+
+    async def _record_placement(self) -> None:
+        spec, s = self.state.spec, self.state
+        record = StepRecord(step=Step.RECORD, started_at=workflow.now())
+        s.steps.append(record)
+        try:
+            record.detail = await self._on_target(
+                FailoverActivities.record_placement,
+                PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
+            )
+            record.outcome = "done"
+        except ActivityError as error:
+            # The VM has moved; a stale inventory is reported, never a reason to move it back.
+            record.outcome, record.detail = "failed", _reason(error)
+            s.error = f"record: {record.detail} (the VM runs on {spec.target.host}; run `hvdr discover`)"
+        record.ended_at = workflow.now()
+        workflow.upsert_search_attributes([HVDR_SITE.value_set(spec.target.site)])
+
+    async def _go_on(self, *, reversed_: bool = False, replicating: bool = True) -> None:
+        """The protection run goes on (in the new direction when replication was reversed)."""
+        spec = self.state.spec
+        end: dict[str, Any] = {"operation": self._operation(), "replicating": replicating}
+        if reversed_:
+            end.update(primary=spec.target.model_dump(), replica=spec.source.model_dump())
+        if not self._stood_by:
+            return
+        try:
+            await workflow.execute_activity_method(
+                RunLinks.go_on,
+                GoOn.model_validate({"vm": self.state.spec.vm, "end": end}),
+                task_queue=WORKFLOW_TASK_QUEUE,
+                summary=f"protection of {self.state.spec.vm} goes on",
+                start_to_close_timeout=timedelta(seconds=60),
+                retry_policy=LINK_RETRY,
+            )
+        except ActivityError as error:
+            message = f"protection did not resume: {_reason(error)}"
+            self.state.error = f"{self.state.error}; {message}" if self.state.error else message
+
+    def _finish(self) -> FailoverReport:
+        s = self.state
+        phase = {"succeeded": "done", "rolled_back": "rolled-back"}.get(s.outcome, "failed")
+        workflow.upsert_search_attributes([HVDR_PHASE.value_set(phase)])
+        error = f" — {s.error}" if s.error else ""
+        workflow.set_current_details(f"**{s.spec.vm}**: {s.outcome.replace('_', ' ')}{error}")
+        return FailoverReport.of(workflow.info().workflow_id, s)
+
+    def _operation(self) -> str:
+        return workflow.info().workflow_id
+
+    def _source(self) -> HostVM:
+        return HostVM(host=self.state.spec.source.host, vm=self.state.spec.vm)
+
+    def _target(self) -> HostVM:
+        return HostVM(host=self.state.spec.target.host, vm=self.state.spec.vm)
+
+    async def _on_source(
+        self, method: Callable[..., Awaitable[T]], argument: Any, how: options.ActivityOptions = STEP
+    ) -> T:
+        return await self._activity(method, argument, self.state.spec.source, how)
+
+    async def _on_target(
+        self, method: Callable[..., Awaitable[T]], argument: Any, how: options.ActivityOptions = STEP
+    ) -> T:
+        return await self._activity(method, argument, self.state.spec.target, how)
+
+    async def _activity(
+        self, method: Callable[..., Awaitable[T]], argument: Any, where: Endpoint, how: options.ActivityOptions
+    ) -> T:
+        result: T = await workflow.execute_activity_method(
+            method,
+            argument,
+            task_queue=site_task_queue(where.site),
+            summary=f"{self.state.step.value} {self.state.spec.vm} on {where.host}",
+            **how.kwargs(),
+        )
+        return result
+
+
+def _describe(result: object) -> str:
+    if isinstance(result, hv.ReplicationInfo):
+        return f"{result.vm_name}: {result.mode.value}, {result.state.value}"
+    if isinstance(result, hv.VMInfo):
+        return f"{result.name}: {result.state.value}"
+    if isinstance(result, list):
+        return ", ".join(f"{a.name} → {a.switch_name}" for a in result if isinstance(a, hv.NetworkAdapter))
+    return ""
