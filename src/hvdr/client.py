@@ -58,6 +58,7 @@ from hvdr.protection import (
     protection_workflow_id,
 )
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.telemetry import tracing_interceptor
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_PHASE, search_attributes
 
@@ -78,13 +79,15 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect_temporal(settings: Settings) -> TemporalClient:
-    """A Temporal client for these settings, with hvdr's pydantic data converter."""
+    """A Temporal client for these settings, with hvdr's pydantic data converter and tracing interceptor
+    (workers built on it trace too)."""
     try:
         return await TemporalClient.connect(
             settings.temporal.address,
             namespace=settings.temporal.namespace,
             tls=_tls(settings),
             data_converter=pydantic_data_converter,
+            interceptors=[tracing_interceptor()],
         )
     except RuntimeError as exc:
         raise TemporalUnavailable(
