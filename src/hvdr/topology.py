@@ -146,6 +146,17 @@ class FailoverIPv4(_Model):
     subnet_mask: str
     default_gateway: str | None = None
     preferred_dns_server: str | None = None
+    alternate_dns_server: str | None = None
+
+
+class FailoverIPv6(_Model):
+    """The IPv6 half of ``Set-VMNetworkAdapterFailoverConfiguration``."""
+
+    address: str
+    prefix_length: int = Field(ge=0, le=128)
+    default_gateway: str | None = None
+    preferred_dns_server: str | None = None
+    alternate_dns_server: str | None = None
 
 
 class NetworkAdapter(_Model):
@@ -154,6 +165,7 @@ class NetworkAdapter(_Model):
     """The virtual switch (the VM network) the adapter connects to; None = not connected."""
     ip_addresses: list[str] = Field(default_factory=list)
     failover_ipv4: FailoverIPv4 | None = None
+    failover_ipv6: FailoverIPv6 | None = None
 
 
 class VM(_Model):
@@ -167,6 +179,10 @@ class VM(_Model):
     disks: list[Disk] = Field(default_factory=lambda: [Disk(name="os.vhdx", size_gb=40)])
     network_adapters: list[NetworkAdapter] = Field(default_factory=list)
     power_state: Literal["running", "off", "saved"] = "running"
+    shutdown_s: float = Field(30.0, ge=0)
+    """Lab only: how long the guest takes to shut down (a Windows server takes 20-60 s)."""
+    boot_s: float = Field(30.0, ge=0)
+    """Lab only: how long the guest takes to boot until its integration services answer."""
     id: str | None = None
     """The Hyper-V VM GUID, when it is known (discovery fills it)."""
 
@@ -330,6 +346,9 @@ class LabSettings(_Model):
     used_fraction: float = Field(0.3, ge=0, le=1)
     """How much of each disk an installed image fills when the lab starts."""
     https: bool = False
+    link_mib_per_s: float = Field(100.0, gt=0)
+    """The replication link's bandwidth: transfers (and the final sync of a planned failover) take
+    bytes / bandwidth."""
     replica_storage_gb: float = Field(4096.0, gt=0)
     """The size of each host's replica storage volume (``Get-PSDrive`` reports what replicas leave free)."""
 

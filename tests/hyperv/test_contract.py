@@ -23,7 +23,8 @@ from hvdr.hyperv.models import (
     StopMode,
 )
 from hvdr.lab.powershell import ALL_FEATURES, parse
-from hvdr.lab.powershell.builtins import BUILTINS
+from hvdr.lab.powershell.builtins import BUILTINS, OPERATOR_COMMANDS
+from hvdr.lab.powershell.parser import OPERATOR_FEATURES
 
 NAMES = ["db-01", 'it\'s $(rm) "x"', "Сервер-БД", "a\u2019b", "web[1]*"]
 WHEN = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -116,9 +117,16 @@ def cases(vm: str) -> dict[str, list[str]]:
                     ipv6_address="fd00::11",
                     ipv6_prefix_length=64,
                     ipv6_default_gateway="fd00::1",
+                    ipv6_preferred_dns="fd00::2",
+                    ipv6_alternate_dns="fd00::3",
                 ),
                 "nic",
             )
+        ],
+        "get_failover_ip": [scripts.get_failover_ip(vm)],
+        "set_test_switch": [
+            scripts.set_test_switch(vm, "vSwitch-Test"),
+            scripts.set_test_switch(vm, "vSwitch-Test", "Network Adapter"),
         ],
         "vmm_clouds": [scripts.vmm_clouds()],
         "vmm_hosts": [scripts.vmm_hosts()],
@@ -127,8 +135,8 @@ def cases(vm: str) -> dict[str, list[str]]:
 
 
 # Features that only operator scripts use (GRAMMAR.md, "Features no builder uses").
-OPERATOR_ONLY_FEATURES = {"positional-argument", "exit", "throw"}
-OPERATOR_ONLY_COMMANDS = {"write-output", "start-sleep"}
+OPERATOR_ONLY_FEATURES = set(OPERATOR_FEATURES)
+OPERATOR_ONLY_COMMANDS = set(OPERATOR_COMMANDS)
 
 
 def _builders() -> set[str]:
@@ -176,5 +184,25 @@ def test_the_lab_accepts_nothing_the_builders_do_not_use() -> None:
 
 
 def test_operator_script_subset_parses() -> None:
-    features = parse(scripts.operator_script("Write-Output 'a'\nStart-Sleep 1\nthrow 'x'\nexit 3")).features
-    assert features >= OPERATOR_ONLY_FEATURES
+    body = """# every operator-only feature once <# and a block comment #>
+<# block #>
+$vms = @(Get-VM | Where-Object { $_.State -eq 'Running' -and -not $false })
+$count = 0.5
+$count += 1
+foreach ($vm in $vms) { if ($vm.Name -like 'db*') { continue } elseif ($vm.Name -eq 'x') { break } else { $count } }
+try { Get-VM -Name db-01 -ErrorAction Stop } catch { Write-Output "failed: $($_.Exception.Message)" }
+Write-Output 10.2.0.11 1.5 80 $env:TEMP\\x
+$h = @"
+here $count
+"@
+$s = 'abc'.ToUpper() + $vms[0] + [math]::Round(1.5) + ($vms -is [array])
+[long]1; [double]1; [bool]1; [timespan]'00:01:00'; [array]1; [string[]]1; [int[]]1; [hashtable]@{}; [object]1
+[void]1
+Hyper-V\\Get-VM `
+  -Name x
+Start-Sleep 1 2>$null
+throw 'x'
+exit 3
+return"""
+    features = parse(scripts.operator_script(body)).features
+    assert features >= OPERATOR_ONLY_FEATURES, OPERATOR_ONLY_FEATURES - features

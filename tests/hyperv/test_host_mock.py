@@ -175,3 +175,41 @@ def test_endpoint_rules_and_secrets() -> None:
     assert secret not in connection.model_dump_json()
     with pytest.raises(ConfigError, match="not configured"):
         HostConnection.resolve(endpoint, lambda ref: {}[ref])
+
+
+def test_failover_ip_settings_and_the_test_switch() -> None:
+    setting = {
+        "VMName": "db-01",
+        "VMNetworkAdapterName": "nic",
+        "IPv4Address": "10.2.0.11",
+        "IPv4SubnetMask": "255.255.255.0",
+        "IPv4DefaultGateway": None,
+        "IPv4PreferredDNSServer": "10.2.0.2",
+        "IPv4AlternateDNSServer": "10.2.0.3",
+        "IPv6Address": "fd00::11",
+        "IPv6SubnetPrefixLength": 64,
+        "IPv6DefaultGateway": "fd00::1",
+        "IPv6PreferredDNSServer": None,
+        "IPv6AlternateDNSServer": "fd00::3",
+    }
+    host, transport = host_with(lambda script: ok(setting))  # one object comes back as a scalar
+    (read,) = host.get_failover_ip("db-01")
+    assert (read.vm_name, read.adapter_name) == ("db-01", "nic")
+    assert (read.config.ipv4_address, read.config.ipv4_default_gateway) == ("10.2.0.11", None)
+    assert (read.config.ipv6_prefix_length, read.config.ipv6_alternate_dns) == (64, "fd00::3")
+    assert "Get-VMNetworkAdapterFailoverConfiguration -VMName 'db-01'" in transport.scripts[0]
+
+    adapter = {
+        "Name": "nic",
+        "VMName": "db-01",
+        "SwitchName": None,
+        "Connected": False,
+        "TestReplicaSwitchName": "dr-test",
+    }
+    host, transport = host_with(lambda script: ok([adapter]))
+    (nic,) = host.set_test_switch("db-01", "dr-test", "nic")
+    assert nic.test_replica_switch_name == "dr-test" and nic.switch_name is None
+    assert (
+        "Set-VMNetworkAdapter -VMName 'db-01' -Name 'nic' -TestReplicaSwitchName 'dr-test' -Confirm:$false"
+        in transport.scripts[0]
+    )

@@ -141,8 +141,8 @@ def test_operator_scripts(lab: LabDrivers) -> None:
         b1.run_script("Write-Output 'x'\nexit 3", timeout_s=10)
     assert exited.value.script_exit_code == 3
     with pytest.raises(ScriptFailed) as parse:
-        b1.run_script('Write-Output "$(Get-Date)"', timeout_s=10)
-    assert parse.value.error_id == "LabUnsupportedSyntax"
+        b1.run_script('function Test-Db { Write-Output "$(Get-Date)" }', timeout_s=10)
+    assert parse.value.error_id == "UnexpectedToken"
     with pytest.raises(ScriptFailed) as unknown:
         b1.run_script("Invoke-Sqlcmd -Query 'select 1'", timeout_s=10)
     assert unknown.value.error_id == "CommandNotFoundException"

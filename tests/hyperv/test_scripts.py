@@ -112,6 +112,16 @@ def test_builders_emit_the_documented_cmdlets() -> None:
         "Set-VMNetworkAdapterFailoverConfiguration -VMName 'db-01' -VMNetworkAdapterName 'nic' "
         "-IPv4Address '10.2.0.11' -IPv4SubnetMask '255.0.0.0' -Confirm:$false"
     ) in fip
+    fip6 = scripts.set_failover_ip(
+        "db-01",
+        FailoverIPConfig(
+            ipv6_address="fd00::11", ipv6_prefix_length=64, ipv6_preferred_dns="fd00::2", ipv6_alternate_dns="fd00::3"
+        ),
+    )
+    assert (
+        "-IPv6Address 'fd00::11' -IPv6PreferredDNSServer 'fd00::2' -IPv6AlternateDNSServer 'fd00::3' "
+        "-IPv6SubnetPrefixLength 64 -Confirm:$false"
+    ) in fip6
 
 
 def test_command_line_budget() -> None:

@@ -67,3 +67,39 @@ def test_fault_commands(running: tuple[Lab, Path]) -> None:
     assert runner.invoke(app, ["fault", "clear", *ep]).exit_code == 1
     assert runner.invoke(app, ["fault", "clear", "--all", *ep]).exit_code == 0
     assert lab.backend.faults.faults == {}
+
+
+def test_guest_fault_commands_and_split_brain_in_status(running: tuple[Lab, Path]) -> None:
+    lab, path = running
+    ep = ["--endpoints", str(path)]
+    assert runner.invoke(app, ["fault", "hung-guest", "hv-a1", "db-01", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "slow-boot", "hv-a1", "web-01", "120", *ep]).exit_code == 0
+    assert runner.invoke(app, ["fault", "integration-services-off", "hv-a1", "app-01", *ep]).exit_code == 0
+    listed = runner.invoke(app, ["fault", "list", *ep])
+    assert listed.exit_code == 0 and "db-01" in listed.output and "slow_boot" in listed.output
+    bad = runner.invoke(app, ["fault", "hung-guest", "hv-a1", "ghost", *ep])
+    assert bad.exit_code == 1 and "no VM named 'ghost'" in bad.output
+    assert runner.invoke(app, ["fault", "clear", "--all", *ep]).exit_code == 0
+
+    from hvdr.lab.cmdlets import ps_hosts
+    from hvdr.lab.seam import Invocation
+
+    hosts = ps_hosts(lab.backend)
+    a1, b1 = "hv-a1.site-a.lab.local", "hv-b1.site-b.lab.local"
+
+    def run(host: str, cmdlet: str, *args: object, **named: object) -> None:
+        fn = hosts[host].cmdlet(cmdlet)
+        assert fn is not None
+        fn(Invocation(cmdlet, list(named.items()), list(args)))
+
+    run(a1, "Enable-VMReplication", "web-01", b1, 80, "Kerberos")
+    run(a1, "Start-VMInitialReplication", VMName="web-01")
+    lab.advance(3 * 3600)
+    run(b1, "Start-VMFailover", "web-01")
+    run(b1, "Start-VM", "web-01")
+    lab.advance(120)
+    table = runner.invoke(app, ["status", *ep])
+    assert table.exit_code == 0
+    assert "split brain: two copies running" in table.output and "web-01" in table.output
+    rows = json.loads(runner.invoke(app, ["status", "--output", "json", *ep]).output)
+    assert sorted(r["host"] for r in rows if r["split_brain"]) == [a1, b1]

@@ -89,3 +89,36 @@ async def test_calls_and_clock(sh: Shell) -> None:
         assert (await client.post("/clock", json={"advance_s": "soon"})).status == 400
     finally:
         await client.close()
+
+
+async def test_guest_faults_and_split_brain(sh: Shell) -> None:
+    client = await _client(sh.backend)
+    try:
+        for body in (
+            {"kind": "hung-guest", "host": "hv-a1", "vm": "db-01"},
+            {"kind": "slow_boot", "host": A1, "vm": "web-01", "seconds": 90},
+            {"kind": "integration_services_off", "host": A1, "vm": "app-01"},
+        ):
+            assert (await client.post("/faults", json=body)).status == 201
+        faults = await (await client.get("/faults")).json()
+        assert {(f["kind"], f["vm"]) for f in faults} == {
+            ("hung_guest", "db-01"),
+            ("slow_boot", "web-01"),
+            ("integration_services_off", "app-01"),
+        }
+        assert sh.vm(A1, "db-01").hung and sh.vm(A1, "app-01").integration_services_off
+        bad = await client.post("/faults", json={"kind": "hung_guest", "host": A1, "vm": "ghost"})
+        assert bad.status == 400 and "no VM named 'ghost'" in (await bad.json())["error"]
+        await client.delete("/faults")
+        assert not sh.vm(A1, "db-01").hung and sh.vm(A1, "web-01").slow_boot_s == 0
+
+        sh.protect("web-01")
+        sh(B1, "Start-VMFailover", "web-01")  # unplanned, while the primary still runs
+        sh(B1, "Start-VM", "web-01")
+        sh.advance(120)
+        (split,) = (await (await client.get("/health")).json())["split_brain"]
+        assert split["name"] == "web-01" and sorted(split["hosts"]) == [A1, B1]
+        rows = await (await client.get("/vms")).json()
+        assert sorted(r["host"] for r in rows if r["split_brain"]) == [A1, B1]
+    finally:
+        await client.close()

@@ -142,7 +142,9 @@ def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:
     sh.protect("app-02", source="hv-a2.site-a.lab.local", target="hv-b2.site-b.lab.local", RecoveryHistory=2)
     b2 = "hv-b2.site-b.lab.local"
     sh.advance(7200)
-    (test,) = sh(b2, "Start-VMFailover", "app-02", AsTest=True, Confirm=False)
+    assert sh(b2, "Start-VMFailover", "app-02", AsTest=True, Confirm=False) == []  # nothing without -Passthru
+    sh(b2, "Stop-VMFailover", "app-02")
+    (test,) = sh(b2, "Start-VMFailover", "app-02", AsTest=True, Passthru=True, Confirm=False)
     assert test.ps_get("Name") == "app-02 - Test" and test.ps_get("ReplicationMode") is VMReplicationMode.TestReplica
     assert [a.ps_get("SwitchName") for a in test.ps_get("NetworkAdapters")] == [None]
     assert sh.checksum(b2, "app-02 - Test") == sh.checksum(b2, "app-02")
@@ -155,7 +157,7 @@ def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:
     sh(b2, "Stop-VMFailover", "app-02")
     assert [v.ps_get("Name") for v in sh(b2, "Get-VM")] == ["app-02"]
     snapshot = sh(b2, "Get-VMSnapshot", "app-02")[0]
-    (test,) = sh(b2, "Start-VMFailover", pipe=[snapshot], AsTest=True)
+    (test,) = sh(b2, "Start-VMFailover", pipe=[snapshot], AsTest=True, Passthru=True)
     assert test.ps_get("Name") == "app-02 - Test"
     sh(b2, "Stop-VMFailover", "app-02")
 

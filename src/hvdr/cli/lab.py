@@ -29,6 +29,7 @@ VM_COLUMNS = [
     "replication_state",
     "replication_health",
     "disk_checksum",
+    "split_brain",
 ]
 
 
@@ -107,7 +108,15 @@ def status(
     if output is OutputFormat.table:
         for row in rows:
             row["disk_checksum"] = str(row.get("disk_checksum", ""))[:12]
+            row["split_brain"] = "yes" if row.get("split_brain") else None
     emit(rows, VM_COLUMNS, output, title="lab VMs")
+    split = sorted({f"{r['name']} ({r['host']})" for r in rows if r.get("split_brain")})
+    if split and output is OutputFormat.table:
+        console.print(
+            "split brain: two copies running and written since the failover: " + ", ".join(split),
+            markup=False,
+            highlight=False,
+        )
 
 
 def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
@@ -165,6 +174,27 @@ def crash(host: str, endpoints: EndpointsOption = None) -> None:
     _inject(endpoints, "crash", host=host)
 
 
+@fault_app.command("hung-guest")
+@guarded
+def hung_guest(host: str, vm: str, endpoints: EndpointsOption = None) -> None:
+    """Hang a VM's guest: it ignores shutdown (Stop-VM fails after 5 minutes, -Force turns it off then)."""
+    _inject(endpoints, "hung_guest", host=host, vm=vm)
+
+
+@fault_app.command("slow-boot")
+@guarded
+def slow_boot(host: str, vm: str, seconds: float, endpoints: EndpointsOption = None) -> None:
+    """Make every boot of a VM take that many (simulated) seconds longer before its heartbeat appears."""
+    _inject(endpoints, "slow_boot", host=host, vm=vm, seconds=seconds)
+
+
+@fault_app.command("integration-services-off")
+@guarded
+def integration_services_off(host: str, vm: str, endpoints: EndpointsOption = None) -> None:
+    """Stop a VM's integration services: no heartbeat, no IP addresses, no failover IP, no guest shutdown."""
+    _inject(endpoints, "integration_services_off", host=host, vm=vm)
+
+
 @fault_app.command("list")
 @guarded
 def list_faults(
@@ -174,7 +204,8 @@ def list_faults(
     """The faults in force."""
     rows = _call(endpoints, "GET", "/faults")
     for row in rows:
-        row["target"] = row.get("host") or f"{row.get('site_a')} <-> {row.get('site_b')}"
+        target = row.get("host") or f"{row.get('site_a')} <-> {row.get('site_b')}"
+        row["target"] = f"{target} / {row['vm']}" if row.get("vm") else target
         row["value"] = row.get("seconds", row.get("rate", row.get("cmdlet", "")))
     emit(rows, ["id", "kind", "target", "value"], output, title="lab faults")
 

@@ -34,6 +34,7 @@ from hvdr.hyperv.models import (
     ConnectionTestResult,
     DriveSpace,
     FailoverIPConfig,
+    FailoverIPSetting,
     FailoverResult,
     Heartbeat,
     InitialReplicationMethod,
@@ -284,6 +285,13 @@ class WinRMHyperVHost(_ScriptRunner):
         self, vm: str, config: FailoverIPConfig, adapter_name: str | None = None
     ) -> list[NetworkAdapter]:
         return self._objects(scripts.set_failover_ip(vm, config, adapter_name), "set_failover_ip", parsing.adapter)
+
+    def get_failover_ip(self, vm: str) -> list[FailoverIPSetting]:
+        return self._objects(scripts.get_failover_ip(vm), "get_failover_ip", parsing.failover_ip)
+
+    def set_test_switch(self, vm: str, switch_name: str, adapter_name: str | None = None) -> list[NetworkAdapter]:
+        script = scripts.set_test_switch(vm, switch_name, adapter_name)
+        return self._objects(script, "set_test_switch", parsing.adapter)
 
     # -- operator scripts ---------------------------------------------------------------------------
     def run_script(self, script: str, timeout_s: float) -> ScriptResult:

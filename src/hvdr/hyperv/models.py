@@ -148,6 +148,9 @@ class NetworkAdapter(_Result):
     mac_address: str | None = None
     ip_addresses: list[str] = Field(default_factory=list)
     connected: bool = False
+    test_replica_switch_name: str | None = Field(
+        default=None, description="TestReplicaSwitchName: where a test failover's copy of it connects"
+    )
 
 
 class VMInfo(_Result):
@@ -330,8 +333,18 @@ class FailoverIPConfig(_Input):
     ipv4_preferred_dns: str | None = None
     ipv4_alternate_dns: str | None = None
     ipv6_address: str | None = None
-    ipv6_prefix_length: int | None = None
+    ipv6_prefix_length: int | None = Field(default=None, ge=0, le=128)
     ipv6_default_gateway: str | None = None
+    ipv6_preferred_dns: str | None = None
+    ipv6_alternate_dns: str | None = None
+
+
+class FailoverIPSetting(_Result):
+    """``Get-VMNetworkAdapterFailoverConfiguration``: one adapter's failover IP configuration."""
+
+    vm_name: str
+    adapter_name: str
+    config: FailoverIPConfig
 
 
 class InitialReplicationMethod(StrEnum):

@@ -13,6 +13,8 @@ from hvdr.hyperv.models import (
     AuthenticationType,
     ConnectionTestResult,
     DriveSpace,
+    FailoverIPConfig,
+    FailoverIPSetting,
     Heartbeat,
     NetworkAdapter,
     RecoveryPoint,
@@ -115,6 +117,27 @@ def adapter(obj: dict[str, Any]) -> NetworkAdapter:
         mac_address=text(obj.get("MacAddress")),
         ip_addresses=[str(ip) for ip in as_list(obj.get("IPAddresses"))],
         connected=bool(obj.get("Connected")),
+        test_replica_switch_name=text(obj.get("TestReplicaSwitchName")),
+    )
+
+
+def failover_ip(obj: dict[str, Any]) -> FailoverIPSetting:
+    prefix = obj.get("IPv6SubnetPrefixLength")
+    return FailoverIPSetting(
+        vm_name=str(obj.get("VMName") or ""),
+        adapter_name=str(obj.get("VMNetworkAdapterName") or ""),
+        config=FailoverIPConfig(
+            ipv4_address=text(obj.get("IPv4Address")),
+            ipv4_subnet_mask=text(obj.get("IPv4SubnetMask")),
+            ipv4_default_gateway=text(obj.get("IPv4DefaultGateway")),
+            ipv4_preferred_dns=text(obj.get("IPv4PreferredDNSServer")),
+            ipv4_alternate_dns=text(obj.get("IPv4AlternateDNSServer")),
+            ipv6_address=text(obj.get("IPv6Address")),
+            ipv6_prefix_length=int(prefix) if prefix not in (None, "") else None,
+            ipv6_default_gateway=text(obj.get("IPv6DefaultGateway")),
+            ipv6_preferred_dns=text(obj.get("IPv6PreferredDNSServer")),
+            ipv6_alternate_dns=text(obj.get("IPv6AlternateDNSServer")),
+        ),
     )
 
 

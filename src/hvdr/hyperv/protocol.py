@@ -19,6 +19,7 @@ from hvdr.hyperv.models import (
     ConnectionTestResult,
     DriveSpace,
     FailoverIPConfig,
+    FailoverIPSetting,
     FailoverResult,
     Heartbeat,
     InitialReplicationMethod,
@@ -101,6 +102,8 @@ class HyperVHost(Protocol):
     def set_failover_ip(
         self, vm: str, config: FailoverIPConfig, adapter_name: str | None = None
     ) -> list[NetworkAdapter]: ...
+    def get_failover_ip(self, vm: str) -> list[FailoverIPSetting]: ...
+    def set_test_switch(self, vm: str, switch_name: str, adapter_name: str | None = None) -> list[NetworkAdapter]: ...
 
     # operator scripts
     def run_script(self, script: str, timeout_s: float) -> ScriptResult: ...

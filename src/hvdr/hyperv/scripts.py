@@ -94,7 +94,7 @@ def _json(pipeline: str, depth: int = 4) -> str:
 
 
 # -- selections -----------------------------------------------------------------------------------------
-ADAPTER_PROPS = "Name,VMName,SwitchName,MacAddress,IPAddresses,Connected"
+ADAPTER_PROPS = "Name,VMName,SwitchName,MacAddress,IPAddresses,Connected,TestReplicaSwitchName"
 VM_PROPS = ",".join(
     [
         "Name",
@@ -431,12 +431,27 @@ def set_failover_ip(vm: str, config: FailoverIPConfig, adapter_name: str | None 
         ("IPv4AlternateDNSServer", config.ipv4_alternate_dns),
         ("IPv6Address", config.ipv6_address),
         ("IPv6DefaultGateway", config.ipv6_default_gateway),
+        ("IPv6PreferredDNSServer", config.ipv6_preferred_dns),
+        ("IPv6AlternateDNSServer", config.ipv6_alternate_dns),
     ):
         if value is not None:
             parts.append(f"-{param} {ps_quote(value)}")
     if config.ipv6_prefix_length is not None:
         parts.append(f"-IPv6SubnetPrefixLength {config.ipv6_prefix_length}")
     return finish(" ".join([*parts, NO_CONFIRM]) + "\n" + _adapters_json(vm))
+
+
+def get_failover_ip(vm: str) -> str:
+    return finish(_json(f"Get-VMNetworkAdapterFailoverConfiguration -VMName {ps_name(vm)}"))
+
+
+def set_test_switch(vm: str, switch_name: str, adapter_name: str | None = None) -> str:
+    """``Set-VMNetworkAdapter -TestReplicaSwitchName`` on the replica: where its test VM's adapters connect."""
+    adapter = f" -Name {ps_quote(adapter_name)}" if adapter_name else ""
+    return finish(
+        f"Set-VMNetworkAdapter -VMName {ps_name(vm)}{adapter} -TestReplicaSwitchName {ps_quote(switch_name)} "
+        f"{NO_CONFIRM}\n" + _adapters_json(vm)
+    )
 
 
 # -- operator scripts and VMM -------------------------------------------------------------------------

@@ -51,22 +51,22 @@ def test_typographic_single_quotes_end_and_escape_strings() -> None:
 @pytest.mark.parametrize(
     ("script", "error_id"),
     [
-        ('Get-VM -Name "x"', "LabUnsupportedSyntax"),
-        ("Get-VM -Name $(Get-Date)", "LabUnsupportedSyntax"),
-        ("Get-VM # comment", "LabUnsupportedSyntax"),
-        ("Get-VM -Name 'x' `\n", "LabUnsupportedSyntax"),
-        ("$a = 1 + 2", "LabUnsupportedSyntax"),
-        ("$a = $b -eq 1", "LabUnsupportedSyntax"),
-        ("$a = $b.ToString()", "LabUnsupportedSyntax"),
-        ("$a = $b[0]", "LabUnsupportedSyntax"),
         ("$a = [regex]'x'", "TypeNotFound"),
         ("Get-VM -Name 'x", "TerminatorExpectedAtEndOfString"),
+        ('Get-VM -Name "x', "TerminatorExpectedAtEndOfString"),
         ("$a = @(Get-VM", "MissingEndParenthesisInExpression"),
         ("$a = { Get-VM", "MissingEndCurlyBrace"),
+        ("if ($true) { 'x'", "MissingEndCurlyBrace"),
+        ("if ($true) 'x'", "MissingStatementBlock"),
+        ("try { Get-VM }", "MissingCatchOrFinally"),
+        ("foreach ($vm Get-VM) { }", "MissingInInForeach"),
         ("Get-VM | $x", "ExpressionsMustBeFirstInPipeline"),
-        ("Get-VM -Id [guid]'x'", "LabUnsupportedSyntax"),
-        ("$env:PATH", "LabUnsupportedSyntax"),
-        ("$a = 1.5", "LabUnsupportedSyntax"),
+        ("Get-VM |", "EmptyPipeElement"),
+        ("$a = 1 -eq", "ExpectedValueExpression"),
+        ("$a = 1 -bogus 2", "UnexpectedToken"),
+        ("function Get-Thing { 'x' }", "UnexpectedToken"),
+        ("while ($true) { }", "UnexpectedToken"),
+        ("$a = $b.", "UnexpectedToken"),
     ],
 )
 def test_outside_the_subset_is_a_parse_error(script: str, error_id: str) -> None:
@@ -167,8 +167,12 @@ def test_cmdlet_error_stops_the_script_and_reads_as_powershell_prints_it() -> No
 
 
 def test_continue_writes_the_error_and_goes_on() -> None:
+    # powershell -Command exits with 0 when $? is true after the last statement (PowerShell/PowerShell#13501)
     code, out, stderr = run("Stop-VM -Name 'nope'\nWrite-Output 'after'")
-    assert code == 1 and out == "after\r\n"
+    assert code == 0 and out == "after\r\n"
+    assert "FullyQualifiedErrorId : InvalidParameter" in clean(stderr)
+    code, out, stderr = run("Write-Output 'before'\nStop-VM -Name 'nope'")
+    assert code == 1 and out == "before\r\n"
     assert "FullyQualifiedErrorId : InvalidParameter" in clean(stderr)
     code, out, stderr = run("$ErrorActionPreference = 'SilentlyContinue'\nStop-VM -Name 'nope'\nWrite-Output 'ok'")
     assert (code, out) == (0, "ok\r\n")
@@ -210,13 +214,14 @@ def test_cmdlet_latency_fault_and_cancellation() -> None:
 
 
 def test_builtin_parameter_errors() -> None:
-    code, _, stderr = run(PROLOGUE + "Get-VM | Select-Object -First 1")
+    code, _, stderr = run(PROLOGUE + "Get-VM | Select-Object -Frist 1")
     assert code == 1
     assert "FullyQualifiedErrorId : NamedParameterNotFound,Microsoft.PowerShell.Commands.SelectObjectCommand" in (
         clean(stderr)
     )
-    code, _, stderr = run(PROLOGUE + "Get-VM | ConvertTo-Json")
-    assert code == 1 and "LabUnsupported" in clean(stderr)
+    code, _, stderr = run(PROLOGUE + "Get-VM | ConvertTo-Json -Depth 101")
+    assert code == 1
+    assert "ParameterArgumentValidationError,Microsoft.PowerShell.Commands.ConvertToJsonCommand" in clean(stderr)
 
 
 def test_cast_failure_is_a_runtime_error() -> None:
@@ -270,3 +275,124 @@ def test_json_of_plain_values() -> None:
         "x",
         "00000000-0000-0000-0000-000000000001",
     ]
+
+
+# -- the PowerShell operators write (recovery-plan script actions) ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        # argument mode: barewords and numbers as PowerShell tokenizes them
+        (
+            "Write-Output db-01 C:\\VMs\\x 10.2.0.11 replica.contoso.com",
+            "db-01\r\nC:\\VMs\\x\r\n10.2.0.11\r\nreplica.contoso.com\r\n",
+        ),
+        (
+            "(Write-Output 80) -is [int]; (Write-Output 1.5) -is [double]; (Write-Output 08x) -is [string]",
+            "True\r\nTrue\r\nTrue\r\n",
+        ),
+        ("Write-Output 0x10 2kb -3", "16\r\n2048\r\n-3\r\n"),
+        ("$d = 'D:'; Write-Output $d\\Replica \"$d\\x\"", "D:\\Replica\r\nD:\\x\r\n"),
+        # comparisons: case-insensitive, -c variants, the left operand's type, arrays filter
+        (
+            "'ABC' -eq 'abc'; 'ABC' -ceq 'abc'; 10 -gt '9'; '10' -gt 9; 1,2,3,2 -eq 2",
+            "True\r\nFalse\r\nTrue\r\nFalse\r\n2\r\n2\r\n",
+        ),
+        (
+            "'web-01' -like 'WEB*'; 'web-01' -notlike 'db*'; 'db-07' -match '(\\d+)$'; $Matches[1]",
+            "True\r\nTrue\r\nTrue\r\n07\r\n",
+        ),
+        (
+            "'a','b' -contains 'B'; 'B' -in 'a','b'; 'x' -notin 'a'; 'a,b' -split ','; 1,2 -join '+'",
+            "True\r\nTrue\r\nTrue\r\na\r\nb\r\n1+2\r\n",
+        ),
+        ("$null -eq $x; -not $null; !1; $true -and $false -or $true", "True\r\nTrue\r\nFalse\r\nTrue\r\n"),
+        # arithmetic and strings
+        (
+            "1 + 2 * 3 - 4 / 2; 7 % 3; 'ab' + 1; 'ab' * 2; (1,2) + 3; 5 / 2",
+            "5\r\n1\r\nab1\r\nabab\r\n1\r\n2\r\n3\r\n2.5\r\n",
+        ),
+        (
+            "$n = 'db'; \"$n-01 `\"q`\" $($n.Length * 2) $(@(1,2).Count)\"; 'it''s'; '{0}-{1:D2}' -f $n, 3",
+            'db-01 "q" 4 2\r\nit\'s\r\ndb-03\r\n',
+        ),
+        (
+            "$h = @{Name='x'; Size=2}; $h.Name; $h['Size']; $a = @(1,2,3); $a[0]; $a[-1]; $a.Count",
+            "x\r\n2\r\n1\r\n3\r\n3\r\n",
+        ),
+        (
+            "'  Web  '.Trim().ToUpper(); 'a-b-c'.Split('-')[1]; [math]::Round(2.345, 2); [string]::IsNullOrEmpty('')",
+            "WEB\r\nb\r\n2.35\r\nTrue\r\n",
+        ),
+        # control flow
+        ("$i = 5; if ($i -lt 3) { 'low' } elseif ($i -lt 10) { 'mid' } else { 'high' }", "mid\r\n"),
+        ("$s = 0; foreach ($i in 1..6) { if ($i -eq 5) { break }; if ($i % 2) { continue }; $s += $i }; $s", "6\r\n"),
+        ("try { throw 'boom' } catch { \"caught $_\" } finally { 'finally' }", "caught boom\r\nfinally\r\n"),
+        (
+            "try { 1/0 } catch [System.DivideByZeroException], [RuntimeException] { $_.FullyQualifiedErrorId }",
+            "RuntimeException\r\n",
+        ),
+        # comments, continuation, here-strings, -Name:value, redirection, $null assignment
+        ("# note\nWrite-Output `\n  -InputObject:db-01 <# inline #>", "db-01\r\n"),
+        ('$t = @"\nline $(1+1)\n"@\n$t', "line 2\r\n"),
+        ("$null = Write-Output 'x'; Write-Output 'y' > $null; [void](Write-Output 'z'); 'done'", "done\r\n"),
+    ],
+)
+def test_operator_script_forms(script: str, expected: str) -> None:
+    code, out, stderr = run(script)
+    assert (code, out) == (0, expected), clean(stderr) if stderr else ""
+
+
+def test_pipelines_with_script_blocks_and_simplified_syntax() -> None:
+    host = FakeHost(vms=["web-01", "db-01", "db-02"])
+    host.vms["db-02"]["State"] = VMState.Off
+    code, out, stderr = run("Get-VM | Where-Object {$_.State -eq 'Running'} | Select-Object -ExpandProperty Name", host)
+    assert (code, out) == (0, "web-01\r\ndb-01\r\n"), stderr
+    code, out, _ = run("Get-VM | Where-Object State -eq Off | ForEach-Object { $PSItem.Name }", host)
+    assert out == "db-02\r\n"
+    code, out, _ = run("Get-VM | ? Name -like db* | % Name | Sort-Object -Descending | select -First 1", host)
+    assert out == "db-02\r\n"
+    code, out, _ = run("Get-VM | Select-Object -Last 2 -Property Name, State | ConvertTo-Json -Compress", host)
+    assert json.loads(out) == [{"Name": "db-01", "State": 2}, {"Name": "db-02", "State": 3}]
+    code, out, _ = run("(Get-VM | Measure-Object).Count; Get-VM | Select-Object -First 1 | Out-String", host)
+    assert out.startswith("3\r\n\r\nName ")
+    code, out, _ = run('Get-VM | ForEach-Object -Begin { $n = 0 } -Process { $n += 1 } -End { "n=$n" }', host)
+    assert out == "n=3\r\n"
+
+
+def test_error_action_and_status() -> None:
+    code, out, stderr = run('Stop-VM -Name nope -ErrorAction SilentlyContinue; "ok=$?"')
+    assert (code, out) == (0, "ok=False\r\n") and 'S="Error"' not in stderr
+    code, out, _ = run("Stop-VM -Name nope -EA Stop; 'not reached'")
+    assert (code, out) == (1, "")
+    code, out, _ = run("try { Stop-VM -Name nope -ErrorAction Stop } catch { $_.CategoryInfo.Category }")
+    assert (code, out) == (0, "InvalidArgument\r\n")
+    code, out, _ = run('Stop-VM -Name nope 2>$null; $Error.Count; Stop-VM -Name nope 2>&1 | % { "$_" }')
+    assert out.startswith("1\r\nHyper-V was unable to find a virtual machine")
+    code, out, stderr = run("Write-Error 'disk missing'; 'next'")
+    assert (code, out) == (0, "next\r\n")
+    text = clean(stderr)
+    assert text.splitlines()[0] == "Write-Error 'disk missing' : disk missing"
+    assert "+ FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException" in text
+    code, out, stderr = run("'x'.NoSuchMethod()")
+    assert code == 1
+    assert "Method invocation failed because [System.String] does not contain a method named 'NoSuchMethod'." in (
+        clean(stderr)
+    )
+
+
+def test_positional_and_colon_arguments_reach_the_cmdlet_in_order() -> None:
+    host = FakeHost()
+    code, _, stderr = run("Get-VM web-01 -Name:db-01 80 10.2.0.11 -Confirm:$false", host)
+    assert code == 0, stderr
+    call = host.calls[-1]
+    assert call.positional == ["web-01", 80, "10.2.0.11"]
+    assert call.named == [("Name", "db-01"), ("Confirm", False)]
+
+
+def test_format_table_and_list_render_text_as_the_console_does() -> None:
+    code, out, _ = run("Get-VM | Format-Table -Property Name, State -AutoSize")
+    assert (code, out) == (0, "\r\nName   State\r\n----   -----\r\nweb-01 Running\r\ndb-01  Running\r\n\r\n\r\n")
+    code, out, _ = run("Get-VM | Select-Object -First 1 | fl Name, State")
+    assert (code, out) == (0, "\r\nName  : web-01\r\nState : Running\r\n\r\n\r\n")

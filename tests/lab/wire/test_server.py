@@ -67,9 +67,9 @@ async def test_session_run_ps_error_text(lab: Lab) -> None:
 async def test_unparseable_script_is_an_error(lab: Lab) -> None:
     _, urls, _ = lab
     session = winrm.Session(urls["hv01"], auth=(USER, PASSWORD))
-    result = await asyncio.to_thread(session.run_ps, 'Get-VM -Name "$(Remove-Item C:\\)"')
+    result = await asyncio.to_thread(session.run_ps, "if ($true) { Get-VM -Name \"$(Remove-Item C:\\)\"")
     assert result.status_code == 1 and result.std_out == b""
-    assert b"ParserError" in result.std_err and b"LabUnsupportedSyntax" in result.std_err
+    assert b"ParserError" in result.std_err and b"MissingEndCurlyBrace" in result.std_err
 
 
 async def test_protocol_with_utf8_codepage(lab: Lab) -> None:

@@ -189,13 +189,16 @@ class LabPSHost:
                 for bound in batches:
                     if bound.get("WhatIf"):
                         continue
-                    ctx = Context(backend, self._target(bound), spec.name, backend.now())
-                    results.extend(spec.handler(ctx, bound))
+                    for target in self._targets(bound):
+                        ctx = Context(backend, target, spec.name, backend.now())
+                        results.extend(spec.handler(ctx, bound))
                 return results
             finally:
                 backend.record_call(self._name, spec.name, list(dict.fromkeys(counted)))
 
-    def _target(self, bound: dict[str, Any]) -> HyperVHost | VMMServer:
+    def _targets(self, bound: dict[str, Any]) -> list[HyperVHost | VMMServer]:
+        """The host the cmdlet runs against: this one, or each ``-ComputerName`` (the lab knows all its hosts;
+        an unknown name fails as a real host's CIM call to an unreachable computer does)."""
         backend = self.backend
         if self.kind == "vmm":
             server = backend.vmm(self._name)
@@ -205,23 +208,35 @@ class LabPSHost:
                     error_id="ObjectNotFound",
                     category="ObjectNotFound",
                 )
-            return server
-        names = bound.get("ComputerName")
-        if isinstance(names, list) and len(names) == 1:
-            names = names[0]
+            return [server]
         host = backend.host(self._name)
-        if isinstance(names, str) and names not in (".", "localhost"):
-            other = backend.host(names)
-            if other is None:
-                raise PSError(
-                    f'Hyper-V was unable to find a host with name "{names}": the computer could not be contacted.',
-                    error_id="InvalidParameter",
-                    category="InvalidArgument",
-                    target=names,
-                )
-            host = other
         if host is None:
             raise PSError(
                 f"The lab has no Hyper-V host named {self._name}.", error_id="ObjectNotFound", category="ObjectNotFound"
             )
-        return host
+        names = bound.get("ComputerName")
+        if names is None:
+            return [host]
+        targets: list[HyperVHost | VMMServer] = []
+        for name in names if isinstance(names, list) else [names]:
+            text = str(name).strip()
+            if text.lower() in (".", "localhost", "127.0.0.1", "::1"):
+                targets.append(host)
+                continue
+            other = backend.host(text)
+            if other is None:
+                raise _computer_unreachable(text)
+            targets.append(other)
+        return targets
+
+
+def _computer_unreachable(name: str) -> PSError:
+    """What a Hyper-V cmdlet writes when ``-ComputerName`` names a computer it cannot reach (the module talks
+    CIM over WS-Management; the name does not resolve, so Kerberos cannot find the computer)."""
+    return PSError(
+        f"The operation on computer '{name}' failed: WinRM cannot process the request. The following error occurred "
+        f"while using Kerberos authentication: Cannot find the computer {name}. Verify that the computer exists on "
+        "the network and that the name provided is spelled correctly.",
+        error_id="Unspecified",
+        category="NotSpecified",
+    )

@@ -103,10 +103,8 @@ def start_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
             point=point,
             point_owner=owner,
         )
-        if test is not None:
-            results.append(test.to_object(ctx.now))
-        elif bound.get("Passthru"):
-            results.append(vm.to_object(ctx.now))
+        if bound.get("Passthru"):  # -AsTest writes the test VM, and only with -Passthru (as documented)
+            results.append((test or vm).to_object(ctx.backend.now()))
     return results
 
 

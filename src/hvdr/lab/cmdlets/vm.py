@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from hvdr.lab.cmdlets.base import VM_NAME_ONLY, VM_OBJECT, Context, cmdlet, resolve_vms
 from hvdr.lab.cmdlets.binding import Param
-from hvdr.lab.models import errors
+from hvdr.lab.models import errors, guest
 from hvdr.lab.models.enums import VMState
-from hvdr.lab.models.vms import VirtualMachine
+from hvdr.lab.models.objects import HV, ModelObject
+from hvdr.lab.models.vms import FailoverIP, NetworkAdapter, VirtualMachine
 
 PASSTHRU = Param("Passthru", "switch")
 
 
 def _passthru(ctx: Context, bound: dict[str, Any], vms: list[VirtualMachine]) -> list[Any]:
-    return [vm.to_object(ctx.now) for vm in vms] if bound.get("Passthru") else []
+    # A cmdlet that waited (Stop-VM) reports the VM as it is when it returns.
+    now = ctx.backend.now()
+    return [vm.to_object(now) for vm in vms] if bound.get("Passthru") else []
 
 
 @cmdlet("Get-VM", Param("Name", "strings", ("VMName",), position=0), Param("Id", "guid"), VM_OBJECT)
@@ -39,17 +43,7 @@ def start_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     for vm in vms:
         ctx.backend.catch_up(vm, ctx.now)
         vm.start(ctx.now)
-        _apply_failover_ip(vm)
     return _passthru(ctx, bound, vms)
-
-
-def _apply_failover_ip(vm: VirtualMachine) -> None:
-    """A failed-over replica's guest takes the failover address configured for each adapter."""
-    if vm.replication is None or vm.replication.mode.name != "Replica":
-        return
-    for adapter in vm.adapters:
-        if adapter.failover_ipv4 and adapter.failover_ipv4.get("address"):
-            adapter.ip_addresses = [str(adapter.failover_ipv4["address"])]
 
 
 @cmdlet(
@@ -66,9 +60,12 @@ def stop_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
         raise errors.conflicting("TurnOff", "Save")
     vms = resolve_vms(ctx, bound, name_key="Name")
     for vm in vms:
-        ctx.backend.catch_up(vm, ctx.now)
-        vm.stop(
-            ctx.now, force=bool(bound.get("Force")), turn_off=bool(bound.get("TurnOff")), save=bool(bound.get("Save"))
+        guest.stop(
+            ctx.backend,
+            vm,
+            force=bool(bound.get("Force")),
+            turn_off=bool(bound.get("TurnOff")),
+            save=bool(bound.get("Save")),
         )
     return _passthru(ctx, bound, vms)
 
@@ -121,12 +118,18 @@ def get_vmswitch(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [ctx.host.switch_object(s) for s in switches]
 
 
-@cmdlet("Get-VMNetworkAdapter", VM_NAME_ONLY, VM_OBJECT, Param("Name", "strings"), Param("All", "switch"))
+@cmdlet(
+    "Get-VMNetworkAdapter",
+    VM_NAME_ONLY,
+    VM_OBJECT,
+    Param("Name", "strings", ("VMNetworkAdapterName",), position=1),
+    Param("All", "switch"),
+)
 def get_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     from hvdr.lab.cmdlets.patterns import matches
 
     vms = resolve_vms(ctx, bound, required=not bound.get("All"))
-    return [vm.adapter_object(a) for vm in vms for a in vm.adapters if matches(a.name, bound.get("Name"))]
+    return [vm.adapter_object(a, ctx.now) for vm in vms for a in vm.adapters if matches(a.name, bound.get("Name"))]
 
 
 def _adapters(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, Any]]:
@@ -167,40 +170,129 @@ def connect_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
         pairs = _adapters(ctx, bound, "Name")
     for _vm, adapter in pairs:
         adapter.switch_name = switch.name
-    return [vm.adapter_object(a) for vm, a in pairs] if bound.get("Passthru") else []
+    return [vm.adapter_object(a, ctx.now) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+def _adapter_pairs(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, NetworkAdapter]]:
+    if bound.get("VMNetworkAdapter"):
+        return [obj.ref for obj in bound["VMNetworkAdapter"]]
+    return _adapters(ctx, bound, name_key)
+
+
+@cmdlet(
+    "Set-VMNetworkAdapter",
+    VM_NAME_ONLY,
+    VM_OBJECT,
+    Param("Name", "strings"),
+    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
+    Param("TestReplicaSwitchName", "string"),
+    PASSTHRU,
+)
+def set_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    """The adapter settings the lab models: ``-TestReplicaSwitchName`` (where a test failover connects)."""
+    pairs = _adapter_pairs(ctx, bound, "Name")
+    if "TestReplicaSwitchName" in bound:
+        name = bound["TestReplicaSwitchName"] or None
+        switch = ctx.host.switch(name) if name else None
+        if name and switch is None:
+            raise errors.object_not_found(f'Hyper-V was unable to find a virtual switch with name "{name}".', name)
+        for _vm, adapter in pairs:
+            adapter.test_switch_name = switch.name if switch else None
+    return [vm.adapter_object(a, ctx.now) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+_FAILOVER_PARAMS = {
+    4: ("IPv4Address", "IPv4SubnetMask", "IPv4DefaultGateway", "IPv4PreferredDNSServer", "IPv4AlternateDNSServer"),
+    6: (
+        "IPv6Address",
+        "IPv6SubnetPrefixLength",
+        "IPv6DefaultGateway",
+        "IPv6PreferredDNSServer",
+        "IPv6AlternateDNSServer",
+    ),
+}
+
+
+def _failover_ip(bound: dict[str, Any], family: int, current: FailoverIP | None) -> FailoverIP | None:
+    """The family's configuration after this call: given values over the current ones."""
+    names = _FAILOVER_PARAMS[family]
+    if bound.get(f"ClearFailoverIPv{family}Settings"):
+        return None
+    if not any(n in bound for n in names):
+        return current
+    old = dataclasses.astuple(current) if current else (None,) * 5
+    values = [str(bound[n]) if bound.get(n) not in (None, "") else old[i] for i, n in enumerate(names)]
+    address, subnet = values[0], values[1]
+    if not address or not subnet:
+        missing, given = (names[1], names[0]) if address else (names[0], names[1])
+        raise errors.parameter_not_provided(missing, f"with {given}")
+    return FailoverIP(address, subnet, values[2], values[3], values[4])
+
+
+def failover_setting_object(vm: VirtualMachine, adapter: NetworkAdapter) -> ModelObject:
+    """Get-VMNetworkAdapterFailoverConfiguration's VMNetworkAdapterFailoverSetting."""
+    v4, v6 = adapter.failover_ipv4, adapter.failover_ipv6
+    return ModelObject(
+        HV + "VMNetworkAdapterFailoverSetting",
+        {
+            "VMName": vm.name,
+            "VMNetworkAdapterName": adapter.name,
+            "IPv4Address": v4.address if v4 else None,
+            "IPv6Address": v6.address if v6 else None,
+            "IPv4SubnetMask": v4.subnet if v4 else None,
+            "IPv6SubnetPrefixLength": int(v6.subnet) if v6 else None,
+            "IPv4PreferredDNSServer": v4.preferred_dns_server if v4 else None,
+            "IPv4AlternateDNSServer": v4.alternate_dns_server if v4 else None,
+            "IPv6PreferredDNSServer": v6.preferred_dns_server if v6 else None,
+            "IPv6AlternateDNSServer": v6.alternate_dns_server if v6 else None,
+            "IPv4DefaultGateway": v4.default_gateway if v4 else None,
+            "IPv6DefaultGateway": v6.default_gateway if v6 else None,
+            "ComputerName": vm.host.short_name,
+        },
+        ref=(vm, adapter),
+    )
 
 
 @cmdlet(
     "Set-VMNetworkAdapterFailoverConfiguration",
     VM_NAME_ONLY,
+    VM_OBJECT,
     Param("VMNetworkAdapterName", "strings"),
     Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
     Param("IPv4Address", "string"),
+    Param("IPv6Address", "string"),
     Param("IPv4SubnetMask", "string"),
-    Param("IPv4DefaultGateway", "string"),
+    Param("IPv6SubnetPrefixLength", "int"),
     Param("IPv4PreferredDNSServer", "string"),
     Param("IPv4AlternateDNSServer", "string"),
+    Param("IPv6PreferredDNSServer", "string"),
+    Param("IPv6AlternateDNSServer", "string"),
+    Param("IPv4DefaultGateway", "string"),
+    Param("IPv6DefaultGateway", "string"),
     Param("ClearFailoverIPv4Settings", "switch"),
+    Param("ClearFailoverIPv6Settings", "switch"),
     PASSTHRU,
 )
 def set_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
-    if bound.get("VMNetworkAdapter"):
-        pairs = [obj.ref for obj in bound["VMNetworkAdapter"]]
-    else:
-        pairs = _adapters(ctx, bound, "VMNetworkAdapterName")
-    if bound.get("IPv4Address") and not bound.get("IPv4SubnetMask"):
-        raise errors.parameter_not_provided("IPv4SubnetMask", "with IPv4Address")
-    for _vm, adapter in pairs:
-        if bound.get("ClearFailoverIPv4Settings"):
-            adapter.failover_ipv4 = None
-            continue
-        adapter.failover_ipv4 = {
-            "address": bound.get("IPv4Address"),
-            "subnet_mask": bound.get("IPv4SubnetMask"),
-            "default_gateway": bound.get("IPv4DefaultGateway"),
-            "preferred_dns_server": bound.get("IPv4PreferredDNSServer"),
-        }
-    return [vm.adapter_object(a) for vm, a in pairs] if bound.get("Passthru") else []
+    pairs = _adapter_pairs(ctx, bound, "VMNetworkAdapterName")
+    prefix = bound.get("IPv6SubnetPrefixLength")
+    if prefix is not None and not 0 <= int(prefix) <= 128:
+        raise errors.out_of_range("IPv6SubnetPrefixLength", prefix, "The argument is not in the range 0 to 128")
+    changes = [(a, _failover_ip(bound, 4, a.failover_ipv4), _failover_ip(bound, 6, a.failover_ipv6)) for _, a in pairs]
+    for adapter, v4, v6 in changes:  # validated for every adapter before any changes
+        adapter.failover_ipv4, adapter.failover_ipv6 = v4, v6
+    return [failover_setting_object(vm, a) for vm, a in pairs] if bound.get("Passthru") else []
+
+
+@cmdlet(
+    "Get-VMNetworkAdapterFailoverConfiguration",
+    VM_NAME_ONLY,
+    VM_OBJECT,
+    Param("VMNetworkAdapterName", "strings"),
+    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
+)
+def get_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
+    return [failover_setting_object(vm, a) for vm, a in _adapter_pairs(ctx, bound, "VMNetworkAdapterName")]
 
 
 @cmdlet("Get-VMIntegrationService", VM_NAME_ONLY, VM_OBJECT, Param("Name", "strings", position=1))

@@ -13,6 +13,7 @@ import itertools
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from array import array
 
     from hvdr.lab.models.replication import Relationship, Task
-    from hvdr.lab.models.vms import VirtualMachine
+    from hvdr.lab.models.vms import Shutdown, VirtualMachine
 
 
 @dataclass
@@ -63,6 +64,8 @@ class LabBackend:
         self.workload = workload or Workload()
         self.transfer = Transfer()
         self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        """Notified when the clock jumps; a cmdlet waiting on simulated time (:meth:`wait`) sleeps on it."""
         self.sites: list[str] = []
         self.hosts: dict[str, HyperVHost] = {}
         self.vmm_servers: dict[str, VMMServer] = {}
@@ -71,7 +74,8 @@ class LabBackend:
         self.exports: dict[str, ExportMedia] = {}
         self.cycles_completed = 0
         self._version = 1
-        self._events: list[tuple[float, int, str, Relationship, Task | None]] = []
+        self._events: list[tuple[float, int, str, Any, Any]] = []
+        """(at, seq, kind, subject, payload): a Relationship and its Task, or a VM and its Shutdown."""
         self._seq = itertools.count()
 
     # -- registry ------------------------------------------------------------------------------------------
@@ -155,25 +159,49 @@ class LabBackend:
 
             engine.check_log_limit(self, vm, until)
 
-    def schedule(self, at: float, kind: str, rel: Relationship, task: Task | None = None) -> None:
-        heapq.heappush(self._events, (at, next(self._seq), kind, rel, task))
+    def schedule(
+        self, at: float, kind: str, subject: Relationship | VirtualMachine, payload: Task | Shutdown | None = None
+    ) -> None:
+        heapq.heappush(self._events, (at, next(self._seq), kind, subject, payload))
 
     def sync(self, until: float | None = None) -> None:
         """Run every scheduled event due by ``until`` (default: now), in time order."""
-        from hvdr.lab.models import engine
+        from hvdr.lab.models import engine, guest
 
         with self.lock:
             limit = self.now() if until is None else until
             events = self._events
             while events and events[0][0] <= limit:
-                at, _, kind, rel, task = heapq.heappop(events)
-                engine.dispatch(self, at, kind, rel, task)
+                at, _, kind, subject, payload = heapq.heappop(events)
+                if kind in guest.KINDS:
+                    guest.dispatch(self, at, kind, subject, payload)
+                else:
+                    engine.dispatch(self, at, kind, subject, payload)
 
     def advance(self, seconds: float) -> None:
         """Move the clock forward and run what fell due (tests, ``POST /clock``)."""
         with self.lock:
             self.clock.advance(seconds)
             self.sync()
+            self.changed.notify_all()
+
+    def wait(self, until: float, done: Callable[[], bool] = lambda: False) -> None:
+        """Block the calling cmdlet until ``done()`` or simulated time ``until``, running what falls due.
+
+        The lock is released while waiting, so other cmdlets and the control API go on. With the clock
+        frozen (speed 0: deterministic tests) nothing else would move it, so the call moves it itself: the
+        cmdlet takes that much simulated time.
+        """
+        with self.changed:
+            while True:
+                self.sync()
+                now = self.now()
+                if done() or now >= until:
+                    return
+                if self.clock.speed == 0:  # step to the next event (it may be the one waited for) or the end
+                    self.clock.advance(min(until, self._events[0][0] if self._events else until) - now)
+                    continue
+                self.changed.wait(min(self.clock.real_seconds(until - now) + 0.001, 0.25))
 
     def pending_events(self) -> int:
         return len(self._events)
@@ -240,6 +268,9 @@ class LabBackend:
             for key in ("site_a", "site_b"):
                 if key in params and params[key] not in self.sites:
                     raise ValueError(f"no site named {params[key]!r} in the lab")
+            target = self.host(str(params.get("host", "")))
+            if "vm" in params and (target is None or not target.vms_named(str(params["vm"]))):
+                raise ValueError(f"no VM named {params['vm']!r} on {params['host']}")
             for key in ("seconds", "rate"):
                 if key in params:
                     params[key] = float(params[key])
@@ -250,6 +281,7 @@ class LabBackend:
                 from hvdr.lab.models import engine
 
                 engine.crash_host(self, self.require_host(params["host"]), fault.created)
+            self.apply_guest_faults()
             return fault
 
     def clear_fault(self, fault_id: str) -> Fault | None:
@@ -258,6 +290,7 @@ class LabBackend:
             fault = self.faults.remove(fault_id)
             if fault is not None:
                 self._after_clear(fault)
+                self.apply_guest_faults()
             return fault
 
     def clear_faults(self) -> list[Fault]:
@@ -266,7 +299,17 @@ class LabBackend:
             removed = self.faults.clear()
             for fault in removed:
                 self._after_clear(fault)
+            self.apply_guest_faults()
             return removed
+
+    def apply_guest_faults(self) -> None:
+        """Set each VM's guest flags from the guest faults in force (after a change, or a new VM)."""
+        for host in self.hosts.values():
+            for vm in host.vms.values():
+                guest = self.faults.guest(host.fqdn, vm.name)
+                vm.hung = "hung_guest" in guest
+                vm.integration_services_off = "integration_services_off" in guest
+                vm.slow_boot_s = guest.get("slow_boot", 0.0)
 
     def _after_clear(self, fault: Fault) -> None:
         if fault.kind in ("crash", "host_down"):
@@ -303,9 +346,12 @@ class LabBackend:
 
     def vm_report(self) -> list[dict[str, Any]]:
         """Every VM copy on every host, with its disks' checksum (brought up to now first)."""
+        from hvdr.lab.models import guest
+
         with self.lock:
             self.sync()
             now = self.now()
+            split = {uuid.UUID(row["id"]) for row in guest.split_brain(self)}
             rows = []
             for host in self.hosts.values():
                 for vm in host.vms.values():
@@ -328,11 +374,15 @@ class LabBackend:
                             "recovery_points": len(rel.history.points) if rel else 0,
                             "disk_checksum": vm.checksum(),
                             "tier": vm.tier,
+                            "heartbeat": hb.name if (hb := vm.heartbeat(now)) is not None else None,
+                            "split_brain": vm.id in split,
                         }
                     )
             return rows
 
     def status(self) -> dict[str, Any]:
+        from hvdr.lab.models import guest
+
         with self.lock:
             return {
                 "status": "ok",
@@ -350,6 +400,7 @@ class LabBackend:
                 "cycles_completed": self.cycles_completed,
                 "faults": len(self.faults.faults),
                 "scheduled_events": len(self._events),
+                "split_brain": guest.split_brain(self),
             }
 
 

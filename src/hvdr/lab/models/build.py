@@ -11,7 +11,7 @@ from hvdr.lab.models.disks import GiB, MiB, VirtualDisk
 from hvdr.lab.models.enums import RecoveryAuthenticationType, VMState
 from hvdr.lab.models.hosts import AuthorizationEntry, HyperVHost, ReplicaServer, VMSwitch
 from hvdr.lab.models.vmm import VMMCloud, VMMServer
-from hvdr.lab.models.vms import BOOT_SECONDS, NetworkAdapter, VirtualMachine, mac_for
+from hvdr.lab.models.vms import FailoverIP, NetworkAdapter, VirtualMachine, mac_for
 from hvdr.lab.models.workload import KiB, TierRate, Workload
 from hvdr.topology import TierWorkload, Topology
 
@@ -35,6 +35,7 @@ def build_backend(topology: Topology, clock: LabClock | None = None, backend: La
     else:
         backend.reset()
         backend.workload = workload
+    backend.transfer.bandwidth = lab.link_mib_per_s * MiB
     now = backend.now()
     for site in topology.sites:
         backend.sites.append(site.name)
@@ -106,22 +107,38 @@ def build_backend(topology: Topology, clock: LabClock | None = None, backend: La
             tier=spec_vm.tier,
             tags=spec_vm.tags,
             created=now,
+            boot_s=spec_vm.boot_s,
+            shutdown_s=spec_vm.shutdown_s,
         )
         for index, a in enumerate(spec_vm.network_adapters):
             if a.switch is not None and host.switch(a.switch) is None:
                 raise ConfigError(f"vm {spec_vm.name}: host {host.fqdn} has no switch {a.switch!r}")
+            v4, v6 = a.failover_ipv4, a.failover_ipv6
             vm.adapters.append(
                 NetworkAdapter(
                     a.name,
                     mac_for(vm_id, index),
                     a.switch,
                     list(a.ip_addresses),
-                    a.failover_ipv4.model_dump() if a.failover_ipv4 else None,
+                    FailoverIP(
+                        v4.address, v4.subnet_mask, v4.default_gateway, v4.preferred_dns_server, v4.alternate_dns_server
+                    )
+                    if v4
+                    else None,
+                    FailoverIP(
+                        v6.address,
+                        str(v6.prefix_length),
+                        v6.default_gateway,
+                        v6.preferred_dns_server,
+                        v6.alternate_dns_server,
+                    )
+                    if v6
+                    else None,
                 )
             )
         if spec_vm.power_state == "running":
             vm.state = VMState.Running
-            vm.started_at = now - BOOT_SECONDS
+            vm.started_at = vm.booted_at = now - vm.boot_s
         elif spec_vm.power_state == "saved":
             vm.state = VMState.Saved
         vm.written_until = now

@@ -119,12 +119,17 @@ def fail(rel: Relationship, error: PSError) -> None:
         rel.state = S.Error
 
 
+def transfer_seconds(b: LabBackend, rel: Relationship, size: int) -> float:
+    """How long ``size`` bytes of this relationship's changes take over the link."""
+    sent = size // 2 if rel.settings.compression else size
+    return b.transfer.base_latency + sent / b.transfer.bandwidth
+
+
 def deliver(b: LabBackend, rel: Relationship, replica: VirtualMachine, t: float, kind: VMReplicationType) -> None:
     rrel = replica.replication
     assert rrel is not None
     log = rel.log.cut()
-    sent = log.size_bytes // 2 if rel.settings.compression else log.size_bytes
-    latency = b.transfer.base_latency + sent / b.transfer.bandwidth
+    latency = transfer_seconds(b, rel, log.size_bytes)
     rrel.settings.frequency_sec = rel.settings.frequency_sec
     rrel.settings.recovery_history = rel.settings.recovery_history
     rrel.settings.vss_frequency_hours = rel.settings.vss_frequency_hours
@@ -214,8 +219,7 @@ def crash_host(b: LabBackend, host: HyperVHost, t: float) -> None:
     for vm in list(host.vms.values()):
         b.catch_up(vm, t)
         if vm.state is not VMState.Off:
-            vm.state = VMState.Off
-            vm.started_at = None
+            vm.power_off()
         rel = vm.replication
         if rel is None or rel.mode is not M.Primary:
             continue

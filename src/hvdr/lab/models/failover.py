@@ -7,7 +7,12 @@ for a planned failover reverses at once (both sides Replicating) and replicates 
 wrote since (the difference of the two copies); towards a copy waiting as a Replica (``-AsReplica``) or a
 host without the VM, the new primary waits for initial replication; towards any other copy it fails with
 ``OperationFailed_InvalidReplicationState`` naming that copy. The split-brain check Hyper-V Manager makes
-before an unplanned failover is not part of the cmdlet and is not modelled.
+before an unplanned failover is not part of the cmdlet: an unplanned failover while the primary still runs
+is allowed, and the control API reports the split brain (``hvdr.lab.models.guest.split_brain``).
+
+Time: ``-Prepare`` is the final sync; it returns after the unsent changes have crossed the link
+(``base_latency + bytes / bandwidth``, half the bytes with compression, as every transfer). Every failover
+(planned, unplanned, test) queues the adapters' failover IP configuration for the guest's next boot.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import dataclasses
 import uuid
 from typing import TYPE_CHECKING, Any
 
-from hvdr.lab.models import engine, errors
+from hvdr.lab.models import engine, errors, guest
 from hvdr.lab.models.disks import ChangeLog, RecoveryPoint
 from hvdr.lab.models.enums import (
     ReplicationAuthenticationType,
@@ -28,7 +33,7 @@ from hvdr.lab.models.enums import (
 )
 from hvdr.lab.models.protection import check_server_name, create_replica
 from hvdr.lab.models.replication import Relationship
-from hvdr.lab.models.vms import NetworkAdapter, VirtualMachine
+from hvdr.lab.models.vms import VirtualMachine
 
 if TYPE_CHECKING:
     from hvdr.lab.models.backend import LabBackend
@@ -78,12 +83,11 @@ def start_failover(
             )
         if not prepare:
             raise errors.parameter_not_provided("Prepare", "to start a failover on a primary virtual machine")
-        rel.require_state("Start-VMFailover -Prepare", S.Replicating)
-        if vm.state is not VMState.Off:
-            raise errors.invalid_state(
-                vm.name, vm.state.name, "Turn off the virtual machine before a planned failover."
-            )
+        _check_prepare(rel)
         b.catch_up(vm, now)
+        b.wait(now + engine.transfer_seconds(b, rel, rel.pending_bytes()))
+        _check_prepare(rel)
+        now = b.now()
         error = engine.send(b, rel, now, VMReplicationType.Planned)
         if error is not None:
             raise error
@@ -118,7 +122,16 @@ def start_failover(
     rel.failed_over_to = point
     rel.state = S.FailedOverWaitingCompletion
     rel.last_failover_time = now
+    guest.inject_failover_ip(vm)
     return None
+
+
+def _check_prepare(rel: Relationship) -> None:
+    rel.require_state("Start-VMFailover -Prepare", S.Replicating)
+    if rel.vm.state is not VMState.Off:
+        raise errors.invalid_state(
+            rel.vm.name, rel.vm.state.name, "Turn off the virtual machine before a planned failover."
+        )
 
 
 def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None, now: float) -> VirtualMachine:
@@ -155,9 +168,12 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
         tags=vm.tags,
         created=now,
     )
-    test.adapters = [NetworkAdapter(a.name, a.mac_address, None, [], None) for a in vm.adapters]
+    test.like(vm)
+    test.adapters = [a.copy(a.test_switch_name) for a in vm.adapters]
     test.test_of = vm
+    guest.inject_failover_ip(test)
     vm.host.add_vm(test)
+    b.apply_guest_faults()
     rel.test_vm = test
     rel.last_test_failover_time = now
     return test
@@ -197,6 +213,7 @@ def stop_failover(b: LabBackend, vm: VirtualMachine) -> None:
         rel.failover_stash = None
         rel.failed_over_to = None
         rel.state = S.Replicating
+        vm.failover_ip_pending = False
         return
     raise errors.invalid_replication_state(vm.name, rel.state.name, "Stop-VMFailover")
 

@@ -14,6 +14,11 @@ error_rate     host, rate                             that fraction of requests 
 cmdlet_latency host, cmdlet, seconds                  extra seconds one cmdlet takes on that host (the wire).
 storage_full   host                                   the host's replica storage is full: replication into it fails
                                                       and the relationship goes to Error; enabling to it fails.
+hung_guest     host, vm                               the guest accepts a shutdown and never completes it: Stop-VM
+                                                      fails after five minutes, -Force turns it off then.
+slow_boot      host, vm, seconds                      every boot of that VM takes that much longer.
+integration_   host, vm                               the guest's integration services stop: no heartbeat, no KVP
+services_off                                          (no IP addresses, no failover IP), no shutdown service.
 ============== ====================================== =============================================================
 """
 
@@ -33,6 +38,9 @@ KINDS: dict[str, tuple[str, ...]] = {
     "error_rate": ("host", "rate"),
     "cmdlet_latency": ("host", "cmdlet", "seconds"),
     "storage_full": ("host",),
+    "hung_guest": ("host", "vm"),
+    "slow_boot": ("host", "vm", "seconds"),
+    "integration_services_off": ("host", "vm"),
 }
 
 
@@ -75,6 +83,14 @@ class FaultSet:
 
     def storage_full(self, fqdn: str) -> bool:
         return any(f.params["host"] == fqdn for f in self._of("storage_full"))
+
+    def guest(self, fqdn: str, vm: str) -> dict[str, float]:
+        """The guest faults on that VM: kind → seconds (summed for ``slow_boot``, 0 for the others)."""
+        found: dict[str, float] = {}
+        for fault in self.faults.values():
+            if fault.params.get("host") == fqdn and str(fault.params.get("vm", "")).lower() == vm.lower():
+                found[fault.kind] = found.get(fault.kind, 0.0) + float(fault.params.get("seconds", 0.0))
+        return found
 
     def partitioned(self, site_a: str, site_b: str) -> bool:
         if site_a == site_b:

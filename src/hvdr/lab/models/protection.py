@@ -19,7 +19,7 @@ from hvdr.lab.models import engine, errors
 from hvdr.lab.models.backend import ExportMedia
 from hvdr.lab.models.enums import ReplicationAuthenticationType, VMReplicationMode, VMReplicationState, VMState
 from hvdr.lab.models.replication import Relationship, ReplicationSettings
-from hvdr.lab.models.vms import NetworkAdapter, VirtualMachine
+from hvdr.lab.models.vms import VirtualMachine
 
 if TYPE_CHECKING:
     from hvdr.lab.models.backend import LabBackend
@@ -165,12 +165,8 @@ def create_replica(
         tags=vm.tags,
         created=now,
     )
-    replica.adapters = [
-        NetworkAdapter(
-            a.name, a.mac_address, None, list(a.ip_addresses), dict(a.failover_ipv4) if a.failover_ipv4 else None
-        )
-        for a in vm.adapters
-    ]
+    replica.adapters = [a.copy(None) for a in vm.adapters]
+    replica.like(vm)
     replica.written_until = now
     rrel = Relationship(
         replica,

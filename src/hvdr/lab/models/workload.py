@@ -94,4 +94,6 @@ class Workload:
                 log.size_bytes += count * rate.write_size
                 log.writes += count
             made += count
+        if made:
+            vm.last_write_at = until
         return made

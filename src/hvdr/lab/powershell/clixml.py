@@ -33,6 +33,8 @@ class ErrorRecord:
     target: str | None = None
     span: tuple[int, int] | None = None
     parser_error: bool = False
+    prefix: str | None = None
+    """What the view prints before the message instead of the command name (Write-Error: the statement)."""
 
     @property
     def fully_qualified_error_id(self) -> str:
@@ -65,8 +67,8 @@ def render_error(record: ErrorRecord, script: str) -> list[str]:
     ]
     if record.parser_error:
         return position + message_lines + trailer
-    if record.command:
-        message_lines[0] = f"{record.command} : {message_lines[0]}"
+    if record.prefix or record.command:
+        message_lines[0] = f"{record.prefix or record.command} : {message_lines[0]}"
     return message_lines + position + trailer
 
 

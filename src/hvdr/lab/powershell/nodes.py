@@ -18,20 +18,29 @@ class Node:
 
 @dataclass(frozen=True)
 class Literal(Node):
-    """A single-quoted string, an integer, or ``$true``/``$false``/``$null``."""
+    """A quoted string without expansion, a number, or ``$true``/``$false``/``$null``."""
 
     value: Any
 
 
 @dataclass(frozen=True)
 class Bareword(Node):
-    """An unquoted word in argument mode (``Select-Object -Property Name``): a string."""
+    """An unquoted word in argument mode (``db-01``, ``C:\\VMs``, ``10.2.0.11``): a string."""
 
     value: str
 
 
 @dataclass(frozen=True)
+class ExpandableString(Node):
+    """``"text $x $($y.Name)"``: literal text and expressions whose values are converted to strings."""
+
+    parts: tuple[str | Expr, ...]
+
+
+@dataclass(frozen=True)
 class Variable(Node):
+    """``$name``; ``_`` is the pipeline variable (``$PSItem`` too), ``env:NAME`` an environment variable."""
+
     name: str
 
 
@@ -42,9 +51,54 @@ class Member(Node):
 
 
 @dataclass(frozen=True)
+class MethodCall(Node):
+    target: Expr
+    name: str
+    arguments: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Index(Node):
+    target: Expr
+    index: Expr
+
+
+@dataclass(frozen=True)
+class TypeLiteral(Node):
+    """``[string]`` on its own (``-is [string]``) or before ``::`` (``[math]::Round``)."""
+
+    type_name: str
+
+
+@dataclass(frozen=True)
+class StaticMember(Node):
+    type_name: str
+    name: str
+    arguments: tuple[Expr, ...] | None
+    """None for a property (``[datetime]::UtcNow``), a tuple for a method call."""
+
+
+@dataclass(frozen=True)
 class Cast(Node):
     type_name: str
     operand: Expr
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    """``-not x``, ``!x``, ``-x``, ``+x``, ``-join x``, ``-split x``."""
+
+    operator: str
+    operand: Expr
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    """``left -op right``; ``operator`` is lower-case without the dash (``eq``, ``ceq``, ``+``, ``and``)."""
+
+    operator: str
+    left: Expr
+    right: Expr
 
 
 @dataclass(frozen=True)
@@ -57,6 +111,13 @@ class ArrayList(Node):
 @dataclass(frozen=True)
 class ArraySubexpression(Node):
     """``@( statements )``: every object the statements write, always as an array."""
+
+    statements: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Subexpression(Node):
+    """``$( statements )``: what the statements write, one object as itself."""
 
     statements: tuple[Statement, ...]
 
@@ -77,7 +138,24 @@ class Paren(Node):
 
 
 Expr = (
-    Literal | Bareword | Variable | Member | Cast | ArrayList | ArraySubexpression | HashLiteral | ScriptBlock | Paren
+    Literal
+    | Bareword
+    | ExpandableString
+    | Variable
+    | Member
+    | MethodCall
+    | Index
+    | TypeLiteral
+    | StaticMember
+    | Cast
+    | Unary
+    | Binary
+    | ArrayList
+    | ArraySubexpression
+    | Subexpression
+    | HashLiteral
+    | ScriptBlock
+    | Paren
 )
 
 
@@ -94,6 +172,8 @@ class Parameter(Node):
 class Command(Node):
     name: str
     elements: tuple[Parameter | Expr, ...]
+    redirections: tuple[tuple[str, str], ...] = ()
+    """(stream, target): ``2>$null`` is ("2", "null"), ``*>$null`` ("*", "null"), ``2>&1`` ("2", "1")."""
 
 
 @dataclass(frozen=True)
@@ -103,8 +183,32 @@ class Pipeline(Node):
 
 @dataclass(frozen=True)
 class Assignment(Node):
+    """``$x = …`` or ``$x += …`` (``operator`` is ``=``, ``+=``, ``-=``, ``*=``, ``/=``)."""
+
     variable: str
     pipeline: Pipeline
+    operator: str = "="
+
+
+@dataclass(frozen=True)
+class If(Node):
+    clauses: tuple[tuple[Pipeline, tuple[Statement, ...]], ...]
+    otherwise: tuple[Statement, ...] | None
+
+
+@dataclass(frozen=True)
+class Foreach(Node):
+    variable: str
+    collection: Pipeline
+    body: tuple[Statement, ...]
+
+
+@dataclass(frozen=True)
+class Try(Node):
+    body: tuple[Statement, ...]
+    catches: tuple[tuple[tuple[str, ...], tuple[Statement, ...]], ...]
+    """(exception type names — empty catches everything, body) in order."""
+    finally_body: tuple[Statement, ...] | None
 
 
 @dataclass(frozen=True)
@@ -117,7 +221,19 @@ class Throw(Node):
     value: Expr | None
 
 
-Statement = Pipeline | Assignment | Exit | Throw
+@dataclass(frozen=True)
+class Return(Node):
+    value: Pipeline | None
+
+
+@dataclass(frozen=True)
+class LoopControl(Node):
+    """``break`` or ``continue`` (``keyword``)."""
+
+    keyword: str
+
+
+Statement = Pipeline | Assignment | If | Foreach | Try | Exit | Throw | Return | LoopControl
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -66,10 +66,39 @@ def _format_float(value: float) -> str:
     return repr(value)
 
 
+class ErrorRecordValue(PSObject):
+    """``$_`` in a ``catch`` block: an ErrorRecord with its exception, id and category."""
+
+    ps_type_name = "System.Management.Automation.ErrorRecord"
+
+    def __init__(self, message: str, error_id: str, category: str, reason: str, target: str | None) -> None:
+        self.message = message
+        self.error_id = error_id
+        self._properties = {
+            "Exception": PSCustomObject({"Message": message}, type_name=f"System.Management.Automation.{reason}"),
+            "TargetObject": target,
+            "CategoryInfo": PSCustomObject(
+                {"Category": category, "Activity": "", "Reason": reason, "TargetName": target or "", "TargetType": ""},
+                type_name="System.Management.Automation.ErrorCategoryInfo",
+            ),
+            "FullyQualifiedErrorId": error_id,
+            "ErrorDetails": None,
+            "InvocationInfo": None,
+            "ScriptStackTrace": "",
+        }
+
+    def ps_properties(self) -> dict[str, Any]:
+        return self._properties
+
+
 def to_string(value: Any) -> str:
     """``[string]$value``: invariant culture, as PowerShell casts."""
     if value is None:
         return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, ErrorRecordValue):
+        return value.message
     if isinstance(value, bool):
         return "True" if value else "False"
     if isinstance(value, enum.Enum):
@@ -142,13 +171,179 @@ def to_pscustomobject(value: Any) -> Any:
     return value
 
 
-CASTS = {
+def to_number(value: Any, type_name: str = "System.Int32") -> int | float:
+    """A value used as a number (``"5"`` → 5, ``"1.5"`` → 1.5, ``$null`` → 0), as PowerShell converts."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, enum.Enum):
+        return int(value.value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return 0
+        try:
+            return int(text, 16) if text.lower().startswith("0x") else int(text)
+        except ValueError:
+            pass
+        try:
+            return float(text)
+        except ValueError:
+            raise CastError(value, type_name, "Input string was not in a correct format.") from None
+    if isinstance(value, list | tuple) and len(value) == 1:
+        return to_number(value[0], type_name)
+    raise CastError(value, type_name, "Invalid cast.")
+
+
+def to_long(value: Any) -> int:
+    number = to_number(value, "System.Int64")
+    return round(number) if isinstance(number, float) else number
+
+
+def to_double(value: Any) -> float:
+    return float(to_number(value, "System.Double"))
+
+
+def to_bool(value: Any) -> bool:
+    """PowerShell's truth: ``$null``, 0, ``''``, an empty array and ``@($false)`` are false."""
+    if value is None:
+        return False
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, enum.Enum):
+        return bool(value.value)
+    if isinstance(value, int | float):
+        return value != 0
+    if isinstance(value, str):
+        return value != ""
+    if isinstance(value, list | tuple):
+        if not value:
+            return False
+        return to_bool(value[0]) if len(value) == 1 else True
+    return True
+
+
+def to_timespan(value: Any) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return timedelta(microseconds=value / 10)
+    if isinstance(value, str):
+        parts = value.strip().split(":")
+        try:
+            if len(parts) in (2, 3):
+                days, _, hours = parts[0].rpartition(".")
+                seconds = float(parts[2]) if len(parts) == 3 else 0.0
+                return timedelta(days=int(days or 0), hours=int(hours), minutes=int(parts[1]), seconds=seconds)
+            if len(parts) == 1:
+                return timedelta(days=int(parts[0]))
+        except ValueError:
+            pass
+        raise CastError(value, "System.TimeSpan", "String was not recognized as a valid TimeSpan.")
+    raise CastError(value, "System.TimeSpan", "Invalid cast.")
+
+
+def to_array(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def to_hashtable(value: Any) -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise CastError(value, "System.Collections.Hashtable", "Invalid cast.")
+
+
+CASTS: dict[str, Callable[[Any], Any]] = {
     "string": to_string,
     "int": to_int,
+    "long": to_long,
+    "double": to_double,
+    "bool": to_bool,
     "datetime": to_datetime,
+    "timespan": to_timespan,
     "guid": to_guid,
     "pscustomobject": to_pscustomobject,
+    "object": lambda value: value,
+    "array": to_array,
+    "string[]": lambda value: [to_string(item) for item in to_array(value)],
+    "int[]": lambda value: [to_int(item) for item in to_array(value)],
+    "hashtable": to_hashtable,
+    "void": lambda value: None,
 }
+TYPE_FULL_NAMES = {
+    "string": "System.String",
+    "int": "System.Int32",
+    "long": "System.Int64",
+    "double": "System.Double",
+    "bool": "System.Boolean",
+    "datetime": "System.DateTime",
+    "timespan": "System.TimeSpan",
+    "guid": "System.Guid",
+    "pscustomobject": "System.Management.Automation.PSObject",
+    "object": "System.Object",
+    "array": "System.Object[]",
+    "string[]": "System.String[]",
+    "int[]": "System.Int32[]",
+    "hashtable": "System.Collections.Hashtable",
+    "math": "System.Math",
+    "void": "System.Void",
+}
+
+
+def type_name_of(value: Any) -> str:
+    """The .NET type name PowerShell reports for a value (``[System.String]`` in error messages)."""
+    if value is None:
+        return "System.Object"
+    if isinstance(value, bool):
+        return "System.Boolean"
+    if isinstance(value, enum.Enum):
+        return f"Microsoft.HyperV.PowerShell.{type(value).__name__}"
+    if isinstance(value, int):
+        return "System.Int32" if -(2**31) <= value < 2**31 else "System.Int64"
+    if isinstance(value, float):
+        return "System.Double"
+    if isinstance(value, str):
+        return "System.String"
+    if isinstance(value, datetime):
+        return "System.DateTime"
+    if isinstance(value, timedelta):
+        return "System.TimeSpan"
+    if isinstance(value, uuid.UUID):
+        return "System.Guid"
+    if isinstance(value, list | tuple):
+        return "System.Object[]"
+    if isinstance(value, Mapping):
+        return "System.Collections.Hashtable"
+    if isinstance(value, PSObject):
+        return value.ps_type_name
+    return "System.Object"
+
+
+def is_instance(value: Any, canonical: str) -> bool:
+    """``$value -is [type]`` for the subset's type names."""
+    checks: dict[str, Any] = {
+        "string": lambda v: isinstance(v, str),
+        "int": lambda v: isinstance(v, int) and not isinstance(v, bool | enum.Enum) and -(2**31) <= v < 2**31,
+        "long": lambda v: isinstance(v, int) and not isinstance(v, bool | enum.Enum),
+        "double": lambda v: isinstance(v, float),
+        "bool": lambda v: isinstance(v, bool),
+        "datetime": lambda v: isinstance(v, datetime),
+        "timespan": lambda v: isinstance(v, timedelta),
+        "guid": lambda v: isinstance(v, uuid.UUID),
+        "pscustomobject": lambda v: isinstance(v, PSObject),
+        "object": lambda v: v is not None,
+        "array": lambda v: isinstance(v, list | tuple),
+        "string[]": lambda v: isinstance(v, list | tuple),
+        "int[]": lambda v: isinstance(v, list | tuple),
+        "hashtable": lambda v: isinstance(v, Mapping),
+    }
+    check = checks.get(canonical)
+    return bool(check and check(value))
 
 
 def _lookup(mapping: Mapping[str, Any], name: str) -> Any:
@@ -190,6 +385,23 @@ def get_member(value: Any, name: str) -> Any:
     if isinstance(value, enum.Enum) and lowered == "value__":
         return value.value
     return None
+
+
+def format_output(values: list[Any]) -> str:
+    """How powershell.exe prints leftover pipeline objects (strings as-is; objects as a list view)."""
+    lines: list[str] = []
+    for value in values:
+        if value is None:
+            continue
+        if isinstance(value, PSObject) and not isinstance(value, ErrorRecordValue):
+            props = value.ps_properties()
+            width = max((len(k) for k in props), default=0)
+            lines.append("")
+            lines.extend(f"{k.ljust(width)} : {to_string(v)}" for k, v in props.items())
+            lines.append("")
+        else:
+            lines.append(to_string(value))
+    return "".join(line + "\r\n" for line in lines)
 
 
 def unroll(value: Any) -> list[Any]:
