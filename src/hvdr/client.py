@@ -13,9 +13,10 @@ import asyncio
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import Self, overload
+from typing import TYPE_CHECKING, Self, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -33,9 +34,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
-from hvdr.inventory import queries
-from hvdr.inventory.db import session_for
-from hvdr.inventory.protection import protection_spec, vms_to_protect
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult
 from hvdr.outcomes import (
     SETTLED,
@@ -58,7 +59,6 @@ from hvdr.protection import (
     protection_workflow_id,
 )
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
-from hvdr.telemetry import tracing_interceptor
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_PHASE, search_attributes
 
@@ -81,6 +81,8 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 async def connect_temporal(settings: Settings) -> TemporalClient:
     """A Temporal client for these settings, with hvdr's pydantic data converter and tracing interceptor
     (workers built on it trace too)."""
+    from hvdr.telemetry import tracing_interceptor  # here: `import hvdr` stays light (see _inventory)
+
     try:
         return await TemporalClient.connect(
             settings.temporal.address,
@@ -287,6 +289,7 @@ class Client:
         if specs and not names and cloud is None:
             return specs
         scale = time_scale or self.settings.time_scale
+        session_for, protection_spec, _ = _inventory()
         with session_for(self.settings) as session:
             resolved = [protection_spec(session, name, scale) for name in self.protection_targets(names, cloud)]
         return specs + resolved
@@ -514,8 +517,11 @@ class Client:
     ) -> CommandResult | list[CommandOutcome]:
         """Apply another replication policy (by name from the inventory, or as given) to protected VMs."""
         if isinstance(policy, str):
+            from hvdr.inventory.queries import policy as stored_policy
+
+            session_for, _, _ = _inventory()
             with session_for(self.settings) as session:
-                policy = queries.policy(session, policy)
+                policy = stored_policy(session, policy)
         return await self._by_names("change_policy", vms, cloud, PolicyChange(policy=policy))
 
     @overload
@@ -551,5 +557,19 @@ def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str 
     if not vms and not cloud:
         raise ConfigError("name the VMs (vms=[...], --vm NAME) or a cloud (cloud=..., --cloud NAME)")
     names = [vms] if isinstance(vms, str) else list(vms or [])
+    session_for, _, vms_to_protect = _inventory()
     with session_for(settings) as session:
         return vms_to_protect(session, names, cloud)
+
+
+def _inventory() -> tuple[
+    Callable[[Settings], AbstractContextManager[Session]],
+    Callable[[Session, str, float], ProtectionSpec],
+    Callable[[Session, list[str] | None, str | None], list[str]],
+]:
+    """The inventory's session, spec and target functions, imported when first needed: ``import hvdr`` (which
+    every workflow sandbox runs for ``hvdr.protection``) must not load sqlmodel / SQLAlchemy each time."""
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.protection import protection_spec, vms_to_protect
+
+    return session_for, protection_spec, vms_to_protect
