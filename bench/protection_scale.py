@@ -42,6 +42,7 @@ import yaml
 from temporalio.api.enums.v1 import EventType
 
 from hvdr.client import Client
+from hvdr.errors import HvdrError
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.inventory.validate import load_and_validate
@@ -264,7 +265,13 @@ async def bench(args: argparse.Namespace, processes: Processes, home: Path) -> N
             print(f"  {progress.summary()}", flush=True)
 
     settle_began = time.perf_counter()
-    progress = await client.wait_protected(cloud="bench-a", timeout=args.settle_timeout, on_progress=show, since=began)
+    try:
+        progress = await client.wait_protected(
+            cloud="bench-a", timeout=args.settle_timeout, on_progress=show, since=began
+        )
+    except HvdrError as exc:  # measure anyway: a bring-up that does not settle is a finding too
+        print(f"NOT SETTLED: {exc}", flush=True)
+        progress = await client.protection_progress([r.vm for r in rollout.runs], since=began)
     print(f"settled in {time.perf_counter() - settle_began:.1f} s: {progress.summary()}", flush=True)
     if progress.failed:
         print(f"  failed: {dict(list(progress.failed.items())[:5])}")
