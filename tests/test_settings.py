@@ -52,3 +52,28 @@ def test_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[temporal]\nadress = "x:1"\n')
     with pytest.raises(ConfigError, match=r"temporal\.adress"):
         load_settings({"HVDR_HOME": str(tmp_path)})
+
+
+def _stale_lab_file(home: Path) -> None:
+    """What a killed `hvdr up` leaves behind: a lab at speed 300 serving a real host's name on loopback."""
+    (home / "lab").mkdir(parents=True)
+    (home / "lab" / "endpoints.json").write_text(
+        '{"control": "http://127.0.0.1:1", "speed": 300, "hosts": [{"name": "hv01.corp.example", '
+        '"url": "http://127.0.0.1:2/wsman", "username": "lab\\\\hvdr", "password": "hvdr-lab"}]}'
+    )
+
+
+def test_a_stale_lab_file_does_not_change_the_time_scale(tmp_path: Path) -> None:
+    _stale_lab_file(tmp_path)
+    assert load_settings({"HVDR_HOME": str(tmp_path)}).time_scale == 1.0
+    assert load_settings({"HVDR_HOME": str(tmp_path), "HVDR_LAB": "0"}).time_scale == 1.0
+    # Told to use the lab: its speed, unless the time scale is given.
+    assert load_settings({"HVDR_HOME": str(tmp_path), "HVDR_LAB": "1"}).time_scale == 300.0
+    assert load_settings({"HVDR_HOME": str(tmp_path), "HVDR_LAB": "1", "HVDR_TIME_SCALE": "60"}).time_scale == 60.0
+    (tmp_path / "config.toml").write_text("lab = true\ntime_scale = 10\n")
+    assert load_settings({"HVDR_HOME": str(tmp_path)}).time_scale == 10.0
+
+
+def test_hvdr_lab_must_be_a_boolean(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="invalid setting HVDR_LAB"):
+        load_settings({"HVDR_HOME": str(tmp_path), "HVDR_LAB": "sometimes"})

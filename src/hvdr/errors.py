@@ -2,18 +2,21 @@
 
     HvdrError                       one-line, user-facing message; ``code`` is stable for scripts
     ├── ConfigError                 settings, files and flags that cannot be used as given
+    │   └── CodecKeyError           a payload the configured codec keys cannot decrypt
     ├── TemporalUnavailable         the Temporal server cannot be reached or started
     ├── NotFound                    a named site, host, VM, plan or run does not exist
     ├── Conflict                    the request contradicts what is running or stored
     └── (hyperv.errors.HyperVError) the host driver's taxonomy, see ``hvdr.hyperv.errors``
 
 The CLI prints ``error: <message>`` on one line and exits with ``exit_code``; it never shows a traceback
-for an HvdrError.
+for an HvdrError. Messages never carry the credentials of a URL (``hvdr.display.mask_credentials``).
 """
 
 from __future__ import annotations
 
 from typing import ClassVar
+
+from hvdr.display import mask_credentials
 
 
 class HvdrError(Exception):
@@ -23,6 +26,8 @@ class HvdrError(Exception):
     exit_code: ClassVar[int] = 1
 
     def __init__(self, message: str) -> None:
+        # A URL in a message never shows its password, whoever builds the message.
+        message = mask_credentials(message)
         super().__init__(message)
         self.message = message
 
@@ -35,6 +40,12 @@ class ConfigError(HvdrError):
 
     code = "config_error"
     exit_code = 2
+
+
+class CodecKeyError(ConfigError):
+    """A payload the configured codec keys cannot decrypt (an unknown key id, or the wrong key for its id)."""
+
+    code = "codec_key_error"
 
 
 class TemporalUnavailable(HvdrError):

@@ -19,14 +19,25 @@ environment variable        config file key                     default
 ``HVDR_TEMPORAL_DB``        ``temporal.database``               ``$HVDR_HOME/temporal/temporal.db``
 ``HVDR_DATABASE_URL``       ``inventory.database_url``          ``sqlite:///$HVDR_HOME/inventory.db``
 ``HVDR_TOPOLOGY``           ``topology``                        the lab's built-in default topology
-``HVDR_TIME_SCALE``         ``time_scale``                      the running lab's speed, else 1
+``HVDR_LAB``                ``lab``                             ``false`` (real hosts only)
+``HVDR_TIME_SCALE``         ``time_scale``                      1 (with ``lab``: the running lab's speed)
+``HVDR_IDENTITY``           ``identity``                        ``<OS user>@<host name>`` (audit identity)
+``HVDR_CODEC_KEYS``         ``codec.keys``                      – (``ID:BASE64KEY,…``; first encrypts)
+``HVDR_CODEC_KEY_FILE``     ``codec.key_file``                  – (one ``ID:BASE64KEY`` a line)
+``HVDR_CODEC_AUTH_TOKEN``   ``codec.auth_token``                – (bearer token the codec server asks)
 ==========================  ==================================  ===========================================
+
+The lab is used only when asked for: with ``lab`` off (the default) nothing reads the lab's endpoints file, so a
+file left behind by ``hvdr up`` can neither send a host to loopback nor speed up a real estate's timers.
+``hvdr up``, ``hvdr demo`` and the tests turn it on, and set the time scale to the lab's speed themselves.
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
+import socket
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -75,6 +86,20 @@ class TemporalSettings(BaseModel):
         return self.tls or self.tls_ca is not None or self.tls_cert is not None
 
 
+class CodecSettings(BaseModel):
+    """The optional AES-GCM payload codec (see ``hvdr.codec``); off while no key is configured."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keys: str | None = None
+    key_file: Path | None = None
+    auth_token: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys) or self.key_file is not None
+
+
 class InventorySettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -90,14 +115,20 @@ class Settings(BaseModel):
     config_file: Path | None = None
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
+    identity_override: str | None = Field(None, alias="identity", min_length=1)
     topology: Path | None = None
+    lab: bool = False
+    """Use the lab: hosts it serves are reached at its loopback endpoints, its speed is the default time scale."""
     time_scale_override: float | None = Field(None, gt=0, alias="time_scale")
 
     @property
     def time_scale(self) -> float:
-        """Host seconds per real second: HVDR_TIME_SCALE, else the running lab's speed, else 1 (real hosts)."""
+        """Host seconds per real second: HVDR_TIME_SCALE, else (with ``lab`` only) the running lab's speed, else 1."""
         if self.time_scale_override:
             return self.time_scale_override
+        if not self.lab:
+            return 1.0
         try:
             speed = json.loads(self.lab_endpoints.read_text(encoding="utf-8")).get("speed")
         except (OSError, ValueError):
@@ -105,13 +136,28 @@ class Settings(BaseModel):
         return float(speed) if isinstance(speed, int | float) and speed > 0 else 1.0
 
     @property
+    def identity(self) -> str:
+        """Who acts, for the audit trail: HVDR_IDENTITY, else ``<OS user>@<host name>``."""
+        if self.identity_override:
+            return self.identity_override
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):  # no name for this uid (a bare container)
+            user = f"uid{os.getuid()}" if hasattr(os, "getuid") else "unknown"
+        return f"{user}@{socket.gethostname()}"
+
+    @property
     def database_url(self) -> str:
         return self.inventory.database_url or f"sqlite:///{self.home / 'inventory.db'}"
 
     @property
     def lab_endpoints(self) -> Path:
-        """Where ``hvdr lab up`` writes, and workers read, the lab's WinRM endpoints and credentials."""
+        """Where ``hvdr lab up`` writes the lab's WinRM endpoints and credentials; read only with ``lab`` on."""
         return self.home / "lab" / "endpoints.json"
+
+    def with_lab(self, speed: float) -> Settings:
+        """These settings using a lab that runs at ``speed`` (``hvdr up``, ``hvdr demo``): both explicit."""
+        return self.model_copy(update={"lab": True, "time_scale_override": speed if speed > 0 else None})
 
     @property
     def temporal_db(self) -> Path:
@@ -131,7 +177,12 @@ _ENV: dict[str, tuple[str, ...]] = {
     "HVDR_TEMPORAL_DB": ("temporal", "database"),
     "HVDR_DATABASE_URL": ("inventory", "database_url"),
     "HVDR_TOPOLOGY": ("topology",),
+    "HVDR_LAB": ("lab",),
     "HVDR_TIME_SCALE": ("time_scale",),
+    "HVDR_IDENTITY": ("identity",),
+    "HVDR_CODEC_KEYS": ("codec", "keys"),
+    "HVDR_CODEC_KEY_FILE": ("codec", "key_file"),
+    "HVDR_CODEC_AUTH_TOKEN": ("codec", "auth_token"),
 }
 
 

@@ -12,52 +12,125 @@ pairing's clouds exist …) are validated by ``hvdr.inventory`` (and by the lab 
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
+from hvdr.display import describe_character, unsafe_character
 from hvdr.errors import ConfigError
+from hvdr.yamlfile import YAMLRefused, decode_utf8, load_yaml
 
 TOPOLOGY_VERSION = 1
 
 
+NAME_MAX = 100
+"""The longest name hvdr accepts (Hyper-V Manager's limit for a VM name)."""
+NUMBER_MAX = 1e15
+"""Larger numbers are no real size, count or duration: refused rather than stored (and shown as 1e+39)."""
+
+
+def _check_text(value: Any, multiline: bool = False) -> Any:
+    if isinstance(value, str):
+        bad = unsafe_character(value.replace("\n", "").replace("\t", "") if multiline else value)
+        if bad is not None:
+            raise ValueError(f"contains {describe_character(bad)}: control characters are not allowed here")
+    return value
+
+
+def _check_free_text(value: Any) -> Any:
+    return _check_text(value, multiline=True)
+
+
+def _check_number(value: Any) -> Any:
+    """Numbers are numbers (not quoted text, not true/false), finite and in range."""
+    if isinstance(value, str):
+        # YAML reads 1e39 (no dot) as text too; only a plain quoted number gets the hint about quotes.
+        hint = " (write it without quotes)" if re.fullmatch(r"[-+]?\d+(\.\d*)?", value.strip()) else ""
+        raise ValueError(f"must be a number, not the text {value!r}{hint}")
+    if isinstance(value, bool):
+        raise ValueError(f"must be a number, not {str(value).lower()}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
+    if isinstance(value, int | float) and abs(value) > NUMBER_MAX:
+        raise ValueError(f"{value:g} is out of range")
+    return value
+
+
+def _check_name(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not value.strip():
+        raise ValueError("a name cannot be empty")
+    if len(value) > NAME_MAX:
+        raise ValueError(f"a name is at most {NAME_MAX} characters (this one has {len(value)})")
+    return value
+
+
+Text = Annotated[str, BeforeValidator(_check_text)]
+"""One line of text: no control characters."""
+OptText = Annotated[str | None, BeforeValidator(_check_text)]
+FreeText = Annotated[str, BeforeValidator(_check_free_text)]
+"""Text that may span lines (descriptions, scripts, instructions): newlines and tabs, no other controls."""
+Name = Annotated[str, BeforeValidator(_check_text), AfterValidator(_check_name)]
+"""A name (site, cloud, VM, switch, network, policy, plan …): 1–100 characters, no control characters."""
+OptName = Annotated[str | None, BeforeValidator(_check_text), AfterValidator(_check_name)]
+Int = Annotated[int, BeforeValidator(_check_number)]
+OptInt = Annotated[int | None, BeforeValidator(_check_number)]
+Float = Annotated[float, BeforeValidator(_check_number)]
+
+
+def host_key(name: str) -> str:
+    """A DNS name as compared: case-insensitive, and ``hv1.corp.example.`` (rooted) is ``hv1.corp.example``."""
+    return name.rstrip(".").lower()
+
+
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=False)
+    model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
 
 class Site(_Model):
     """A datacenter: a failure domain with its own hosts, VMM server and hvdr site worker."""
 
-    name: str
-    description: str = ""
+    name: Name
+    description: FreeText = ""
 
 
 class WinRMEndpoint(_Model):
     """How to reach a host over WinRM; ``url`` may be omitted where it is assigned later (the lab)."""
 
-    url: str | None = None
+    url: OptText = None
     transport: Literal["ntlm", "kerberos", "credssp", "basic", "plaintext", "ssl", "certificate"] = "ntlm"
     insecure: bool = False
     """Allow plain HTTP (``http://…:5985/wsman``): the credential crosses the network unprotected, so only for a
     lab or an isolated management network. HTTPS is always validated (see ``ca_cert``)."""
-    ca_cert: str | None = None
+    ca_cert: OptText = None
     """PEM bundle, on the site worker, that validates the host's WinRM certificate: an internal CA, or the host's
     own self-signed certificate. Without it, the public CAs of certifi's bundle."""
-    client_cert: str | None = None
+    client_cert: OptText = None
     """``transport: certificate``: the client certificate (PEM, on the site worker) mapped to an account on the host."""
-    client_key: str | None = None
+    client_key: OptText = None
     """``transport: certificate``: the client certificate's private key (PEM, on the site worker)."""
 
 
 class AuthorizationEntry(_Model):
     """``New-VMReplicationAuthorizationEntry``: a primary server allowed to replicate to this host."""
 
-    allowed_primary_server: str
-    replica_storage_location: str
-    trust_group: str = "default"
+    allowed_primary_server: Text
+    replica_storage_location: Text
+    trust_group: Text = "default"
 
 
 class ReplicaServerSettings(_Model):
@@ -65,11 +138,11 @@ class ReplicaServerSettings(_Model):
 
     enabled: bool = False
     authentication: Literal["kerberos", "certificate", "certificate_and_kerberos"] = "kerberos"
-    kerberos_port: int = Field(80, ge=1, le=65535)
-    certificate_port: int = Field(443, ge=1, le=65535)
-    certificate_thumbprint: str | None = None
+    kerberos_port: Int = Field(80, ge=1, le=65535)
+    certificate_port: Int = Field(443, ge=1, le=65535)
+    certificate_thumbprint: OptText = None
     allowed_from_any_server: bool = True
-    default_storage_location: str | None = "D:\\Hyper-V Replica"
+    default_storage_location: OptText = "D:\\Hyper-V Replica"
     authorization_entries: list[AuthorizationEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
@@ -82,28 +155,28 @@ class ReplicaServerSettings(_Model):
 
 
 class VirtualSwitch(_Model):
-    name: str
+    name: Name
     type: Literal["External", "Internal", "Private"] = "External"
 
 
 class VMMServer(_Model):
     """A System Center VMM server managing one site's hosts."""
 
-    name: str
+    name: Text
     """FQDN."""
-    site: str
+    site: Text
     winrm: WinRMEndpoint = Field(default_factory=WinRMEndpoint)
-    credential: str | None = None
-    port: int = 8100
+    credential: OptText = None
+    port: Int = 8100
 
 
 class Cloud(_Model):
     """A VMM cloud: a set of one site's hosts, the unit that is paired and protected."""
 
-    name: str
-    site: str
-    vmm_server: str | None = None
-    host_group: str | None = None
+    name: Name
+    site: Text
+    vmm_server: OptText = None
+    host_group: OptText = None
     """VMM host-group path; defaults to ``All Hosts\\<site>\\<cloud>``."""
 
     def host_group_path(self) -> str:
@@ -113,28 +186,33 @@ class Cloud(_Model):
 class HyperVHost(_Model):
     """A Hyper-V host."""
 
-    fqdn: str
-    site: str
-    cloud: str | None = None
+    fqdn: Text
+    site: Text
+    cloud: OptText = None
     winrm: WinRMEndpoint = Field(default_factory=WinRMEndpoint)
-    credential: str | None = None
+    credential: OptText = None
     """A credential *name*, resolved by the site worker (or by ``lab.credentials``); never a secret."""
     replica_server: ReplicaServerSettings = Field(default_factory=ReplicaServerSettings)
-    logical_processors: int = Field(16, ge=1)
-    memory_gb: int = Field(256, ge=1)
-    virtual_machine_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
-    virtual_hard_disk_path: str = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks"
+    logical_processors: Int = Field(16, ge=1)
+    memory_gb: Int = Field(256, ge=1)
+    virtual_machine_path: Text = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
+    virtual_hard_disk_path: Text = "C:\\ProgramData\\Microsoft\\Windows\\Virtual Hard Disks"
     switches: list[VirtualSwitch] = Field(default_factory=list)
 
     @property
     def short_name(self) -> str:
         return self.fqdn.split(".", 1)[0]
 
+    def is_named(self, name: str) -> bool:
+        """Whether ``name`` is this host: its FQDN or short name, in any case, with or without a trailing dot."""
+        key = host_key(name)
+        return key in (host_key(self.fqdn), host_key(self.short_name))
+
 
 class Disk(_Model):
-    name: str
-    size_gb: float = Field(gt=0)
-    path: str | None = None
+    name: Name
+    size_gb: Float = Field(gt=0)
+    path: OptText = None
     excluded: bool = False
     """Not replicated (``-ExcludedVhdPath``): pagefile or scratch disks."""
 
@@ -142,56 +220,56 @@ class Disk(_Model):
 class FailoverIPv4(_Model):
     """``Set-VMNetworkAdapterFailoverConfiguration``: the address the guest takes after failover."""
 
-    address: str
-    subnet_mask: str
-    default_gateway: str | None = None
-    preferred_dns_server: str | None = None
-    alternate_dns_server: str | None = None
+    address: Text
+    subnet_mask: Text
+    default_gateway: OptText = None
+    preferred_dns_server: OptText = None
+    alternate_dns_server: OptText = None
 
 
 class FailoverIPv6(_Model):
     """The IPv6 half of ``Set-VMNetworkAdapterFailoverConfiguration``."""
 
-    address: str
-    prefix_length: int = Field(ge=0, le=128)
-    default_gateway: str | None = None
-    preferred_dns_server: str | None = None
-    alternate_dns_server: str | None = None
+    address: Text
+    prefix_length: Int = Field(ge=0, le=128)
+    default_gateway: OptText = None
+    preferred_dns_server: OptText = None
+    alternate_dns_server: OptText = None
 
 
 class NetworkAdapter(_Model):
-    name: str = "Network Adapter"
-    switch: str | None = None
+    name: Text = "Network Adapter"
+    switch: OptText = None
     """The virtual switch (the VM network) the adapter connects to; None = not connected."""
-    ip_addresses: list[str] = Field(default_factory=list)
+    ip_addresses: list[Text] = Field(default_factory=list)
     failover_ipv4: FailoverIPv4 | None = None
     failover_ipv6: FailoverIPv6 | None = None
 
 
 class VM(_Model):
-    name: str
-    host: str
-    tier: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    cpu: int = Field(2, ge=1)
-    memory_gb: float = Field(4, gt=0)
-    generation: Literal[1, 2] = 2
+    name: Name
+    host: Text
+    tier: OptText = None
+    tags: list[Text] = Field(default_factory=list)
+    cpu: Int = Field(2, ge=1)
+    memory_gb: Float = Field(4, gt=0)
+    generation: Annotated[Literal[1, 2], BeforeValidator(_check_number)] = 2
     disks: list[Disk] = Field(default_factory=lambda: [Disk(name="os.vhdx", size_gb=40)])
     network_adapters: list[NetworkAdapter] = Field(default_factory=list)
     power_state: Literal["running", "off", "saved"] = "running"
-    shutdown_s: float = Field(30.0, ge=0)
+    shutdown_s: Float = Field(30.0, ge=0)
     """Lab only: how long the guest takes to shut down (a Windows server takes 20-60 s)."""
-    boot_s: float = Field(30.0, ge=0)
+    boot_s: Float = Field(30.0, ge=0)
     """Lab only: how long the guest takes to boot until its integration services answer."""
-    id: str | None = None
+    id: OptText = None
     """The Hyper-V VM GUID, when it is known (discovery fills it)."""
 
 
 class ReplicationAuth(_Model):
     type: Literal["kerberos", "certificate"] = "kerberos"
-    port: int | None = Field(None, ge=1, le=65535)
+    port: OptInt = Field(None, ge=1, le=65535)
     """Defaults to 80 for Kerberos, 443 for certificate."""
-    certificate_thumbprint: str | None = None
+    certificate_thumbprint: OptText = None
 
     @model_validator(mode="after")
     def _check(self) -> ReplicationAuth:
@@ -217,8 +295,8 @@ class Scheduled(_Model):
 
 class Offline(_Model):
     method: Literal["offline"] = "offline"
-    export_path: str
-    import_path: str
+    export_path: Text
+    import_path: Text
 
 
 InitialReplication = Annotated[NetworkNow | Scheduled | Offline, Field(discriminator="method")]
@@ -234,17 +312,17 @@ class TimeWindow(_Model):
 class ReplicationPolicy(_Model):
     """How a cloud pairing replicates: Enable-VMReplication's settings, and what hvdr does around them."""
 
-    name: str
-    copy_frequency_s: Literal[30, 300, 900] = 300
-    recovery_point_hours: int = Field(0, ge=0, le=24)
-    app_consistent_hours: int = Field(0, ge=0, le=12)
+    name: Name
+    copy_frequency_s: Annotated[Literal[30, 300, 900], BeforeValidator(_check_number)] = 300
+    recovery_point_hours: Int = Field(0, ge=0, le=24)
+    app_consistent_hours: Int = Field(0, ge=0, le=12)
     """0 = no application-consistent points; 1–12 needs recovery_point_hours > 0."""
     compression: bool = True
     auth: ReplicationAuth = Field(default_factory=ReplicationAuth)
     initial_replication: InitialReplication = Field(default_factory=NetworkNow)
     delete_replica_on_disable: bool = False
-    rpo_alert_threshold_s: int = Field(1800, ge=30)
-    excluded_disk_names: list[str] = Field(default_factory=list)
+    rpo_alert_threshold_s: Int = Field(1800, ge=30)
+    excluded_disk_names: list[Text] = Field(default_factory=list)
     auto_heal: bool = True
     """Resume replication after a transient error and resynchronize when Hyper-V requires it."""
     resync_window: TimeWindow | None = None
@@ -258,40 +336,40 @@ class ReplicationPolicy(_Model):
 
 
 class CloudPairing(_Model):
-    primary_cloud: str
-    recovery_cloud: str
-    policy: str
+    primary_cloud: Text
+    recovery_cloud: Text
+    policy: Text
 
 
 class NetworkMapping(_Model):
     """A source VM network (switch) and where its VMs connect at the recovery site, for real and in tests."""
 
-    source_network: str
-    target_network: str
-    test_network: str | None = None
-    source_site: str | None = None
-    target_site: str | None = None
+    source_network: Name
+    target_network: Name
+    test_network: OptName = None
+    source_site: OptText = None
+    target_site: OptText = None
 
 
 class ScriptAction(_Model):
     type: Literal["script"] = "script"
-    name: str
-    host: str
-    script: str
-    timeout_s: int = Field(300, ge=1)
+    name: Text
+    host: Text
+    script: FreeText
+    timeout_s: Int = Field(300, ge=1)
 
 
 class ManualAction(_Model):
     type: Literal["manual"] = "manual"
-    name: str
-    instructions: str
-    timeout_s: int | None = Field(None, ge=1)
+    name: Text
+    instructions: FreeText
+    timeout_s: OptInt = Field(None, ge=1)
 
 
 class DelayAction(_Model):
     type: Literal["delay"] = "delay"
-    name: str = "delay"
-    seconds: int = Field(ge=0)
+    name: Text = "delay"
+    seconds: Int = Field(ge=0)
 
 
 PlanAction = Annotated[ScriptAction | ManualAction | DelayAction, Field(discriminator="type")]
@@ -300,61 +378,61 @@ PlanAction = Annotated[ScriptAction | ManualAction | DelayAction, Field(discrimi
 class PlanGroup(_Model):
     """VMs failed over together; groups run in order."""
 
-    name: str
-    vms: list[str]
+    name: Name
+    vms: list[Text]
     pre_actions: list[PlanAction] = Field(default_factory=list)
     post_actions: list[PlanAction] = Field(default_factory=list)
 
 
 class RecoveryPlan(_Model):
-    name: str
-    description: str = ""
-    primary_cloud: str | None = None
-    recovery_cloud: str | None = None
+    name: Name
+    description: FreeText = ""
+    primary_cloud: OptText = None
+    recovery_cloud: OptText = None
     groups: list[PlanGroup]
-    rto_target_s: int | None = Field(None, ge=1)
+    rto_target_s: OptInt = Field(None, ge=1)
     on_failure: Literal["stop", "continue", "rollback"] = "stop"
     """A VM's failover fails: stop the plan, continue with the rest, or roll back what was done."""
 
 
 class LabCredential(_Model):
-    username: str
-    password: str
+    username: Text
+    password: Text
 
 
 class TierWorkload(_Model):
     """Guest writes on a running VM of that tier."""
 
-    write_kib_per_s: float = Field(64.0, ge=0)
-    write_size_kib: int = Field(64, ge=1)
-    hot_fraction: float = Field(0.2, gt=0, le=1)
+    write_kib_per_s: Float = Field(64.0, ge=0)
+    write_size_kib: Int = Field(64, ge=1)
+    hot_fraction: Float = Field(0.2, gt=0, le=1)
     """Writes land in the first ``hot_fraction`` of each disk's blocks (a working set)."""
 
 
 class LabSettings(_Model):
     """Facts only the lab uses."""
 
-    speed: float = Field(60.0, ge=0)
-    seed: int = 1
-    credentials: dict[str, LabCredential] = Field(
+    speed: Float = Field(60.0, ge=0)
+    seed: Int = 1
+    credentials: dict[Text, LabCredential] = Field(
         default_factory=lambda: {"lab-admin": LabCredential(username="lab\\hvdr", password="hvdr-lab")}
     )
-    default_credential: str = "lab-admin"
-    workload: dict[str, TierWorkload] = Field(default_factory=dict)
+    default_credential: Text = "lab-admin"
+    workload: dict[Text, TierWorkload] = Field(default_factory=dict)
     default_workload: TierWorkload = Field(default_factory=TierWorkload)
-    block_size_mib: int = Field(4, ge=1)
-    used_fraction: float = Field(0.3, ge=0, le=1)
+    block_size_mib: Int = Field(4, ge=1)
+    used_fraction: Float = Field(0.3, ge=0, le=1)
     """How much of each disk an installed image fills when the lab starts."""
     https: bool = False
-    link_mib_per_s: float = Field(100.0, gt=0)
+    link_mib_per_s: Float = Field(100.0, gt=0)
     """The replication link's bandwidth: transfers (and the final sync of a planned failover) take
     bytes / bandwidth."""
-    replica_storage_gb: float = Field(4096.0, gt=0)
+    replica_storage_gb: Float = Field(4096.0, gt=0)
     """The size of each host's replica storage volume (``Get-PSDrive`` reports what replicas leave free)."""
 
 
 class Topology(_Model):
-    version: int = TOPOLOGY_VERSION
+    version: Int = TOPOLOGY_VERSION
     sites: list[Site]
     vmm_servers: list[VMMServer] = Field(default_factory=list)
     clouds: list[Cloud] = Field(default_factory=list)
@@ -374,12 +452,8 @@ class Topology(_Model):
         return value
 
     def host(self, name: str) -> HyperVHost | None:
-        """A host by FQDN or short name (case-insensitive)."""
-        lowered = name.lower()
-        for host in self.hosts:
-            if host.fqdn.lower() == lowered or host.short_name.lower() == lowered:
-                return host
-        return None
+        """A host by FQDN or short name (case-insensitive, trailing dot or not)."""
+        return next((host for host in self.hosts if host.is_named(name)), None)
 
 
 def parse_topology(data: Any, source: str = "topology") -> Topology:
@@ -399,13 +473,14 @@ def load_topology(path: Path | str) -> Topology:
     """Read and validate a topology file."""
     file = Path(path)
     try:
-        text = file.read_text(encoding="utf-8")
+        raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read topology {file}: {exc.strerror or exc}") from exc
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{file}: not valid YAML: {exc}") from exc
+        _node, data = load_yaml(decode_utf8(raw))
+    except YAMLRefused as exc:
+        where = f"{file}:{exc.line}" if exc.line else str(file)
+        raise ConfigError(f"{where}: {exc.message}") from exc
     return parse_topology(data, str(file))
 
 
@@ -419,6 +494,7 @@ def default_topology() -> Topology:
 
 
 __all__ = [
+    "NAME_MAX",
     "VM",
     "AuthorizationEntry",
     "Cloud",
@@ -430,6 +506,7 @@ __all__ = [
     "LabCredential",
     "LabSettings",
     "ManualAction",
+    "Name",
     "NetworkAdapter",
     "NetworkMapping",
     "NetworkNow",
@@ -450,6 +527,7 @@ __all__ = [
     "WinRMEndpoint",
     "default_topology",
     "default_topology_path",
+    "host_key",
     "load_topology",
     "parse_topology",
 ]

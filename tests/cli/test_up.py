@@ -39,7 +39,10 @@ def test_up_serves_the_lab_and_every_site_and_ctrl_c_stops_what_it_started(tmp_p
         assert any("web UI" in line for line in lines), lines
         assert any(line.startswith("Lab of default_topology.yaml") for line in lines), lines
         endpoints = tmp_path / "lab" / "endpoints.json"
-        assert endpoints.exists()
+        assert endpoints.exists() and endpoints.with_suffix(".token").stat().st_mode & 0o777 == 0o600
+        assert any("HVDR_LAB=1" in line for line in lines), lines
+        looked = hvdr("lab", "status", "-o", "json", env=env)  # through the control API, with the lab's token
+        assert looked.code == 0 and '"db-01"' in looked.out, looked.err
         for site in ("site-a", "site-b"):
             result = hvdr("ping", "--site", site, env=env)
             assert result.code == 0, result.err
@@ -49,6 +52,7 @@ def test_up_serves_the_lab_and_every_site_and_ctrl_c_stops_what_it_started(tmp_p
         assert up.returncode == 0, rest
         assert "Stopped the Temporal server this command started" in rest
         assert not endpoints.exists(), "the lab's endpoints file outlived the lab"
+        assert not endpoints.with_suffix(".token").exists(), "the lab's control token outlived the lab"
     finally:
         if up.poll() is None:
             up.kill()

@@ -4,8 +4,6 @@ over real WinRM to an in-process lab, and an inventory applied from the default 
 from __future__ import annotations
 
 import asyncio
-import json
-import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,12 +34,7 @@ class Estate:
     workers: asyncio.Task[None]
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.lab.control_url + path, data=data, method=method, headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read() or b"null")
+        return self.lab.control(method, path, body)
 
     def calls(self, cmdlet: str, vm: str | None = None) -> int:
         rows = self.control("GET", "/calls")["calls"]
@@ -69,6 +62,7 @@ async def estate(env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.M
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HVDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HVDR_TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
+    monkeypatch.setenv("HVDR_LAB", "1")
     settings = load_settings()
     lab = Lab(default_topology(), speed=SPEED)
     lab.start()

@@ -8,9 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from hvdr.hyperv import HostConnection, WinRMHyperVHost, WinRMVMMServer
+from hvdr.hyperv.connection import Credential, HostEndpoint
 from hvdr.lab.runner import Lab
+from hvdr.lab.wsman.auth import AuthPolicy
 from hvdr.topology import Topology, default_topology
 
 A1, A2 = "hv-a1.site-a.lab.local", "hv-a2.site-a.lab.local"
@@ -33,6 +36,10 @@ class LabDrivers:
             settings.setdefault("insecure", True)
         else:
             settings.setdefault("ca_path", self.ca_path)
+        if ep["transport"] == "ntlm":  # a Windows-like lab: the driver's default transport, sealed over HTTP
+            endpoint = HostEndpoint.model_validate({"name": name, "url": ep["url"], "transport": "ntlm", **settings})
+            secret = SecretStr(password or ep["password"])
+            return HostConnection(endpoint=endpoint, credential=Credential(username=ep["username"], password=secret))
         return HostConnection.basic(name, ep["url"], ep["username"], password or ep["password"], **settings)
 
     def host(self, name: str, **settings: Any) -> WinRMHyperVHost:
@@ -60,9 +67,11 @@ def with_vms(names: list[str], host: str = A1) -> Topology:
     )
 
 
-def start_lab(tmp: Path, *, https: bool, topology: Topology | None = None) -> Iterator[LabDrivers]:
+def start_lab(
+    tmp: Path, *, https: bool, topology: Topology | None = None, auth: AuthPolicy | None = None
+) -> Iterator[LabDrivers]:
     cert_dir = tmp / "tls" if https else None
-    lab = Lab(topology, speed=600, https=https, cert_dir=cert_dir)
+    lab = Lab(topology, speed=600, https=https, cert_dir=cert_dir, auth=auth)
     lab.start()
     drivers = LabDrivers(lab, cert_dir / "lab-wsman.pem" if cert_dir else None, [])
     try:
@@ -73,9 +82,11 @@ def start_lab(tmp: Path, *, https: bool, topology: Topology | None = None) -> It
         lab.stop()
 
 
-@pytest.fixture(params=["http", "https"])
+@pytest.fixture(params=["http", "https", "http-ntlm"])
 def lab(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LabDrivers]:
-    yield from start_lab(tmp_path, https=request.param == "https")
+    """Basic over HTTP and HTTPS, and NTLM with sealed messages to hosts as Windows sets them up."""
+    windows = AuthPolicy.windows_default() if request.param.endswith("ntlm") else None
+    yield from start_lab(tmp_path, https=request.param == "https", auth=windows)
 
 
 @pytest.fixture

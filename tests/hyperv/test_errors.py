@@ -24,13 +24,13 @@ VM_NOT_FOUND = (
 )
 
 
-def _clixml(first: str, category: str, fqid: str) -> str:
+def _clixml(first: str, category: str, fqid: str, target: str | None = None) -> str:
     lines = [
         first,
         "At line:2 char:1",
         "+ Some-Command",
         "+ ~~~~~~~~~~~~",
-        f"    + CategoryInfo          : {category}: (:) [], SomeException",
+        f"    + CategoryInfo          : {category}: ({target + ':String' if target else ':'}) [], SomeException",
         f"    + FullyQualifiedErrorId : {fqid}",
         " ",
     ]
@@ -49,40 +49,51 @@ def test_parse_a_real_error_view() -> None:
     assert str(error).startswith("hv01: Get-VM: Hyper-V was unable")
 
 
+HV = "Microsoft.HyperV.PowerShell.Commands."
+
+
 @pytest.mark.parametrize(
-    ("fqid", "category", "expected"),
+    ("fqid", "category", "target", "expected"),
     [
+        (f"InvalidState,{HV}StartVMFailover", "InvalidOperation", "db-01", errors.InvalidReplicationState),
+        (f"InvalidState,{HV}StopVM", "InvalidOperation", "db-01", errors.InvalidReplicationState),
+        # A missing VM: the category is InvalidArgument, ObjectNotFound or NotSpecified depending on the version.
+        (f"InvalidParameter,{HV}GetVM", "InvalidArgument", "db-01", errors.VMNotFound),
+        (f"InvalidParameter,{HV}StartVMFailover", "NotSpecified", "DB-01", errors.VMNotFound),
+        (f"ObjectNotFound,{HV}GetVM", "ObjectNotFound", "db-01", errors.VMNotFound),
+        (f"ObjectNotFound,{HV}GetVMCommand", "NotSpecified", "db-01", errors.VMNotFound),  # WS2012 class names
+        (f"InvalidParameter,{HV}EnableVMReplication", "InvalidArgument", "10.0.0.5", errors.InvalidParameter),
+        (f"InvalidParameter,{HV}StartVMFailover", "InvalidArgument", None, errors.InvalidParameter),
+        (f"ObjectNotFound,{HV}ResumeVMReplication", "ObjectNotFound", "db-01", errors.InvalidReplicationState),
+        (f"ObjectNotFound,{HV}GetVMReplication", "NotSpecified", "db-01", errors.InvalidReplicationState),
+        (f"ObjectNotFound,{HV}GetVMSnapshot", "ObjectNotFound", "rp-1", errors.InvalidParameter),
         (
-            "OperationFailed_InvalidReplicationState,Microsoft.HyperV.PowerShell.Commands.StartVMFailover",
-            "InvalidOperation",
-            errors.InvalidReplicationState,
+            f"OperationFailed,{HV}TestVMReplicationConnection",
+            "ConnectionError",
+            "hv-b1",
+            errors.ReplicaServerUnreachable,
         ),
-        ("OperationFailed_InvalidState,X", "InvalidOperation", errors.InvalidVMState),
-        ("VMReplication_ActionNotApplicableOnPrimary,X", "InvalidOperation", errors.InvalidReplicationState),
-        ("VMReplication_ActionNotApplicableOnReplica,X", "InvalidOperation", errors.InvalidReplicationState),
-        ("VMReplication_ActionNotApplicableOnTestReplica,X", "InvalidOperation", errors.InvalidReplicationState),
-        ("VMReplication_ActionNotApplicable_None,X", "InvalidOperation", errors.InvalidReplicationState),
-        ("VMReplication_AlreadyEnabled,X", "InvalidOperation", errors.InvalidReplicationState),
-        ("InvalidParameter_InvalidUri,X", "InvalidArgument", errors.InvalidParameter),
-        ("InvalidParameter_ConflictingParameters,X", "InvalidArgument", errors.InvalidParameter),
-        ("InvalidArgument_ParameterNotProvided,X", "InvalidArgument", errors.InvalidParameter),
-        ("VMReplication_AppConsistentWithoutRecoveryHistory,X", "InvalidArgument", errors.InvalidParameter),
-        ("VMFailover_OnlyValidParameterOnPrimary,X", "InvalidArgument", errors.InvalidParameter),
-        ("VMFailover_InvalidSnapshot,X", "InvalidArgument", errors.InvalidParameter),
-        ("InvalidOperation_NoSettingsChanged,X", "InvalidOperation", errors.InvalidParameter),
-        ("VMReplication_CannotModifySettingsOnReplica,X", "InvalidOperation", errors.InvalidParameter),
-        ("VMReplication_Reverse_CertificateThumbprintNotProvided,X", "InvalidArgument", errors.InvalidParameter),
-        ("ParameterArgumentValidationError,X", "InvalidData", errors.InvalidParameter),
-        ("NamedParameterNotFound,X", "InvalidArgument", errors.InvalidParameter),
-        ("VMReplication_ReplicaServerUnreachable,X", "ResourceUnavailable", errors.ReplicaServerUnreachable),
-        ("VMReplication_AuthenticationFailed,X", "PermissionDenied", errors.ReplicationAuthenticationFailed),
-        ("MissingEndCurlyBrace", "ParserError", errors.ScriptFailed),
-        ("CommandNotFoundException", "ObjectNotFound", errors.ScriptFailed),
-        ("Something unheard of", "NotSpecified", errors.ScriptFailed),
+        (f"OperationFailed,{HV}EnableVMReplication", "NotSpecified", "hv-b1", errors.ReplicaServerUnreachable),
+        (f"OperationFailed,{HV}EnableVMReplication", "ResourceExists", "db-01", errors.InvalidReplicationState),
+        (f"AccessDenied,{HV}EnableVMReplication", "PermissionDenied", "hv-b1", errors.ReplicationAuthenticationFailed),
+        (f"OperationFailed,{HV}StartVM", "NotSpecified", None, errors.ScriptFailed),
+        (f"OutOfMemory,{HV}StartVM", "NotSpecified", None, errors.ScriptFailed),
+        (f"Unspecified,{HV}StartVM", "NotSpecified", None, errors.ScriptFailed),
+        (f"AccessDenied,{HV}StartVM", "PermissionDenied", None, errors.ScriptFailed),
+        (f"ParameterArgumentValidationError,{HV}GetVM", "InvalidData", None, errors.InvalidParameter),
+        (f"NamedParameterNotFound,{HV}GetVM", "InvalidArgument", None, errors.InvalidParameter),
+        (f"AmbiguousParameterSet,{HV}StartVMFailover", "InvalidArgument", None, errors.InvalidParameter),
+        (f"MissingArgument,{HV}EnableVMReplication", "InvalidArgument", None, errors.InvalidParameter),
+        ("MissingEndCurlyBrace", "ParserError", None, errors.ScriptFailed),
+        ("CommandNotFoundException", "ObjectNotFound", "Get-Nothing", errors.ScriptFailed),
+        ("Something unheard of", "NotSpecified", None, errors.ScriptFailed),
     ],
 )
-def test_classification_by_error_id(fqid: str, category: str, expected: type[errors.HyperVError]) -> None:
-    error = classify(parse_error(_clixml("Do-It : it failed", category, fqid)), operation="op")
+def test_classification_by_identifier_and_cmdlet(
+    fqid: str, category: str, target: str | None, expected: type[errors.HyperVError]
+) -> None:
+    record = _clixml("Do-It : it failed (a message in any language)", category, fqid, target)
+    error = classify(parse_error(record), operation="op", vm="db-01")
     assert type(error) is expected
     assert error.error_id == fqid.split(",")[0].split()[0] and error.category == category
     if isinstance(error, errors.InvalidReplicationState):

@@ -17,6 +17,7 @@ from hvdr.hyperv import (
     HostEndpoint,
     InvalidParameter,
     InvalidReplicationState,
+    InvalidVMState,
     MockTransport,
     PSResult,
     ReplicationSettings,
@@ -56,7 +57,8 @@ ERROR = (
     '#< CLIXML\r\n<Objs Version="1.1.0.1" xmlns="http://schemas.microsoft.com/powershell/2004/04">'
     '<S S="Error">Complete-VMFailover : nope_x000D__x000A_</S>'
     '<S S="Error">    + CategoryInfo          : InvalidOperation: (:) [], VirtualizationException'
-    '_x000D__x000A_</S><S S="Error">    + FullyQualifiedErrorId : OperationFailed_InvalidReplicationState,X'
+    '_x000D__x000A_</S><S S="Error">    + FullyQualifiedErrorId : '
+    "InvalidState,Microsoft.HyperV.PowerShell.Commands.CompleteVMFailover"
     "_x000D__x000A_</S></Objs>"
 )
 
@@ -103,7 +105,37 @@ def test_invalid_state_carries_the_current_state() -> None:
     with pytest.raises(InvalidReplicationState) as caught:
         host.complete_failover("db-01")
     assert caught.value.operation == "complete_failover" and caught.value.state == "Replicating"
-    assert len(transport.scripts) == 2
+    assert len(transport.scripts) == 3  # the command, then Get-VM and Get-VMReplication read the state back
+
+
+def test_an_invalid_state_refusal_of_a_step_already_done_returns_the_state_read_back() -> None:
+    """Complete-VMFailover sent twice (the first answer was lost): the second is refused with InvalidState, and
+    the driver decides on the state it reads back, not on the refusal."""
+    done = {**VM, "ReplicationState": "FailedOver", "ReplicationMode": "Replica"}
+
+    def handler(script: str) -> PSResult:
+        if "Complete-VMFailover" in script:
+            return PSResult("", ERROR, 1)
+        if "Get-VMReplication" in script:
+            return ok([{"VMName": "db-01", "VMId": VM["Id"], "ReplicationHealth": "Normal", **done}])
+        return ok([done])
+
+    host, _ = host_with(handler)
+    assert host.complete_failover("db-01").state == "FailedOver"
+
+
+def test_an_invalid_state_refusal_of_a_vm_that_is_on_is_invalid_vm_state() -> None:
+    stderr = ERROR.replace("CompleteVMFailover", "StartVMFailover")
+
+    def handler(script: str) -> PSResult:
+        if "Start-VMFailover" in script:
+            return PSResult("", stderr, 1)
+        return ok([{**VM, "State": "Running"}])
+
+    host, _ = host_with(handler)
+    with pytest.raises(InvalidVMState) as caught:
+        host.prepare_failover("db-01")
+    assert caught.value.state == "Running" and caught.value.operation == "prepare_failover"
 
 
 def test_recovery_points_are_filtered_and_sorted() -> None:
@@ -146,7 +178,10 @@ def test_operator_script_results() -> None:
 
 
 def test_connection_test_failure_is_a_result() -> None:
-    stderr = ERROR.replace("OperationFailed_InvalidReplicationState", "VMReplication_ReplicaServerUnreachable")
+    stderr = ERROR.replace(
+        "InvalidState,Microsoft.HyperV.PowerShell.Commands.CompleteVMFailover",
+        ("OperationFailed,Microsoft.HyperV.PowerShell.Commands.TestVMReplicationConnection"),
+    )
     result = host_with(lambda s: PSResult("", stderr, 1))[0].test_replication_connection(
         ReplicationSettings(replica_server="hv-b1")
     )

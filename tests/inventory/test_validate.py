@@ -17,7 +17,7 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "missing-required",
         "  - fqdn: hv-a2.site-a.lab.local\n",
         "  - cloud_only: x\n",
-        "required field is missing",
+        "hosts[1].fqdn: required field 'fqdn' is missing",
         "cloud_only",
     ),
     ("wrong-type", "    copy_frequency_s: 300 ", "    copy_frequency_s: often ", "copy_frequency_s", "often"),

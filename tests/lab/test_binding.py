@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from hvdr.lab.models.enums import VMReplicationState, VMState
-from tests.lab.conftest import A1, Shell
+from tests.lab.conftest import A1, B1, Shell
 
 
 def test_unknown_parameter_has_powershells_id_and_wording(sh: Shell) -> None:
@@ -61,7 +61,9 @@ def test_vm_objects_bind_from_the_pipeline_and_by_parameter(sh: Shell) -> None:
     assert {sh.vm(A1, n).state for n in ("app-01", "app-03")} == {VMState.Off}
     sh(A1, "Start-VM", VM=vms[0])
     assert sh.vm(A1, "app-01").state is VMState.Running
-    error = sh.fails(A1, "Stop-VM", pipe=[42])
+    error = sh.fails(A1, "Stop-VM", pipe=[42])  # a scalar converts to the ByValue string -Name, as in PowerShell
+    assert error.error_id == "InvalidParameter" and '"42"' in error.message
+    error = sh.fails(A1, "Stop-VM", pipe=sh(A1, "Get-VMSwitch")[:1])
     assert error.error_id == "InputObjectNotBound"
 
 
@@ -77,3 +79,36 @@ def test_calls_are_counted_per_host_cmdlet_and_vm(sh: Shell) -> None:
     sh(A1, "Get-VMHost")
     counts = {(c["cmdlet"], c["vm"]): c["count"] for c in sh.backend.call_counts()}
     assert counts == {("Get-VM", "db-01"): 2, ("Get-VM", "nope"): 1, ("Get-VMHost", None): 1}
+
+
+def test_parameter_sets_as_the_reference_documents_them(sh: Shell) -> None:
+    error = sh.fails(A1, "Start-VMFailover")  # the default set (VMName) wants its VMName
+    assert (error.error_id, error.message) == (
+        "MissingMandatoryParameter",
+        "Cannot process command because of one or more missing mandatory parameters: VMName.",
+    )
+    vm = sh(A1, "Get-VM", "web-01")[0]
+    # -ComputerName exists in the VMName set only; -Confirm only where the cmdlet supports ShouldProcess.
+    assert sh.fails(A1, "Complete-VMFailover", VM=[vm], ComputerName="x").error_id == "AmbiguousParameterSet"
+    assert sh.fails(A1, "Get-VM", Confirm=False).error_id == "NamedParameterNotFound"
+    error = sh.fails(A1, "Enable-VMReplication", "db-01", ReplicaServerName=B1, AllowedPrimaryServer="x")
+    assert error.error_id == "AmbiguousParameterSet"  # -AllowedPrimaryServer belongs to the *_AsReplica sets
+    # Named arguments narrow the sets first: the *_AsReplica sets have no position 1 for the server name.
+    error = sh.fails(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos", AllowedPrimaryServer="x")
+    assert error.error_id == "PositionalParameterNotFound" and B1 in error.message
+    error = sh.fails(A1, "Stop-VM", VM="web-01")  # a string is no VirtualMachine
+    assert error.error_id == "CannotConvertArgument" and "Microsoft.HyperV.PowerShell.VirtualMachine" in error.message
+
+
+def test_positionals_bind_by_type_and_position(sh: Shell) -> None:
+    vm = sh(A1, "Get-VM", "web-01")[0]
+    sh(A1, "Stop-VM", vm, TurnOff=True, Confirm=False)  # an object at position 0 binds -VM, not -Name
+    assert sh.vm(A1, "web-01").state is VMState.Off
+    sh(A1, "Enable-VMReplication", "db-01", B1, 80, "Kerberos")  # Enable-VMReplication.md Example 1
+    assert sh.rel(A1, "db-01").settings.replica_server == B1
+    sh(A1, "Start-VMInitialReplication", "db-01")
+    replications = sh(A1, "Get-VMReplication", "db-01")
+    sh(A1, "Suspend-VMReplication", pipe=replications, Confirm=False)  # VMReplication objects bind by value
+    assert sh.state(A1, "db-01") == "Suspended"
+    sh(A1, "Resume-VMReplication", VMReplication=replications)
+    assert sh.state(A1, "db-01") != "Suspended"

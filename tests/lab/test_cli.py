@@ -69,6 +69,21 @@ def test_fault_commands(running: tuple[Lab, Path]) -> None:
     assert lab.backend.faults.faults == {}
 
 
+def test_the_cli_needs_the_labs_token(running: tuple[Lab, Path]) -> None:
+    lab, path = running
+    assert lab.control_url.startswith("http://127.0.0.1:")  # loopback only
+    token = path.with_suffix(".token")
+    assert token.stat().st_mode & 0o777 == 0o600
+    token.write_text("a-token-of-another-lab\n")
+    refused = runner.invoke(app, ["fault", "crash", "hv-a2", "--endpoints", str(path)])
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert f"refused the control token in {token} (HTTP 401)" in refused.output.replace("\n", "")
+    token.unlink()
+    missing = runner.invoke(app, ["status", "--endpoints", str(path)])
+    assert missing.exit_code == 1 and "cannot read the lab's control token" in missing.output
+    assert lab.backend.faults.faults == {}
+
+
 def test_guest_fault_commands_and_split_brain_in_status(running: tuple[Lab, Path]) -> None:
     lab, path = running
     ep = ["--endpoints", str(path)]

@@ -10,11 +10,27 @@ from hvdr.lab.control import create_app
 from hvdr.lab.models.backend import LabBackend
 from tests.lab.conftest import A1, B1, Shell
 
+TOKEN = "test-token"
 
-async def _client(backend: LabBackend) -> TestClient[Any, Any]:
-    client: TestClient[Any, Any] = TestClient(TestServer(create_app(backend, lambda: {"control": "x", "hosts": []})))
+
+async def _client(backend: LabBackend, token: str = TOKEN) -> TestClient[Any, Any]:
+    app = create_app(backend, lambda: {"control": "x", "hosts": []}, token=TOKEN)
+    client: TestClient[Any, Any] = TestClient(TestServer(app), headers={"Authorization": f"Bearer {token}"})
     await client.start_server()
     return client
+
+
+async def test_every_route_needs_the_token(sh: Shell) -> None:
+    for token in ("wrong-token", ""):
+        client = await _client(sh.backend, token)
+        try:
+            for method, route in (("GET", "/hosts"), ("GET", "/vms"), ("POST", "/faults"), ("DELETE", "/faults")):
+                response = await client.request(method, route, json={"kind": "host_down", "host": A1})
+                assert response.status == 401, (method, route)
+                assert (await response.json()) == {"error": "the lab's control token is missing or wrong"}
+        finally:
+            await client.close()
+    assert sh.backend.faults.faults == {}
 
 
 async def test_vms_lists_every_copy_with_its_checksum(sh: Shell) -> None:

@@ -28,7 +28,7 @@ def planned_failover(sh: Shell, name: str, old: str, new: str) -> None:
     sh(old, "Start-VMFailover", VMName=name, Prepare=True, Confirm=False)
     assert sh.state(old, name) == "PreparedForFailover"
     assert sh.checksum(old, name) == sh.checksum(new, name)  # the last changes were sent: nothing lost
-    assert sh.fails(old, "Start-VM", name).error_id == "OperationFailed_InvalidReplicationState"  # locked
+    assert sh.fails(old, "Start-VM", name).error_id == "InvalidState"  # locked
     sh(new, "Start-VMFailover", VMName=name, Confirm=False)
     assert sh.state(new, name) == "FailedOverWaitingCompletion"
     sh(new, "Set-VMReplication", name, Reverse=True)
@@ -111,7 +111,7 @@ def test_unplanned_failover_to_a_chosen_recovery_point(sh: Shell) -> None:
     assert (replica["State"].name, replica["Mode"].name, replica["Health"]) == ("FailedOver", "Replica", H.Warning)
     assert sh(B1, "Get-VMSnapshot", "db-02") == []
     sh(B1, "Start-VM", "db-02")
-    assert sh.fails(B1, "Stop-VMFailover", "db-02").error_id == "OperationFailed_InvalidReplicationState"
+    assert sh.fails(B1, "Stop-VMFailover", "db-02").error_id == "InvalidState"
 
     sh.backend.clear_faults()  # the original primary comes back (its VM Off after the crash)
     sh(a2, "Set-VMReplication", "db-02", AsReplica=True)
@@ -149,7 +149,7 @@ def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:
     assert [a.ps_get("SwitchName") for a in test.ps_get("NetworkAdapters")] == [None]
     assert sh.checksum(b2, "app-02 - Test") == sh.checksum(b2, "app-02")
     assert sh.one(b2, "Get-VMReplication", "app-02")["TestVirtualMachine"].ps_get("Name") == "app-02 - Test"
-    assert sh.fails(b2, "Start-VMFailover", "app-02", AsTest=True).error_id == "VMReplication_TestFailoverInProgress"
+    assert sh.fails(b2, "Start-VMFailover", "app-02", AsTest=True).error_id == "InvalidState"
     sh(b2, "Start-VM", "app-02 - Test")
     sh.advance(900)
     assert sh.state(b2, "app-02") == "Replicating"  # replication goes on meanwhile
@@ -162,11 +162,16 @@ def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:
     sh(b2, "Stop-VMFailover", "app-02")
 
 
-def test_snapshots_of_another_vm_are_refused(sh: Shell) -> None:
+def test_a_vm_and_a_snapshot_cannot_be_named_together(sh: Shell) -> None:
+    """-VMName and -VMRecoverySnapshot belong to different parameter sets (Start-VMFailover.md): the binder refuses
+    the pair before the cmdlet runs; a snapshot alone fails over the VM it belongs to."""
     sh.protect("web-01", RecoveryHistory=1)
     sh.protect("web-03", RecoveryHistory=1)
     sh.advance(3700)
     other = sh(B1, "Get-VMSnapshot", "web-03")[0]
     assert other.ps_get("SnapshotType") in (SnapshotType.Replica, SnapshotType.AppConsistentReplica)
     error = sh.fails(B1, "Start-VMFailover", VMName="web-01", VMRecoverySnapshot=other)
-    assert error.error_id == "VMFailover_InvalidSnapshot"
+    assert (error.error_id, error.exception) == ("AmbiguousParameterSet", "ParameterBindingException")
+    assert error.message == "Parameter set cannot be resolved using the specified named parameters."
+    error = sh.fails(B1, "Start-VMFailover", "web-01", AsTest=True, Prepare=True)
+    assert error.error_id == "AmbiguousParameterSet"

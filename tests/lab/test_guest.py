@@ -207,7 +207,7 @@ def test_integration_services_off_means_no_heartbeat_no_addresses_no_shutdown(g:
     fault = g.backend.add_fault("integration_services_off", host=A1, vm="vm1")
     assert heartbeat(g, A1, "vm1") == (VMHeartbeatStatus.NoContact, "No Contact")
     assert ips(g, A1, "vm1") == []
-    assert g.fails(A1, "Stop-VM", "vm1").error_id == "OperationFailed_InvalidState"
+    assert g.fails(A1, "Stop-VM", "vm1").error_id == "InvalidState"
     g.backend.clear_fault(fault.id)
     assert heartbeat(g, A1, "vm1")[0] is VMHeartbeatStatus.OkApplicationsUnknown
     assert ips(g, A1, "vm1") == ["10.1.0.21"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 from pathlib import Path
 
 import winrm
@@ -36,23 +35,23 @@ def test_pywinrm_drives_a_failover_end_to_end(tmp_path: Path) -> None:
         assert out.status_code == 0, out.std_err
         assert json.loads(out.std_out) == {"VMName": "web-01", "State": "Replicating"}
         bad = a1.run_ps("Start-VMFailover -VMName 'web-01' -Prepare -Confirm:$false")
-        assert bad.status_code == 1 and b"OperationFailed_InvalidState" in bad.std_err
+        assert bad.status_code == 1 and b"InvalidState" in bad.std_err
         assert a1.run_ps("Stop-VM -Name 'web-01'").status_code == 0
         assert a1.run_ps("Start-VMFailover -VMName 'web-01' -Prepare -Confirm:$false").status_code == 0
         assert b1.run_ps("Start-VMFailover -VMName 'web-01' -Confirm:$false").status_code == 0
         assert b1.run_ps("Set-VMReplication -VMName 'web-01' -Reverse").status_code == 0
-        with urllib.request.urlopen(lab.control_url + "/vms") as response:
-            rows = [r for r in json.loads(response.read()) if r["name"] == "web-01"]
+        rows = [r for r in lab.control("GET", "/vms") if r["name"] == "web-01"]
         assert {r["replication_mode"] for r in rows} == {"Primary", "Replica"}
         assert len({r["disk_checksum"] for r in rows}) == 1  # planned failover: nothing lost
-        with urllib.request.urlopen(lab.control_url + "/calls") as response:
-            calls = json.loads(response.read())["calls"]
+        calls = lab.control("GET", "/calls")["calls"]
         prepared = [c for c in calls if c["cmdlet"] == "Start-VMFailover" and c["host"].startswith("hv-a1")]
         assert prepared == [
             {"host": "hv-a1.site-a.lab.local", "cmdlet": "Start-VMFailover", "vm": "web-01", "count": 2}
         ]
         path = lab.write_endpoints(tmp_path / "lab" / "endpoints.json")
         assert json.loads(path.read_text())["control"] == lab.control_url
+        token = path.with_suffix(".token")
+        assert token.read_text().strip() == lab.control_token and token.stat().st_mode & 0o777 == 0o600
         lab.backend.add_fault("host_down", host="hv-a1")
         try:
             a1.run_ps("Get-VM")

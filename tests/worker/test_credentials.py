@@ -67,3 +67,34 @@ def test_a_malformed_file_is_a_clear_error(store_file: Path, text: str, message:
     _write(store_file, text)
     with pytest.raises(ConfigError, match=message):
         CredentialStore(load_settings(), {}).resolve("ops")
+
+
+@pytest.mark.parametrize(
+    ("entry", "missing"),
+    [
+        ('[dr-admin]\nusername = "CONTOSO\\\\svc"\n', "no password"),
+        ('[dr-admin]\npassword = "x"\n', "no username"),
+        ("[dr-admin]\n", "no username and no password"),
+    ],
+)
+def test_an_entry_without_a_password_is_an_error_not_an_empty_password(
+    store_file: Path, entry: str, missing: str
+) -> None:
+    _write(store_file, entry)
+    with pytest.raises(ConfigError, match=rf"\[dr-admin\] needs username and password: it has {missing} ") as caught:
+        CredentialStore(load_settings(), {}).resolve("dr-admin")
+    assert "empty password is never assumed" in str(caught.value)
+
+
+def test_a_password_that_is_not_a_string_is_an_error(store_file: Path) -> None:
+    _write(store_file, '[dr-admin]\nusername = "svc"\npassword = 1234\n')
+    with pytest.raises(ConfigError, match="must be quoted strings"):
+        CredentialStore(load_settings(), {}).resolve("dr-admin")
+
+
+def test_an_environment_username_without_a_password_is_an_error(hvdr_home: Path) -> None:
+    env = {"HVDR_CREDENTIAL_DR_ADMIN_USERNAME": "svc"}
+    with pytest.raises(ConfigError, match="HVDR_CREDENTIAL_DR_ADMIN_PASSWORD is not: set both"):
+        CredentialStore(load_settings(), env).resolve("dr-admin")
+    empty = CredentialStore(load_settings(), {**env, "HVDR_CREDENTIAL_DR_ADMIN_PASSWORD": ""}).resolve("dr-admin")
+    assert empty.password.get_secret_value() == ""  # set on purpose: the operator's choice

@@ -1,12 +1,21 @@
-"""What every CLI command shares: consoles, output formats and the one way to fail."""
+"""What every CLI command shares: consoles, output formats, the one way to print text and the one way to fail.
+
+User text (names, host messages, errors) is never rich markup and never raw terminal bytes: the consoles
+interpret no markup, and every line and table cell goes through ``text`` / ``say`` / ``cell``, which escape
+control characters and mask URL credentials. The streams replace what the terminal cannot encode
+(``backslashreplace``), so printing cannot fail on an ASCII-only terminal.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import functools
 import json
+import math
 import os
+import sys
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
@@ -15,14 +24,19 @@ import yaml
 from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
+from hvdr.display import shown
 from hvdr.errors import HvdrError
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-console = Console()
-err_console = Console(stderr=True)
+console = Console(markup=False, emoji=False, highlight=False)
+err_console = Console(stderr=True, markup=False, emoji=False, highlight=False)
+
+Part = object | tuple[object, str]
+"""A piece of a printed line: any value (shown as safe text), or (value, rich style)."""
 
 
 class OutputFormat(enum.StrEnum):
@@ -31,18 +45,66 @@ class OutputFormat(enum.StrEnum):
     yaml = "yaml"
 
 
+def tolerant_streams() -> None:
+    """Let stdout / stderr write what their encoding cannot hold as escapes instead of raising."""
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+
+
+def text(*parts: Part) -> Text:
+    """A line of user-visible text: every part escaped (never markup); ``(value, style)`` parts are styled."""
+    line = Text()
+    for part in parts:
+        if isinstance(part, tuple):
+            line.append(shown(part[0]), style=part[1])
+        else:
+            line.append(shown(part))
+    return line
+
+
+def cell(value: Any) -> Text:
+    """A table cell: a value shown as safe text (None as empty)."""
+    return Text("" if value is None else shown(value))
+
+
+def say(*parts: Part, err: bool = False) -> None:
+    """Print one line of text made of ``parts`` (see ``text``) to stdout, or stderr with ``err``."""
+    tolerant_streams()
+    (err_console if err else console).print(text(*parts), soft_wrap=True)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
-    """Print a one-line error to stderr and exit non-zero. Never a traceback."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print an error to stderr (one line; a list of problems, one per line) and exit non-zero."""
+    lines = message.split("\n")
+    say(("error:", "bold red"), " ", lines[0], err=True)
+    for line in lines[1:]:
+        say(line, err=True)
     raise typer.Exit(code)
 
 
 def _plain(value: Any) -> Any:
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+        value = value.model_dump(mode="json")
     if isinstance(value, list | tuple):
         return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # JSON has no Infinity / NaN: a reader's parser would refuse the whole document
     return value
+
+
+class _SafeDumper(yaml.SafeDumper):
+    """Writes strings holding control characters double-quoted, where YAML escapes them (``"\\e"``)."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if shown(value) != value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_SafeDumper.add_representer(str, _represent_str)
 
 
 def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFormat, title: str | None = None) -> None:
@@ -50,12 +112,13 @@ def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFor
 
     A single model prints as one JSON / YAML object; a sequence as a list.
     """
+    tolerant_streams()
     data = _plain(rows if isinstance(rows, BaseModel) else list(rows))
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(data, indent=2, default=str))
+        typer.echo(json.dumps(data, indent=2, default=str, allow_nan=False))
         return
     if fmt is OutputFormat.yaml:
-        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+        typer.echo(yaml.dump(data, Dumper=_SafeDumper, sort_keys=False, allow_unicode=True), nl=False)
         return
     if isinstance(data, dict):
         data = [data]
@@ -63,7 +126,7 @@ def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFor
     for column in columns:
         table.add_column(column)
     for row in data:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+        table.add_row(*(cell(row.get(c)) for c in columns))
     console.print(table)
 
 
@@ -76,8 +139,14 @@ def guarded(fn: Callable[P, R]) -> Callable[P, R]:
             return fn(*args, **kwargs)
         except HvdrError as exc:
             fail(exc.message, exc.exit_code)
+        except BrokenPipeError:
+            # Whoever read the output went away (`hvdr vms | head`): what was done is done and there is
+            # no one left to tell; exit quietly, with nothing more written to the closed pipe.
+            with contextlib.suppress(OSError, ValueError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except KeyboardInterrupt:
-            err_console.print("interrupted")
+            say("interrupted", err=True)
             raise typer.Exit(130) from None
         except (typer.Exit, typer.Abort, typer.TyperException):
             raise

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 
-from hvdr.cli.common import console, guarded, run_async
+from hvdr.cli.common import guarded, run_async, say
 from hvdr.cli.protect import print_statuses
 from hvdr.errors import HvdrError
 from hvdr.inventory.db import session_for
@@ -32,42 +32,43 @@ async def _demo(settings: Settings) -> None:
     demo = demo_settings(settings)
     step = iter(range(1, 20))
 
-    def say(text: str) -> None:
-        console.print(f"[bold]{next(step)}.[/] {text}")
+    def announce(text: str) -> None:
+        say((f"{next(step)}.", "bold"), " ", text)
 
-    async with local_stack(demo, lab=True, speed=DEMO_SPEED, apply=True, say=say) as stack:
+    async with local_stack(demo, lab=True, speed=DEMO_SPEED, apply=True, say=announce) as stack:
         client = stack.client
         await client.terminate_protections("a new demo run starts")  # the demo namespace only
         for site in stack.sites:
             result = await client.ping(site)
-            say(f"ping {site}: answered on {result.reply.task_queue} in {result.round_trip_ms:.0f} ms")
+            announce(f"ping {site}: answered on {result.reply.task_queue} in {result.round_trip_ms:.0f} ms")
         found = await client.discover(stack.sites)
         with session_for(demo) as session:
             summary = record_discovery(session, found)
-        say(
+        announce(
             f"discovery: {summary.vms_found} VM copies through the VMM servers; "
             f"{len(summary.vms_updated)} inventory VMs confirmed"
         )
         rollout = await client.protect(cloud=CLOUD, time_scale=DEMO_SPEED)
-        say(f"protecting {len(rollout.runs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
+        announce(f"protecting {len(rollout.runs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
         await client.wait_protected([r.vm for r in rollout.runs], timeout=300)
         await asyncio.sleep(2 * 300 / DEMO_SPEED)  # two copy cycles of host time: RPO reflects delta cycles
         statuses = [await client.protection_status(r.vm) for r in rollout.runs]
         print_statuses(statuses)
         replicating = sum(s.phase is Phase.REPLICATING for s in statuses)
         worst = max((s.rpo_s or 0.0) for s in statuses)
-        say(
+        announce(
             f"{replicating}/{len(statuses)} VMs replicating to site-b; worst RPO {worst:.0f} s "
             f"(policy copy frequency 300 s)"
         )
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
-        say("protection disabled again (replication removed on both hosts); the runs are complete")
+        announce("protection disabled again (replication removed on both hosts); the runs are complete")
         if replicating != len(statuses):
             raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
-    console.print(
-        f"[green]Demo complete.[/] Its runs are in the web UI ({stack.server.ui_url}, namespace "
-        f"{DEMO_NAMESPACE}) while the server runs: `hvdr server start`."
+    say(
+        ("Demo complete.", "green"),
+        f" Its runs are in the web UI ({stack.server.ui_url}, namespace "
+        f"{DEMO_NAMESPACE}) while the server runs: `hvdr server start`.",
     )
 
 

@@ -9,9 +9,9 @@ from typing import Annotated, Any
 import typer
 from sqlmodel import Session
 
-from hvdr.cli.common import OutputFormat, console, emit, guarded
+from hvdr.cli.common import OutputFormat, Part, emit, guarded, say
 from hvdr.inventory import queries
-from hvdr.inventory.apply import apply_topology, plan_changes
+from hvdr.inventory.apply import Change, apply_topology, plan_changes
 from hvdr.inventory.db import session_for
 from hvdr.inventory.export import export_topology, topology_yaml
 from hvdr.inventory.validate import load_and_validate
@@ -32,18 +32,27 @@ def apply(
     """
     topology = load_and_validate(file)
     settings = load_settings()
+    # Everything printed is computed before the commit, and printing cannot raise (see hvdr.cli.common):
+    # once the transaction commits, nothing is left that could fail.
     with session_for(settings) as session:
-        changes = plan_changes(session, topology) if dry_run else apply_topology(session, topology)
         if dry_run:
+            changes = plan_changes(session, topology)
             session.rollback()
+        else:
+            changes = apply_topology(session, topology)
+        report = _apply_report(changes, file, dry_run)
+    for line in report:
+        say(*line)
+
+
+def _apply_report(changes: list[Change], file: Path, dry_run: bool) -> list[tuple[Part, ...]]:
     if not changes:
-        console.print(f"{file}: the inventory already matches; nothing to change.")
-        return
-    for change in changes:
-        colour = {"create": "green", "update": "yellow", "delete": "red"}[change.action]
-        console.print(f"[{colour}]{change}[/]", highlight=False)
+        return [(file, ": the inventory already matches; nothing to change.")]
+    colours = {"create": "green", "update": "yellow", "delete": "red"}
+    lines: list[tuple[Part, ...]] = [((str(change), colours[change.action]),) for change in changes]
     verb = "Would apply" if dry_run else "Applied"
-    console.print(f"{verb} {len(changes)} change{'s' if len(changes) != 1 else ''} from {file}.")
+    lines.append((f"{verb} {len(changes)} change{'s' if len(changes) != 1 else ''} from ", file, "."))
+    return lines
 
 
 @guarded
@@ -57,7 +66,7 @@ def export(
         typer.echo(text, nl=False)
     else:
         file.write_text(text, encoding="utf-8")
-        console.print(f"Exported the inventory to {file}.")
+        say("Exported the inventory to ", file, ".")
 
 
 def _reader(
@@ -135,9 +144,9 @@ def discover(
         emit(summary, [], output)
         return
     for result in results:
-        console.print(f"{result.site}: {len(result.vms)} VM copies on {len(result.hosts)} hosts (from {result.source})")
-    console.print(f"Recorded {len(summary.vms_updated)} known VM(s), added {len(summary.vms_added)} new.")
+        say(f"{result.site}: {len(result.vms)} VM copies on {len(result.hosts)} hosts (from {result.source})")
+    say(f"Recorded {len(summary.vms_updated)} known VM(s), added {len(summary.vms_added)} new.")
     for host in summary.undeclared_hosts:
-        console.print(f"[yellow]host {host} is not in the topology; declare it to manage its VMs[/]")
+        say((f"host {host} is not in the topology; declare it to manage its VMs", "yellow"))
     for error in summary.errors:
-        console.print(f"[red]{error}[/]")
+        say((error, "red"))

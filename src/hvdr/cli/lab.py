@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, say
 
 app = typer.Typer(help="Run the simulated Hyper-V estate (the lab), look at it, inject faults.", no_args_is_help=True)
 fault_app = typer.Typer(help="Inject and clear faults in the running lab.", no_args_is_help=True)
@@ -39,7 +39,10 @@ def _endpoints_path(path: Path | None) -> Path:
     return path or default_endpoints_path()
 
 
-def _control_url(path: Path | None) -> str:
+def _control(path: Path | None) -> tuple[str, str, Path]:
+    """The control API's URL and token from the endpoints file and the token file beside it."""
+    from hvdr.lab.control import token_path
+
     file = _endpoints_path(path)
     try:
         data = json.loads(file.read_text(encoding="utf-8"))
@@ -50,17 +53,29 @@ def _control_url(path: Path | None) -> str:
     url = data.get("control") if isinstance(data, dict) else None
     if not url:
         fail(f"the endpoints file {file} names no control URL")
-    return str(url)
+    tokens = token_path(file)
+    try:
+        token = tokens.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        fail(f"cannot read the lab's control token {tokens} ({exc.strerror or exc}); `hvdr lab up` writes it")
+    return str(url), token, tokens
 
 
 def _call(path: Path | None, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
-    url = _control_url(path) + route
+    base, token, tokens = _control(path)
+    url = base + route
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    request = urllib.request.Request(url, data=data, method=method, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read() or b"null")
     except urllib.error.HTTPError as exc:
+        if exc.code == 401:
+            fail(
+                f"the lab at {base} refused the control token in {tokens} (HTTP 401): it belongs to another "
+                "lab; use the --endpoints file of the running `hvdr lab up`, or restart it"
+            )
         try:
             message = json.loads(exc.read()).get("error", exc.reason)
         except (json.JSONDecodeError, AttributeError):
@@ -80,21 +95,35 @@ def up(
     speed: Annotated[float | None, typer.Option("--speed", help="Simulated seconds per real second.", min=0)] = None,
     endpoints: EndpointsOption = None,
     https: Annotated[bool, typer.Option("--https", help="Serve WinRM over HTTPS (self-signed).")] = False,
+    windows_auth: Annotated[
+        bool,
+        typer.Option(
+            "--windows-auth",
+            help="Accept only Negotiate (NTLM), with encrypted messages over HTTP, as a Windows host's WinRM "
+            "service does by default (Basic off, AllowUnencrypted=false). Default: Negotiate and Basic.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the lab in the foreground (Ctrl-C stops it) and write its endpoints file."""
+    """Run the lab in the foreground (Ctrl-C stops it) and write its endpoints file and control token."""
+    from hvdr.lab.control import token_path
     from hvdr.lab.runner import Lab, run_lab
+    from hvdr.lab.wsman.auth import AuthPolicy
 
     def ready(lab: Lab, path: Path) -> None:
         hosts = lab.endpoints["hosts"]
-        console.print(
-            f"[bold]hvdr lab[/] {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
-            f"{lab.clock.speed:g}x; control {lab.control_url}"
+        say(
+            ("hvdr lab", "bold"),
+            f" {len(hosts)} hosts, {len(lab.backend.all_vms())} VMs, speed "
+            f"{lab.clock.speed:g}x; control {lab.control_url}",
         )
         for host in hosts:
-            console.print(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
-        console.print(f"endpoints written to {path}; Ctrl-C to stop")
+            say(f"  {host['kind']:<6} {host['name']:<28} {host['site']:<8} {host['url']}")
+        say(f"WinRM auth: {', '.join(lab.auth.schemes)}; transport for clients: {hosts[0]['transport']}")
+        say(f"endpoints written to {path}, control token to {token_path(path)}; Ctrl-C to stop")
+        say("workers and clients use this lab only when told: HVDR_LAB=1 (or lab = true in the config file)")
 
-    run_lab(topology, speed=speed, endpoints_path=endpoints, https=https or None, on_ready=ready)
+    auth = AuthPolicy.windows_default() if windows_auth else None
+    run_lab(topology, speed=speed, endpoints_path=endpoints, https=https or None, auth=auth, on_ready=ready)
 
 
 @app.command()
@@ -112,17 +141,13 @@ def status(
     emit(rows, VM_COLUMNS, output, title="lab VMs")
     split = sorted({f"{r['name']} ({r['host']})" for r in rows if r.get("split_brain")})
     if split and output is OutputFormat.table:
-        console.print(
-            "split brain: two copies running and written since the failover: " + ", ".join(split),
-            markup=False,
-            highlight=False,
-        )
+        say("split brain: two copies running and written since the failover: " + ", ".join(split))
 
 
 def _inject(endpoints: Path | None, kind: str, **params: Any) -> None:
     fault = _call(endpoints, "POST", "/faults", {"kind": kind, **params})
     details = ", ".join(f"{k}={v}" for k, v in fault.items() if k not in ("id", "kind", "created"))
-    console.print(f"fault {fault['id']}: {kind} {details}")
+    say(f"fault {fault['id']}: {kind} {details}")
 
 
 @fault_app.command("host-down")
@@ -222,4 +247,4 @@ def clear(
         fail("give a fault id or --all (not both)")
     result = _call(endpoints, "DELETE", "/faults" if all_faults else f"/faults/{fault_id}")
     cleared = result.get("cleared", [])
-    console.print(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))
+    say(f"cleared {len(cleared)} fault(s)" + (": " + ", ".join(f["id"] for f in cleared) if cleared else ""))

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli import codec, demo, inventory, lab, ping, protect, server, worker
+from hvdr.cli.common import tolerant_streams
+from hvdr.display import SafeLogFormatter
 
 app = typer.Typer(
     name="hvdr",
@@ -29,6 +33,7 @@ inventory.register(app)
 app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
 app.add_typer(lab.app, name="lab")
+app.command("codec-server")(codec.codec_server)
 
 
 @app.command("version")
@@ -40,11 +45,16 @@ def show_version() -> None:
 def main() -> None:
     """Entry point: run the CLI, flush, then leave with os._exit (Temporal's exit crash, sdk-python #300)."""
     code = 0
+    tolerant_streams()  # an ASCII-only terminal gets escapes for what it cannot show, never an exception
+    handler = logging.StreamHandler()
+    handler.setFormatter(SafeLogFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         app()
     except SystemExit as exc:
         code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     finally:
-        sys.stdout.flush()
-        sys.stderr.flush()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError):  # a closed pipe has nothing left to flush to
+                stream.flush()
     os._exit(code)

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hvdr.cli.common import OutputFormat, console, emit, guarded, run_async
+from hvdr.cli.common import OutputFormat, emit, guarded, run_async, say
 from hvdr.client import Client
 from hvdr.inventory.sites import require_sites
 from hvdr.models import PingResult
@@ -30,7 +30,7 @@ def ping(
         emit(results, [], output)
         return
     for r in results:
-        console.print(
+        say(
             f"site [bold]{r.site}[/]: answered by {r.reply.worker_identity} on {r.reply.task_queue} "
             f"in {r.round_trip_ms:.0f} ms (activity answered {r.activity_latency_ms:.0f} ms after the run "
             f"started; workflow {r.workflow_id})"

@@ -9,13 +9,12 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
-from rich.text import Text
 
-from hvdr.cli.common import OutputFormat, console, emit, fail, guarded, run_async
+from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client, resolve_vms
+from hvdr.display import shown
 from hvdr.outcomes import CommandOutcome, ProtectionProgress
 from hvdr.protection import ProtectionStatus
 from hvdr.settings import Settings, load_settings
@@ -69,9 +68,9 @@ def enable(
     progress = run_async(_enable(settings, vm, cloud, wait, time_scale, timeout))
     if progress is None:
         return
-    console.print(Text(f"{len(progress.replicating)}/{progress.total} VM(s) replicating. {progress.summary()}"))
+    say(f"{len(progress.replicating)}/{progress.total} VM(s) replicating. {progress.summary()}")
     for name, reason in sorted(progress.failed.items()):
-        console.print(Text(f"failed: {name}: {reason}", style="red"))
+        say((f"failed: {name}: {reason}", "red"))
     if progress.failed:
         raise typer.Exit(1)
 
@@ -88,15 +87,15 @@ async def _enable(
     rollout = await client.protect(vm, cloud=cloud, time_scale=time_scale)
     runs = rollout.runs
     first = ", ".join(r.workflow_id for r in runs[:3]) + (f", … ({len(runs) - 3} more)" if len(runs) > 3 else "")
-    console.print(Text(f"Started protection runs for {len(runs)} VM(s) in {rollout.start_seconds:.1f} s: {first}"))
+    say(f"Started protection runs for {len(runs)} VM(s) in {rollout.start_seconds:.1f} s: {first}")
     if not wait:
-        console.print("Follow them with `hvdr status` (or `hvdr protect enable … --wait`).")
+        say("Follow them with `hvdr status` (or `hvdr protect enable … --wait`).")
         return None
     with Progress(
         TextColumn("settled"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[phases]}"),
+        TextColumn("{task.fields[phases]}", markup=False),
         TimeElapsedColumn(),
         console=console,
     ) as bar:
@@ -104,7 +103,7 @@ async def _enable(
 
         def show(progress: ProtectionProgress) -> None:
             phases = ", ".join(f"{n} {phase}" for phase, n in sorted(progress.phases.items(), key=lambda kv: -kv[1]))
-            bar.update(task, completed=progress.settled, phases=escape(phases))
+            bar.update(task, completed=progress.settled, phases=shown(phases))
 
         return await client.wait_protected([r.vm for r in runs], timeout=timeout, on_progress=show)
 
@@ -119,13 +118,13 @@ def _each(
 
     outcomes = run_async(run())
     if len(outcomes) == 1 and not outcomes[0].ok:
-        fail(escape(outcomes[0].message))
+        fail(outcomes[0].message)
     for outcome in outcomes:
         if outcome.ok:
             phase = outcome.phase.value if outcome.phase else "?"
-            console.print(Text(f"{outcome.vm}: {outcome.message} (now {phase})"))
+            say(f"{outcome.vm}: {outcome.message} (now {phase})")
         else:
-            console.print(Text(f"{outcome.vm}: {outcome.message}", style="red"))
+            say((f"{outcome.vm}: {outcome.message}", "red"))
     if not all(o.ok for o in outcomes):
         raise typer.Exit(1)
 
@@ -216,7 +215,7 @@ def _render(statuses: list[ProtectionStatus]) -> Table:
         table.add_column(column.replace("_", " ") + (" (UTC)" if column == "last_replication" else ""))
     for row in _rows(statuses):
         style = "red" if row["alerts"] else None
-        table.add_row(*(str(row[c]) for c in COLUMNS), style=style)
+        table.add_row(*(cell(row[c]) for c in COLUMNS), style=style)
     return table
 
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hvdr.cli.common import OutputFormat, console, emit, guarded, run_async
+from hvdr.cli.common import OutputFormat, emit, guarded, run_async, say
 from hvdr.runtime import temporal_server
 from hvdr.runtime.temporal_server import ServerStatus
 from hvdr.settings import load_settings
@@ -21,16 +21,16 @@ def _show(status: ServerStatus, fmt: OutputFormat) -> None:
     if fmt is not OutputFormat.table:
         emit(status, [], fmt)
         return
-    state = "[green]up[/]" if status.up else "[red]down[/]"
-    console.print(f"Temporal  {status.address} (namespace {status.namespace}): {state}")
+    state = ("up", "green") if status.up else ("down", "red")
+    say(f"Temporal  {status.address} (namespace {status.namespace}): ", state)
     ui = "reachable" if status.ui_reachable else "not reachable"
-    console.print(f"Web UI    {status.ui_url} ({ui})")
-    console.print(f"Database  {status.database or 'none yet'}")
+    say(f"Web UI    {status.ui_url} ({ui})")
+    say(f"Database  {status.database or 'none yet'}")
     if status.managed:
-        console.print(f"Process   pid {status.pid}, started {status.started_at:%Y-%m-%d %H:%M:%S %Z}")
-        console.print(f"Log       {status.log_file}")
+        say(f"Process   pid {status.pid}, started {status.started_at:%Y-%m-%d %H:%M:%S %Z}")
+        say(f"Log       {status.log_file}")
     elif status.up:
-        console.print("Process   not started by this hvdr home (hvdr uses it as it is)")
+        say("Process   not started by this hvdr home (hvdr uses it as it is)")
 
 
 @app.command()
@@ -47,16 +47,16 @@ def start(
     """
     settings = load_settings()
     if foreground:
-        console.print(f"Starting Temporal at {settings.temporal.address}; web UI at {settings.temporal.ui_url}")
+        say(f"Starting Temporal at {settings.temporal.address}; web UI at {settings.temporal.ui_url}")
     status, started = run_async(temporal_server.start(settings, foreground=foreground))
     if foreground:
-        console.print("Temporal stopped.")
+        say("Temporal stopped.")
         return
     if started:
-        console.print(f"Started Temporal at {status.address} (pid {status.pid}).")
+        say(f"Started Temporal at {status.address} (pid {status.pid}).")
     else:
-        console.print(f"Temporal already answers at {status.address}; not starting a second server.")
-    console.print(f"Web UI: {status.ui_url}")
+        say(f"Temporal already answers at {status.address}; not starting a second server.")
+    say(f"Web UI: {status.ui_url}")
 
 
 @app.command()
@@ -74,8 +74,18 @@ def status(
 @app.command()
 @guarded
 def stop() -> None:
-    """Stop the embedded server that `hvdr server start` started. Runs stay in the database."""
-    if temporal_server.stop(load_settings()):
-        console.print("Stopped the embedded Temporal server.")
+    """Stop the embedded server that `hvdr server start` started. Runs stay in the database.
+
+    The recorded process is signalled only while it is still that server (its command line and start time);
+    a PID that now belongs to another process is left alone and the stale record removed.
+    """
+    outcome, pid = temporal_server.stop(load_settings())
+    if outcome == "stopped":
+        say(f"Stopped the embedded Temporal server (pid {pid}).")
+    elif outcome == "stale":
+        say(
+            f"No embedded Temporal server was running: the recorded pid {pid} now belongs to another process, "
+            "which was left alone; removed the stale record."
+        )
     else:
-        console.print("No embedded Temporal server was running.")
+        say("No embedded Temporal server was running.")

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hvdr.cli.common import console, guarded, run_async
+from hvdr.cli.common import guarded, run_async, say
 from hvdr.client import connect_temporal
 from hvdr.inventory.sites import require_sites
 from hvdr.runtime.stack import local_stack
@@ -21,9 +21,9 @@ async def _serve(settings: Settings, sites: list[str]) -> None:
     client = await connect_temporal(settings)
     workers = build_workers(client, sites, settings=settings)
     queues = ", ".join([WORKFLOW_TASK_QUEUE, *(site_task_queue(s) for s in sites)])
-    console.print(f"Worker polling {queues} at {settings.temporal.address}. Ctrl-C drains and stops.")
+    say(f"Worker polling {queues} at {settings.temporal.address}. Ctrl-C drains and stops.")
     await run_workers(workers)
-    console.print("Worker stopped.")
+    say("Worker stopped.")
 
 
 @guarded
@@ -31,6 +31,10 @@ def worker(
     site: Annotated[
         list[str], typer.Option("--site", "-s", help="A site whose activities this worker runs (repeatable).")
     ],
+    lab: Annotated[
+        bool,
+        typer.Option("--lab", help="Reach the hosts the running lab serves at its endpoints (same as HVDR_LAB=1)."),
+    ] = False,
 ) -> None:
     """Run a worker: hvdr's workflows, plus the activities of the given site(s) on hvdr-site-<site>.
 
@@ -38,15 +42,24 @@ def worker(
     WinRM. SIGINT / SIGTERM let running activities finish before it exits.
     """
     settings = load_settings()
+    if lab:
+        settings = settings.model_copy(update={"lab": True})
     sites = require_sites(settings, site)
     run_async(_serve(settings, sites))
 
 
 async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: float | None) -> None:
-    async with local_stack(settings, lab=lab, speed=speed, sites=sites, say=console.print) as stack:
-        console.print(
-            f"Ready. Web UI: [bold]{stack.server.ui_url}[/]. Worker polling {WORKFLOW_TASK_QUEUE} and "
-            f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started."
+    async with local_stack(settings, lab=lab, speed=speed, sites=sites, say=say) as stack:
+        if stack.lab_control:
+            say(
+                f"Commands in other shells use this lab (and its speed, {stack.settings.time_scale:g}x, as their "
+                "time scale) with HVDR_LAB=1."
+            )
+        say(
+            "Ready. Web UI: ",
+            (stack.server.ui_url, "bold"),
+            f". Worker polling {WORKFLOW_TASK_QUEUE} and "
+            f"{', '.join(site_task_queue(s) for s in stack.sites)}. Ctrl-C stops what this started.",
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -55,8 +68,8 @@ async def _up(settings: Settings, sites: list[str] | None, lab: bool, speed: flo
                 loop.add_signal_handler(sig, stop.set)
         await stop.wait()
     if "temporal" in stack.started:
-        console.print("Stopped the Temporal server this command started.")
-    console.print("Stopped.")
+        say("Stopped the Temporal server this command started.")
+    say("Stopped.")
 
 
 @guarded

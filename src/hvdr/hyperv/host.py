@@ -22,6 +22,7 @@ from hvdr.hyperv.errors import (
     HyperVError,
     InvalidParameter,
     InvalidReplicationState,
+    InvalidVMState,
     ReplicaServerUnreachable,
     ReplicationAuthenticationFailed,
     ScriptFailed,
@@ -43,8 +44,10 @@ from hvdr.hyperv.models import (
     ReplicaServerSettings,
     ReplicationHealthReport,
     ReplicationInfo,
+    ReplicationMode,
     ReplicationServerInfo,
     ReplicationSettings,
+    ReplicationState,
     ReplicationUpdate,
     ScriptResult,
     StopMode,
@@ -52,6 +55,7 @@ from hvdr.hyperv.models import (
     VMMCloud,
     VMMHost,
     VMMVirtualMachine,
+    VMState,
 )
 from hvdr.hyperv.transport import HyperVTransport, PSResult, WinRMTransport
 
@@ -68,6 +72,9 @@ _PLUMBING = frozenset({"Get-Member", "Get-Item", "Get-ChildItem", "Get-Variable"
 def cmdlets(script: str) -> list[str]:
     """The Hyper-V / VMM cmdlets a script calls, in order of first use (what a trace may say about it)."""
     return [c for c in dict.fromkeys(_CMDLET.findall(script)) if c not in _PLUMBING]
+_SUSPENDED = frozenset({ReplicationState.SUSPENDED, ReplicationState.RESYNCHRONIZE_SUSPENDED})
+_RUNNING_REPLICATION = frozenset({ReplicationState.REPLICATING, ReplicationState.RESYNCHRONIZING})
+_INITIAL_STARTED = frozenset({ReplicationState.INITIAL_REPLICATION_IN_PROGRESS, ReplicationState.REPLICATING})
 
 
 class _ScriptRunner:
@@ -82,7 +89,7 @@ class _ScriptRunner:
     def close(self) -> None:
         self._transport.close()
 
-    def _run(self, script: str, operation: str, *, timeout: float | None = None) -> PSResult:
+    def _run(self, script: str, operation: str, *, timeout: float | None = None, vm: str | None = None) -> PSResult:
         # One span per host command: host, operation and cmdlets, never the script (it may carry secrets).
         with _tracer.start_as_current_span(
             f"hyperv {operation}",
@@ -93,13 +100,15 @@ class _ScriptRunner:
             span.set_attribute("hvdr.exit_code", result.exit_code)
         if result.exit_code != 0:
             info = parse_error(result.stderr)
-            error = classify(info, operation=operation, host=self._name, exit_code=result.exit_code)
+            error = classify(info, operation=operation, host=self._name, exit_code=result.exit_code, vm=vm)
             log.info("host=%s operation=%s error=%s id=%s", self._name, operation, type(error).__name__, info.error_id)
             raise error
         return result
 
-    def _objects(self, script: str, operation: str, parse: Callable[[dict[str, Any]], T]) -> list[T]:
-        stdout = self._run(script, operation).stdout
+    def _objects(
+        self, script: str, operation: str, parse: Callable[[dict[str, Any]], T], *, vm: str | None = None
+    ) -> list[T]:
+        stdout = self._run(script, operation, vm=vm).stdout
         try:
             return [parse(obj) for obj in parsing.objects(stdout, host=self._name)]
         except (ValidationError, KeyError, TypeError, ValueError) as exc:
@@ -117,7 +126,7 @@ class WinRMHyperVHost(_ScriptRunner):
 
     # -- helpers ------------------------------------------------------------------------------------
     def _one(self, script: str, operation: str, vm: str, parse: Callable[[dict[str, Any]], T]) -> T:
-        found = self._objects(script, operation, parse)
+        found = self._objects(script, operation, parse, vm=vm)
         if not found:
             raise VMNotFound(vm, host=self._name)
         if len(found) > 1:
@@ -126,20 +135,63 @@ class WinRMHyperVHost(_ScriptRunner):
             )
         return found[0]
 
-    def _replication(self, script: str, operation: str, vm: str) -> ReplicationInfo:
+    def _replication(
+        self,
+        script: str,
+        operation: str,
+        vm: str,
+        *,
+        done: Callable[[ReplicationInfo], bool] | None = None,
+        needs_off: bool = False,
+    ) -> ReplicationInfo:
+        """Run a replication step; an invalid-state refusal is decided on the state read back.
+
+        ``InvalidState`` names no reason a client can read (the message is localized), so the host is asked:
+        a step already ``done`` (retried after a lost answer, say) returns what the host reports; a step that
+        ``needs_off`` the VM and finds it on is InvalidVMState; otherwise InvalidReplicationState with the state.
+        """
         try:
             return self._one(script, operation, vm, parsing.replication)
         except InvalidReplicationState as error:
-            if error.state is None:
-                error.state = self._state_of(vm)
-            raise
+            outcome = self._read_back(error, vm, done=done, needs_off=needs_off)
+            if isinstance(outcome, ReplicationInfo):
+                return outcome
+            raise outcome from None
 
-    def _state_of(self, vm: str) -> str | None:
-        """The VM's replication state, for an InvalidReplicationState raised without one (best effort)."""
+    def _read_back(
+        self,
+        error: InvalidReplicationState,
+        vm: str,
+        *,
+        done: Callable[[ReplicationInfo], bool] | None,
+        needs_off: bool,
+    ) -> InvalidReplicationState | ReplicationInfo:
         try:
-            return str(self.get_vm(vm).replication_state)
+            info = self.get_vm(vm)
         except HyperVError:
-            return None
+            return error
+        error.state = str(info.replication_state)
+        if done is not None and info.replication_mode is not ReplicationMode.NONE:
+            try:
+                current: ReplicationInfo | None = self.get_replication(vm)
+            except HyperVError:
+                current = None
+            if current is not None and done(current):
+                log.info("host=%s operation=%s already done (state %s)", self._name, error.operation, current.state)
+                return current
+        if needs_off and info.state is not VMState.OFF:
+            return self._vm_state_error(error, info)
+        return error
+
+    def _vm_state_error(self, error: InvalidReplicationState, info: VMInfo) -> InvalidVMState:
+        return InvalidVMState(
+            str(error).removeprefix(f"{self._name}: "),
+            operation=error.operation,
+            state=str(info.state),
+            host=self._name,
+            error_id=error.error_id,
+            category=error.category,
+        )
 
     # -- reads --------------------------------------------------------------------------------------
     def list_vms(self) -> list[VMInfo]:
@@ -207,16 +259,20 @@ class WinRMHyperVHost(_ScriptRunner):
         destination_path: str | None = None,
     ) -> ReplicationInfo:
         script = scripts.start_initial_replication(vm, method, start_time=start_time, destination_path=destination_path)
-        return self._replication(script, "start_initial_replication", vm)
+        return self._replication(script, "start_initial_replication", vm, done=lambda r: r.state in _INITIAL_STARTED)
 
     def import_initial_replication(self, vm: str, path: str) -> ReplicationInfo:
         return self._replication(scripts.import_initial_replication(vm, path), "import_initial_replication", vm)
 
     def suspend_replication(self, vm: str) -> ReplicationInfo:
-        return self._replication(scripts.suspend_replication(vm), "suspend_replication", vm)
+        return self._replication(
+            scripts.suspend_replication(vm), "suspend_replication", vm, done=lambda r: r.state in _SUSPENDED
+        )
 
     def resume_replication(self, vm: str) -> ReplicationInfo:
-        return self._replication(scripts.resume_replication(vm), "resume_replication", vm)
+        return self._replication(
+            scripts.resume_replication(vm), "resume_replication", vm, done=lambda r: r.state in _RUNNING_REPLICATION
+        )
 
     def resynchronize_replication(self, vm: str, start_time: datetime | None = None) -> ReplicationInfo:
         script = scripts.resume_replication(vm, resynchronize=True, start_time=start_time)
@@ -226,7 +282,12 @@ class WinRMHyperVHost(_ScriptRunner):
         return self._replication(scripts.set_replication(vm, update), "set_replication", vm)
 
     def reverse_replication(self, vm: str, update: ReplicationUpdate | None = None) -> ReplicationInfo:
-        return self._replication(scripts.reverse_replication(vm, update), "reverse_replication", vm)
+        return self._replication(
+            scripts.reverse_replication(vm, update),
+            "reverse_replication",
+            vm,
+            done=lambda r: r.mode is ReplicationMode.PRIMARY,
+        )
 
     def set_as_replica(self, vm: str, allowed_primary_server: str | None = None) -> ReplicationInfo:
         return self._replication(scripts.set_as_replica(vm, allowed_primary_server), "set_as_replica", vm)
@@ -244,35 +305,79 @@ class WinRMHyperVHost(_ScriptRunner):
         return found[0]
 
     def remove_vm(self, vm: str) -> None:
-        self._run(scripts.remove_vm(vm), "remove_vm")
+        try:
+            self._run(scripts.remove_vm(vm), "remove_vm", vm=vm)
+        except InvalidReplicationState as error:
+            try:
+                info = self.get_vm(vm)
+            except HyperVError:
+                raise error from None
+            raise (self._vm_state_error(error, info) if info.state is not VMState.OFF else error) from None
 
     def remove_replication(self, vm: str) -> VMInfo:
         return self._one(scripts.remove_replication(vm), "remove_replication", vm, parsing.vm)
 
     # -- power --------------------------------------------------------------------------------------
     def stop_vm(self, vm: str, mode: StopMode = StopMode.SHUTDOWN) -> VMInfo:
-        return self._one(scripts.stop_vm(vm, mode), "stop_vm", vm, parsing.vm)
+        return self._power(scripts.stop_vm(vm, mode), "stop_vm", vm, VMState.OFF)
 
     def start_vm(self, vm: str) -> VMInfo:
-        return self._one(scripts.start_vm(vm), "start_vm", vm, parsing.vm)
+        return self._power(scripts.start_vm(vm), "start_vm", vm, VMState.RUNNING)
+
+    def _power(self, script: str, operation: str, vm: str, wanted: VMState) -> VMInfo:
+        """A power change refused as InvalidState is done when the VM is already where it was asked to go."""
+        try:
+            return self._one(script, operation, vm, parsing.vm)
+        except InvalidReplicationState as error:
+            try:
+                info = self.get_vm(vm)
+            except HyperVError:
+                raise error from None
+            if info.state is wanted:
+                return info
+            raise self._vm_state_error(error, info) from None
 
     # -- failover -----------------------------------------------------------------------------------
     def prepare_failover(self, vm: str) -> ReplicationInfo:
-        return self._replication(scripts.prepare_failover(vm), "prepare_failover", vm)
+        return self._replication(
+            scripts.prepare_failover(vm),
+            "prepare_failover",
+            vm,
+            done=lambda r: r.state is ReplicationState.PREPARED_FOR_FAILOVER,
+            needs_off=True,
+        )
 
     def start_failover(
         self, vm: str, *, recovery_point: uuid.UUID | None = None, as_test: bool = False
     ) -> FailoverResult:
         script = scripts.start_failover(vm, recovery_point=recovery_point, as_test=as_test)
-        info = self._replication(script, "start_test_failover" if as_test else "start_failover", vm)
+        info = self._replication(
+            script,
+            "start_test_failover" if as_test else "start_failover",
+            vm,
+            done=(lambda r: r.test_vm_name is not None)
+            if as_test
+            else (lambda r: r.state is ReplicationState.FAILED_OVER_WAITING_COMPLETION),
+            needs_off=not as_test,
+        )
         test_vm = (info.test_vm_name or f"{vm} - Test") if as_test else None
         return FailoverResult(replication=info, test_vm_name=test_vm)
 
     def complete_failover(self, vm: str) -> ReplicationInfo:
-        return self._replication(scripts.complete_failover(vm), "complete_failover", vm)
+        return self._replication(
+            scripts.complete_failover(vm),
+            "complete_failover",
+            vm,
+            done=lambda r: r.state is ReplicationState.FAILED_OVER,
+        )
 
     def stop_failover(self, vm: str) -> ReplicationInfo:
-        return self._replication(scripts.stop_failover(vm), "stop_failover", vm)
+        return self._replication(
+            scripts.stop_failover(vm),
+            "stop_failover",
+            vm,
+            done=lambda r: r.state is ReplicationState.REPLICATING and r.test_vm_name is None,
+        )
 
     # -- networking ---------------------------------------------------------------------------------
     def connect_network_adapter(

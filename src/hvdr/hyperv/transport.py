@@ -81,12 +81,20 @@ def _decode(data: bytes) -> str:
     return data.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 
+IDLE_REAUTH_S = 60.0
+"""A sealed (NTLM/Kerberos over HTTP) channel idle longer than this authenticates again before its next message.
+The host drops an idle connection (HTTP.sys: 120 s) and with it the connection's authentication; requests-ntlm
+would then authenticate a new connection but resend the message sealed with the old session, which the host
+cannot unseal (HTTP 400 in the lab). The shell itself outlives the connection and is kept."""
+
+
 class _Channel:
     """One pywinrm Protocol (one HTTP session) with one open shell."""
 
     def __init__(self, protocol: Protocol) -> None:
         self.protocol = protocol
         self.shell_id: str | None = None
+        self.used_at = time.monotonic()
 
     def ensure_shell(self) -> str:
         if self.shell_id is None:
@@ -131,7 +139,7 @@ class WinRMTransport(HyperVTransport):
         if ep.transport is TransportKind.CERTIFICATE:
             kwargs["cert_pem"] = str(ep.client_cert_pem)
             kwargs["cert_key_pem"] = str(ep.client_key_pem)
-        if ep.url.lower().startswith("http:") and ep.transport in (TransportKind.NTLM, TransportKind.KERBEROS):
+        if self._sealed():
             kwargs["message_encryption"] = "always"
         protocol = Protocol(ep.url, **kwargs)
         if ep.transport in (TransportKind.BASIC, TransportKind.CERTIFICATE) and ep.proxy is None:
@@ -151,11 +159,18 @@ class WinRMTransport(HyperVTransport):
             protocol.transport.build_session().trust_env = False
         return protocol
 
+    def _sealed(self) -> bool:
+        ep = self._connection.endpoint
+        return ep.url.lower().startswith("http:") and ep.transport in (TransportKind.NTLM, TransportKind.KERBEROS)
+
     def _acquire(self) -> _Channel:
         self._slots.acquire()
         with self._lock:
             if self._idle:
-                return self._idle.pop()
+                channel = self._idle.pop()
+                if self._sealed() and time.monotonic() - channel.used_at > IDLE_REAUTH_S:
+                    channel.protocol.transport.close_session()  # the next message builds and authenticates anew
+                return channel
         try:
             with map_winrm_errors(self.host, operation="connect"):
                 return _Channel(self._protocol())
@@ -164,6 +179,7 @@ class WinRMTransport(HyperVTransport):
             raise
 
     def _release(self, channel: _Channel, *, healthy: bool) -> None:
+        channel.used_at = time.monotonic()
         if healthy and not self._closed:
             with self._lock:
                 self._idle.append(channel)

@@ -7,6 +7,7 @@ Everything happens in one transaction; applying the same file twice changes noth
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,8 +71,20 @@ def spec_of(model: BaseModel) -> dict[str, Any]:
 
 def _key(kind: Kind, model: BaseModel) -> str:
     if kind.section == "network_mappings":
-        return f"{getattr(model, 'source_site', None) or '*'}/{model.source_network}"  # type: ignore[attr-defined]
+        # Structured, so no two mappings share a key: "a/x" + "n1" and "a" + "x/n1" once did, and one vanished.
+        return json.dumps([getattr(model, "source_site", None), getattr(model, "source_network", None)])
     return str(getattr(model, kind.key))
+
+
+def _shown(kind: Kind, key: str) -> str:
+    """A key as a change line shows it."""
+    if kind.section != "network_mappings":
+        return key
+    try:
+        site, network = json.loads(key)
+    except (ValueError, TypeError):
+        return key  # a row stored before keys were structured: replaced by the next apply
+    return f"{network!r} of site {site!r}" if site else f"{network!r} of any site"
 
 
 def _columns(kind: Kind, model: Any, topology: Topology) -> dict[str, Any]:
@@ -120,14 +133,14 @@ def _diff(session: Session, topology: Topology, *, write: bool) -> list[Change]:
         for key, (spec, columns) in wanted.items():
             row = rows.get(key)
             if row is None:
-                changes.append(Change("create", kind.label, key))
+                changes.append(Change("create", kind.label, _shown(kind, key)))
                 if write:
                     session.add(kind.table(**{kind.key: key, "spec": spec, **columns}))
                 continue
             old: dict[str, Any] = row.spec  # type: ignore[attr-defined]
             differing = sorted(k for k in spec.keys() | old.keys() if spec.get(k) != old.get(k))
             if differing:
-                changes.append(Change("update", kind.label, key, differing))
+                changes.append(Change("update", kind.label, _shown(kind, key), differing))
             if write and (differing or (isinstance(row, VMRow) and row.source != "topology")):
                 row.spec = spec
                 for column, value in columns.items():
@@ -138,7 +151,7 @@ def _diff(session: Session, topology: Topology, *, write: bool) -> list[Change]:
         for key, row in rows.items():
             if key in wanted or (isinstance(row, VMRow) and row.source != "topology"):
                 continue
-            changes.append(Change("delete", kind.label, key))
+            changes.append(Change("delete", kind.label, _shown(kind, key)))
             if write:
                 session.delete(row)
     if write:

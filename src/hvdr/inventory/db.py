@@ -27,17 +27,20 @@ def _normalise(url: str) -> str:
 
 def engine_for(url: str) -> Engine:
     """One engine per URL, with the schema created on first use."""
-    url = _normalise(url)
+    given, url = url, _normalise(url)
     if url in _ENGINES:
         return _ENGINES[url]
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     try:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, pool_pre_ping=True)
-    except (ArgumentError, NoSuchModuleError) as exc:
+    except OSError as exc:
+        raise ConfigError(f"cannot create the inventory database's folder for {url}: {exc.strerror or exc}") from exc
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        # ConfigError masks the URL's password (hvdr.display.mask_credentials).
         raise ConfigError(
-            f"HVDR_DATABASE_URL {url!r} is not a database URL hvdr can use "
-            "(sqlite:///path or postgresql://user:password@host/db)"
+            f"HVDR_DATABASE_URL {given!r} is not a database URL hvdr can use "
+            "(sqlite:///PATH or postgresql://USER:PASSWORD@HOST[:PORT]/DB)"
         ) from exc
     if url.startswith("sqlite"):
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from sqlmodel import Session, select
 
 from hvdr.inventory.tables import HostRow, VMRow
 from hvdr.models import DiscoveredSite, DiscoveredVM
-from hvdr.topology import VM
+from hvdr.topology import VM, host_key
 
 
 class DiscoverySummary(BaseModel):
@@ -32,7 +32,7 @@ def _choose(copies: list[DiscoveredVM], known_site: str | None, site_of: dict[st
         if copy.replication_mode == "Primary":
             return copy
     for copy in copies:
-        if known_site and site_of.get(copy.host.lower()) == known_site:
+        if known_site and site_of.get(host_key(copy.host)) == known_site:
             return copy
     for copy in copies:
         if (copy.power_state or "").lower() == "running":
@@ -42,14 +42,14 @@ def _choose(copies: list[DiscoveredVM], known_site: str | None, site_of: dict[st
 
 def record_discovery(session: Session, results: list[DiscoveredSite]) -> DiscoverySummary:
     """Write discovery results into the inventory (in the session's transaction)."""
-    hosts = {h.fqdn.lower(): h for h in session.exec(select(HostRow)).all()}
+    hosts = {host_key(h.fqdn): h for h in session.exec(select(HostRow)).all()}
     site_of = {name: h.site for name, h in hosts.items()}
     summary = DiscoverySummary(sites=[r.site for r in results], vms_found=sum(len(r.vms) for r in results))
     copies: dict[str, list[DiscoveredVM]] = {}
     for result in results:
         summary.errors += result.errors
         for found_host in result.hosts:
-            if found_host.name.lower() not in hosts:
+            if host_key(found_host.name) not in hosts:
                 summary.undeclared_hosts.append(found_host.name)
         for vm in result.vms:
             copies.setdefault(vm.name, []).append(vm)
@@ -57,9 +57,15 @@ def record_discovery(session: Session, results: list[DiscoveredSite]) -> Discove
     for name, found in sorted(copies.items()):
         row = session.get(VMRow, name)
         chosen = _choose(found, row.site if row else None, site_of)
-        host = hosts.get(chosen.host.lower())
+        host = hosts.get(host_key(chosen.host))
         if row is None:
             if host is None or chosen.replication_mode == "Replica":
+                continue
+            try:
+                spec = VM(name=name, host=host.fqdn).model_dump(mode="json")
+            except ValidationError as exc:
+                reason = exc.errors()[0]["msg"].removeprefix("Value error, ")
+                summary.errors.append(f"VM {name!r} on {host.fqdn} not recorded: its name {reason}")
                 continue
             row = VMRow(
                 name=name,
@@ -67,7 +73,7 @@ def record_discovery(session: Session, results: list[DiscoveredSite]) -> Discove
                 site=host.site,
                 cloud=host.cloud,
                 source="discovery",
-                spec=VM(name=name, host=host.fqdn).model_dump(mode="json"),
+                spec=spec,
             )
             summary.vms_added.append(name)
         else:

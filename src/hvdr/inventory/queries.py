@@ -17,7 +17,7 @@ from hvdr.inventory.tables import (
     VMMServerRow,
     VMRow,
 )
-from hvdr.topology import HyperVHost, RecoveryPlan, ReplicationPolicy, VMMServer
+from hvdr.topology import HyperVHost, RecoveryPlan, ReplicationPolicy, VMMServer, host_key
 
 
 def sites(session: Session) -> list[dict[str, Any]]:
@@ -109,12 +109,12 @@ def host(session: Session, name: str) -> HyperVHost:
     """A host by FQDN or short name."""
     row = session.get(HostRow, name)
     if row is None:
-        lowered = name.lower()
+        key = host_key(name)
         row = next(
             (
                 r
                 for r in session.exec(select(HostRow)).all()
-                if r.fqdn.lower() == lowered or r.fqdn.split(".")[0].lower() == lowered
+                if key in (host_key(r.fqdn), host_key(r.fqdn.split(".")[0]))
             ),
             None,
         )

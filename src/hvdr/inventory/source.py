@@ -1,4 +1,8 @@
-"""Read a topology file keeping where each value stands, so every problem is reported as file:line."""
+"""Read a topology file keeping where each value stands, so every problem is reported as file:line.
+
+The file is parsed once (``hvdr.yamlfile``: repeated keys, deep nesting, alias bombs and lone surrogates are
+refused in milliseconds), and bytes that are not UTF-8 are reported with their line.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from hvdr.display import escape_controls
+from hvdr.yamlfile import YAMLRefused, decode_utf8, load_yaml
 
 
 @dataclass
@@ -19,7 +26,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.source}:{self.line}: {self.message}" if self.line else f"{self.source}: {self.message}"
+        where = f"{self.source}:{self.line}" if self.line else self.source
+        return escape_controls(f"{where}: {self.message}")
 
 
 @dataclass
@@ -64,22 +72,22 @@ class TopologySourceError(Exception):
 def read_yaml(path: Path) -> tuple[Any, LineMap]:
     """Parse a YAML file into plain data and the line of every element."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise TopologySourceError(Problem(str(path), None, f"cannot read: {exc.strerror or exc}")) from exc
+    try:
+        text = decode_utf8(raw)
+    except YAMLRefused as exc:
+        raise TopologySourceError(Problem(str(path), exc.line, exc.message)) from exc
     return parse_yaml(text, str(path))
 
 
 def parse_yaml(text: str, source: str) -> tuple[Any, LineMap]:
+    """Parse YAML text once into plain data and the line of every element."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        raise TopologySourceError(Problem(source, line, f"not valid YAML: {exc.problem or exc}")) from exc
-    except yaml.YAMLError as exc:
-        raise TopologySourceError(Problem(source, None, f"not valid YAML: {exc}")) from exc
+        node, data = load_yaml(text)
+    except YAMLRefused as exc:
+        raise TopologySourceError(Problem(source, exc.line, exc.message)) from exc
     lines: dict[tuple[str | int, ...], int] = {}
     if node is not None:
         _walk(node, (), lines)

@@ -77,7 +77,7 @@ class CloudPairingRow(SQLModel, table=True):
 class NetworkMappingRow(SQLModel, table=True):
     __tablename__ = "network_mappings"
     key: str = Field(primary_key=True)
-    """``<source site>/<source network>``."""
+    """``["<source site or null>", "<source network>"]`` (JSON: no two mappings can share it)."""
     spec: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
 
 

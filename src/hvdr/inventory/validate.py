@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, get_args
 from urllib.parse import urlparse
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from hvdr.errors import ConfigError
 from hvdr.inventory.source import LineMap, Problem, TopologySourceError, parse_yaml, read_yaml
-from hvdr.topology import Topology, WinRMEndpoint
+from hvdr.topology import Topology, WinRMEndpoint, host_key
 
 _DNS_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 
@@ -37,14 +37,17 @@ class TopologyInvalid(ConfigError):
 
 
 def is_dns_name(name: str) -> bool:
-    """A DNS host name, not an IP address (Enable-VMReplication rejects IPs: InvalidParameter_InvalidUri)."""
+    """A DNS host name (labels of 1–63 letters, digits and hyphens, 253 characters in all), not an IP address
+    (Enable-VMReplication rejects IPs with InvalidParameter)."""
     try:
         ipaddress.ip_address(name)
         return False
     except ValueError:
         pass
     labels = name.rstrip(".").split(".")
-    return all(_DNS_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    return (
+        len(name.rstrip(".")) <= 253 and all(_DNS_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
+    )
 
 
 def load_and_validate(path: Path) -> Topology:
@@ -123,17 +126,20 @@ def _schema_problem(error: Any, lines: LineMap, source: str) -> Problem:
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling; see the documented example)"
     elif error["type"] == "missing":
-        message = "required field is missing"
+        # The missing key is not in the file, so the location kept above ends at its parent: name it here.
+        field = loc[-1] if loc else ""
+        where = f"{where}.{field}".lstrip(".") if isinstance(field, str) else where
+        message = f"required field {field!r} is missing" if isinstance(field, str) else "required field is missing"
     return Problem(source, lines.line(path), f"{where}: {message}")
 
 
-def _duplicates(names: Iterable[tuple[int, str]]) -> list[tuple[int, str]]:
+def _duplicates(names: Iterable[tuple[int, str]], key_of: Callable[[str], str] = str.lower) -> list[tuple[int, str]]:
     items = list(names)
-    counts = Counter(name.lower() for _, name in items)
+    counts = Counter(key_of(name) for _, name in items)
     seen: set[str] = set()
     repeated = []
     for index, name in items:
-        key = name.lower()
+        key = key_of(name)
         if counts[key] > 1:
             if key in seen:
                 repeated.append((index, name))
@@ -158,11 +164,13 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
         ("recovery_plans", "name", [p.name for p in t.recovery_plans]),
     ]
     for section, field_name, names in collections:
-        for index, name in _duplicates(enumerate(names)):
+        # DNS names are the same name whatever their case and with or without the root's trailing dot.
+        key_of = host_key if field_name == "fqdn" or section == "vmm_servers" else str.lower
+        for index, name in _duplicates(enumerate(names), key_of):
             yield problem(f"{section}[{index}].{field_name}: duplicate name {name!r}", section, index, field_name)
 
     sites = {s.name for s in t.sites}
-    vmms = {v.name.lower(): v for v in t.vmm_servers}
+    vmms = {host_key(v.name): v for v in t.vmm_servers}
     clouds = {c.name: c for c in t.clouds}
     vms = {v.name: v for v in t.vms}
     policies = {p.name for p in t.policies}
@@ -181,7 +189,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
         if cloud.site not in sites:
             yield problem(f"clouds[{i}].site: unknown site {cloud.site!r}", "clouds", i, "site")
         if cloud.vmm_server:
-            manager = vmms.get(cloud.vmm_server.lower())
+            manager = vmms.get(host_key(cloud.vmm_server))
             if manager is None:
                 yield problem(
                     f"clouds[{i}].vmm_server: unknown VMM server {cloud.vmm_server!r}",

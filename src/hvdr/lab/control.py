@@ -1,4 +1,5 @@
-"""The lab's control API (aiohttp, loopback only): the truth about every VM copy, faults, call counts, clock.
+"""The lab's control API (aiohttp, loopback only, behind a token): the truth about every VM copy, faults,
+call counts, clock.
 
 =========================  =====================================================================================
 ``GET /health``            status, simulated time, speed, counts, ``split_brain`` (VMs with two copies running
@@ -16,12 +17,18 @@
 =========================  =====================================================================================
 
 Errors are ``{"error": message}`` with status 400 (bad input) or 404.
+
+Every route needs the lab's token (``Authorization: Bearer <token>``; 401 without it or with another): the API
+serves the hosts' accounts and breaks the estate on request, so only who can read the token file beside the
+endpoints file (mode 600, :func:`token_path`) may call it. It listens on loopback only.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +37,26 @@ from hvdr.lab.models.backend import LabBackend
 
 BACKEND: web.AppKey[LabBackend] = web.AppKey("backend", LabBackend)
 ENDPOINTS: web.AppKey[Callable[[], dict[str, Any]]] = web.AppKey("endpoints")
+TOKEN: web.AppKey[str] = web.AppKey("token", str)
+
+
+def token_path(endpoints: Path) -> Path:
+    """The control API's token file beside an endpoints file: ``endpoints.json`` → ``endpoints.token``."""
+    return endpoints.with_suffix(".token")
+
+
+@web.middleware
+async def _require_token(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), request.app[TOKEN].encode()):
+        return web.json_response(
+            {"error": "the lab's control token is missing or wrong"},
+            status=401,
+            headers={"WWW-Authenticate": 'Bearer realm="hvdr-lab"'},
+        )
+    return await handler(request)
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -120,8 +147,13 @@ async def clock(request: web.Request) -> web.Response:
     return web.json_response(backend.status())
 
 
-def create_app(backend: LabBackend, endpoints: Callable[[], dict[str, Any]] | None = None) -> web.Application:
-    app = web.Application()
+def create_app(
+    backend: LabBackend, endpoints: Callable[[], dict[str, Any]] | None = None, *, token: str
+) -> web.Application:
+    if not token:
+        raise ValueError("the control API needs a token")
+    app = web.Application(middlewares=[_require_token])
+    app[TOKEN] = token
     app[BACKEND] = backend
     app[ENDPOINTS] = endpoints or (lambda: {})
     app.router.add_get("/health", health)

@@ -8,6 +8,10 @@ per host), the control API, and one ticker that runs every due replication event
         lab.endpoints["hosts"][0]["url"]   # WinRM for pywinrm
         lab.backend                        # the models, for assertions
         lab.advance(300)                   # move simulated time (any speed)
+        lab.control("GET", "/vms")         # the control API, with the lab's token
+
+The control API listens on loopback only and answers only requests that carry the lab's token
+(``Authorization: Bearer <token>``); :meth:`Lab.write_endpoints` writes it beside the endpoints file (mode 600).
 """
 
 from __future__ import annotations
@@ -16,8 +20,10 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import signal
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
@@ -27,10 +33,11 @@ from aiohttp import web
 
 from hvdr.errors import ConfigError
 from hvdr.lab.cmdlets import LabPSHost, ps_hosts
-from hvdr.lab.control import create_app
+from hvdr.lab.control import create_app, token_path
 from hvdr.lab.models.backend import LabBackend
 from hvdr.lab.models.build import build_backend
 from hvdr.lab.models.clock import LabClock
+from hvdr.lab.wsman.auth import AuthPolicy
 from hvdr.topology import Topology, default_topology, load_topology
 
 TICK_SECONDS = 0.1
@@ -55,6 +62,8 @@ class Lab:
         cert_dir: Path | None = None,
         wire: bool = True,
         tick_seconds: float = TICK_SECONDS,
+        auth: AuthPolicy | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         if isinstance(topology, Path | str):
             topology = load_topology(topology)
@@ -64,7 +73,10 @@ class Lab:
         self.backend: LabBackend = build_backend(self.topology, self.clock)
         self.hosts: dict[str, LabPSHost] = ps_hosts(self.backend)
         self.https = lab.https if https is None else https
+        self.auth = auth or AuthPolicy()
+        self.idle_timeout_s = idle_timeout_s
         self.cert_dir = cert_dir
+        self.control_token = secrets.token_urlsafe(32)
         self.wire = wire
         self.tick_seconds = tick_seconds
         self.endpoints: dict[str, Any] = {}
@@ -123,12 +135,22 @@ class Lab:
         """Move simulated time forward and run everything that fell due."""
         self.backend.advance(seconds)
 
+    def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+        """Call the control API (``GET /vms``, ``POST /faults`` …) with the lab's token; the JSON answer."""
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self.control_url + route,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.control_token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read() or b"null")
+
     def write_endpoints(self, path: Path) -> Path:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self.endpoints, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o600)
-        tmp.replace(path)
+        """Write the endpoints file and, beside it, the control API's token (both mode 600)."""
+        _write_private(token_path(path), self.control_token + "\n")
+        _write_private(path, json.dumps(self.endpoints, indent=2) + "\n")
         return path
 
     # -- the thread -----------------------------------------------------------------------------------------------
@@ -164,11 +186,18 @@ class Lab:
         server: Any = None
         urls: dict[str, str] = {}
         if self.wire:
-            from hvdr.lab.wsman.server import WinRMServer
+            from hvdr.lab.wsman.server import IDLE_CONNECTION_TIMEOUT_S, WinRMServer
 
-            server = WinRMServer(self.hosts, credentials, https=self.https, cert_dir=self.cert_dir)
+            server = WinRMServer(
+                self.hosts,
+                credentials,
+                https=self.https,
+                cert_dir=self.cert_dir,
+                auth=self.auth,
+                idle_timeout_s=self.idle_timeout_s or IDLE_CONNECTION_TIMEOUT_S,
+            )
             urls = await server.start()
-        app = create_app(self.backend, lambda: self.endpoints)
+        app = create_app(self.backend, lambda: self.endpoints, token=self.control_token)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -187,7 +216,10 @@ class Lab:
                     "url": urls.get(name),
                     "username": credentials[name][0],
                     "password": credentials[name][1],
-                    "transport": "ssl" if self.https else "basic",
+                    # What the host's WinRM service accepts, and the pywinrm transport to use with it.
+                    "auth": list(self.auth.schemes),
+                    "allow_unencrypted": self.auth.allow_unencrypted,
+                    "transport": self.auth.client_transport(self.https),
                     # Plain HTTP is the lab's insecure mode; over HTTPS clients validate with ca_cert.
                     "insecure": not self.https,
                 }
@@ -212,16 +244,35 @@ class Lab:
             self.backend.sync()
 
 
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(text)
+    tmp.replace(path)
+
+
+def remove_endpoints(path: Path) -> None:
+    """Remove the endpoints file and its token (the lab that wrote them has stopped)."""
+    for file in (path, token_path(path)):
+        with contextlib.suppress(FileNotFoundError):
+            file.unlink()
+
+
 def run_lab(
     topology: Path | None = None,
     *,
     speed: float | None = None,
     endpoints_path: Path | None = None,
     https: bool | None = None,
+    auth: AuthPolicy | None = None,
     on_ready: Callable[[Lab, Path], None] | None = None,
 ) -> None:
     """``hvdr lab up``: serve the lab in the foreground until Ctrl-C (or SIGTERM); remove the endpoints file."""
-    lab = Lab(topology, speed=speed, https=https)
+    lab = Lab(topology, speed=speed, https=https, auth=auth)
     path = endpoints_path or default_endpoints_path()
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -236,6 +287,5 @@ def run_lab(
         pass
     finally:
         lab.stop()
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+        remove_endpoints(path)
         signal.signal(signal.SIGTERM, previous)

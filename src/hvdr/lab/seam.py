@@ -58,22 +58,36 @@ class PSCustomObject(PSObject):
 
 
 class PSError(Exception):
-    """A terminating error as Hyper-V's cmdlets raise it; the wire turns it into a CLIXML ErrorRecord.
+    """A terminating error as a cmdlet raises it; the wire turns it into a CLIXML ErrorRecord.
 
-    ``error_id`` is the FullyQualifiedErrorId's first part as Hyper-V writes it (for example
-    ``OperationFailed_InvalidReplicationState``, ``InvalidParameter_InvalidUri``,
-    ``VMReplication_AlreadyEnabled``, ``ObjectNotFound``); the wire appends ``,Microsoft.HyperV.PowerShell.
-    Commands.<Cmdlet>Command``. ``category`` is a PowerShell ErrorCategory name (``InvalidOperation``,
-    ``InvalidArgument``, ``ObjectNotFound``, ``ResourceUnavailable``, ``PermissionDenied``,
-    ``OperationTimeout``, ``ParserError``, ``NotSpecified``).
+    ``error_id`` is the FullyQualifiedErrorId's first part, the exception's identifier as a real host writes it
+    (``InvalidState``, ``InvalidParameter``, ``ObjectNotFound``, ``OperationFailed``, ``AccessDenied``,
+    ``Unspecified`` for Hyper-V; ``NamedParameterNotFound``, ``AmbiguousParameterSet``, ``MissingArgument`` …
+    for PowerShell's binder). ``category`` is a PowerShell ErrorCategory name (``InvalidOperation``,
+    ``InvalidArgument``, ``ObjectNotFound``, ``PermissionDenied``, ``ConnectionError``, ``InvalidData``,
+    ``NotSpecified`` …). ``exception`` is the exception type CategoryInfo names (``VirtualizationException``,
+    ``ParameterBindingException`` …; None lets the wire choose). ``command_class`` is the FullyQualifiedErrorId's
+    second part, the implementing class (``Microsoft.HyperV.PowerShell.Commands.StartVMFailover``); the cmdlet
+    registry fills it in, so models never spell it.
     """
 
-    def __init__(self, message: str, *, error_id: str, category: str, target: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        error_id: str,
+        category: str,
+        target: str | None = None,
+        exception: str | None = None,
+        command_class: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.error_id = error_id
         self.category = category
         self.target = target
+        self.exception = exception
+        self.command_class = command_class
 
 
 @dataclass

@@ -16,7 +16,7 @@ from hvdr.inventory import queries
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.inventory.sites import configured_sites, topology_path
-from hvdr.lab.runner import Lab
+from hvdr.lab.runner import Lab, remove_endpoints
 from hvdr.runtime import temporal_server
 from hvdr.runtime.temporal_server import ServerStatus
 from hvdr.settings import Settings
@@ -60,6 +60,8 @@ async def local_stack(
             running = Lab(topology_file, speed=speed)
             await asyncio.to_thread(running.start)
             exits.callback(_stop_lab, running, settings)
+            # What this stack runs uses the lab, said explicitly; nothing else infers it from the file.
+            settings = settings.with_lab(running.clock.speed)
             running.write_endpoints(settings.lab_endpoints)
             lab_control = running.control_url
             say(
@@ -95,5 +97,4 @@ async def local_stack(
 
 def _stop_lab(lab: Lab, settings: Settings) -> None:
     lab.stop()
-    with contextlib.suppress(FileNotFoundError):
-        settings.lab_endpoints.unlink()
+    remove_endpoints(settings.lab_endpoints)

@@ -3,7 +3,9 @@
 One server per hvdr home. It keeps its state in a SQLite file in the home (runs survive a restart),
 serves the web UI, and has hvdr's search attributes registered. A small JSON state file beside the
 database records the process, so ``start`` finds a running server instead of starting a second, and
-``status`` / ``stop`` work from any shell.
+``status`` / ``stop`` work from any shell. After a crash or a reboot the recorded PID may belong to any
+other process: it counts as this home's server only while its command line is ``temporal server start-dev``
+with this home's database and its start time is the one recorded; otherwise it is left alone.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -55,6 +58,11 @@ class _State(BaseModel):
     database: Path
     log_file: Path
     started_at: datetime
+    process_start: int | None = None
+    """The process's start time in clock ticks since boot (``/proc/<pid>/stat``), where the system has it."""
+
+
+StopOutcome = Literal["stopped", "not_running", "stale"]
 
 
 def temporal_binary() -> Path:
@@ -100,6 +108,44 @@ def _pid_alive(pid: int) -> bool:
         if stat.rsplit(")", 1)[1].split()[0] == "Z":
             return False
     return True
+
+
+def _process_start(pid: int) -> int | None:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # Field 22 (starttime); the command name in field 2 may hold spaces and parentheses, so split after it.
+    return int(stat.rsplit(")", 1)[1].split()[19])
+
+
+def _command_line(pid: int) -> list[str]:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return [part.decode(errors="replace") for part in raw.split(b"\0") if part]
+    except OSError:
+        pass
+    try:  # systems without /proc
+        shown = subprocess.run(["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return shown.stdout.split()
+
+
+def _is_this_homes_server(state: _State, settings: Settings) -> bool:
+    """Whether the recorded PID is still the embedded server this home started (not a reused PID)."""
+    if not _pid_alive(state.pid):
+        return False
+    args = _command_line(state.pid)
+    is_temporal = any(Path(arg).name == "temporal" for arg in args[:2])
+    try:
+        database = Path(args[args.index("--db-filename") + 1])
+    except (ValueError, IndexError):
+        return False
+    if not is_temporal or "start-dev" not in args or database != settings.temporal_db:
+        return False
+    started = _process_start(state.pid)
+    return state.process_start is None or started is None or started == state.process_start
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -187,7 +233,7 @@ async def start(settings: Settings, *, foreground: bool = False) -> tuple[Server
     """
     _require_local(settings)
     state = _read_state(settings)
-    if state and _pid_alive(state.pid) and await temporal_answers(settings):
+    if state and _is_this_homes_server(state, settings) and await temporal_answers(settings):
         return await status(settings), False
     if await temporal_answers(settings):
         # Someone else's server (another home, a `temporal server start-dev` by hand): use it.
@@ -212,6 +258,7 @@ async def start(settings: Settings, *, foreground: bool = False) -> tuple[Server
             database=settings.temporal_db,
             log_file=log_file,
             started_at=datetime.now(UTC),
+            process_start=_process_start(process.pid),
         ).model_dump_json(),
         encoding="utf-8",
     )
@@ -272,22 +319,26 @@ def _terminate(pid: int, timeout: float = 15.0) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def stop(settings: Settings) -> bool:
-    """Stop the embedded server this home started; False when none was running."""
+def stop(settings: Settings) -> tuple[StopOutcome, int | None]:
+    """Stop the embedded server this home started: ("stopped", pid), ("not_running", pid or None), or
+    ("stale", pid) when the recorded PID now belongs to another process, which is not signalled.
+
+    The state file is removed in every case."""
     _require_local(settings)
     state = _read_state(settings)
-    if state is None or not _pid_alive(state.pid):
-        _state_file(settings).unlink(missing_ok=True)
-        return False
-    _terminate(state.pid)
     _state_file(settings).unlink(missing_ok=True)
-    return True
+    if state is None or not _pid_alive(state.pid):
+        return "not_running", state.pid if state else None
+    if not _is_this_homes_server(state, settings):
+        return "stale", state.pid
+    _terminate(state.pid)
+    return "stopped", state.pid
 
 
 async def status(settings: Settings) -> ServerStatus:
     """Where the server is, whether it answers, and whether its UI does."""
     state = _read_state(settings)
-    managed = state is not None and _pid_alive(state.pid)
+    managed = state is not None and _is_this_homes_server(state, settings)
     up = await temporal_answers(settings)
     ui_url = settings.temporal.ui_url
     return ServerStatus(

@@ -64,11 +64,15 @@ class CredentialStore:
             raise ConfigError(f"cannot read credentials file {self._file}: {exc}") from exc
         entries: dict[str, Credential] = {}
         for name, entry in data.items():
-            if not isinstance(entry, dict) or "username" not in entry:
-                raise ConfigError(f"{self._file}: [{name}] needs username and password")
-            entries[name] = Credential(
-                username=str(entry["username"]), password=SecretStr(str(entry.get("password", "")))
-            )
+            missing = [k for k in ("username", "password") if not isinstance(entry, dict) or k not in entry]
+            if missing:
+                raise ConfigError(
+                    f"{self._file}: [{name}] needs username and password: it has no {' and no '.join(missing)} "
+                    "(an empty password is never assumed)"
+                )
+            if not all(isinstance(entry[k], str) for k in ("username", "password")):
+                raise ConfigError(f'{self._file}: [{name}]: username and password must be quoted strings ("…")')
+            entries[name] = Credential(username=entry["username"], password=SecretStr(entry["password"]))
         self._loaded, self._loaded_from = entries, version
         return self._loaded
 
@@ -76,7 +80,13 @@ class CredentialStore:
         prefix = _env_name(reference)
         username = self._env.get(f"{prefix}_USERNAME")
         if username is not None:
-            return Credential(username=username, password=SecretStr(self._env.get(f"{prefix}_PASSWORD", "")))
+            password = self._env.get(f"{prefix}_PASSWORD")
+            if password is None:
+                raise ConfigError(
+                    f"{prefix}_USERNAME is set but {prefix}_PASSWORD is not: set both (an empty password is never "
+                    "assumed)"
+                )
+            return Credential(username=username, password=SecretStr(password))
         entries = self._file_entries()
         if reference in entries:
             return entries[reference]

@@ -1,8 +1,9 @@
 """The worker's directory of hosts: a host name in, a connected driver out.
 
 A workflow names a host (never a URL or a secret). The site worker looks the host up in the inventory
-(WinRM URL, transport, credential reference), fills in what the lab assigns when the host is a lab host
-(its loopback URL and account, from the lab's endpoints file), resolves the credential from its own store,
+(WinRM URL, transport, credential reference), fills in what the lab assigns when the worker was told to use the
+lab (settings ``lab``, ``HVDR_LAB=1``) and the host is a lab host (its loopback URL, account and transport, from
+the lab's endpoints file), resolves the credential from its own store,
 and keeps one driver per host so WinRM shells and connections are reused, until the host's settings or
 credential change.
 """
@@ -66,6 +67,8 @@ class HostDirectory:
         self._lock = threading.Lock()
 
     def _lab_entry(self, name: str) -> dict[str, Any] | None:
+        if not self.settings.lab:
+            return None  # a real estate: an endpoints file left behind by `hvdr up` must not redirect a host
         path: Path = self.settings.lab_endpoints
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -85,7 +88,7 @@ class HostDirectory:
             endpoint = HostEndpoint(
                 name=name,
                 url=url,
-                transport=TransportKind.BASIC,
+                transport=_TRANSPORTS.get(str(lab.get("transport")), TransportKind.BASIC),
                 insecure=url.startswith("http://") or winrm.insecure,
                 ca_path=Path(lab["ca_cert"]) if lab.get("ca_cert") else None,
             )

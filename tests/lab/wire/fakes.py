@@ -71,7 +71,7 @@ class FakeHost:
                 raise PSError(
                     f"The operation cannot be performed while the virtual machine '{vm['Name']}' is in "
                     "its current state (Off).",
-                    error_id="OperationFailed_InvalidState",
+                    error_id="InvalidState",
                     category="InvalidOperation",
                     target=vm["Name"],
                 )

@@ -163,7 +163,7 @@ def test_cmdlet_error_stops_the_script_and_reads_as_powershell_prints_it() -> No
     assert lines[0] == 'Stop-VM : Hyper-V was unable to find a virtual machine with name "nope".'
     assert lines[1] == "At line:2 char:1"
     assert "+ CategoryInfo          : InvalidArgument: (nope:String) [Stop-VM], VirtualizationException" in text
-    assert "+ FullyQualifiedErrorId : InvalidParameter,Microsoft.HyperV.PowerShell.Commands.StopVMCommand" in text
+    assert "+ FullyQualifiedErrorId : InvalidParameter,Microsoft.HyperV.PowerShell.Commands.StopVM" in text
 
 
 def test_continue_writes_the_error_and_goes_on() -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from hvdr.lab.cmdlets.binding import Param, Signature
+from hvdr.lab.cmdlets.binding import Param, Signature, binder_error
 from hvdr.lab.models import errors
 from hvdr.lab.models.backend import LabBackend
 from hvdr.lab.models.hosts import HyperVHost
@@ -42,30 +43,75 @@ class CmdletSpec:
     name: str
     signature: Signature
     handler: Handler
+    command_class: str
+    """The FullyQualifiedErrorId's second part: the class implementing the cmdlet in its module."""
 
 
 HYPERV: dict[str, CmdletSpec] = {}
+HYPERV_COMMANDS = "Microsoft.HyperV.PowerShell.Commands"
+
+
+def hyperv_class(name: str) -> str:
+    """The Hyper-V module's class for a cmdlet: ``Start-VMFailover`` → ``…Commands.StartVMFailover`` (no
+    ``Command`` suffix, unlike PowerShell's own cmdlets; see public transcripts quoted in tests/hyperv/transcripts)."""
+    return f"{HYPERV_COMMANDS}.{name.replace('-', '')}"
 
 
 def cmdlet(
-    name: str, *params: Param, registry: dict[str, CmdletSpec] | None = None, remoting: bool = True
+    name: str,
+    *params: Param,
+    registry: dict[str, CmdletSpec] | None = None,
+    remoting: bool = False,
+    command_class: str | None = None,
+    default_set: str | None = None,
 ) -> Callable[[Handler], Handler]:
-    """Register a handler under a cmdlet name with its signature."""
+    """Register a handler under a cmdlet name with its signature (parameter sets as Microsoft documents them)."""
 
     def register(handler: Handler) -> Handler:
         (HYPERV if registry is None else registry)[name.lower()] = CmdletSpec(
-            name, Signature(list(params), remoting=remoting), handler
+            name,
+            Signature(list(params), remoting=remoting, default_set=default_set),
+            handler,
+            command_class or hyperv_class(name),
         )
         return handler
 
     return register
 
 
-VM_NAME = Param("VMName", "strings", ("Name",), position=0, by_property_name=True)
-"""``-VMName`` where the cmdlet has no other ``-Name``: ``-Name`` is accepted for it too."""
-VM_NAME_ONLY = Param("VMName", "strings", position=0, by_property_name=True)
-"""``-VMName`` where ``-Name`` means something else (an adapter, a snapshot, a service)."""
-VM_OBJECT = Param("VM", "objects", pipeline_types=("VirtualMachine",))
+PASSTHRU = Param("Passthru", "switch")
+AS_JOB = Param("AsJob", "switch")
+SHOULD_PROCESS = (Param("Confirm", "switch", ("cf",)), Param("WhatIf", "switch", ("wi",)))
+"""``-Confirm``/``-WhatIf``: only cmdlets that change something declare them (``Get-VM -Confirm`` is refused)."""
+
+
+def remoting(*sets: str) -> tuple[Param, ...]:
+    """``-CimSession``/``-ComputerName``/``-Credential`` in the given sets (all sets when none are given)."""
+    return (
+        Param("CimSession", "objects", sets=sets),
+        Param("ComputerName", "strings", sets=sets),
+        Param("Credential", "objects", sets=sets),
+    )
+
+
+def vm_sets(
+    name: str = "VMName", aliases: tuple[str, ...] = (), name_set: str = "VMName", object_set: str = "VMObject"
+) -> tuple[Param, ...]:
+    """The usual pair: ``[-VMName] <String[]>`` in one set, ``[-VM] <VirtualMachine[]>`` in another, both
+    mandatory at position 0 and taken from the pipeline by value."""
+    return (
+        Param(name, "strings", aliases, position=0, mandatory=True, pipeline_types=("String",), sets=(name_set,)),
+        Param("VM", "objects", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=(object_set,)),
+    )
+
+
+VM_NAME_ONLY, VM_OBJECT = vm_sets()
+"""The common pair as single parameters (``-VMName`` in the VMName set, ``-VM`` in the VMObject set)."""
+VM_NAME = dataclasses.replace(VM_NAME_ONLY, aliases=("Name",))
+"""``-VMName`` on the pages that give it the alias ``-Name`` (Enable-VMReplication, Set-VMReplication …)."""
+VM_REPLICATION = Param(
+    "VMReplication", "objects", position=0, mandatory=True, pipeline_types=("VMReplication",), sets=("VMReplication",)
+)
 
 
 def resolve_vms(
@@ -77,33 +123,41 @@ def resolve_vms(
     """
     host = ctx.host
     found: list[VirtualMachine] = []
-    for obj in bound.get("VM") or []:
+    for obj in bound.get("VMReplication") or []:
+        rel = obj.ref if isinstance(obj, ModelObject) else None
+        vm = getattr(rel, "vm", None)
+        current = host.vms.get(vm.id) if isinstance(vm, VirtualMachine) else None
+        if current is None:
+            raise errors.vm_not_found(str(obj.ps_get("VMName")) if isinstance(obj, PSObject) else str(obj))
+        found.append(current)
+    objects = bound.get("VM")
+    for obj in objects if isinstance(objects, list) else [objects] if objects is not None else []:
         vm = obj.ref if isinstance(obj, ModelObject) and isinstance(obj.ref, VirtualMachine) else None
         if vm is None:
-            raise errors.invalid_argument(
-                "The VM parameter needs a virtual machine object (from Get-VM).",
-                "ParameterArgumentTransformationError",
-                "VM",
+            raise binder_error(
+                "CannotConvertArgument",
+                f'Cannot bind parameter \'VM\'. Cannot convert the "{obj}" value of type "{type(obj).__name__}" to '
+                'type "Microsoft.HyperV.PowerShell.VirtualMachine".',
             )
         current = host.vms.get(vm.id)
         if current is None:
             raise errors.vm_not_found(vm.name)
         found.append(current)
     names = bound.get(name_key)
+    if isinstance(names, str):
+        names = [names]
     if names is not None:
         for name in names:
             matches = host.vms_named(name)
             if not matches and not any(ch in name for ch in "*?["):
                 raise errors.vm_not_found(name)
             found.extend(matches)
-    elif not bound.get("VM") and not required:
+    elif not bound.get("VM") and not bound.get("VMReplication") and not required:
         found.extend(host.vms.values())
-    elif not bound.get("VM"):
-        raise PSError(
+    elif not bound.get("VM") and not bound.get("VMReplication"):
+        raise binder_error(
+            "MissingMandatoryParameter",
             f"Cannot process command because of one or more missing mandatory parameters: {name_key}.",
-            error_id="MissingMandatoryParameter",
-            category="InvalidArgument",
-            target=name_key,
         )
     if not include_tests:
         found = [vm for vm in found if vm.test_of is None]
@@ -142,7 +196,7 @@ class LabPSHost:
         registry: dict[str, CmdletSpec] | None = None,
         *,
         kind: str = "hyperv",
-        count_vm_params: Iterable[str] = ("VMName", "Name", "VM", "VMRecoverySnapshot"),
+        count_vm_params: Iterable[str] = ("VMName", "Name", "VM", "VMRecoverySnapshot", "VMReplication"),
     ) -> None:
         self.backend = backend
         self._name = fqdn
@@ -167,7 +221,12 @@ class LabPSHost:
             return None
 
         def run(invocation: Invocation) -> list[Any]:
-            return self._run(spec, invocation)
+            try:
+                return self._run(spec, invocation)
+            except PSError as error:
+                if error.command_class is None:
+                    error.command_class = spec.command_class
+                raise
 
         return run
 
@@ -203,17 +262,11 @@ class LabPSHost:
         if self.kind == "vmm":
             server = backend.vmm(self._name)
             if server is None:
-                raise PSError(
-                    f"The lab has no VMM server named {self._name}.",
-                    error_id="ObjectNotFound",
-                    category="ObjectNotFound",
-                )
+                raise errors.object_not_found(f"The lab has no VMM server named {self._name}.", self._name)
             return [server]
         host = backend.host(self._name)
         if host is None:
-            raise PSError(
-                f"The lab has no Hyper-V host named {self._name}.", error_id="ObjectNotFound", category="ObjectNotFound"
-            )
+            raise errors.object_not_found(f"The lab has no Hyper-V host named {self._name}.", self._name)
         names = bound.get("ComputerName")
         if names is None:
             return [host]
@@ -233,10 +286,8 @@ class LabPSHost:
 def _computer_unreachable(name: str) -> PSError:
     """What a Hyper-V cmdlet writes when ``-ComputerName`` names a computer it cannot reach (the module talks
     CIM over WS-Management; the name does not resolve, so Kerberos cannot find the computer)."""
-    return PSError(
+    return errors.operation_unspecified(
         f"The operation on computer '{name}' failed: WinRM cannot process the request. The following error occurred "
         f"while using Kerberos authentication: Cannot find the computer {name}. Verify that the computer exists on "
         "the network and that the name provided is spelled correctly.",
-        error_id="Unspecified",
-        category="NotSpecified",
     )

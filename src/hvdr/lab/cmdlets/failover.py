@@ -5,7 +5,16 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from hvdr.lab.cmdlets.base import VM_NAME, VM_NAME_ONLY, VM_OBJECT, Context, cmdlet, resolve_vms
+from hvdr.lab.cmdlets.base import (
+    AS_JOB,
+    PASSTHRU,
+    SHOULD_PROCESS,
+    Context,
+    cmdlet,
+    remoting,
+    resolve_vms,
+    vm_sets,
+)
 from hvdr.lab.cmdlets.binding import Param
 from hvdr.lab.cmdlets.patterns import matches
 from hvdr.lab.models import errors, failover
@@ -15,8 +24,6 @@ from hvdr.lab.models.objects import ModelObject
 from hvdr.lab.models.replication import Relationship
 from hvdr.lab.models.vms import VirtualMachine
 
-PASSTHRU = Param("Passthru", "switch")
-
 
 def _points(vm: VirtualMachine) -> list[tuple[Relationship, RecoveryPoint]]:
     rel = vm.replication
@@ -25,13 +32,18 @@ def _points(vm: VirtualMachine) -> list[tuple[Relationship, RecoveryPoint]]:
 
 @cmdlet(
     "Get-VMSnapshot",
-    VM_NAME_ONLY,
-    VM_OBJECT,
-    Param("Name", "strings", position=1),
-    Param("Id", "guid"),
-    Param("SnapshotType", "enum", enum=SnapshotType),
-    Param("ChildOf", "object"),
-    Param("ParentOf", "object"),
+    *remoting("VMName", "Id"),
+    Param("Id", "guid", position=0, mandatory=True, pipeline_types=("Guid",), by_property_name=True, sets=("Id",)),
+    Param("Name", "string", position=1, sets=("VMName", "VMObject")),
+    Param(
+        "SnapshotType",
+        "enum",
+        ("VMRecoveryCheckpoint",),
+        enum=SnapshotType,
+        sets=("VMName", "VMObject"),
+    ),
+    *vm_sets(),
+    default_set="VMName",
 )
 def get_vmsnapshot(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     if "Id" in bound and "VMName" not in bound and not bound.get("VM"):
@@ -39,15 +51,15 @@ def get_vmsnapshot(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     else:
         vms = resolve_vms(ctx, bound)
     wanted = bound.get("SnapshotType")
+    names = [bound["Name"]] if "Name" in bound else []
     found = [
         (rel, point)
         for vm in sorted(vms, key=lambda v: v.name.lower())
         for rel, point in _points(vm)
         if (wanted is None or point.snapshot_type is wanted)
-        and matches(point.name, bound.get("Name"))
+        and matches(point.name, names)
         and ("Id" not in bound or point.id == bound["Id"])
     ]
-    names = bound.get("Name") or []
     if not found and (("Id" in bound) or (names and not any(ch in n for n in names for ch in "*?["))):
         what = f'id "{bound["Id"]}"' if "Id" in bound else f'name "{names[0]}"'
         raise errors.object_not_found(f"Hyper-V was unable to find a checkpoint with {what}.")
@@ -70,19 +82,37 @@ def _snapshot(ctx: Context, value: object) -> tuple[Relationship, RecoveryPoint,
                     return rel, point, vm.id
     raise errors.invalid_argument(
         "The VMRecoverySnapshot parameter needs a recovery point from Get-VMSnapshot on this Replica server.",
-        "VMFailover_InvalidSnapshot",
         "VMRecoverySnapshot",
     )
 
 
 @cmdlet(
     "Start-VMFailover",
-    VM_NAME,
-    VM_OBJECT,
-    Param("VMRecoverySnapshot", "object", ("VMRecoveryCheckpoint",), pipeline_types=("VMSnapshot",)),
-    Param("Prepare", "switch"),
-    Param("AsTest", "switch"),
+    AS_JOB,
+    Param("AsTest", "switch", mandatory=True, sets=("VMName_Test", "VMObject_Test", "VMSnapshot_Test")),
+    *remoting("VMName", "VMName_Test"),
     PASSTHRU,
+    Param("Prepare", "switch", sets=("VMName", "VMObject")),
+    Param(
+        "VM",
+        "objects",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VirtualMachine",),
+        sets=("VMObject", "VMObject_Test"),
+    ),
+    Param("VMName", "strings", position=0, mandatory=True, pipeline_types=("String",), sets=("VMName", "VMName_Test")),
+    Param(
+        "VMRecoverySnapshot",
+        "object",
+        ("VMRecoveryCheckpoint",),
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMSnapshot",),
+        sets=("VMSnapshot", "VMSnapshot_Test"),
+    ),
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def start_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     snapshot = bound.get("VMRecoverySnapshot")
@@ -108,7 +138,7 @@ def start_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return results
 
 
-@cmdlet("Complete-VMFailover", VM_NAME, VM_OBJECT, PASSTHRU)
+@cmdlet("Complete-VMFailover", *remoting("VMName"), PASSTHRU, *vm_sets(), *SHOULD_PROCESS, default_set="VMName")
 def complete_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
     for vm in vms:
@@ -116,7 +146,7 @@ def complete_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [vm.to_object(ctx.now) for vm in vms] if bound.get("Passthru") else []
 
 
-@cmdlet("Stop-VMFailover", VM_NAME, VM_OBJECT, PASSTHRU)
+@cmdlet("Stop-VMFailover", AS_JOB, *remoting("VMName"), PASSTHRU, *vm_sets(), *SHOULD_PROCESS, default_set="VMName")
 def stop_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
     for vm in vms:

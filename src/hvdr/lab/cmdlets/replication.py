@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 from typing import Any
 
-from hvdr.lab.cmdlets.base import VM_NAME, VM_OBJECT, Context, cmdlet, resolve_vms
+from hvdr.lab.cmdlets.base import (
+    AS_JOB,
+    PASSTHRU,
+    SHOULD_PROCESS,
+    VM_REPLICATION,
+    Context,
+    cmdlet,
+    remoting,
+    resolve_vms,
+    vm_sets,
+)
 from hvdr.lab.cmdlets.binding import Param
 from hvdr.lab.models import errors, failover, protection
 from hvdr.lab.models.clock import to_timestamp
@@ -20,25 +31,37 @@ from hvdr.lab.models.enums import (
 from hvdr.lab.models.replication import Relationship, ReplicationSettings
 from hvdr.lab.models.vms import VirtualMachine
 
-PASSTHRU = Param("Passthru", "switch")
-RELATIONSHIP = Param("ReplicationRelationshipType", "enum", ("Relationship",), enum=VMReplicationRelationshipType)
 
-SETTINGS = (
-    Param("CertificateThumbprint", "string", ("Thumbprint", "Cert")),
-    Param("CompressionEnabled", "bool"),
-    Param("ReplicateHostKvpItems", "bool"),
-    Param("BypassProxyServer", "bool"),
-    Param("EnableWriteOrderPreservationAcrossDisks", "bool"),
-    Param("VSSSnapshotFrequencyHour", "int", ("VSSFreq",)),
-    Param("RecoveryHistory", "int", ("RecHist",)),
-    Param("ReplicationFrequencySec", "int", ("RepFreq",)),
-    Param("ExcludedVhdPath", "strings"),
-    Param("ExcludedVhd", "objects"),
-    Param("AutoResynchronizeEnabled", "bool", ("AutoResync",)),
-    Param("AutoResynchronizeIntervalStart", "timespan", ("AutoResyncStart",)),
-    Param("AutoResynchronizeIntervalEnd", "timespan", ("AutoResyncEnd",)),
-    PASSTHRU,
-)
+def relationship(*sets: str) -> Param:
+    return Param(
+        "ReplicationRelationshipType", "enum", ("Relationship",), enum=VMReplicationRelationshipType, sets=sets
+    )
+
+
+def settings(*sets: str) -> tuple[Param, ...]:
+    """The replication settings Enable-VMReplication and Set-VMReplication share."""
+    return (
+        Param("AutoResynchronizeEnabled", "bool", ("AutoResync",), sets=sets),
+        Param("AutoResynchronizeIntervalEnd", "timespan", ("AutoResyncEnd",), sets=sets),
+        Param("AutoResynchronizeIntervalStart", "timespan", ("AutoResyncStart",), sets=sets),
+        Param("AuthenticationType", "enum", ("AuthType",), position=3, enum=ReplicationAuthenticationType, sets=sets),
+        Param("BypassProxyServer", "bool", sets=sets),
+        Param("CertificateThumbprint", "string", ("Thumbprint", "Cert"), by_property_name=True, sets=sets),
+        Param("CompressionEnabled", "bool", sets=sets),
+        Param("EnableWriteOrderPreservationAcrossDisks", "bool", sets=sets),
+        Param("RecoveryHistory", "int", ("RecHist",), sets=sets),
+        Param("ReplicaServerName", "string", ("ReplicaServer",), position=1, sets=sets),
+        Param("ReplicaServerPort", "int", ("ReplicaPort",), position=2, sets=sets),
+        Param("ReplicateHostKvpItems", "bool", sets=sets),
+        Param("ReplicationFrequencySec", "int", ("RepFreq",), sets=sets),
+        Param("VSSSnapshotFrequencyHour", "int", ("VSSFreq",), sets=sets),
+    )
+
+
+def _mandatory(params: tuple[Param, ...], *names: str) -> tuple[Param, ...]:
+    return tuple(dataclasses.replace(p, mandatory=True) if p.name in names else p for p in params)
+
+
 FIELDS = {
     "ReplicaServerName": "replica_server",
     "ReplicaServerPort": "replica_port",
@@ -80,17 +103,21 @@ def _timestamp(bound: dict[str, Any], name: str) -> float | None:
 
 def _simple_only(bound: dict[str, Any], cmdlet_name: str) -> None:
     if bound.get("ReplicationRelationshipType") is VMReplicationRelationshipType.Extended:
-        raise errors.operation_error(
-            f"'{cmdlet_name}' for an extended replication relationship is not supported by the hvdr lab.",
-            "VMReplication_ExtendedReplicationNotSupported",
-            "NotImplemented",
+        raise errors.lab_unsupported(
+            f"'{cmdlet_name}' for an extended replication relationship is not supported by the hvdr lab."
         )
 
 
 # -- the Replica server ---------------------------------------------------------------------------------------
 
 
-@cmdlet("Get-VMReplicationServer")
+@cmdlet(
+    "Get-VMReplicationServer",
+    Param("CimSession", "objects", position=0, mandatory=True, pipeline_types=("CimSession",), sets=("CimSession",)),
+    Param("ComputerName", "strings", position=0, pipeline_types=("String",), sets=("ComputerName",)),
+    Param("Credential", "objects", position=1, sets=("ComputerName",)),
+    default_set="ComputerName",
+)
 def get_replication_server(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [ctx.host.replication_server_object()]
 
@@ -102,19 +129,22 @@ MONITORING_INTERVALS = [timedelta(hours=h) for h in (1, 2, 3, 4, 6, 8, 12, 24)] 
 
 @cmdlet(
     "Set-VMReplicationServer",
-    Param("ReplicationEnabled", "bool", ("RepEnabled",), position=0),
     Param("AllowedAuthenticationType", "enum", ("AuthType",), position=1, enum=RecoveryAuthenticationType),
-    Param("ReplicationAllowedFromAnyServer", "bool", ("AllowAnyServer",), position=2),
-    Param("CertificateThumbprint", "string", ("Thumbprint",)),
+    Param("CertificateAuthenticationPort", "int", ("CertAuthPort",), sets=("AuthenticationPort",)),
+    Param("CertificateAuthenticationPortMapping", "hashtable", sets=("AuthenticationPortMapping",)),
+    Param("CertificateThumbprint", "string", ("Thumbprint",), by_property_name=True),
+    *remoting(),
     Param("DefaultStorageLocation", "string", ("StorageLoc",)),
-    Param("KerberosAuthenticationPort", "int", ("KerbAuthPort",)),
-    Param("CertificateAuthenticationPort", "int", ("CertAuthPort",)),
-    Param("KerberosAuthenticationPortMapping", "hashtable", ("KerbAuthPortMapping",)),
-    Param("CertificateAuthenticationPortMapping", "hashtable", ("CertAuthPortMapping",)),
+    Param("Force", "switch"),
+    Param("KerberosAuthenticationPort", "int", ("KerbAuthPort",), sets=("AuthenticationPort",)),
+    Param("KerberosAuthenticationPortMapping", "hashtable", sets=("AuthenticationPortMapping",)),
     Param("MonitoringInterval", "timespan"),
     Param("MonitoringStartTime", "timespan"),
-    Param("Force", "switch"),
     PASSTHRU,
+    Param("ReplicationAllowedFromAnyServer", "bool", ("AllowAnyServer",), position=2),
+    Param("ReplicationEnabled", "bool", ("RepEnabled",), position=0),
+    *SHOULD_PROCESS,
+    default_set="AuthenticationPort",
 )
 def set_replication_server(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     rs = ctx.host.replica_server
@@ -150,11 +180,12 @@ def set_replication_server(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Test-VMReplicationConnection",
+    Param("AuthenticationType", "enum", ("AuthType",), position=2, mandatory=True, enum=ReplicationAuthenticationType),
+    Param("BypassProxyServer", "bool"),
+    Param("CertificateThumbprint", "string", ("Thumbprint",), position=3, by_property_name=True),
+    *remoting(),
     Param("ReplicaServerName", "string", ("ReplicaServer",), position=0, mandatory=True),
     Param("ReplicaServerPort", "int", ("ReplicaPort",), position=1, mandatory=True),
-    Param("AuthenticationType", "enum", ("AuthType",), position=2, mandatory=True, enum=ReplicationAuthenticationType),
-    Param("CertificateThumbprint", "string", ("Thumbprint", "Cert"), position=3),
-    Param("BypassProxyServer", "bool"),
 )
 def test_replication_connection(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     settings = ReplicationSettings(
@@ -179,34 +210,48 @@ def test_replication_connection(ctx: Context, bound: dict[str, Any]) -> list[Any
 
 @cmdlet(
     "Enable-VMReplication",
-    VM_NAME,
-    VM_OBJECT,
-    Param("ReplicaServerName", "string", ("ReplicaServer",), position=1),
-    Param("ReplicaServerPort", "int", ("ReplicaPort",), position=2),
-    Param("AuthenticationType", "enum", ("AuthType",), position=3, enum=ReplicationAuthenticationType),
-    *SETTINGS,
-    Param("AsReplica", "switch"),
-    Param("AllowedPrimaryServer", "string", ("AllowedPS",)),
+    Param(
+        "AllowedPrimaryServer",
+        "string",
+        ("AllowedPS",),
+        by_property_name=True,
+        sets=("VMName_AsReplica", "VMObject_AsReplica"),
+    ),
+    AS_JOB,
+    Param("AsReplica", "switch", sets=("VMName_AsReplica", "VMObject_AsReplica")),
+    *_mandatory(settings("VMName", "VMObject"), "ReplicaServerName", "ReplicaServerPort", "AuthenticationType"),
+    Param("CimSession", "objects", sets=("VMName", "VMName_AsReplica")),
+    Param("ComputerName", "strings", sets=("VMName", "VMName_AsReplica")),
+    Param("Credential", "objects"),
+    Param("ExcludedVhd", "objects", pipeline_types=("HardDiskDrive",), by_value=False, sets=("VMName", "VMObject")),
+    Param("ExcludedVhdPath", "strings", sets=("VMName", "VMObject")),
+    PASSTHRU,
+    Param(
+        "VM",
+        "objects",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VirtualMachine",),
+        sets=("VMObject", "VMObject_AsReplica"),
+    ),
+    Param(
+        "VMName",
+        "strings",
+        ("Name",),
+        position=0,
+        mandatory=True,
+        pipeline_types=("String",),
+        sets=("VMName", "VMName_AsReplica"),
+    ),
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def enable_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
-    if bound.get("AsReplica"):
-        extra = [k for k in ("ReplicaServerName", "ReplicaServerPort", "AuthenticationType") if k in bound]
-        if extra:
-            raise errors.conflicting("AsReplica", extra[0])
+    if "ReplicaServerName" not in bound:  # the *_AsReplica sets (-AsReplica is optional there)
         return _passthru(
             ctx, bound, [protection.enable_as_replica(ctx.backend, vm, bound.get("AllowedPrimaryServer")) for vm in vms]
         )
-    missing = [k for k in ("ReplicaServerName", "ReplicaServerPort", "AuthenticationType") if k not in bound]
-    if missing:
-        raise errors.operation_error(
-            f"Cannot process command because of one or more missing mandatory parameters: {' '.join(missing)}.",
-            "MissingMandatoryParameter",
-            "InvalidArgument",
-            missing[0],
-        )
-    if "AllowedPrimaryServer" in bound:
-        raise errors.conflicting("AllowedPrimaryServer", "ReplicaServerName")
     changes = _changes(bound)
     given = set(changes)
     rels = []
@@ -218,20 +263,24 @@ def enable_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Set-VMReplication",
-    VM_NAME,
-    VM_OBJECT,
-    Param("ReplicaServerName", "string", ("ReplicaServer",), position=1),
-    Param("ReplicaServerPort", "int", ("ReplicaPort",), position=2),
-    Param("AuthenticationType", "enum", ("AuthType",), position=3, enum=ReplicationAuthenticationType),
-    *SETTINGS,
-    Param("Reverse", "switch"),
+    Param("AllowedPrimaryServer", "string", ("AllowedPS",), by_property_name=True),
+    AS_JOB,
     Param("AsReplica", "switch"),
-    Param("AllowedPrimaryServer", "string", ("AllowedPS",)),
+    *settings(),
+    Param("CimSession", "objects", sets=("VMName",)),
+    Param("ComputerName", "strings", sets=("VMName",)),
+    Param("Credential", "objects"),
+    Param("DisableVSSSnapshotReplication", "switch", ("DisableVSS",)),
     Param("InitialReplicationStartTime", "datetime", ("IRTime",)),
-    Param("UseBackup", "switch"),
-    Param("DisableVSSSnapshotReplication", "switch"),
-    Param("ReplicatedDisks", "objects"),
+    PASSTHRU,
     Param("ReplicatedDiskPaths", "strings"),
+    Param("ReplicatedDisks", "objects", pipeline_types=("HardDiskDrive",), by_value=False),
+    Param("Reverse", "switch"),
+    Param("UseBackup", "switch"),
+    *vm_sets("VMName", ("Name",)),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def set_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
@@ -257,11 +306,8 @@ def set_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
             rels.append(_reschedule_initial(ctx, vm, bound))
         else:
             if bound.get("ReplicatedDisks") or bound.get("ReplicatedDiskPaths"):
-                raise errors.operation_error(
-                    "Changing the set of replicated disks is not supported by the hvdr lab.",
-                    "VMReplication_ReplicatedDisksNotSupported",
-                    "NotImplemented",
-                    vm.name,
+                raise errors.lab_unsupported(
+                    "Changing the set of replicated disks is not supported by the hvdr lab.", vm.name
                 )
             rels.append(protection.set_settings(ctx.backend, vm, changes))
     return _passthru(ctx, bound, rels)
@@ -295,12 +341,18 @@ def _reschedule_initial(ctx: Context, vm: VirtualMachine, bound: dict[str, Any])
 
 @cmdlet(
     "Start-VMInitialReplication",
-    VM_NAME,
-    VM_OBJECT,
+    AS_JOB,
+    Param("CimSession", "objects"),
+    Param("ComputerName", "strings", sets=("VMName",)),
+    Param("Credential", "objects"),
     Param("DestinationPath", "string", ("IRLoc",)),
     Param("InitialReplicationStartTime", "datetime", ("IRTime",)),
-    Param("UseBackup", "switch"),
     PASSTHRU,
+    Param("UseBackup", "switch"),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def start_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     if "DestinationPath" in bound and "InitialReplicationStartTime" in bound:
@@ -319,10 +371,14 @@ def start_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Import-VMInitialReplication",
-    VM_NAME,
-    VM_OBJECT,
-    Param("Path", "string", ("IRLoc",), position=1, mandatory=True),
+    AS_JOB,
+    *remoting("VMName"),
     PASSTHRU,
+    Param("Path", "string", ("IRLoc",), position=1, mandatory=True),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def import_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
@@ -331,7 +387,17 @@ def import_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]
     return _passthru(ctx, bound, [vm.replication for vm in vms if vm.replication])
 
 
-@cmdlet("Stop-VMInitialReplication", VM_NAME, VM_OBJECT, PASSTHRU)
+@cmdlet(
+    "Stop-VMInitialReplication",
+    Param("CimSession", "objects"),
+    Param("ComputerName", "strings", sets=("VMName",)),
+    Param("Credential", "objects"),
+    PASSTHRU,
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
 def stop_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound)
     for vm in vms:
@@ -342,14 +408,18 @@ def stop_initial_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 # -- reading replication --------------------------------------------------------------------------------------
 
 FILTERS = (
-    Param("ReplicaServerName", "string", ("ReplicaServer",)),
-    Param("PrimaryServerName", "string", ("PrimaryServer",)),
-    Param("ReplicationState", "enum", enum=VMReplicationState),
-    Param("ReplicationHealth", "enum", enum=VMReplicationHealthState),
-    Param("ReplicationMode", "enum", enum=VMReplicationMode),
-    RELATIONSHIP,
-    Param("TrustGroup", "string"),
+    *remoting("VMName"),
+    Param("PrimaryServerName", "string", ("PrimaryServer",), sets=("VMName",)),
+    Param("ReplicaServerName", "string", ("ReplicaServer",), sets=("VMName",)),
+    Param("ReplicationHealth", "enum", ("Health",), enum=VMReplicationHealthState, sets=("VMName",)),
+    Param("ReplicationMode", "enum", ("Mode",), enum=VMReplicationMode, sets=("VMName",)),
+    relationship(),
+    Param("ReplicationState", "enum", ("State",), enum=VMReplicationState, sets=("VMName",)),
+    Param("TrustGroup", "string", sets=("VMName",)),
+    Param("VM", "objects", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=("VMObject",)),
+    Param("VMName", "strings", ("Name",), position=0, pipeline_types=("String",), sets=("VMName",)),
 )
+"""Get-VMReplication's and Measure-VMReplication's parameters (the same on both pages)."""
 
 
 def _replicated(ctx: Context, bound: dict[str, Any]) -> list[Relationship]:
@@ -382,12 +452,12 @@ def _replicated(ctx: Context, bound: dict[str, Any]) -> list[Relationship]:
     return [rel for rel in rels if keep(rel)]
 
 
-@cmdlet("Get-VMReplication", Param("VMName", "strings", ("Name",), position=0), VM_OBJECT, *FILTERS)
+@cmdlet("Get-VMReplication", *FILTERS, default_set="VMName")
 def get_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [rel.to_object(ctx.now) for rel in _replicated(ctx, bound)]
 
 
-@cmdlet("Measure-VMReplication", Param("VMName", "strings", ("Name",), position=0), VM_OBJECT, *FILTERS)
+@cmdlet("Measure-VMReplication", *FILTERS, default_set="VMName")
 def measure_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     rels = _replicated(ctx, bound)
     for rel in rels:
@@ -395,7 +465,16 @@ def measure_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [rel.health_object(ctx.now) for rel in rels]
 
 
-@cmdlet("Reset-VMReplicationStatistics", VM_NAME, VM_OBJECT, RELATIONSHIP)
+@cmdlet(
+    "Reset-VMReplicationStatistics",
+    *remoting("VMName"),
+    PASSTHRU,
+    relationship("VMName"),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
 def reset_statistics(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Reset-VMReplicationStatistics")
     for vm in resolve_vms(ctx, bound):
@@ -408,7 +487,16 @@ def reset_statistics(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 # -- pause, resume, cancel, remove ---------------------------------------------------------------------------
 
 
-@cmdlet("Suspend-VMReplication", VM_NAME, VM_OBJECT, RELATIONSHIP, PASSTHRU)
+@cmdlet(
+    "Suspend-VMReplication",
+    *remoting("VMName"),
+    PASSTHRU,
+    relationship("VMName"),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
 def suspend_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Suspend-VMReplication")
     vms = resolve_vms(ctx, bound)
@@ -419,21 +507,25 @@ def suspend_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Resume-VMReplication",
-    VM_NAME,
-    VM_OBJECT,
-    RELATIONSHIP,
+    AS_JOB,
+    Param("CimSession", "objects"),
+    Param("ComputerName", "strings", sets=("VMName",)),
+    Param("Continue", "switch"),
+    Param("Credential", "objects"),
+    PASSTHRU,
+    relationship("VMName", "VMObject"),
     Param("Resynchronize", "switch", ("Resync",)),
     Param("ResynchronizeStartTime", "datetime", ("ResyncStart",)),
-    Param("Continue", "switch"),
-    PASSTHRU,
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def resume_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Resume-VMReplication")
     if bound.get("Continue"):
-        raise errors.operation_error(
-            "Resume-VMReplication -Continue (extended replication) is not supported by the hvdr lab.",
-            "VMReplication_ExtendedReplicationNotSupported",
-            "NotImplemented",
+        raise errors.lab_unsupported(
+            "Resume-VMReplication -Continue (extended replication) is not supported by the hvdr lab."
         )
     vms = resolve_vms(ctx, bound)
     for vm in vms:
@@ -443,7 +535,18 @@ def resume_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return _passthru(ctx, bound, [vm.replication for vm in vms if vm.replication])
 
 
-@cmdlet("Stop-VMReplication", VM_NAME, VM_OBJECT, RELATIONSHIP, PASSTHRU)
+@cmdlet(
+    "Stop-VMReplication",
+    Param("CimSession", "objects"),
+    Param("ComputerName", "strings", sets=("VMName",)),
+    Param("Credential", "objects"),
+    PASSTHRU,
+    relationship("VMName", "VMObject"),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
 def stop_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Stop-VMReplication")
     vms = resolve_vms(ctx, bound)
@@ -452,7 +555,16 @@ def stop_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return _passthru(ctx, bound, [vm.replication for vm in vms if vm.replication])
 
 
-@cmdlet("Remove-VMReplication", VM_NAME, VM_OBJECT, RELATIONSHIP, PASSTHRU)
+@cmdlet(
+    "Remove-VMReplication",
+    *remoting("VMName"),
+    PASSTHRU,
+    relationship("VMName"),
+    *vm_sets(),
+    VM_REPLICATION,
+    *SHOULD_PROCESS,
+    default_set="VMName",
+)
 def remove_replication(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     _simple_only(bound, "Remove-VMReplication")
     vms = resolve_vms(ctx, bound)

@@ -11,7 +11,7 @@ from hvdr.lab.models.enums import VMReplicationMode
 from hvdr.lab.seam import PSCustomObject, PSError
 
 
-@cmdlet("Get-Date")
+@cmdlet("Get-Date", command_class="Microsoft.PowerShell.Commands.GetDateCommand")
 def get_date(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     """The host's clock: the lab's simulated time (so RPO = host time - last replication is consistent)."""
     return [to_datetime(ctx.now)]
@@ -21,6 +21,7 @@ def get_date(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     "Get-PSDrive",
     Param("Name", "strings", position=0),
     Param("PSProvider", "string"),
+    command_class="Microsoft.PowerShell.Commands.GetPSDriveCommand",
 )
 def get_psdrive(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     """File-system drives: the replica storage volume's size is the host's ``replica_storage_bytes``; what the
@@ -47,6 +48,7 @@ def get_psdrive(ctx: Context, bound: dict[str, Any]) -> list[Any]:
                 error_id="GetLocationNoMatchingDrive",
                 category="ObjectNotFound",
                 target=name,
+                exception="DriveNotFoundException",
             )
         used_bytes, free = drives[name]
         found.append(

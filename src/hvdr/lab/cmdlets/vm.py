@@ -5,14 +5,22 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from hvdr.lab.cmdlets.base import VM_NAME_ONLY, VM_OBJECT, Context, cmdlet, resolve_vms
+from hvdr.lab.cmdlets.base import (
+    AS_JOB,
+    PASSTHRU,
+    SHOULD_PROCESS,
+    Context,
+    cmdlet,
+    remoting,
+    resolve_vms,
+    vm_sets,
+)
 from hvdr.lab.cmdlets.binding import Param
 from hvdr.lab.models import errors, guest
 from hvdr.lab.models.enums import VMState
 from hvdr.lab.models.objects import HV, ModelObject
 from hvdr.lab.models.vms import FailoverIP, NetworkAdapter, VirtualMachine
-
-PASSTHRU = Param("Passthru", "switch")
+from hvdr.lab.seam import PSObject
 
 
 def _passthru(ctx: Context, bound: dict[str, Any], vms: list[VirtualMachine]) -> list[Any]:
@@ -21,14 +29,18 @@ def _passthru(ctx: Context, bound: dict[str, Any], vms: list[VirtualMachine]) ->
     return [vm.to_object(now) for vm in vms] if bound.get("Passthru") else []
 
 
-@cmdlet("Get-VM", Param("Name", "strings", ("VMName",), position=0), Param("Id", "guid"), VM_OBJECT)
+@cmdlet(
+    "Get-VM",
+    *remoting("Name", "Id"),
+    Param("Id", "guid", position=0, pipeline_types=("Guid",), by_property_name=True, sets=("Id",)),
+    Param("Name", "strings", ("VMName",), position=0, pipeline_types=("String",), sets=("Name",)),
+    default_set="Name",
+)
 def get_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     if "Id" in bound:
         vm = ctx.host.vms.get(bound["Id"])
         if vm is None:
-            raise errors.object_not_found(
-                f'Hyper-V was unable to find a virtual machine with id "{bound["Id"]}".', str(bound["Id"])
-            )
+            raise errors.vm_id_not_found(str(bound["Id"]))
         vms = [vm]
     else:
         vms = resolve_vms(ctx, bound, name_key="Name", required=False)
@@ -37,7 +49,15 @@ def get_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [vm.to_object(ctx.now) for vm in sorted(vms, key=lambda v: v.name.lower())]
 
 
-@cmdlet("Start-VM", Param("Name", "strings", ("VMName",), position=0, by_property_name=True), VM_OBJECT, PASSTHRU)
+@cmdlet(
+    "Start-VM",
+    AS_JOB,
+    *remoting("Name"),
+    PASSTHRU,
+    *vm_sets("Name", ("VMName",), name_set="Name"),
+    *SHOULD_PROCESS,
+    default_set="Name",
+)
 def start_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound, name_key="Name")
     for vm in vms:
@@ -48,12 +68,15 @@ def start_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Stop-VM",
-    Param("Name", "strings", ("VMName",), position=0, by_property_name=True),
-    VM_OBJECT,
     Param("Force", "switch"),
-    Param("TurnOff", "switch"),
     Param("Save", "switch"),
+    Param("TurnOff", "switch"),
+    AS_JOB,
+    *remoting("Name"),
     PASSTHRU,
+    *vm_sets("Name", ("VMName",), name_set="Name"),
+    *SHOULD_PROCESS,
+    default_set="Name",
 )
 def stop_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     if bound.get("TurnOff") and bound.get("Save"):
@@ -72,10 +95,13 @@ def stop_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Remove-VM",
-    Param("Name", "strings", ("VMName",), position=0, by_property_name=True),
-    VM_OBJECT,
     Param("Force", "switch"),
+    AS_JOB,
+    *remoting("Name"),
     PASSTHRU,
+    *vm_sets("Name", ("VMName",), name_set="Name"),
+    *SHOULD_PROCESS,
+    default_set="Name",
 )
 def remove_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     vms = resolve_vms(ctx, bound, name_key="Name")
@@ -97,22 +123,32 @@ def remove_vm(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return []
 
 
-@cmdlet("Get-VMHost", remoting=True)
+@cmdlet(
+    "Get-VMHost",
+    Param("CimSession", "objects", position=0, mandatory=True, by_property_name=True, sets=("CimSession",)),
+    Param("ComputerName", "strings", position=0, pipeline_types=("String",), sets=("ComputerName",)),
+    Param("Credential", "objects", position=1, pipeline_types=("PSCredential",), sets=("ComputerName",)),
+    default_set="ComputerName",
+)
 def get_vmhost(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [ctx.host.to_object()]
 
 
-@cmdlet("Get-VMSwitch", Param("Name", "strings", ("SwitchName",), position=0), Param("SwitchType", "string"))
+@cmdlet(
+    "Get-VMSwitch",
+    *remoting(),
+    Param("Name", "string", ("SwitchName",), position=0, sets=("Name",)),
+    Param("SwitchType", "strings"),
+    default_set="Name",
+)
 def get_vmswitch(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     from hvdr.lab.cmdlets.patterns import matches
 
+    names = [bound["Name"]] if "Name" in bound else []
+    types = [str(t).lower() for t in bound.get("SwitchType") or []]
     switches = [
-        s
-        for s in ctx.host.switches
-        if matches(s.name, bound.get("Name"))
-        and ("SwitchType" not in bound or s.switch_type.lower() == str(bound["SwitchType"]).lower())
+        s for s in ctx.host.switches if matches(s.name, names) and (not types or s.switch_type.lower() in types)
     ]
-    names = bound.get("Name") or []
     if not switches and names and not any(ch in n for n in names for ch in "*?["):
         raise errors.object_not_found(f'Hyper-V was unable to find a virtual switch with name "{names[0]}".', names[0])
     return [ctx.host.switch_object(s) for s in switches]
@@ -120,25 +156,30 @@ def get_vmswitch(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet(
     "Get-VMNetworkAdapter",
-    VM_NAME_ONLY,
-    VM_OBJECT,
-    Param("Name", "strings", ("VMNetworkAdapterName",), position=1),
-    Param("All", "switch"),
+    Param("All", "switch", mandatory=True, sets=("All",)),
+    *remoting("VMName", "All"),
+    Param("Name", "string", ("VMNetworkAdapterName",), position=1),
+    *vm_sets(),
+    default_set="VMName",
 )
 def get_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     from hvdr.lab.cmdlets.patterns import matches
 
     vms = resolve_vms(ctx, bound, required=not bound.get("All"))
-    return [vm.adapter_object(a, ctx.now) for vm in vms for a in vm.adapters if matches(a.name, bound.get("Name"))]
+    names = [bound["Name"]] if "Name" in bound else None
+    return [vm.adapter_object(a, ctx.now) for vm in vms for a in vm.adapters if matches(a.name, names)]
 
 
 def _adapters(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, Any]]:
     from hvdr.lab.cmdlets.patterns import matches
 
     vms = resolve_vms(ctx, bound)
-    pairs = [(vm, a) for vm in vms for a in vm.adapters if matches(a.name, bound.get(name_key))]
+    wanted_names = bound.get(name_key)
+    if isinstance(wanted_names, str):
+        wanted_names = [wanted_names]
+    pairs = [(vm, a) for vm in vms for a in vm.adapters if matches(a.name, wanted_names)]
     if not pairs:
-        wanted = (bound.get(name_key) or ["*"])[0]
+        wanted = (wanted_names or ["*"])[0]
         raise errors.object_not_found(
             f'Hyper-V was unable to find a network adapter with name "{wanted}" on virtual machine '
             f'"{vms[0].name if vms else ""}".',
@@ -149,16 +190,39 @@ def _adapters(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[
 
 @cmdlet(
     "Connect-VMNetworkAdapter",
-    VM_NAME_ONLY,
-    Param("Name", "strings", position=1),
-    Param("SwitchName", "string", position=2),
-    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
+    *remoting("Name_SwitchName"),
+    Param(
+        "Name",
+        "strings",
+        ("VMNetworkAdapterName",),
+        position=1,
+        sets=("Name_SwitchName", "Name_SwitchObject"),
+    ),
     PASSTHRU,
+    Param("SwitchName", "string", position=1, mandatory=True, sets=("Name_SwitchName", "Object_SwitchName")),
+    Param("VMName", "strings", position=0, mandatory=True, sets=("Name_SwitchName", "Name_SwitchObject")),
+    Param(
+        "VMNetworkAdapter",
+        "objects",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter",),
+        sets=("Object_SwitchName", "Object_SwitchObject"),
+    ),
+    Param(
+        "VMSwitch",
+        "object",
+        position=2,
+        mandatory=True,
+        pipeline_types=("VMSwitch",),
+        sets=("Object_SwitchObject", "Name_SwitchObject"),
+    ),
+    *SHOULD_PROCESS,
+    default_set="Name_SwitchName",
 )
 def connect_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
-    switch_name = bound.get("SwitchName")
-    if not switch_name:
-        raise errors.parameter_not_provided("SwitchName", "to connect a network adapter")
+    chosen = bound.get("VMSwitch")
+    switch_name = str(chosen.ps_get("Name")) if isinstance(chosen, PSObject) else str(bound["SwitchName"])
     switch = ctx.host.switch(switch_name)
     if switch is None:
         raise errors.object_not_found(
@@ -174,19 +238,30 @@ def connect_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 
 def _adapter_pairs(ctx: Context, bound: dict[str, Any], name_key: str) -> list[tuple[VirtualMachine, NetworkAdapter]]:
-    if bound.get("VMNetworkAdapter"):
-        return [obj.ref for obj in bound["VMNetworkAdapter"]]
+    given = bound.get("VMNetworkAdapter")
+    if given:  # one adapter (-VMNetworkAdapter <VMNetworkAdapter>) or several (<VMNetworkAdapter[]>)
+        return [obj.ref for obj in (given if isinstance(given, list) else [given])]
     return _adapters(ctx, bound, name_key)
 
 
 @cmdlet(
     "Set-VMNetworkAdapter",
-    VM_NAME_ONLY,
-    VM_OBJECT,
-    Param("Name", "strings"),
-    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
-    Param("TestReplicaSwitchName", "string"),
+    *remoting("VMName"),
+    Param("Name", "string", ("VMNetworkAdapterName",), sets=("VMName", "VMObject")),
     PASSTHRU,
+    Param("TestReplicaSwitchName", "string"),
+    Param("VM", "object", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=("VMObject",)),
+    Param("VMName", "string", position=0, mandatory=True, pipeline_types=("String",), sets=("VMName",)),
+    Param(
+        "VMNetworkAdapter",
+        "object",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter", "VMNetworkAdapterBase"),
+        sets=("ResourceObject",),
+    ),
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def set_vmnetworkadapter(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     """The adapter settings the lab models: ``-TestReplicaSwitchName`` (where a test failover connects)."""
@@ -255,23 +330,30 @@ def failover_setting_object(vm: VirtualMachine, adapter: NetworkAdapter) -> Mode
 
 @cmdlet(
     "Set-VMNetworkAdapterFailoverConfiguration",
-    VM_NAME_ONLY,
-    VM_OBJECT,
-    Param("VMNetworkAdapterName", "strings"),
-    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
-    Param("IPv4Address", "string"),
-    Param("IPv6Address", "string"),
+    *remoting("VMName"),
+    *(Param(f"ClearFailoverIPv{v}Settings", "switch") for v in (4, 6)),
+    *(
+        Param(f"IPv{v}{what}", "string")
+        for v in (4, 6)
+        for what in ("Address", "AlternateDNSServer", "DefaultGateway", "PreferredDNSServer")
+    ),
     Param("IPv4SubnetMask", "string"),
     Param("IPv6SubnetPrefixLength", "int"),
-    Param("IPv4PreferredDNSServer", "string"),
-    Param("IPv4AlternateDNSServer", "string"),
-    Param("IPv6PreferredDNSServer", "string"),
-    Param("IPv6AlternateDNSServer", "string"),
-    Param("IPv4DefaultGateway", "string"),
-    Param("IPv6DefaultGateway", "string"),
-    Param("ClearFailoverIPv4Settings", "switch"),
-    Param("ClearFailoverIPv6Settings", "switch"),
     PASSTHRU,
+    Param("VM", "object", position=0, mandatory=True, pipeline_types=("VirtualMachine",), sets=("VMObject",)),
+    Param("VMName", "string", position=0, mandatory=True, pipeline_types=("String",), sets=("VMName",)),
+    Param(
+        "VMNetworkAdapter",
+        "object",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter",),
+        by_property_name=True,
+        sets=("ResourceObject",),
+    ),
+    Param("VMNetworkAdapterName", "string", sets=("VMName", "VMObject")),
+    *SHOULD_PROCESS,
+    default_set="VMName",
 )
 def set_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     pairs = _adapter_pairs(ctx, bound, "VMNetworkAdapterName")
@@ -286,16 +368,30 @@ def set_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]
 
 @cmdlet(
     "Get-VMNetworkAdapterFailoverConfiguration",
-    VM_NAME_ONLY,
-    VM_OBJECT,
-    Param("VMNetworkAdapterName", "strings"),
-    Param("VMNetworkAdapter", "objects", pipeline_types=("VMNetworkAdapter",)),
+    *remoting("VMName"),
+    *vm_sets(),
+    Param(
+        "VMNetworkAdapter",
+        "objects",
+        position=0,
+        mandatory=True,
+        pipeline_types=("VMNetworkAdapter",),
+        sets=("ResourceObject",),
+    ),
+    Param("VMNetworkAdapterName", "string", sets=("VMName", "VMObject")),
+    default_set="VMName",
 )
 def get_failover_configuration(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     return [failover_setting_object(vm, a) for vm, a in _adapter_pairs(ctx, bound, "VMNetworkAdapterName")]
 
 
-@cmdlet("Get-VMIntegrationService", VM_NAME_ONLY, VM_OBJECT, Param("Name", "strings", position=1))
+@cmdlet(
+    "Get-VMIntegrationService",
+    *remoting("VMName"),
+    Param("Name", "strings", position=1),
+    *vm_sets(),
+    default_set="VMName",
+)
 def get_integration_service(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     from hvdr.lab.cmdlets.patterns import matches
 

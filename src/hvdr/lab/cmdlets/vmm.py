@@ -7,11 +7,13 @@ from typing import Any
 from hvdr.lab.cmdlets.base import CmdletSpec, Context, cmdlet
 from hvdr.lab.cmdlets.binding import Param
 from hvdr.lab.cmdlets.patterns import matches
-from hvdr.lab.models import errors
 from hvdr.lab.models.hosts import HyperVHost
-from hvdr.lab.seam import PSObject
+from hvdr.lab.seam import PSError, PSObject
 
 VMM: dict[str, CmdletSpec] = {}
+VMM_CMDLETS = "Microsoft.SystemCenter.VirtualMachineManager.Cmdlets"
+"""VMM's cmdlet classes end in ``Cmdlet`` (``…Cmdlets.NewNICCmdlet`` in public transcripts); not every class
+name follows the cmdlet's name, these do."""
 
 
 def _name(value: object, prop: str) -> str | None:
@@ -34,17 +36,21 @@ def _hosts(ctx: Context) -> list[HyperVHost]:
     Param("ForOnBehalfOf", "switch"),
     Param("SetAsDefault", "switch"),
     registry=VMM,
+    command_class=f"{VMM_CMDLETS}.GetSCVMMServerCmdlet",
     remoting=False,
 )
 def get_scvmmserver(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     name = bound.get("ComputerName")
     vmm = ctx.vmm
     if name and name.lower() not in ("localhost", ".", vmm.fqdn.lower(), vmm.short_name.lower()):
-        raise errors.operation_error(
+        # VMM's own form: the numeric error id, CarmineException, category ReadError (public VMM transcripts
+        # show e.g. "640,Microsoft.SystemCenter.VirtualMachineManager.Cmdlets.NewNICCmdlet").
+        raise PSError(
             f"You cannot contact the VMM management server {name}. (Error ID: 1604)",
-            "CannotConnectToVMMServer",
-            "ResourceUnavailable",
-            name,
+            error_id="1604",
+            category="ReadError",
+            target=name,
+            exception="CarmineException",
         )
     return [vmm.server_object()]
 
@@ -55,6 +61,7 @@ def get_scvmmserver(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     Param("VMMServer", "object"),
     Param("ID", "guid"),
     registry=VMM,
+    command_class=f"{VMM_CMDLETS}.GetSCCloudCmdlet",
     remoting=False,
 )
 def get_sccloud(ctx: Context, bound: dict[str, Any]) -> list[Any]:
@@ -72,6 +79,7 @@ def get_sccloud(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     Param("VMMServer", "object"),
     Param("VMHostGroup", "object"),
     registry=VMM,
+    command_class=f"{VMM_CMDLETS}.GetSCVMHostCmdlet",
     remoting=False,
 )
 def get_scvmhost(ctx: Context, bound: dict[str, Any]) -> list[Any]:
@@ -97,6 +105,7 @@ def get_scvmhost(ctx: Context, bound: dict[str, Any]) -> list[Any]:
     Param("ID", "guid"),
     Param("All", "switch"),
     registry=VMM,
+    command_class=f"{VMM_CMDLETS}.GetSCVirtualMachineCmdlet",
     remoting=False,
 )
 def get_scvirtualmachine(ctx: Context, bound: dict[str, Any]) -> list[Any]:

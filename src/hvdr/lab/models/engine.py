@@ -87,13 +87,7 @@ def locate_replica(b: LabBackend, rel: Relationship) -> VirtualMachine:
         raise errors.insufficient_storage(rel.settings.replica_server, vm.name)
     replica = target.vms.get(vm.id)
     if replica is None or replica.replication is None or replica.replication.mode is not M.Replica:
-        raise errors.operation_error(
-            f"The Replica server '{rel.settings.replica_server}' has no Replica virtual machine for '{vm.name}' "
-            f"(virtual machine ID {str(vm.id).upper()}).",
-            "VMReplication_ReplicaNotFound",
-            "ObjectNotFound",
-            vm.name,
-        )
+        raise errors.replica_not_found(rel.settings.replica_server, vm.name, str(vm.id).upper())
     return replica
 
 
@@ -115,7 +109,7 @@ def send(b: LabBackend, rel: Relationship, t: float, kind: VMReplicationType) ->
 def fail(rel: Relationship, error: PSError) -> None:
     rel.last_error = error.message
     rel.stats.miss()
-    if error.error_id == "VMReplication_InsufficientStorage":
+    if isinstance(error, errors.InsufficientStorage):
         rel.state = S.Error
 
 

@@ -1,205 +1,231 @@
-"""Hyper-V's errors as the lab raises them: :class:`~hvdr.lab.seam.PSError` with Hyper-V's own error ids.
+"""Hyper-V's errors as the lab raises them: :class:`~hvdr.lab.seam.PSError` records in the form a real host writes.
 
-Ids from the reference (§1, §3.5; the driver classifies on them):
+A real host answers a refused cmdlet with an ErrorRecord whose exception is
+``Microsoft.HyperV.PowerShell.VirtualizationException``, ``FullyQualifiedErrorId =
+<Identifier>,Microsoft.HyperV.PowerShell.Commands.<CmdletClass>`` and ``CategoryInfo = <Category>: (<target>)
+[<Cmdlet-Name>], VirtualizationException`` (reference §3.5). The identifier is a short word from the exception's
+own set; the message (localized on a real host) is the only place the particular reason shows. The cmdlet class
+is added by the cmdlet registry (:mod:`hvdr.lab.cmdlets.base`), so the constructors below carry only the
+identifier, the category and the target.
 
-==================================================  =================  ==========================================
-error_id                                            category           when
-==================================================  =================  ==========================================
-``OperationFailed_InvalidReplicationState``         InvalidOperation   replication state does not allow the call
-``OperationFailed_InvalidState``                    InvalidOperation   VM power state does not allow the call
-``VMReplication_ActionNotApplicableOnPrimary``      InvalidOperation   wrong mode (also ``OnReplica``,
-                                                                       ``OnTestReplica``, ``_None``)
-``VMReplication_AlreadyEnabled``                    InvalidOperation   Enable-VMReplication on a Primary
-``InvalidParameter_InvalidUri``                     InvalidArgument    replica server given as an IP address
-``InvalidParameter_ConflictingParameters``          InvalidArgument    parameters that cannot go together
-``InvalidArgument_ParameterNotProvided``            InvalidArgument    a parameter this case needs is missing
-``VMReplication_AppConsistentWithoutRecoveryHistory`` InvalidArgument  VSS frequency without recovery history
-``VMFailover_OnlyValidParameterOnPrimary``          InvalidArgument    -AsTest / a snapshot on the primary
-``VMFailover_InvalidSnapshot``                      InvalidArgument    snapshot of another VM or not a replica one
-``InvalidOperation_NoSettingsChanged``              InvalidOperation   Set-VMReplication without any setting
-``VMReplication_CannotModifySettingsOnReplica``     InvalidOperation   settings changed on a Replica
-``VMReplication_Reverse_CertificateThumbprintNotProvided`` InvalidArgument  -Reverse, certificate, no thumbprint
-``ParameterArgumentValidationError``                InvalidData        a value outside its valid range or set
-``InvalidParameter``                                InvalidArgument    no VM of that name (Hyper-V's exact wording)
-==================================================  =================  ==========================================
+=======================  ===================  ==========================================================
+identifier               category             raised for
+=======================  ===================  ==========================================================
+``InvalidParameter``     InvalidArgument      no VM of that name (Hyper-V's wording, as in public
+                                              transcripts of ``Get-VM``), a value or combination the
+                                              cmdlet refuses after binding
+``ObjectNotFound``       ObjectNotFound       no VM with that id, no snapshot / adapter / switch /
+                                              disk of that name, replication not enabled, no replica
+``InvalidState``         InvalidOperation     the VM's power state, replication state or replication
+                                              mode does not allow the call
+``OperationFailed``      ConnectionError,     the host could not reach the Replica server, a VM with the
+                         ResourceExists,      same id exists there, no storage left there; a guest that did
+                         ResourceUnavailable, not shut down in time (``Failed to stop.``)
+                         NotSpecified
+``AccessDenied``         PermissionDenied     the Replica server refused the primary's authentication
+``Unspecified``          NotImplemented,      what the lab does not simulate (extended replication,
+                         NotSpecified         changing the replicated disk set); a -ComputerName the
+                                              host cannot reach
+=======================  ===================  ==========================================================
 
-Ids the reference does not give, chosen to match Hyper-V's wording (the driver may match on the id):
-
-==================================================  ==================  =========================================
-``VMReplication_ReplicaServerUnreachable``          ResourceUnavailable "Hyper-V cannot connect to the specified
-                                                                        Replica server '<s>'…" (host down, site
-                                                                        partition, unknown name, wrong port, the
-                                                                        server not enabled as a Replica server)
-``VMReplication_AuthenticationFailed``              PermissionDenied    "Hyper-V failed to authenticate the
-                                                                        Replica server '<s>' using <auth>
-                                                                        authentication…" (auth type not allowed,
-                                                                        primary not authorized)
-``VMReplication_InsufficientStorage``               ResourceUnavailable "…insufficient storage on the Replica
-                                                                        server…" (storage-full fault)
-``VMReplication_ReplicaNotFound``                   ObjectNotFound      the Replica server has no replica of the VM
-                                                                        (removed there, or moved)
-``VMReplication_ReplicaAlreadyExists``              ResourceExists      a VM with the same id already exists on the
-                                                                        replica server outside replication
-``VMReplication_ReplicationNotEnabled``             InvalidOperation    Get-/Measure-VMReplication of a VM whose
-                                                                        replication is not enabled (the real
-                                                                        "Replication is not enabled for virtual
-                                                                        machine" message)
-``VMReplication_TestFailoverInProgress``            InvalidOperation    a second test failover of one VM
-``VMReplication_InitialReplicationMediaNotFound``   ObjectNotFound      Import-VMInitialReplication, no media
-``VMReplication_ExtendedReplicationNotSupported``   NotImplemented      extended replication (a lab limitation)
-``VMReplication_ReplicatedDisksNotSupported``       NotImplemented      Set-VMReplication -ReplicatedDisk(Path)s
-                                                                        (a lab limitation)
-``CannotConnectToVMMServer``                        ResourceUnavailable Get-SCVMMServer naming another server
-                                                                        ("You cannot contact the VMM management
-                                                                        server …. (Error ID: 1604)")
-``AmbiguousParameter`` / ``NamedParameterNotFound`` InvalidArgument     PowerShell's binder errors (see
-                                                                        ``hvdr.lab.cmdlets.binding`` for all of
-                                                                        them and their wording)
-``MissingMandatoryParameter``                       InvalidArgument     PowerShell's binder error (no prompt)
-``ParameterArgumentTransformationError``            InvalidData         a value of the wrong type
-``ObjectNotFound``                                  ObjectNotFound      no snapshot / adapter / switch of that name
-==================================================  ==================  =========================================
+Binder errors (``NamedParameterNotFound``, ``AmbiguousParameterSet``, ``MissingArgument``, …) are PowerShell's
+own, raised by :mod:`hvdr.lab.cmdlets.binding` with ``ParameterBindingException``. :data:`RAISED` lists every
+identifier this module can produce; the driver's contract test checks each of them is classified.
 """
 
 from __future__ import annotations
 
 from hvdr.lab.seam import PSError
 
+VIRTUALIZATION = "VirtualizationException"
+
+RAISED = {
+    "InvalidParameter": "InvalidArgument",
+    "ObjectNotFound": "ObjectNotFound",
+    "InvalidState": "InvalidOperation",
+    "OperationFailed": "ConnectionError",
+    "AccessDenied": "PermissionDenied",
+    "Unspecified": "NotImplemented",
+}
+"""Identifier → the usual category, for every identifier a Hyper-V cmdlet of the lab can raise."""
+
+
+def _error(message: str, identifier: str, target: str | None, category: str | None = None) -> PSError:
+    return PSError(
+        message,
+        error_id=identifier,
+        category=category or RAISED[identifier],
+        target=target,
+        exception=VIRTUALIZATION,
+    )
+
 
 def vm_not_found(name: str) -> PSError:
-    """The real wording, which the driver recognises."""
-    return PSError(
-        f'Hyper-V was unable to find a virtual machine with name "{name}".',
-        error_id="InvalidParameter",
-        category="InvalidArgument",
-        target=name,
-    )
+    """The real wording and form (``InvalidParameter``, ``InvalidArgument: (name:String) [Get-VM]``)."""
+    return _error(f'Hyper-V was unable to find a virtual machine with name "{name}".', "InvalidParameter", name)
+
+
+def vm_id_not_found(vm_id: str) -> PSError:
+    return _error(f'Hyper-V was unable to find a virtual machine with id "{vm_id}".', "ObjectNotFound", vm_id)
 
 
 def invalid_replication_state(vm: str, state: str, action: str | None = None) -> PSError:
     doing = f"'{action}' failed: " if action else ""
-    return PSError(
+    return _error(
         f"{doing}The operation cannot be performed while the replication of virtual machine '{vm}' is in "
         f"state '{state}'.",
-        error_id="OperationFailed_InvalidReplicationState",
-        category="InvalidOperation",
-        target=vm,
+        "InvalidState",
+        vm,
     )
 
 
 def invalid_state(vm: str, state: str, detail: str = "") -> PSError:
     extra = f" {detail}" if detail else ""
-    return PSError(
+    return _error(
         f"The operation cannot be performed while the virtual machine '{vm}' is in its current state ({state}).{extra}",
-        error_id="OperationFailed_InvalidState",
-        category="InvalidOperation",
-        target=vm,
+        "InvalidState",
+        vm,
     )
 
 
 _MODE_TEXT = {
-    "Primary": ("OnPrimary", "a primary virtual machine"),
-    "Replica": ("OnReplica", "a Replica virtual machine"),
-    "ExtendedReplica": ("OnReplica", "an extended Replica virtual machine"),
-    "TestReplica": ("OnTestReplica", "a test Replica virtual machine"),
+    "Primary": "a primary virtual machine",
+    "Replica": "a Replica virtual machine",
+    "ExtendedReplica": "an extended Replica virtual machine",
+    "TestReplica": "a test Replica virtual machine",
 }
 
 
 def not_applicable(cmdlet: str, vm: str, mode: str) -> PSError:
     """``ReportInvalidModeError``: the cmdlet does not apply to a VM in this replication mode."""
     if mode == "None":
-        return PSError(
+        return _error(
             f"'{cmdlet}' is not applicable because replication is not enabled for virtual machine '{vm}'.",
-            error_id="VMReplication_ActionNotApplicable_None",
-            category="InvalidOperation",
-            target=vm,
+            "InvalidState",
+            vm,
         )
-    suffix, text = _MODE_TEXT[mode]
-    return PSError(
-        f"'{cmdlet}' is not applicable to virtual machine '{vm}' because it is {text}.",
-        error_id=f"VMReplication_ActionNotApplicable{suffix}",
-        category="InvalidOperation",
-        target=vm,
+    return _error(
+        f"'{cmdlet}' is not applicable to virtual machine '{vm}' because it is {_MODE_TEXT[mode]}.", "InvalidState", vm
+    )
+
+
+def already_enabled(vm: str) -> PSError:
+    return _error(f"Replication is already enabled for virtual machine '{vm}'.", "InvalidState", vm)
+
+
+def test_failover_in_progress(vm: str, test_vm: str) -> PSError:
+    return _error(
+        f"A test failover is already in progress for virtual machine '{vm}' (test virtual machine '{test_vm}'). "
+        "Stop it with Stop-VMFailover first.",
+        "InvalidState",
+        vm,
+    )
+
+
+def settings_on_replica(vm: str) -> PSError:
+    return _error(
+        f"Replication settings cannot be modified on Replica virtual machine '{vm}'. Modify them on the primary "
+        "virtual machine.",
+        "InvalidState",
+        vm,
     )
 
 
 def replication_not_enabled(vm: str) -> PSError:
-    return PSError(
-        f"Replication is not enabled for virtual machine '{vm}'.",
-        error_id="VMReplication_ReplicationNotEnabled",
-        category="InvalidOperation",
-        target=vm,
-    )
+    return _error(f"Replication is not enabled for virtual machine '{vm}'.", "ObjectNotFound", vm)
 
 
-def invalid_argument(message: str, error_id: str, target: str | None = None) -> PSError:
-    return PSError(message, error_id=error_id, category="InvalidArgument", target=target)
+def invalid_argument(message: str, target: str | None = None) -> PSError:
+    return _error(message, "InvalidParameter", target)
 
 
 def parameter_not_provided(parameter: str, why: str) -> PSError:
-    return PSError(
-        f"The parameter '{parameter}' must be provided {why}.",
-        error_id="InvalidArgument_ParameterNotProvided",
-        category="InvalidArgument",
-        target=parameter,
-    )
+    return _error(f"The parameter '{parameter}' must be provided {why}.", "InvalidParameter", parameter)
 
 
 def conflicting(first: str, second: str) -> PSError:
-    return PSError(
-        f"The parameters '{first}' and '{second}' cannot be specified together.",
-        error_id="InvalidParameter_ConflictingParameters",
-        category="InvalidArgument",
-        target=first,
-    )
+    return _error(f"The parameters '{first}' and '{second}' cannot be specified together.", "InvalidParameter", first)
 
 
 def out_of_range(parameter: str, value: object, allowed: str) -> PSError:
-    """PowerShell's ``ValidateRange``/``ValidateSet`` wording."""
+    """PowerShell's ``ValidateRange``/``ValidateSet`` wording and form (a binder error)."""
     return PSError(
         f"Cannot validate argument on parameter '{parameter}'. The argument \"{value}\" is not valid: "
         f"{allowed}. Supply an argument that is valid and then try the command again.",
         error_id="ParameterArgumentValidationError",
         category="InvalidData",
-        target=parameter,
+        exception="ParameterBindingValidationException",
     )
 
 
 def unreachable(server: str, reason: str) -> PSError:
-    return PSError(
+    return _error(
         f"Hyper-V cannot connect to the specified Replica server '{server}'. {reason} Verify that the specified "
         "server is enabled as a Replica server, allows inbound connections through the firewall, and that "
         "the network connection to it is available.",
-        error_id="VMReplication_ReplicaServerUnreachable",
-        category="ResourceUnavailable",
-        target=server,
+        "OperationFailed",
+        server,
+        "ConnectionError",
     )
 
 
 def authentication_failed(server: str, auth: str, reason: str) -> PSError:
-    return PSError(
+    return _error(
         f"Hyper-V failed to authenticate the Replica server '{server}' using {auth} authentication. {reason}",
-        error_id="VMReplication_AuthenticationFailed",
-        category="PermissionDenied",
-        target=server,
+        "AccessDenied",
+        server,
     )
 
 
-def insufficient_storage(server: str, vm: str) -> PSError:
-    return PSError(
+class InsufficientStorage(PSError):
+    """No space left at the Replica server's storage location (a storage-full fault)."""
+
+
+def insufficient_storage(server: str, vm: str) -> InsufficientStorage:
+    return InsufficientStorage(
         f"Hyper-V failed to replicate changes for virtual machine '{vm}': there is insufficient storage on "
         f"the Replica server '{server}' at the replica storage location.",
-        error_id="VMReplication_InsufficientStorage",
+        error_id="OperationFailed",
         category="ResourceUnavailable",
         target=server,
+        exception=VIRTUALIZATION,
     )
+
+
+def replica_not_found(server: str, vm: str, vm_id: str) -> PSError:
+    return _error(
+        f"The Replica server '{server}' has no Replica virtual machine for '{vm}' (virtual machine ID {vm_id}).",
+        "ObjectNotFound",
+        vm,
+    )
+
+
+def replica_already_exists(vm: str, vm_id: str, server: str) -> PSError:
+    return _error(
+        f"Hyper-V could not enable replication for virtual machine '{vm}': a virtual machine with the same ID "
+        f"({vm_id}) already exists on Replica server '{server}'.",
+        "OperationFailed",
+        vm,
+        "ResourceExists",
+    )
+
+
+def operation_failed(message: str, target: str | None = None) -> PSError:
+    """A host-side failure of the operation itself (``Failed to stop.`` …): ``OperationFailed``, NotSpecified, as
+    in the public Start-VM transcripts."""
+    return _error(message, "OperationFailed", target, "NotSpecified")
+
+
+def operation_unspecified(message: str, target: str | None = None) -> PSError:
+    """A failure the module reports without a more specific identifier (``Unspecified``, NotSpecified, as in the
+    public Get-VM / Start-VM transcripts), e.g. a ``-ComputerName`` that cannot be reached."""
+    return _error(message, "Unspecified", target, "NotSpecified")
 
 
 def object_not_found(message: str, target: str | None = None) -> PSError:
-    return PSError(message, error_id="ObjectNotFound", category="ObjectNotFound", target=target)
+    return _error(message, "ObjectNotFound", target)
 
 
-def operation_error(
-    message: str, error_id: str, category: str = "InvalidOperation", target: str | None = None
-) -> PSError:
-    return PSError(message, error_id=error_id, category=category, target=target)
+def lab_unsupported(message: str, target: str | None = None) -> PSError:
+    """What a real host would do but the lab does not simulate: an honest failure, never a fake success."""
+    return _error(message, "Unspecified", target)

@@ -2,11 +2,11 @@
 cancel, and reverse replication (reference §1.10–§1.11, §3).
 
 Choices where the reference is silent: a second test failover of one VM is refused
-(``VMReplication_TestFailoverInProgress``); ``-Reverse`` towards a host whose copy of the VM was prepared
+(``InvalidState``); ``-Reverse`` towards a host whose copy of the VM was prepared
 for a planned failover reverses at once (both sides Replicating) and replicates whatever the failed-over VM
 wrote since (the difference of the two copies); towards a copy waiting as a Replica (``-AsReplica``) or a
 host without the VM, the new primary waits for initial replication; towards any other copy it fails with
-``OperationFailed_InvalidReplicationState`` naming that copy. The split-brain check Hyper-V Manager makes
+``InvalidState`` naming that copy. The split-brain check Hyper-V Manager makes
 before an unplanned failover is not part of the cmdlet: an unplanned failover while the primary still runs
 is allowed, and the control API reports the split brain (``hvdr.lab.models.guest.split_brain``).
 
@@ -57,7 +57,6 @@ def _check_point(rel: Relationship, point: RecoveryPoint | None, owner: uuid.UUI
     if owner != rel.vm.id or point not in rel.history.points or point.snapshot_type not in RECOVERY_TYPES:
         raise errors.invalid_argument(
             f"The snapshot '{point.name}' is not a recovery point of Replica virtual machine '{rel.vm.name}'.",
-            "VMFailover_InvalidSnapshot",
             point.name,
         )
 
@@ -78,8 +77,7 @@ def start_failover(
         if as_test or point is not None:
             raise errors.invalid_argument(
                 "Only the Prepare parameter is valid when Start-VMFailover runs on a primary virtual machine.",
-                "VMFailover_OnlyValidParameterOnPrimary",
-                vm.name,
+                "Prepare",
             )
         if not prepare:
             raise errors.parameter_not_provided("Prepare", "to start a failover on a primary virtual machine")
@@ -142,12 +140,7 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
     if rel.last_replication_time is None:
         raise errors.invalid_replication_state(vm.name, rel.state.name, "Start-VMFailover -AsTest")
     if rel.test_vm is not None:
-        raise errors.operation_error(
-            f"A test failover is already in progress for virtual machine '{vm.name}' (test virtual machine "
-            f"'{rel.test_vm.name}'). Stop it with Stop-VMFailover first.",
-            "VMReplication_TestFailoverInProgress",
-            target=vm.name,
-        )
+        raise errors.test_failover_in_progress(vm.name, rel.test_vm.name)
     contents = rel.history.materialize(vm.disks, point) if point else [d.snapshot() for d in vm.disks]
     disks = []
     for disk, content in zip(vm.disks, contents, strict=True):
@@ -229,8 +222,7 @@ def reverse(b: LabBackend, vm: VirtualMachine, replica_server: str | None, chang
         raise errors.invalid_argument(
             "The CertificateThumbprint parameter must be provided to reverse replication that uses certificate "
             "authentication.",
-            "VMReplication_Reverse_CertificateThumbprintNotProvided",
-            vm.name,
+            "CertificateThumbprint",
         )
     settings.replica_server = replica_server or rel.primary_server
     check_server_name(settings.replica_server)

@@ -45,11 +45,9 @@ def stop(b: LabBackend, vm: VirtualMachine, *, force: bool = False, turn_off: bo
         request.force = True  # a -Force joining a shutdown in progress makes its deadline force the VM off
     b.wait(request.deadline, lambda: request.outcome is not None)
     if request.outcome == "timeout":
-        raise errors.operation_error(
+        raise errors.operation_failed(
             f"Failed to stop. '{vm.name}' failed to shut down: the guest did not complete the shutdown within "
             f"{int(SHUTDOWN_WINDOW)} seconds. (Virtual machine ID {str(vm.id).upper()})",
-            "OperationFailed",
-            "NotSpecified",
             vm.name,
         )
 

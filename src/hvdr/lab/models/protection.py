@@ -2,9 +2,9 @@
 
 Choices where the reference is silent: enabling (and ``-Reverse`` to a host without the VM) creates the
 replica VM on the Replica server at once, Off, adapters unconnected, disks empty; a VM with the same id
-already on the Replica server outside replication refuses the enable (``VMReplication_ReplicaAlreadyExists``).
+already on the Replica server outside replication refuses the enable (``OperationFailed``, ResourceExists).
 ``Resume-VMReplication`` without ``-Resynchronize`` on a VM that needs resynchronization fails
-(``OperationFailed_InvalidReplicationState``) rather than pretending to replicate. ``Start-VMInitialReplication``
+(``InvalidState``) rather than pretending to replicate. ``Start-VMInitialReplication``
 over the network now checks the Replica server is reachable and fails at once if not. ``-Resynchronize`` on a
 Replica is refused (resynchronization is driven by the primary). Extended replication is not modelled.
 """
@@ -43,7 +43,6 @@ def check_server_name(name: str) -> None:
     raise errors.invalid_argument(
         f"The Replica server name '{name}' is not valid: specify the fully qualified domain name of the Replica "
         "server, not an IP address.",
-        "InvalidParameter_InvalidUri",
         name,
     )
 
@@ -61,7 +60,6 @@ def check_settings(settings: ReplicationSettings, given: set[str]) -> None:
         raise errors.invalid_argument(
             "Application-consistent recovery points (VSSSnapshotFrequencyHour) require additional recovery points: "
             "specify a RecoveryHistory greater than zero.",
-            "VMReplication_AppConsistentWithoutRecoveryHistory",
             "VSSSnapshotFrequencyHour",
         )
     if not 1 <= settings.replica_port <= 65535:
@@ -102,16 +100,9 @@ def enable(b: LabBackend, vm: VirtualMachine, settings: ReplicationSettings, giv
     rel = vm.replication
     if rel is not None:
         if rel.mode is M.Primary:
-            raise errors.operation_error(
-                f"Replication is already enabled for virtual machine '{vm.name}'.",
-                "VMReplication_AlreadyEnabled",
-                target=vm.name,
-            )
-        raise errors.operation_error(
-            f"Extended replication of Replica virtual machine '{vm.name}' is not supported by the hvdr lab.",
-            "VMReplication_ExtendedReplicationNotSupported",
-            "NotImplemented",
-            vm.name,
+            raise errors.already_enabled(vm.name)
+        raise errors.lab_unsupported(
+            f"Extended replication of Replica virtual machine '{vm.name}' is not supported by the hvdr lab.", vm.name
         )
     check_settings(settings, given)
     default_vss(settings, given)
@@ -139,13 +130,7 @@ def create_replica(
 ) -> VirtualMachine:
     existing = target.vms.get(vm.id)
     if existing is not None:
-        raise errors.operation_error(
-            f"Hyper-V could not enable replication for virtual machine '{vm.name}': a virtual machine with the same "
-            f"ID ({str(vm.id).upper()}) already exists on Replica server '{settings.replica_server}'.",
-            "VMReplication_ReplicaAlreadyExists",
-            "ResourceExists",
-            vm.name,
-        )
+        raise errors.replica_already_exists(vm.name, str(vm.id).upper(), settings.replica_server)
     folder = f"{storage}\\Hyper-V Replica\\Virtual hard disks\\{str(vm.id).upper()}"
     disks = []
     for disk in vm.disks:
@@ -185,11 +170,7 @@ def create_replica(
 def enable_as_replica(b: LabBackend, vm: VirtualMachine, allowed_primary: str | None) -> Relationship:
     """Enable-VMReplication -AsReplica: make an existing VM a Replica waiting for initial replication."""
     if vm.replication is not None:
-        raise errors.operation_error(
-            f"Replication is already enabled for virtual machine '{vm.name}'.",
-            "VMReplication_AlreadyEnabled",
-            target=vm.name,
-        )
+        raise errors.already_enabled(vm.name)
     _require_replica_allowed(vm.host, allowed_primary)
     if vm.state is not VMState.Off:
         raise errors.invalid_state(vm.name, vm.state.name)
@@ -256,11 +237,8 @@ def import_initial_replication(b: LabBackend, vm: VirtualMachine, path: str) -> 
         candidates = [m for m in b.exports.values() if m.vm_id == vm.id]
         media = candidates[-1] if len(candidates) >= 1 else None
     if media is None or media.vm_id != vm.id:
-        raise errors.operation_error(
-            f"No initial replication files for virtual machine '{vm.name}' were found at '{path}'.",
-            "VMReplication_InitialReplicationMediaNotFound",
-            "ObjectNotFound",
-            path,
+        raise errors.object_not_found(
+            f"No initial replication files for virtual machine '{vm.name}' were found at '{path}'.", path
         )
     for disk, content in zip(vm.disks, media.contents, strict=True):
         if not disk.excluded:
@@ -430,18 +408,12 @@ def set_settings(b: LabBackend, vm: VirtualMachine, changes: dict[str, Any]) -> 
     """Set-VMReplication with settings only (no -Reverse / -AsReplica)."""
     rel = _mode_guard(vm.replication, vm, "Set-VMReplication", M.Primary, M.Replica)
     if not changes:
-        raise errors.operation_error(
+        raise errors.invalid_argument(
             f"No replication settings were changed for virtual machine '{vm.name}': specify at least one setting.",
-            "InvalidOperation_NoSettingsChanged",
-            target=vm.name,
+            None,
         )
     if rel.mode is M.Replica:
-        raise errors.operation_error(
-            f"Replication settings cannot be modified on Replica virtual machine '{vm.name}'. Modify them on the "
-            "primary virtual machine.",
-            "VMReplication_CannotModifySettingsOnReplica",
-            target=vm.name,
-        )
+        raise errors.settings_on_replica(vm.name)
     updated = dataclasses.replace(rel.settings, **changes)
     given = set(changes)
     if "recovery_history" in given and updated.recovery_history == 0 and "vss_frequency_hours" not in given:

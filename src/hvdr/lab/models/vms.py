@@ -1,7 +1,7 @@
 """Virtual machines: power state machine, network adapters, integration services, the guest's view.
 
 Power semantics (reference §1.11, ``Stop-VM``): the default stop is a guest shutdown, which needs the
-guest's shutdown integration service (a VM still booting has none yet → ``OperationFailed_InvalidState``)
+guest's shutdown integration service (a VM still booting has none yet → ``InvalidState``)
 and takes the guest's ``shutdown_s`` (``hvdr.lab.models.guest`` times it); ``-TurnOff`` powers off;
 ``-Save`` saves state. *Saved is not Off*: a saved VM must be started or turned off (``-TurnOff`` discards
 the saved state) before a failover can use it. Starting an already running VM or stopping an Off one is a

@@ -495,14 +495,18 @@ class Evaluator:
 
     def _record(self, command: Command, error: PSError, namespace: str) -> ErrorRecord:
         binding = error.error_id in BINDING_ERROR_IDS
-        if binding:
+        if error.exception:
+            reason = error.exception
+        elif binding:
             reason = "ParameterBindingException"
         elif namespace.startswith("Microsoft.HyperV"):
             reason = "VirtualizationException"
         else:
             reason = "PSInvalidOperationException"
         name = ALIASES.get(command.name.lower(), command.name)
-        suffix = f"{namespace}.{name.replace('-', '')}Command"
+        # The Hyper-V module's classes carry no "Command" suffix (…Commands.GetVM); PowerShell's own do.
+        plain = f"{namespace}.{name.replace('-', '')}"
+        suffix = error.command_class or (plain if namespace.startswith("Microsoft.HyperV") else f"{plain}Command")
         return ErrorRecord(
             error.message,
             error.error_id,

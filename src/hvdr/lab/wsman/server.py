@@ -1,18 +1,17 @@
-"""The lab's WinRM service: one loopback port per host, HTTP Basic, optional HTTPS, fault injection.
+"""The lab's WinRM service: one loopback port per host, Negotiate (NTLM, message encryption) and Basic,
+optional HTTPS, fault injection.
 
-It only routes: ``envelopes`` parses a request, ``shells`` keeps shells and commands, ``responses`` builds
-the answer. Faults come from each host's :meth:`~hvdr.lab.seam.PSHost.wire_faults` and are applied here:
-``down`` closes the host's listening socket (and drops connections kept alive from before), ``latency_s``
-delays every request, ``error_rate`` answers that fraction of requests with HTTP 500 and a WSManFault.
+It only routes: ``auth`` authenticates and (un)seals, ``envelopes`` parses a request, ``shells`` keeps shells and
+commands, ``responses`` builds the answer. Faults come from each host's
+:meth:`~hvdr.lab.seam.PSHost.wire_faults` and are applied here: ``down`` closes the host's listening socket
+(and drops connections kept alive from before), ``latency_s`` delays every request, ``error_rate`` answers that
+fraction of requests with HTTP 500 and a WSManFault.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import contextlib
-import hmac
 import logging
 import random
 import shutil
@@ -26,8 +25,10 @@ from pathlib import Path
 
 from aiohttp import web
 
+from hvdr.errors import ConfigError
 from hvdr.lab.seam import PSHost
 from hvdr.lab.wsman import responses
+from hvdr.lab.wsman.auth import AuthPolicy, Granted, HostAuth, Opened, certificate_bindings, write_user_store
 from hvdr.lab.wsman.envelopes import (
     ACTION_COMMAND,
     ACTION_CREATE,
@@ -44,9 +45,10 @@ from hvdr.lab.wsman.tls import generate_certificate, server_context
 
 log = logging.getLogger(__name__)
 
-SOAP_CONTENT_TYPE = "application/soap+xml;charset=UTF-8"
 FAULT_POLL_S = 0.05
 SHELL_IDLE_TIMEOUT_S = 900.0
+IDLE_CONNECTION_TIMEOUT_S = 120.0
+"""HTTP.sys closes a connection idle this long (``IdleConnectionTimeout``); its NTLM authentication goes with it."""
 OUTPUT_COALESCE_S = 0.02
 
 
@@ -55,6 +57,7 @@ class _Endpoint:
     name: str
     host: PSHost
     shells: HostShells
+    auth: HostAuth
     runner: web.AppRunner | None = None
     site: web.SockSite | None = None
     port: int = 0
@@ -65,8 +68,9 @@ class _Endpoint:
 class WinRMServer:
     """Serve WS-Management for each host on its own loopback port.
 
-    ``credentials`` maps a host name to the (user, password) its Basic auth accepts. With ``https`` a
-    self-signed certificate is generated into ``cert_dir`` (a temporary directory when None); its PEM is
+    ``credentials`` maps a host name to the (user, password) it accepts; ``auth`` is what every host's WinRM
+    service allows (schemes, AllowUnencrypted; see :mod:`hvdr.lab.wsman.auth`). With ``https`` a self-signed
+    certificate is generated into ``cert_dir`` (a temporary directory when None); its PEM is
     :attr:`ca_cert_path`, for clients to validate against.
     """
 
@@ -78,10 +82,15 @@ class WinRMServer:
         https: bool = False,
         cert_dir: Path | None = None,
         bind: str = "127.0.0.1",
+        auth: AuthPolicy | None = None,
+        idle_timeout_s: float = IDLE_CONNECTION_TIMEOUT_S,
     ) -> None:
         self._hosts = dict(hosts)
+        self._idle_timeout_s = idle_timeout_s
         self._credentials = dict(credentials)
         self._https = https
+        self.auth = auth or AuthPolicy()
+        self._store_dir: Path | None = None
         self._cert_dir = cert_dir
         self._own_cert_dir: Path | None = None
         self._bind = bind
@@ -104,13 +113,16 @@ class WinRMServer:
             cert, key = generate_certificate(directory)
             self.ca_cert_path = cert
             self._ssl_context = server_context(cert, key)
+        auths = self._host_auths()
         self._executor = ThreadPoolExecutor(max_workers=64, thread_name_prefix="lab-wsman")
         scheme = "https" if self._https else "http"
         for name, host in self._hosts.items():
-            endpoint = _Endpoint(name, host, HostShells(host, self._executor))
+            endpoint = _Endpoint(name, host, HostShells(host, self._executor), auths[name])
             app = web.Application(client_max_size=4 * 1024 * 1024)
             app.router.add_post("/wsman", self._handler(endpoint))
-            endpoint.runner = web.AppRunner(app, access_log=None, handle_signals=False)
+            endpoint.runner = web.AppRunner(
+                app, access_log=None, handle_signals=False, keepalive_timeout=self._idle_timeout_s
+            )
             await endpoint.runner.setup()
             endpoint.port = (ports or {}).get(name) or 0
             await self._open(endpoint)
@@ -118,6 +130,27 @@ class WinRMServer:
             self._endpoints[name] = endpoint
         self._watcher = asyncio.create_task(self._watch_faults())
         return self.urls
+
+    def _host_auths(self) -> dict[str, HostAuth]:
+        """Each host's authentication; for Negotiate, one NTLM user store (mode 600) per distinct account."""
+        bindings = certificate_bindings(self.ca_cert_path) if self.ca_cert_path is not None else None
+        stores: dict[tuple[str, str], Path] = {}
+        auths: dict[str, HostAuth] = {}
+        for name in self._hosts:
+            username, password = self._credentials.get(name, ("", ""))
+            store = None
+            if "negotiate" in self.auth.schemes and username:
+                if self._store_dir is None:
+                    self._store_dir = Path(tempfile.mkdtemp(prefix="hvdr-lab-ntlm-"))
+                store = stores.get((username, password))
+                if store is None:
+                    try:
+                        store = write_user_store(self._store_dir / f"user-{len(stores)}", username, password)
+                    except ValueError as exc:
+                        raise ConfigError(f"lab host {name}: {exc}") from None
+                    stores[(username, password)] = store
+            auths[name] = HostAuth(username, password, self.auth, self._https, store, bindings)
+        return auths
 
     async def stop(self) -> None:
         if self._watcher is not None:
@@ -136,6 +169,9 @@ class WinRMServer:
         if self._own_cert_dir is not None:
             shutil.rmtree(self._own_cert_dir, ignore_errors=True)
             self._own_cert_dir = None
+        if self._store_dir is not None:
+            shutil.rmtree(self._store_dir, ignore_errors=True)
+            self._store_dir = None
 
     # -- listening sockets --------------------------------------------------------------------------
     async def _open(self, endpoint: _Endpoint) -> None:
@@ -179,18 +215,6 @@ class WinRMServer:
 
         return handle
 
-    def _authorized(self, endpoint: _Endpoint, header: str | None) -> bool:
-        expected = self._credentials.get(endpoint.name)
-        if expected is None or not header or not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:], validate=True).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(user.lower(), expected[0].lower()) & hmac.compare_digest(
-            password.encode(), expected[1].encode()
-        )
-
     async def _handle(self, endpoint: _Endpoint, request: web.Request) -> web.StreamResponse:
         faults = endpoint.host.wire_faults()
         if faults.down:
@@ -198,15 +222,22 @@ class WinRMServer:
             if request.transport is not None:
                 request.transport.abort()
             raise ConnectionResetError("lab host is down")
-        if not self._authorized(endpoint, request.headers.get("Authorization")):
-            return web.Response(status=401, headers={"WWW-Authenticate": 'Basic realm="WSMAN"'})
+        granted = endpoint.auth.authenticate(request)
+        if isinstance(granted, web.Response):
+            return granted
         if faults.latency_s > 0:
             await asyncio.sleep(faults.latency_s)
-        body = await request.read()
+        opened = endpoint.auth.open(granted, request, await request.read())
+        if isinstance(opened, web.Response):
+            return opened
+        reply = _Reply(endpoint.auth, granted, opened)
+        if not opened.payload:
+            # pywinrm's first, empty message on a new connection sets up encryption: an authenticated 200.
+            return reply.ok(b"")
         try:
-            wsman = parse_request(body)
+            wsman = parse_request(opened.payload)
         except EnvelopeError as exc:
-            return self._fault(
+            return reply.fault(
                 responses.fault(
                     "",
                     code=responses.CODE_BAD_REQUEST,
@@ -217,7 +248,7 @@ class WinRMServer:
                 )
             )
         if faults.error_rate > 0 and random.random() < faults.error_rate:
-            return self._fault(
+            return reply.fault(
                 responses.fault(
                     wsman.message_id,
                     code=responses.CODE_INTERNAL_ERROR,
@@ -227,31 +258,25 @@ class WinRMServer:
                     machine=endpoint.name,
                 )
             )
-        return await self._dispatch(endpoint, wsman, request)
+        return await self._dispatch(endpoint, wsman, request, reply)
 
-    @staticmethod
-    def _ok(payload: bytes) -> web.Response:
-        return web.Response(body=payload, status=200, headers={"Content-Type": SOAP_CONTENT_TYPE})
-
-    @staticmethod
-    def _fault(payload: bytes) -> web.Response:
-        return web.Response(body=payload, status=500, headers={"Content-Type": SOAP_CONTENT_TYPE})
-
-    async def _dispatch(self, endpoint: _Endpoint, req: WSManRequest, request: web.Request) -> web.Response:
+    async def _dispatch(
+        self, endpoint: _Endpoint, req: WSManRequest, request: web.Request, reply: _Reply
+    ) -> web.Response:
         shells = endpoint.shells
         if req.action == ACTION_CREATE:
             shell = shells.create(req.codepage)
-            return self._ok(responses.create_response(req.message_id, shell.id, endpoint.url))
+            return reply.ok(responses.create_response(req.message_id, shell.id, endpoint.url))
         found = shells.get(req.shell_id)
         if found is None:
-            return self._fault(responses.shell_not_found_fault(req.message_id, req.shell_id or "", endpoint.name))
+            return reply.fault(responses.shell_not_found_fault(req.message_id, req.shell_id or "", endpoint.name))
         shell = found
         if req.action == ACTION_DELETE:
             shells.delete(shell.id)
-            return self._ok(responses.delete_response(req.message_id))
+            return reply.ok(responses.delete_response(req.message_id))
         if req.action == ACTION_COMMAND:
             command = shells.new_command(shell)
-            response = self._ok(responses.command_response(req.message_id, command.id))
+            response = reply.ok(responses.command_response(req.message_id, command.id))
             try:
                 # Answer first, then start the script: the client prepares its Receive while the script
                 # runs, instead of the script's worker thread holding the GIL while this answer is written.
@@ -262,7 +287,7 @@ class WinRMServer:
             return response
         cmd = shell.commands.get((req.command_id or "").upper())
         if cmd is None:
-            return self._fault(
+            return reply.fault(
                 responses.fault(
                     req.message_id,
                     code=responses.CODE_INVALID_COMMAND_ID,
@@ -275,12 +300,12 @@ class WinRMServer:
         if req.action == ACTION_SIGNAL:
             cmd.cancelled.set()
             shell.commands.pop(cmd.id, None)
-            return self._ok(responses.signal_response(req.message_id))
+            return reply.ok(responses.signal_response(req.message_id))
         if req.action == ACTION_SEND:
-            return self._ok(responses.send_response(req.message_id))
+            return reply.ok(responses.send_response(req.message_id))
         if req.action == ACTION_RECEIVE:
-            return await self._receive(endpoint, req, cmd)
-        return self._fault(
+            return await self._receive(endpoint, req, cmd, reply)
+        return reply.fault(
             responses.fault(
                 req.message_id,
                 code=responses.CODE_BAD_REQUEST,
@@ -291,7 +316,7 @@ class WinRMServer:
             )
         )
 
-    async def _receive(self, endpoint: _Endpoint, req: WSManRequest, cmd: LabCommand) -> web.Response:
+    async def _receive(self, endpoint: _Endpoint, req: WSManRequest, cmd: LabCommand, reply: _Reply) -> web.Response:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + req.operation_timeout_s
         cmd.watch()
@@ -306,13 +331,28 @@ class WinRMServer:
                             await cmd.wait_done()
                 chunk = cmd.take()
                 if chunk is not None:
-                    return self._ok(responses.receive_response(req.message_id, cmd.id, chunk))
+                    return reply.ok(responses.receive_response(req.message_id, cmd.id, chunk))
                 remaining = deadline - loop.time()
                 if remaining <= 0:
-                    return self._fault(responses.operation_timeout_fault(req.message_id, endpoint.name))
+                    return reply.fault(responses.operation_timeout_fault(req.message_id, endpoint.name))
                 # asyncio.timeout rather than wait_for: no task per wait on the hot path.
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(remaining):
                         await cmd.changed.wait()
         finally:
             cmd.unwatch()
+
+
+@dataclass
+class _Reply:
+    """Answers to one request: HTTP 200 or a SOAP fault's 500, sealed when the request came sealed."""
+
+    auth: HostAuth
+    granted: Granted
+    opened: Opened
+
+    def ok(self, payload: bytes) -> web.Response:
+        return self.auth.answer(self.granted, self.opened, 200, payload)
+
+    def fault(self, payload: bytes) -> web.Response:
+        return self.auth.answer(self.granted, self.opened, 500, payload)
