@@ -3,7 +3,8 @@
 - nothing imports upwards (cli → runtime → client → worker → workflows → activities → hyperv | lab →
   inventory → the shared vocabulary);
 - the lab imports nothing of ``hvdr.hyperv`` (nor WinRM), so the two check each other;
-- workflow modules import no I/O (database, WinRM, HTTP, subprocess, socket) themselves.
+- workflow modules import no I/O (database, WinRM, HTTP, subprocess, socket) themselves, and never reach the
+  database even through the activities they name.
 
 An ``ignore_imports`` entry that no longer matches an import fails the check too, so a known violation
 that has been fixed cannot linger in the configuration.

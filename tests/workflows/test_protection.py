@@ -1,4 +1,5 @@
-"""ProtectionWorkflow's lifecycle, commands and history bound, on fake hosts (fast, exact).
+"""ProtectionWorkflow's lifecycle, commands and history bound: the real activities over an in-process lab
+(tests/workflows/lab_hosts.py), on Temporal's time-skipping server.
 
 The same lifecycle against the lab over real WinRM is in tests/e2e/test_protection_lab.py.
 """
@@ -6,7 +7,7 @@ The same lifecycle against the lab over real WinRM is in tests/e2e/test_protecti
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 
 import pytest
@@ -29,12 +30,11 @@ from hvdr.protection import (
     ResyncRequest,
     protection_workflow_id,
 )
-from hvdr.settings import site_task_queue
 from hvdr.topology import ReplicationPolicy
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import A1, B1, LabHosts, site_workers
 
-SITES = ("site-a", "site-b")
+LabFactory = Callable[..., LabHosts]
 
 
 def _spec(vm: str, frequency: int = 300, time_scale: float = 1.0) -> ProtectionSpec:
@@ -47,11 +47,8 @@ def _spec(vm: str, frequency: int = 300, time_scale: float = 1.0) -> ProtectionS
     )
 
 
-def _workers(client: TemporalClient, queue: str, estate: FakeEstate) -> list[Worker]:
-    workers = [Worker(client, task_queue=queue, workflows=[ProtectionWorkflow])]
-    for site in SITES:
-        workers.append(Worker(client, task_queue=site_task_queue(site), activities=estate.activities()))
-    return workers
+def _workers(client: TemporalClient, queue: str, lab: LabHosts) -> list[Worker]:
+    return site_workers(client, queue, lab, workflows=[ProtectionWorkflow])
 
 
 async def _start(
@@ -80,10 +77,10 @@ async def _until(
     raise AssertionError(f"never reached {phase}: {status}")
 
 
-async def test_bring_up_then_monitor_with_rpo(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate()
+async def test_bring_up_then_monitor_with_rpo(time_env: WorkflowEnvironment, lab_hosts: LabFactory) -> None:
+    lab = lab_hosts("db-01")
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(time_env.client, queue, estate)
+    workers = _workers(time_env.client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(time_env.client, queue, _spec("db-01"))
         status = await _until(handle, Phase.REPLICATING, time_env)
@@ -92,57 +89,97 @@ async def test_bring_up_then_monitor_with_rpo(time_env: WorkflowEnvironment) -> 
         status = await handle.query(ProtectionWorkflow.status)
         assert status.rpo_s is not None and 0 <= status.rpo_s <= 600
         assert status.open_alerts == []
-        assert estate.calls["Enable-VMReplication"] == 1
-        assert estate.calls["Start-VMInitialReplication"] == 1
+        assert lab.calls("Enable-VMReplication", "db-01") == 1
+        assert lab.calls("Start-VMInitialReplication", "db-01") == 1
 
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(ProtectionWorkflow.resume)
         assert "cannot resume the protection of db-01: it is replicating" in str(refused.value.cause)
 
         paused = await handle.execute_update(ProtectionWorkflow.pause)
-        assert paused.phase is Phase.PAUSED and estate.calls["Suspend-VMReplication"] == 1
+        assert paused.phase is Phase.PAUSED and lab.calls("Suspend-VMReplication", "db-01") == 1
         resumed = await handle.execute_update(ProtectionWorkflow.resume)
         assert resumed.phase is Phase.REPLICATING
+        resumes = lab.calls("Resume-VMReplication", "db-01")
         resync = await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
-        assert resync.phase is Phase.RESYNCHRONIZING and estate.calls["Resynchronize"] == 1
+        # A healthy VM is forced to resynchronize: suspended, then resumed once with -Resynchronize.
+        assert resync.phase is Phase.RESYNCHRONIZING and lab.calls("Resume-VMReplication", "db-01") == resumes + 1
+        assert lab.calls("Suspend-VMReplication", "db-01") == 2
         await _until(handle, Phase.REPLICATING, time_env)
 
         faster = ReplicationPolicy(name="fast", copy_frequency_s=30)  # type: ignore[arg-type]
         changed = await handle.execute_update(ProtectionWorkflow.change_policy, PolicyChange(policy=faster))
-        assert changed.message == "policy fast applied" and estate.vms["db-01"].frequency == 30
+        assert changed.message == "policy fast applied" and lab.relationship("db-01").settings.frequency_sec == 30
 
         disabled = await handle.execute_update(ProtectionWorkflow.disable, DisableRequest(delete_replica=True))
         assert disabled.phase is Phase.DISABLED
         final = await handle.result()
         assert final.phase is Phase.DISABLED
-        assert estate.calls["Remove-VMReplication@hv-a1.site-a.lab.local"] == 1
-        assert estate.calls["Remove-VMReplication@hv-b1.site-b.lab.local"] == 1
-        assert estate.calls["Remove-VM"] == 1
+        assert lab.calls("Remove-VMReplication", "db-01", host=A1) == 1
+        assert lab.calls("Remove-VMReplication", "db-01", host=B1) == 1
+        assert lab.calls("Remove-VM", "db-01") == 1
+        await _assert_host_commands_heartbeat_and_outlast_the_driver(handle)
 
 
-async def test_partition_raises_alerts_that_clear_by_themselves(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+async def _assert_host_commands_heartbeat_and_outlast_the_driver(
+    handle: WorkflowHandle[ProtectionWorkflow, ProtectionStatus],
+) -> None:
+    """Every host command was scheduled with a heartbeat timeout of 30-60 s, a start-to-close beyond the
+    driver's 30-min budget (no attempt 2 while attempt 1's cmdlet runs), a schedule-to-start and capped retries."""
+    history = await handle.fetch_history()
+    scheduled = [
+        e.activity_task_scheduled_event_attributes
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    commands = [a for a in scheduled if a.activity_type.name != "measure_replication"]
+    assert {a.activity_type.name for a in commands} >= {
+        "enable_replication",
+        "suspend_replication",
+        "remove_replication",
+    }
+    for attributes in scheduled:
+        assert 30 <= attributes.heartbeat_timeout.ToTimedelta().total_seconds() <= 60, attributes
+        assert attributes.schedule_to_start_timeout.ToTimedelta() > timedelta(0), attributes
+        assert attributes.retry_policy.maximum_attempts > 0, attributes
+    for attributes in commands:
+        assert attributes.start_to_close_timeout.ToTimedelta() > timedelta(minutes=30), attributes
+
+
+async def test_partition_raises_alerts_that_clear_by_themselves(
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("app-01", disk_gb=2)
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(time_env.client, queue, estate)
+    workers = _workers(time_env.client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(time_env.client, queue, _spec("app-01"))
         await _until(handle, Phase.REPLICATING, time_env)
-        estate.partitioned = True
+        partition = lab.partition()
         await time_env.sleep(timedelta(minutes=30))
         status = await handle.query(ProtectionWorkflow.status)
         kinds = {a.kind for a in status.open_alerts}
         assert {"rpo", "missed_cycles", "health"} <= kinds, status.open_alerts
-        estate.partitioned = False
+        lab.heal(partition)
         await time_env.sleep(timedelta(minutes=10))
         status = await handle.query(ProtectionWorkflow.status)
+        assert {a.kind for a in status.open_alerts} <= {"health"}, status.open_alerts
+        assert status.rpo_s is not None and status.rpo_s < 900
+        # Hyper-V keeps health at Warning while more than 20% of the monitoring interval's cycles were missed:
+        # six missed cycles need about two hours of good ones before the health alert clears too.
+        for _ in range(18):
+            status = await handle.query(ProtectionWorkflow.status)
+            if not status.open_alerts:
+                break
+            await time_env.sleep(timedelta(minutes=10))
         assert status.open_alerts == [], status.open_alerts
         assert status.rpo_s is not None and status.rpo_s < 900
 
 
-async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=5))
+async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironment, lab_hosts: LabFactory) -> None:
+    lab = lab_hosts("web-01", write_kib_per_s=0.5)  # a quiet guest: a month of its writes costs little to simulate
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(time_env.client, queue, estate)
+    workers = _workers(time_env.client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(time_env.client, queue, _spec("web-01", frequency=900))
         await _until(handle, Phase.REPLICATING, time_env)
@@ -171,11 +208,11 @@ async def _history_lengths(client: TemporalClient, workflow_id: str, run_id: str
 
 
 async def test_failover_stands_protection_by_and_it_continues_in_the_new_direction(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
 ) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    lab = lab_hosts("db-02", disk_gb=2)
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(time_env.client, queue, estate)
+    workers = _workers(time_env.client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(time_env.client, queue, _spec("db-02"))
         await _until(handle, Phase.REPLICATING, time_env)
@@ -184,9 +221,9 @@ async def test_failover_stands_protection_by_and_it_continues_in_the_new_directi
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(ProtectionWorkflow.pause)
         assert "it is failover" in str(refused.value.cause)
-        measured = estate.calls["measure_replication"]
+        measured = lab.calls("Measure-VMReplication")
         await time_env.sleep(timedelta(hours=2))
-        assert estate.calls["measure_replication"] == measured, "protection talked to hosts during a failover"
+        assert lab.calls("Measure-VMReplication") == measured, "protection talked to hosts during a failover"
         with pytest.raises(WorkflowUpdateFailedError):
             await handle.execute_update(ProtectionWorkflow.end_failover, FailoverEnd(operation="other"))
         reversed_ = FailoverEnd(
@@ -198,23 +235,27 @@ async def test_failover_stands_protection_by_and_it_continues_in_the_new_directi
         assert ended.phase is Phase.REPLICATING and ended.message == "protection continues site-b → site-a"
         await time_env.sleep(timedelta(minutes=10))
         status = await handle.query(ProtectionWorkflow.status)
-        assert (status.primary_host, status.replica_host) == ("hv-b1.site-b.lab.local", "hv-a1.site-a.lab.local")
-        assert estate.calls["measure_replication"] > measured
+        assert (status.primary_host, status.replica_host) == (B1, A1)
+        assert lab.calls("Measure-VMReplication", host=B1) > 0 and lab.calls("Measure-VMReplication") > measured
         await handle.terminate("test done")
 
 
-async def test_a_failed_disable_leaves_protection_as_it_was(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+async def test_a_failed_disable_leaves_protection_as_it_was(
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("app-04", disk_gb=2)
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(time_env.client, queue, estate)
+    workers = _workers(time_env.client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(time_env.client, queue, _spec("app-04"))
         await _until(handle, Phase.REPLICATING, time_env)
-        estate.refuse_removal = True
+        lab.refuse(A1, "Remove-VMReplication")
         with pytest.raises(WorkflowUpdateFailedError) as failed:
             await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
-        assert "disable of app-04 failed: the host refused: access denied" in str(failed.value.cause)
+        reason = str(failed.value.cause)
+        assert "disable of app-04 failed: " in reason and "do not have the required permission" in reason, reason
         assert (await handle.query(ProtectionWorkflow.status)).phase is Phase.REPLICATING
-        estate.refuse_removal = False
+        assert lab.relationship("app-04").state.name == "Replicating"
+        lab.allow(A1, "Remove-VMReplication")
         done = await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
         assert done.phase is Phase.DISABLED

@@ -21,7 +21,7 @@ from temporalio.worker import Replayer
 
 from hvdr.protection import DisableRequest, Phase, ResyncRequest
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import LabHosts, lab_topology
 from tests.workflows.test_protection import _spec, _start, _until, _workers
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -29,9 +29,9 @@ LIFECYCLE = HISTORIES / "protection_lifecycle.json"
 
 
 async def _record(client: TemporalClient, env: WorkflowEnvironment) -> str:
-    estate = FakeEstate(ir_duration=timedelta(minutes=2))
+    lab = LabHosts(lab_topology(["db-01"], disk_gb=2))
     queue = f"tq-{uuid.uuid4()}"
-    workers = _workers(client, queue, estate)
+    workers = _workers(client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("db-01"))
         await _until(handle, Phase.REPLICATING, env)
@@ -39,9 +39,9 @@ async def _record(client: TemporalClient, env: WorkflowEnvironment) -> str:
         await handle.execute_update(ProtectionWorkflow.pause)
         await handle.execute_update(ProtectionWorkflow.resume)
         await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
-        estate.partitioned = True
+        partition = lab.partition()
         await env.sleep(timedelta(minutes=40))
-        estate.partitioned = False
+        lab.heal(partition)
         await env.sleep(timedelta(minutes=10))
         await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
         await handle.result()

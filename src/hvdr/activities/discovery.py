@@ -6,29 +6,27 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hvdr.activities.common import call
+from hvdr.activities.common import HostCalls
+from hvdr.activities.hosts import Hosts
 from hvdr.hyperv.protocol import VMMServer
-from hvdr.inventory import queries
-from hvdr.inventory.db import session_for
 from hvdr.models import DiscoveredHost, DiscoveredSite, DiscoveredVM
-from hvdr.worker.hosts import HostDirectory
 
 
 class DiscoveryActivities:
-    def __init__(self, hosts: HostDirectory) -> None:
-        self.hosts = hosts
+    def __init__(self, hosts: Hosts, calls: HostCalls | None = None) -> None:
+        self.calls = calls or HostCalls(hosts)
 
     @activity.defn(name="discover_site")
     async def discover_site(self, site: str) -> DiscoveredSite:
-        vmm = await call(self.hosts.vmm, site)
+        vmm = await self.calls.vmm(site)
         if vmm is not None:
             return await self._from_vmm(site, vmm)
         return await self._from_hosts(site)
 
     async def _from_vmm(self, site: str, vmm: VMMServer) -> DiscoveredSite:
-        clouds = await call(vmm.list_clouds)
-        hosts = await call(vmm.list_hosts)
-        vms = await call(vmm.list_vms)
+        clouds = await self.calls.run(vmm.name, vmm.list_clouds)
+        hosts = await self.calls.run(vmm.name, vmm.list_hosts)
+        vms = await self.calls.run(vmm.name, vmm.list_vms)
         cloud_of_group = {path.lower(): cloud.name for cloud in clouds for path in cloud.host_group_paths}
         host_cloud = {h.name.lower(): cloud_of_group.get((h.host_group_path or "").lower()) for h in hosts}
         return DiscoveredSite(
@@ -49,23 +47,20 @@ class DiscoveryActivities:
         )
 
     async def _from_hosts(self, site: str) -> DiscoveredSite:
-        with session_for(self.hosts.settings) as session:
-            declared = queries.site_hosts(session, site)
-        result = DiscoveredSite(
-            site=site, source="hosts", hosts=[DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in declared]
-        )
+        declared = await self.calls.site_hosts(site)
+        result = DiscoveredSite(site=site, source="hosts", hosts=declared)
         for spec in declared:
             try:
-                host = await call(self.hosts.host, spec.fqdn)
-                vms = await call(host.list_vms)
+                host = await self.calls.host(spec.name)
+                vms = await self.calls.run(spec.name, host.list_vms)
             except ApplicationError as exc:  # one unreachable host must not hide the others
-                result.errors.append(f"{spec.fqdn}: {exc.message}")
+                result.errors.append(f"{spec.name}: {exc.message}")
                 continue
             for vm in vms:
                 result.vms.append(
                     DiscoveredVM(
                         name=vm.name,
-                        host=spec.fqdn,
+                        host=spec.name,
                         vm_id=str(vm.id),
                         power_state=vm.state.value,
                         replication_mode=vm.replication_mode.value,

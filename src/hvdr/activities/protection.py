@@ -2,13 +2,15 @@
 
 A retry after a crash is harmless: enabling a VM that is already Primary towards the same replica returns
 its state; starting an initial copy that is already running (or done) returns its state; so the lab's call
-counts show each state-changing cmdlet once however often the worker dies.
+counts show each state-changing cmdlet once however often the worker dies. A command whose answer was lost
+is followed by a read, never re-sent blindly (:meth:`hvdr.activities.common.HostCalls.change`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -16,10 +18,11 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hvdr.activities.common import call
+from hvdr.activities.common import HostCalls, earlier_attempt_sent
+from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
+from hvdr.hyperv.protocol import HyperVHost
 from hvdr.protection import ProtectionSpec
-from hvdr.worker.hosts import HostDirectory
 
 
 class HostVM(BaseModel):
@@ -112,25 +115,43 @@ def replica_server_settings(spec: ProtectionSpec) -> hv.ReplicaServerSettings | 
     )
 
 
+def _scheduled_at() -> float:
+    """When Temporal scheduled this activity (the workflows' clock, which ``max_age_s`` is counted in)."""
+    if activity.in_activity():
+        return activity.info().current_attempt_scheduled_time.timestamp()
+    return time.time()
+
+
 @dataclass
 class _HostSample:
     taken: float
+    """The scheduled time of the measurement that took it."""
     reports: dict[str, hv.ReplicationHealthReport]
     host_time: datetime
 
 
 class ProtectionActivities:
-    """Bound to one worker's host directory; registered on the site task queues."""
+    """Bound to one worker's hosts; registered on the site task queues.
 
-    def __init__(self, hosts: HostDirectory) -> None:
-        self.hosts = hosts
+    Each state change goes through :meth:`HostCalls.change`: the activity first reads the state (a retry
+    after a crash finds the work done and returns it), sends the change, and when the answer is lost reads
+    the state back instead of sending blindly.
+    """
+
+    def __init__(self, hosts: Hosts, calls: HostCalls | None = None) -> None:
+        self.calls = calls or HostCalls(hosts)
         self._samples: dict[str, _HostSample] = {}
         self._sampling: dict[str, asyncio.Lock] = {}
 
+    async def _replication(self, host: str, vm: str) -> hv.ReplicationInfo:
+        driver = await self.calls.host(host)
+        return await self.calls.run(host, driver.get_replication, vm)
+
     @activity.defn(name="ensure_replica_server")
     async def ensure_replica_server(self, request: ReplicaServerInput) -> hv.ReplicationServerInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication_server)
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+        current = await calls.run(name, host.get_replication_server)
         wanted = request.settings
         if wanted is None and not current.replication_enabled:
             raise ApplicationError(
@@ -140,9 +161,20 @@ class ProtectionActivities:
                 non_retryable=True,
             )
         if wanted is not None and not (current.replication_enabled and _satisfies(current, wanted)):
-            current = await call(host.configure_replica_server, wanted)
+
+            async def configured() -> hv.ReplicationServerInfo | None:
+                now = await calls.run(name, host.get_replication_server)
+                return now if now.replication_enabled and _satisfies(now, wanted) else None
+
+            current = await calls.change(
+                name,
+                "Set-VMReplicationServer",
+                lambda: host.configure_replica_server(wanted),
+                configured,
+                idempotent=True,
+            )
         if request.needed_bytes and current.default_storage_location:
-            drive = await call(host.get_drive_space, current.default_storage_location)
+            drive = await calls.run(name, host.get_drive_space, current.default_storage_location)
             needed = int(request.needed_bytes * 1.1)
             if drive.free_bytes < needed:
                 raise ApplicationError(
@@ -156,8 +188,8 @@ class ProtectionActivities:
 
     @activity.defn(name="test_replication_connection")
     async def test_replication_connection(self, request: ReplicationInput) -> hv.ConnectionTestResult:
-        host = await call(self.hosts.host, request.host)
-        result = await call(host.test_replication_connection, request.settings)
+        host = await self.calls.host(request.host)
+        result = await self.calls.run(request.host, host.test_replication_connection, request.settings)
         if not result.succeeded:
             # Usually the network between sites or the replica's listener: worth retrying for a while.
             raise ApplicationError(
@@ -167,10 +199,15 @@ class ProtectionActivities:
 
     @activity.defn(name="enable_replication")
     async def enable_replication(self, request: ReplicationInput) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        vm = await call(host.get_vm, request.vm)  # Get-VMReplication fails on a VM that does not replicate
-        if vm.replication_mode is hv.ReplicationMode.PRIMARY:
-            current = await call(host.get_replication, request.vm)
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def enabled() -> hv.ReplicationInfo | None:
+            # Get-VMReplication fails on a VM that does not replicate: Get-VM says whether it does.
+            vm = await calls.run(name, host.get_vm, request.vm)
+            if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
+                return None
+            current = await calls.run(name, host.get_replication, request.vm)
             if (current.replica_server or "").lower() == request.settings.replica_server.lower():
                 return current
             raise ApplicationError(
@@ -178,37 +215,46 @@ class ProtectionActivities:
                 type="InvalidReplicationState",
                 non_retryable=True,
             )
-        settings = request.settings
-        if settings.excluded_vhd_paths:
-            # The topology names disks; Enable-VMReplication wants the attached VHD's full path.
-            by_name = {path.replace("\\", "/").rsplit("/", 1)[-1].lower(): path for path in vm.hard_drive_paths}
-            paths = [
-                by_name.get(p.replace("\\", "/").rsplit("/", 1)[-1].lower(), p) for p in settings.excluded_vhd_paths
-            ]
-            settings = settings.model_copy(update={"excluded_vhd_paths": paths})
-        return await call(host.enable_replication, request.vm, settings)
+
+        def send() -> hv.ReplicationInfo:
+            settings = request.settings
+            if settings.excluded_vhd_paths:
+                # The topology names disks; Enable-VMReplication wants the attached VHD's full path.
+                vm = host.get_vm(request.vm)
+                by_name = {_file_name(path): path for path in vm.hard_drive_paths}
+                paths = [by_name.get(_file_name(p), p) for p in settings.excluded_vhd_paths]
+                settings = settings.model_copy(update={"excluded_vhd_paths": paths})
+            return host.enable_replication(request.vm, settings)
+
+        return await calls.ensure(
+            name,
+            "Enable-VMReplication",
+            send,
+            enabled,
+            idempotent=True,
+        )
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state is not hv.ReplicationState.READY_FOR_INITIAL_REPLICATION:
-            return current
-        return await call(
-            host.start_initial_replication,
+        return await self._state_step(
+            request.host,
             request.vm,
-            request.method,
-            start_time=request.start_time,
-            destination_path=request.export_path,
+            "Start-VMInitialReplication",
+            lambda state: state is not hv.ReplicationState.READY_FOR_INITIAL_REPLICATION,
+            lambda host: host.start_initial_replication(
+                request.vm, request.method, start_time=request.start_time, destination_path=request.export_path
+            ),
         )
 
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state is not hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION:
-            return current
-        return await call(host.import_initial_replication, request.vm, request.path)
+        return await self._state_step(
+            request.host,
+            request.vm,
+            "Import-VMInitialReplication",
+            lambda state: state is not hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION,
+            lambda host: host.import_initial_replication(request.vm, request.path),
+        )
 
     @activity.defn(name="measure_replication")
     async def measure_replication(self, request: MeasureInput) -> Measurement:
@@ -218,69 +264,159 @@ class ProtectionActivities:
     async def _sample(self, host_name: str, max_age_s: float) -> _HostSample:
         key = host_name.lower()
         lock = self._sampling.setdefault(key, asyncio.Lock())
+        asked = _scheduled_at()
         async with lock:
             cached = self._samples.get(key)
-            if cached is not None and time.monotonic() - cached.taken < max_age_s:
+            if cached is not None and asked - cached.taken < max_age_s:
                 return cached
-            host = await call(self.hosts.host, host_name)
-            reports = await call(host.measure_replication, None)
-            host_time = await call(host.get_host_time)
-            sample = _HostSample(time.monotonic(), {r.vm_name.lower(): r for r in reports}, host_time)
+            host = await self.calls.host(host_name)
+            reports = await self.calls.run(host_name, host.measure_replication, None)
+            host_time = await self.calls.run(host_name, host.get_host_time)
+            sample = _HostSample(asked, {r.vm_name.lower(): r for r in reports}, host_time)
             self._samples[key] = sample
             return sample
 
     @activity.defn(name="suspend_replication")
     async def suspend_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state is hv.ReplicationState.SUSPENDED:
-            return current
-        return await call(host.suspend_replication, request.vm)
+        return await self._state_step(
+            request.host,
+            request.vm,
+            "Suspend-VMReplication",
+            lambda state: state is hv.ReplicationState.SUSPENDED,
+            lambda host: host.suspend_replication(request.vm),
+        )
 
     @activity.defn(name="resume_replication")
     async def resume_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING):
-            return current
-        return await call(host.resume_replication, request.vm)
+        return await self._state_step(
+            request.host,
+            request.vm,
+            "Resume-VMReplication",
+            lambda state: state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING),
+            lambda host: host.resume_replication(request.vm),
+        )
+
+    async def _state_step(
+        self,
+        name: str,
+        vm: str,
+        step: str,
+        done: Callable[[hv.ReplicationState], bool],
+        send: Callable[[HyperVHost], hv.ReplicationInfo],
+    ) -> hv.ReplicationInfo:
+        """An idempotent step whose effect shows in the replication state: done when ``done(state)``."""
+        calls = self.calls
+        host = await calls.host(name)
+
+        async def there() -> hv.ReplicationInfo | None:
+            current = await calls.run(name, host.get_replication, vm)
+            return current if done(current.state) else None
+
+        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)
 
     @activity.defn(name="resynchronize_replication")
     async def resynchronize_replication(self, request: ResyncInput) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        current = await call(host.get_replication, request.vm)
-        if current.state is hv.ReplicationState.RESYNCHRONIZING:
+        """Resynchronize; a healthy VM is forced to (suspend, then resume with -Resynchronize).
+
+        Not idempotent: a finished resync leaves the VM Replicating, as it was before a forced one, so once an
+        attempt may have sent it, Replicating means done and nothing is sent again.
+        """
+        calls, name, vm = self.calls, request.host, request.vm
+        step = "Resume-VMReplication -Resynchronize"
+        host = await calls.host(name)
+        current = await calls.run(name, host.get_replication, vm)
+        resyncing = {hv.ReplicationState.RESYNCHRONIZING, hv.ReplicationState.REPLICATING}
+        if current.state is hv.ReplicationState.RESYNCHRONIZING or (
+            current.state in resyncing and earlier_attempt_sent(step)
+        ):
             return current
         if current.state is hv.ReplicationState.REPLICATING:
-            # A forced resync of a healthy VM: suspend, then resume with -Resynchronize.
-            await call(host.suspend_replication, request.vm)
-        return await call(host.resynchronize_replication, request.vm, request.start_at)
+
+            async def suspended() -> hv.ReplicationInfo | None:
+                now = await calls.run(name, host.get_replication, vm)
+                return now if now.state is not hv.ReplicationState.REPLICATING else None
+
+            await calls.change(
+                name, "Suspend-VMReplication", lambda: host.suspend_replication(vm), suspended, idempotent=True
+            )
+
+        async def resynchronized() -> hv.ReplicationInfo | None:
+            now = await calls.run(name, host.get_replication, vm)
+            return now if now.state in resyncing else None
+
+        return await calls.change(
+            name,
+            step,
+            lambda: host.resynchronize_replication(vm, request.start_at),
+            resynchronized,
+            idempotent=False,
+        )
 
     @activity.defn(name="update_replication")
     async def update_replication(self, request: UpdateInput) -> hv.ReplicationInfo:
-        host = await call(self.hosts.host, request.host)
-        return await call(host.set_replication, request.vm, request.update)
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def updated() -> hv.ReplicationInfo | None:
+            current = await calls.run(name, host.get_replication, request.vm)
+            return current if _applied(current, request.update) else None
+
+        return await calls.change(
+            name,
+            "Set-VMReplication",
+            lambda: host.set_replication(request.vm, request.update),
+            updated,
+            idempotent=True,
+        )
 
     @activity.defn(name="remove_replication")
     async def remove_replication(self, request: HostVM) -> str:
-        host = await call(self.hosts.host, request.host)
-        names = {vm.name.lower(): vm for vm in await call(host.list_vms)}
-        current = names.get(request.vm.lower())
-        if current is None:
-            return "no copy on this host"  # e.g. disabled before the replica was ever created
-        if current.replication_mode is hv.ReplicationMode.NONE:
-            return "already removed"
-        await call(host.remove_replication, request.vm)
-        return "removed"
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def removed() -> str | None:
+            found = {vm.name.lower(): vm for vm in await calls.run(name, host.list_vms)}
+            current = found.get(request.vm.lower())
+            if current is None:
+                return "no copy on this host"  # e.g. disabled before the replica was ever created
+            return "already removed" if current.replication_mode is hv.ReplicationMode.NONE else None
+
+        def send() -> str:
+            host.remove_replication(request.vm)
+            return "removed"
+
+        return await calls.ensure(name, "Remove-VMReplication", send, removed, idempotent=True)
 
     @activity.defn(name="delete_vm")
     async def delete_vm(self, request: HostVM) -> str:
-        host = await call(self.hosts.host, request.host)
-        vms = {vm.name.lower() for vm in await call(host.list_vms)}
-        if request.vm.lower() not in vms:
-            return "already deleted"
-        await call(host.remove_vm, request.vm)
-        return "deleted"
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def deleted() -> str | None:
+            names = {vm.name.lower() for vm in await calls.run(name, host.list_vms)}
+            return "already deleted" if request.vm.lower() not in names else None
+
+        def send() -> str:
+            host.remove_vm(request.vm)
+            return "deleted"
+
+        return await calls.ensure(name, "Remove-VM", send, deleted, idempotent=True)
+
+
+def _file_name(path: str) -> str:
+    return path.replace("\\", "/").rsplit("/", 1)[-1].lower()
+
+
+def _applied(current: hv.ReplicationInfo, update: hv.ReplicationUpdate) -> bool:
+    """Every field the update sets has that value on the host (server names compared case-insensitively)."""
+    for field, wanted in update.model_dump(exclude_none=True).items():
+        have = getattr(current, field, None)
+        if isinstance(wanted, str) and isinstance(have, str):
+            if wanted.lower() != have.lower():
+                return False
+        elif have != wanted:
+            return False
+    return True
 
 
 def _satisfies(current: hv.ReplicationServerInfo, wanted: hv.ReplicaServerSettings) -> bool:

@@ -2,7 +2,12 @@
 
 host = WinRMHyperVHost.connect(HostConnection.resolve(endpoint, resolver))
 host.stop_vm("db-01", StopMode.SHUTDOWN)            # -> VMInfo(state=Off, ...)
+
+The WinRM implementation (pywinrm, requests) is imported on first use of its names: workflows import the
+models and the taxonomy through activities, and the workflow sandbox must not load an HTTP stack.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from hvdr.hyperv.connection import Credential, CredentialResolver, HostConnection, HostEndpoint, TransportKind
 from hvdr.hyperv.errors import (
@@ -12,6 +17,7 @@ from hvdr.hyperv.errors import (
     InvalidParameter,
     InvalidReplicationState,
     InvalidVMState,
+    OutcomeUnknown,
     ReplicaServerUnreachable,
     ReplicationAuthenticationFailed,
     ScriptFailed,
@@ -21,7 +27,6 @@ from hvdr.hyperv.errors import (
     WinRMTimeout,
     map_winrm_errors,
 )
-from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.models import (
     AuthenticationType,
     ConnectionTestResult,
@@ -52,7 +57,29 @@ from hvdr.hyperv.models import (
     VMState,
 )
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
-from hvdr.hyperv.transport import HyperVTransport, MockTransport, PSResult, WinRMTransport
+
+if TYPE_CHECKING:
+    from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
+    from hvdr.hyperv.transport import HyperVTransport, MockTransport, PSResult, WinRMTransport
+
+_LAZY = {
+    "WinRMHyperVHost": "hvdr.hyperv.host",
+    "WinRMVMMServer": "hvdr.hyperv.host",
+    "HyperVTransport": "hvdr.hyperv.transport",
+    "MockTransport": "hvdr.hyperv.transport",
+    "PSResult": "hvdr.hyperv.transport",
+    "WinRMTransport": "hvdr.hyperv.transport",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "AuthenticationFailed",
@@ -76,6 +103,7 @@ __all__ = [
     "InvalidVMState",
     "MockTransport",
     "NetworkAdapter",
+    "OutcomeUnknown",
     "PSResult",
     "RecoveryPoint",
     "ReplicaServerSettings",

@@ -5,6 +5,7 @@
     │   ├── WinRMServiceError     [transient] HTTP 5xx / a WS-Management fault from the WinRM service
     │   └── ReplicaServerUnreachable [transient] the host cannot reach its replication partner
     ├── WinRMTimeout              [transient] read timeout, or a command still running past its budget
+    │   └── OutcomeUnknown        [transient] the command was sent, then the answer was lost: it may have run
     ├── AuthenticationFailed      [permanent] HTTP 401, untrusted server certificate, auth not available
     │   └── ReplicationAuthenticationFailed  the replica server refused the primary's authentication
     ├── VMNotFound                [permanent] no virtual machine of that name on the host
@@ -24,9 +25,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from typing import ClassVar
-
-import requests
-import winrm.exceptions as winrm_exc
 
 from hvdr.errors import HvdrError
 
@@ -82,6 +80,16 @@ class WinRMTimeout(HyperVError):
 
     code = "winrm_timeout"
     retryable = True
+
+
+class OutcomeUnknown(WinRMTimeout):
+    """The command reached the host (or may have), then its answer was lost: read timeout, connection lost,
+    budget exceeded, or the caller gave up. It may have run, in part or in full; only a read can tell.
+
+    Retryable for a read; a state-changing caller reconciles (reads the state back) before anything else.
+    """
+
+    code = "outcome_unknown"
 
 
 class AuthenticationFailed(HyperVError):
@@ -152,6 +160,7 @@ __all__ = [
     "InvalidParameter",
     "InvalidReplicationState",
     "InvalidVMState",
+    "OutcomeUnknown",
     "ReplicaServerUnreachable",
     "ReplicationAuthenticationFailed",
     "ScriptFailed",
@@ -177,6 +186,11 @@ def map_winrm_errors(host: str, *, operation: str = "command") -> Iterator[None]
     The messages name the host and the operation only: request objects, headers and connection settings
     (which could hold a password) are never formatted into them.
     """
+    # Imported here: the taxonomy itself is imported by workflows (through activities), which must not load
+    # an HTTP stack into the workflow sandbox.
+    import requests
+    import winrm.exceptions as winrm_exc
+
     try:
         yield
     except HyperVError:

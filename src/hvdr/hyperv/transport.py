@@ -6,26 +6,38 @@
 ``max_shells`` at a time for concurrent callers. The Command and Receive envelopes of every script come from templates
 (:mod:`hvdr.hyperv.wsman`, same messages as pywinrm's) and go through pywinrm's ``send_message``.
 It polls Receive itself rather than calling ``get_command_output`` (which retries OperationTimeout
-forever): a command still running at its budget is terminated (Signal) and raises
-:class:`~hvdr.hyperv.errors.WinRMTimeout`. :class:`MockTransport` wraps a plain handler for unit tests.
+forever): a command still running at its budget is terminated (Signal).
+
+Before the Command message leaves, a failure is what it says (host unreachable, …): nothing ran. From the
+moment it may have reached the host, every failure is :class:`~hvdr.hyperv.errors.OutcomeUnknown` (read
+timeout, connection lost, budget exceeded, aborted): the caller must read the state back before sending
+again. A caller in another thread stops a running command with :func:`hvdr.hyperv.abort.abort_scope`: it is
+terminated after the Receive in flight (at most ``operation_timeout_s``).
+
+:class:`MockTransport` wraps a plain handler for unit tests.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import math
 import queue
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import requests.exceptions
+import urllib3.exceptions
 import winrm.exceptions as winrm_exc
 from winrm.protocol import Protocol
 
+from hvdr.hyperv.abort import abort_requested
 from hvdr.hyperv.connection import HostConnection, TransportKind
-from hvdr.hyperv.errors import WSMAN_SHELL_NOT_FOUND, WinRMTimeout, map_winrm_errors
+from hvdr.hyperv.errors import WSMAN_SHELL_NOT_FOUND, HyperVError, OutcomeUnknown, WinRMTimeout, map_winrm_errors
 from hvdr.hyperv.keepalive import KeepAliveTransport
 from hvdr.hyperv.scripts import encoded_command
 from hvdr.hyperv.wsman import cleanup_command, get_command_output_raw, run_command
@@ -75,6 +87,38 @@ class MockTransport(HyperVTransport):
 
     def close(self) -> None:
         self.closed = True
+
+
+@dataclass
+class _Progress:
+    sent: bool = False
+    """The Command message may have reached the host: from here on, a failure leaves the outcome unknown."""
+
+
+_NOT_CONNECTED = {errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH}
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """The request failed while connecting (refused, no route, DNS, connect timeout): nothing reached the host."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, (requests.exceptions.ConnectTimeout, urllib3.exceptions.NewConnectionError)):
+            return True
+        if isinstance(seen, socket.gaierror) or (isinstance(seen, OSError) and seen.errno in _NOT_CONNECTED):
+            return True
+        reason = getattr(seen, "reason", None)  # urllib3's MaxRetryError, inside requests' ConnectionError
+        if isinstance(reason, BaseException) and _never_sent(reason):
+            return True
+        args = getattr(seen, "args", ())
+        if args and isinstance(args[0], BaseException) and args[0] is not seen and _never_sent(args[0]):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _without_host(message: str, host: str) -> str:
+    prefix = f"{host}: "
+    return message[len(prefix) :] if message.startswith(prefix) else message
 
 
 def _decode(data: bytes) -> str:
@@ -195,9 +239,18 @@ class WinRMTransport(HyperVTransport):
         started = time.monotonic()
         channel = self._acquire()
         finished: tuple[PSResult, str, str] | None = None
+        progress = _Progress()
         try:
-            with map_winrm_errors(self.host, operation="run"):
-                finished = self._run_on(channel, command, started + budget)
+            try:
+                with map_winrm_errors(self.host, operation="run"):
+                    finished = self._run_on(channel, command, started + budget, progress)
+            except HyperVError as error:
+                if progress.sent and not isinstance(error, OutcomeUnknown):
+                    raise OutcomeUnknown(
+                        f"the command was sent, then: {_without_host(error.message, self.host)}; it may have run",
+                        host=self.host,
+                    ) from None
+                raise
             return finished[0]
         finally:
             if finished is None:
@@ -237,18 +290,24 @@ class WinRMTransport(HyperVTransport):
                 healthy = False
             self._release(channel, healthy=healthy)
 
-    def _run_on(self, channel: _Channel, command: str, deadline: float) -> tuple[PSResult, str, str]:
+    def _run_on(
+        self, channel: _Channel, command: str, deadline: float, progress: _Progress
+    ) -> tuple[PSResult, str, str]:
         protocol = channel.protocol
+        abort = abort_requested()
+        if abort is not None and abort.is_set():
+            raise WinRMTimeout("the caller gave up before the command was sent; nothing ran", host=self.host)
         try:
             shell_id = channel.ensure_shell()
-            command_id = run_command(protocol, shell_id, command)
+            command_id = self._send(protocol, shell_id, command, progress)
         except winrm_exc.WSManFaultError as exc:
             if exc.wsman_fault_code != WSMAN_SHELL_NOT_FOUND:
                 raise
-            # The service dropped an idle shell: open a fresh one once.
+            # The service dropped an idle shell (it refused the command, which did not run): open one once.
             channel.shell_id = None
             shell_id = channel.ensure_shell()
-            command_id = run_command(protocol, shell_id, command)
+            command_id = self._send(protocol, shell_id, command, progress)
+        progress.sent = True
         stdout: list[bytes] = []
         stderr: list[bytes] = []
         operation_timeout = self._connection.endpoint.operation_timeout_s
@@ -264,15 +323,29 @@ class WinRMTransport(HyperVTransport):
             stderr.append(err)
             if done:
                 break
+            if abort is not None and abort.is_set():
+                self._terminate(protocol, shell_id, command_id)
+                raise OutcomeUnknown("the caller gave up while the command ran; it was terminated", host=self.host)
             if time.monotonic() >= deadline:
-                try:
-                    protocol.cleanup_command(shell_id, command_id)
-                except Exception as exc:
-                    log.debug("terminating command failed: %s", type(exc).__name__)
-                raise WinRMTimeout(
+                self._terminate(protocol, shell_id, command_id)
+                raise OutcomeUnknown(
                     "the command was still running at its time budget and was terminated", host=self.host
                 )
         return PSResult(_decode(b"".join(stdout)), _decode(b"".join(stderr)), code), shell_id, command_id
+
+    def _send(self, protocol: Protocol, shell_id: str, command: str, progress: _Progress) -> str:
+        """The Command message: a failure to connect means it never left; any later one may follow its arrival."""
+        try:
+            return run_command(protocol, shell_id, command)
+        except (requests.exceptions.RequestException, ConnectionError) as exc:
+            progress.sent = not _never_sent(exc)
+            raise
+
+    def _terminate(self, protocol: Protocol, shell_id: str, command_id: str) -> None:
+        try:
+            protocol.cleanup_command(shell_id, command_id)
+        except Exception as exc:
+            log.debug("terminating command failed: %s", type(exc).__name__)
 
     def close(self) -> None:
         self._closed = True

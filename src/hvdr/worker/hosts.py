@@ -24,6 +24,7 @@ from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
+from hvdr.models import DiscoveredHost
 from hvdr.settings import Settings
 from hvdr.topology import WinRMEndpoint
 from hvdr.worker.credentials import CredentialStore
@@ -56,7 +57,10 @@ def _worker_file(host: str, field: str, value: str | None) -> Path | None:
 
 
 class HostDirectory:
-    """Connected drivers by host name, shared by every activity of the worker (thread-safe)."""
+    """Connected drivers by host name, shared by every activity of the worker (thread-safe).
+
+    The worker's implementation of :class:`hvdr.activities.hosts.Hosts`.
+    """
 
     def __init__(self, settings: Settings, credentials: CredentialStore | None = None) -> None:
         self.settings = settings
@@ -130,6 +134,12 @@ class HostDirectory:
             return None
         connection = self.connection(spec.name, spec.winrm, spec.credential)
         return self._driver(self._vmms, site, connection, WinRMVMMServer.connect)
+
+    def site_hosts(self, site: str) -> list[DiscoveredHost]:
+        """The Hyper-V hosts the inventory declares for the site."""
+        with session_for(self.settings) as session:
+            declared = queries.site_hosts(session, site)
+        return [DiscoveredHost(name=h.fqdn, cloud=h.cloud) for h in declared]
 
     def _driver(
         self,

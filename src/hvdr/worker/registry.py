@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
+from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
-from hvdr.worker.hosts import HostDirectory
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
@@ -21,12 +22,16 @@ from hvdr.workflows.protection import ProtectionWorkflow
 WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow)
 
 
-def site_activities(hosts: HostDirectory) -> list[Callable[..., Any]]:
-    """Every activity a site worker runs, bound to that worker's host directory."""
-    protection = ProtectionActivities(hosts)
+def site_activities(hosts: Hosts, calls: HostCalls | None = None) -> list[Callable[..., Any]]:
+    """Every activity a site worker runs, bound to that worker's hosts (the host directory, or a fake in tests).
+
+    Pass one ``calls`` to every site's list so that the per-host limits hold across the worker's task queues.
+    """
+    calls = calls or HostCalls(hosts)
+    protection = ProtectionActivities(hosts, calls)
     return [
         ping_site,
-        DiscoveryActivities(hosts).discover_site,
+        DiscoveryActivities(hosts, calls).discover_site,
         protection.ensure_replica_server,
         protection.test_replication_connection,
         protection.enable_replication,

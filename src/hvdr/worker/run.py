@@ -17,6 +17,8 @@ from temporalio.client import Client as TemporalClient
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.worker import Worker
 
+from hvdr.activities.common import HostCalls
+from hvdr.activities.hosts import Hosts
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.telemetry import tracing_interceptor
 from hvdr.worker.hosts import HostDirectory
@@ -34,13 +36,14 @@ def build_workers(
     drain_timeout: timedelta = DEFAULT_DRAIN,
     workflow_task_queue: str = WORKFLOW_TASK_QUEUE,
     settings: Settings | None = None,
-    hosts: HostDirectory | None = None,
+    hosts: Hosts | None = None,
 ) -> list[Worker]:
     """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
     hosts = hosts or HostDirectory(settings or load_settings())
     # A client from hvdr.client carries the tracing interceptor (and the worker inherits it); another gets it here.
     traced = any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"])
     interceptors = [] if traced else [tracing_interceptor()]
+    calls = HostCalls(hosts)  # one per-host limit for every site queue of this worker
     workers = [
         Worker(
             client,
@@ -55,7 +58,7 @@ def build_workers(
             Worker(
                 client,
                 task_queue=site_task_queue(site),
-                activities=site_activities(hosts),
+                activities=site_activities(hosts, calls),
                 graceful_shutdown_timeout=drain_timeout,
                 interceptors=interceptors,
             )

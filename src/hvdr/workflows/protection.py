@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from hvdr.activities import options
     from hvdr.activities.protection import (
         HostVM,
         ImportInput,
@@ -57,10 +57,6 @@ MAX_TICKS_PER_RUN = 500
 HISTORY_SAMPLES = 48
 MONITORED = (Phase.REPLICATING, Phase.PAUSED, Phase.RESYNCHRONIZING)
 
-# Commands against hosts retry transient failures (host unreachable, WinRM timeout) with backoff; permanent
-# ones (invalid state, VM not found, bad credentials) are non-retryable at the source.
-COMMAND_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=60))
-MEASURE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=2)
 
 T = TypeVar("T")
 
@@ -215,9 +211,8 @@ class ProtectionWorkflow:
                 ProtectionActivities.measure_replication,
                 MeasureInput(host=host, vm=self.state.spec.vm, max_age_s=max_age_s),
                 task_queue=site_task_queue(site),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=MEASURE_RETRY,
                 summary=f"measure replication on {host}",
+                **options.MEASURE.kwargs(),
             )
         except ActivityError as error:
             self._raise_alert("monitoring", "warning", f"cannot measure replication on {host}: {_reason(error)}")
@@ -540,10 +535,8 @@ class ProtectionWorkflow:
             method,
             argument,
             task_queue=site_task_queue(site),
-            start_to_close_timeout=timedelta(minutes=30),
-            schedule_to_close_timeout=timedelta(days=1),
-            retry_policy=COMMAND_RETRY,
             summary=summary,
+            **options.COMMAND.kwargs(),
         )
         return result
 
