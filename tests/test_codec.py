@@ -21,18 +21,16 @@ from temporalio.client import Client as TemporalClient
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from hvdr.client import Client
 from hvdr.codec import ENCODING, KEY_ID, AesGcmCodec, data_converter, load_codec, parse_keys
 from hvdr.errors import CodecKeyError, ConfigError
 from hvdr.protection import Endpoint, Phase, ProtectionSpec, protection_workflow_id
 from hvdr.runtime.codec_server import codec_app
-from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings
 from hvdr.topology import ReplicationPolicy
-from hvdr.worker.registry import WORKFLOWS
 from hvdr.worker.run import run_workers
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import LabHosts, lab_topology, site_workers
 
 KEY_1 = base64.b64encode(b"1" * 32).decode()
 KEY_2 = base64.b64encode(b"2" * 32).decode()
@@ -192,11 +190,9 @@ async def test_with_the_codec_on_the_history_holds_no_vm_or_host_name_in_clear(
     env: WorkflowEnvironment, codec_settings: Settings
 ) -> None:
     hvdr = await Client.connect(codec_settings)
-    estate = FakeEstate()
-    workers = [Worker(hvdr.temporal, task_queue=WORKFLOW_TASK_QUEUE, workflows=list(WORKFLOWS))]
-    for site in ("site-a", "site-b"):
-        workers.append(Worker(hvdr.temporal, task_queue=site_task_queue(site), activities=estate.activities()))
     vm = f"{VM}-{uuid.uuid4().hex[:6]}"
+    lab = LabHosts(lab_topology([vm], primary_host=HOST, replica_host=REPLICA_HOST))
+    workers = site_workers(hvdr.temporal, WORKFLOW_TASK_QUEUE, lab)
     spec = _spec().model_copy(update={"vm": vm})
     handle = hvdr.temporal.get_workflow_handle(protection_workflow_id(vm))
     stop = asyncio.Event()
@@ -216,7 +212,9 @@ async def test_with_the_codec_on_the_history_holds_no_vm_or_host_name_in_clear(
 
     raw_client = await TemporalClient.connect(env.client.service_client.config.target_host)  # no codec
     history = await raw_client.get_workflow_handle(handle.id).fetch_history()
-    assert estate.calls, "the run reached the hosts, so its history holds activity inputs and results"
+    assert lab.calls("Enable-VMReplication", vm), (
+        "the run reached the hosts, so its history holds activity inputs and results"
+    )
     payloads = [p for event in history.events for p in _all_payloads(_without_search_attributes(event))]
     assert len(payloads) > 5
     raw = b"".join(_without_search_attributes(e).SerializeToString() for e in history.events)

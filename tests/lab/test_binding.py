@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
+
 from hvdr.lab.models.enums import VMReplicationState, VMState
+from hvdr.lab.seam import Invocation, PSError
 from tests.lab.conftest import A1, B1, Shell
 
 
@@ -112,3 +115,18 @@ def test_positionals_bind_by_type_and_position(sh: Shell) -> None:
     assert sh.state(A1, "db-01") == "Suspended"
     sh(A1, "Resume-VMReplication", VMReplication=replications)
     assert sh.state(A1, "db-01") != "Suspended"
+
+
+def test_a_command_after_a_pipe_that_delivers_nothing_never_runs(sh: Shell) -> None:
+    start_failover = sh.hosts[B1].cmdlet("Start-VMFailover")
+    assert start_failover is not None
+    # Get-VMSnapshot VM01 -Name x | Start-VMFailover [-AsTest]: no record, so no mandatory -VMName/-VM and no set
+    # to choose; PowerShell reports only the upstream error.
+    assert start_failover(Invocation("Start-VMFailover", [], [], [], piped=True)) == []
+    assert start_failover(Invocation("Start-VMFailover", [("AsTest", True)], [], [], piped=True)) == []
+    # The command line itself is still bound: a wrong parameter name fails even with nothing piped in.
+    with pytest.raises(PSError) as info:
+        start_failover(Invocation("Start-VMFailover", [("Bogus", True)], [], [], piped=True))
+    assert info.value.error_id == "NamedParameterNotFound"
+    # First in its pipeline, the same call misses its mandatory parameter.
+    assert sh.fails(B1, "Start-VMFailover").error_id == "MissingMandatoryParameter"

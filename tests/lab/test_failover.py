@@ -175,3 +175,20 @@ def test_a_vm_and_a_snapshot_cannot_be_named_together(sh: Shell) -> None:
     assert error.message == "Parameter set cannot be resolved using the specified named parameters."
     error = sh.fails(B1, "Start-VMFailover", "web-01", AsTest=True, Prepare=True)
     assert error.error_id == "AmbiguousParameterSet"
+
+
+def test_wildcard_stop_and_complete_act_on_the_failovers_in_progress(sh: Shell) -> None:
+    # "Stop-VMFailover *" stops "all running failovers" and "Complete-VMFailover *" completes those "for which the
+    # failover process has been started" (their pages): other VMs, test VMs included, are passed over.
+    sh.protect("db-01")
+    sh.protect("app-01")
+    sh(B1, "Start-VMFailover", "db-01", AsTest=True, Confirm=False)
+    assert [v.ps_get("Name") for v in sh(B1, "Get-VM", "db-01*")] == ["db-01", "db-01 - Test"]
+    sh(B1, "Stop-VMFailover", "*")
+    assert [v.ps_get("Name") for v in sh(B1, "Get-VM")] == ["app-01", "db-01"]
+    sh(B1, "Start-VMFailover", "app-01", Confirm=False)
+    sh(B1, "Complete-VMFailover", "*")
+    assert (sh.state(B1, "app-01"), sh.state(B1, "db-01")) == ("FailedOver", "Replicating")
+    # Named outright, a VM with nothing to stop or complete still fails as its state says.
+    assert sh.fails(B1, "Complete-VMFailover", "db-01").error_id == "InvalidState"
+    assert sh.fails(B1, "Stop-VMFailover", "db-01").error_id == "InvalidState"

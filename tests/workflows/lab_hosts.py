@@ -193,8 +193,11 @@ class LabHosts:
         self.backend.clear_fault(fault_id)
 
 
-def lab_topology(vms: Sequence[str], disk_gb: float = 8, write_kib_per_s: float = 16) -> Topology:
-    """Two sites, one host each (both Replica servers), the named VMs running on hv-a1 with a light writer."""
+def lab_topology(
+    vms: Sequence[str], disk_gb: float = 8, write_kib_per_s: float = 16, primary_host: str = A1, replica_host: str = B1
+) -> Topology:
+    """Two sites, one host each (both Replica servers), the named VMs running on ``primary_host`` (hv-a1) with a light
+    writer; ``replica_host`` (hv-b1) is the other site's host."""
     replica = {
         "enabled": True,
         "authentication": "kerberos",
@@ -205,13 +208,23 @@ def lab_topology(vms: Sequence[str], disk_gb: float = 8, write_kib_per_s: float 
         {
             "sites": [{"name": "site-a"}, {"name": "site-b"}],
             "hosts": [
-                {"fqdn": A1, "site": "site-a", "replica_server": replica, "switches": [{"name": "vSwitch-Prod"}]},
-                {"fqdn": B1, "site": "site-b", "replica_server": replica, "switches": [{"name": "vSwitch-DR"}]},
+                {
+                    "fqdn": primary_host,
+                    "site": "site-a",
+                    "replica_server": replica,
+                    "switches": [{"name": "vSwitch-Prod"}],
+                },
+                {
+                    "fqdn": replica_host,
+                    "site": "site-b",
+                    "replica_server": replica,
+                    "switches": [{"name": "vSwitch-DR"}],
+                },
             ],
             "vms": [
                 {
                     "name": name,
-                    "host": A1,
+                    "host": primary_host,
                     "tier": "t",
                     "disks": [{"name": f"{name}.vhdx", "size_gb": disk_gb}],
                     "network_adapters": [{"switch": "vSwitch-Prod"}],

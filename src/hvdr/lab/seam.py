@@ -105,6 +105,8 @@ class Invocation:
     named: list[tuple[str, Any]] = field(default_factory=list)
     positional: list[Any] = field(default_factory=list)
     pipeline_input: list[Any] = field(default_factory=list)
+    piped: bool = False
+    """The command stands after a ``|``: with nothing piped in, PowerShell never runs its record processing."""
 
 
 Cmdlet = Callable[[Invocation], list[Any]]

@@ -115,11 +115,19 @@ VM_REPLICATION = Param(
 
 
 def resolve_vms(
-    ctx: Context, bound: dict[str, Any], *, name_key: str = "VMName", required: bool = True, include_tests: bool = True
+    ctx: Context,
+    bound: dict[str, Any],
+    *,
+    name_key: str = "VMName",
+    required: bool = True,
+    include_tests: bool = True,
+    wildcard_applies: Callable[[VirtualMachine], bool] | None = None,
 ) -> list[VirtualMachine]:
     """The VMs named by ``-VMName``/``-Name`` (wildcards allowed) or given as objects (``-VM``, the pipeline).
 
     A name without wildcards that matches nothing raises Hyper-V's "unable to find a virtual machine" error.
+    ``wildcard_applies``: the ``*`` forms act only on the VMs the operation applies to ("Stop-VMFailover *" stops
+    "all running failovers"), while a VM named outright still fails as its state says.
     """
     host = ctx.host
     found: list[VirtualMachine] = []
@@ -149,8 +157,11 @@ def resolve_vms(
     if names is not None:
         for name in names:
             matches = host.vms_named(name)
-            if not matches and not any(ch in name for ch in "*?["):
+            pattern = any(ch in name for ch in "*?[")
+            if not matches and not pattern:
                 raise errors.vm_not_found(name)
+            if pattern and wildcard_applies is not None:
+                matches = [vm for vm in matches if wildcard_applies(vm)]
             found.extend(matches)
     elif not bound.get("VM") and not bound.get("VMReplication") and not required:
         found.extend(host.vms.values())
@@ -237,6 +248,9 @@ class LabPSHost:
             counted: list[str] = []
             try:
                 inputs = list(invocation.pipeline_input)
+                if invocation.piped and not inputs:
+                    spec.signature.bind(invocation, no_input=True)
+                    return []
                 batches = (
                     [spec.signature.bind(invocation, obj, piped=True) for obj in inputs]
                     if inputs

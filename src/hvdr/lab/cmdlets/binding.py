@@ -205,8 +205,15 @@ class Signature:
             f"include: {' '.join('-' + m for m in matches)}.",
         )
 
-    def bind(self, invocation: Invocation, pipeline_object: object = None, piped: bool = False) -> dict[str, Any]:
-        """Bind named, positional and (one) pipeline argument to canonical parameter names in one parameter set."""
+    def bind(
+        self, invocation: Invocation, pipeline_object: object = None, piped: bool = False, *, no_input: bool = False
+    ) -> dict[str, Any]:
+        """Bind named, positional and (one) pipeline argument to canonical parameter names in one parameter set.
+
+        ``no_input``: the command stands after a ``|`` that delivered nothing; PowerShell still binds the command
+        line (its binder errors stand) but leaves the parameter set and mandatory parameters to the pipeline
+        records, which never come.
+        """
         raw: dict[str, Any] = {}
         for written, value in invocation.named:
             name = self.resolve_name(written)
@@ -226,6 +233,8 @@ class Signature:
             param, floor = self._positional(bound, candidates, value, floor)
             bound[param.name] = convert(param, value)
             candidates = [s for s in candidates if s in self.sets_of(param.name)]
+        if no_input:
+            return bound
         if piped:
             param = self._bind_pipeline(bound, candidates, pipeline_object)
             candidates = [s for s in candidates if s in self.sets_of(param.name)]

@@ -140,7 +140,7 @@ def start_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet("Complete-VMFailover", *remoting("VMName"), PASSTHRU, *vm_sets(), *SHOULD_PROCESS, default_set="VMName")
 def complete_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
-    vms = resolve_vms(ctx, bound)
+    vms = resolve_vms(ctx, bound, wildcard_applies=failover.awaits_completion)
     for vm in vms:
         failover.complete_failover(ctx.backend, vm)
     return [vm.to_object(ctx.now) for vm in vms] if bound.get("Passthru") else []
@@ -148,7 +148,7 @@ def complete_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
 
 @cmdlet("Stop-VMFailover", AS_JOB, *remoting("VMName"), PASSTHRU, *vm_sets(), *SHOULD_PROCESS, default_set="VMName")
 def stop_failover(ctx: Context, bound: dict[str, Any]) -> list[Any]:
-    vms = resolve_vms(ctx, bound)
+    vms = resolve_vms(ctx, bound, wildcard_applies=failover.failover_in_progress)
     for vm in vms:
         failover.stop_failover(ctx.backend, vm)
     return [vm.to_object(ctx.now) for vm in vms if vm.id in ctx.host.vms] if bound.get("Passthru") else []

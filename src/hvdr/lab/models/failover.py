@@ -172,6 +172,26 @@ def _test_failover(b: LabBackend, rel: Relationship, point: RecoveryPoint | None
     return test
 
 
+def awaits_completion(vm: VirtualMachine) -> bool:
+    """Whether Complete-VMFailover applies: a Replica VM failed over and not yet committed."""
+    rel = vm.replication
+    return (
+        vm.test_of is None and rel is not None and rel.mode is M.Replica and rel.state is S.FailedOverWaitingCompletion
+    )
+
+
+def failover_in_progress(vm: VirtualMachine) -> bool:
+    """Whether Stop-VMFailover applies: a test failover, a prepared planned failover, or an uncommitted failover."""
+    rel = vm.replication
+    if vm.test_of is not None or rel is None:
+        return False
+    return (
+        rel.test_vm is not None
+        or (rel.mode is M.Primary and rel.state is S.PreparedForFailover)
+        or (rel.mode is M.Replica and rel.state in (S.FailedOverWaitingCompletion, S.RecoveryInProgress))
+    )
+
+
 def complete_failover(b: LabBackend, vm: VirtualMachine) -> None:
     rel = _relationship(vm, "Complete-VMFailover")
     rel.require_mode("Complete-VMFailover", M.Replica)

@@ -479,7 +479,7 @@ class Evaluator:
         if self.variables.get("progresspreference") != "SilentlyContinue":
             self.progress = True
         try:
-            result = cmdlet(Invocation(name, named, positional, list(pipeline_input)))
+            result = cmdlet(Invocation(name, named, positional, list(pipeline_input), piped))
         except PSError as error:
             self.handle_error(
                 self._record(command, error, "Microsoft.HyperV.PowerShell.Commands"),
