@@ -1,18 +1,21 @@
 """hvdr: disaster-recovery orchestration for Hyper-V Replica on durable Temporal workflows.
 
 The public Python API. ``hvdr.Client`` does everything the CLI does with Temporal and returns pydantic
-models; ``hvdr.inventory`` holds the declared estate (apply, export, discovery records, protection specs).
+models, resolving VMs by name from the inventory; ``hvdr.inventory`` holds the declared estate (apply, export,
+discovery records, protection specs).
 """
 
 from hvdr.client import Client
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.failover import FailoverReport, FailoverSpec
 from hvdr.models import DiscoveredSite, PingReply, PingResult
+from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout, ProtectionRun
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
 
 __all__ = [
     "Client",
+    "CommandOutcome",
     "CommandResult",
     "ConfigError",
     "Conflict",
@@ -24,6 +27,9 @@ __all__ = [
     "Phase",
     "PingReply",
     "PingResult",
+    "ProtectionProgress",
+    "ProtectionRollout",
+    "ProtectionRun",
     "ProtectionSpec",
     "ProtectionStatus",
     "Settings",

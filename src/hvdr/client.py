@@ -12,9 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Self, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -35,9 +37,18 @@ from hvdr.codec import data_converter
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
+from hvdr.outcomes import (
+    SETTLED,
+    STARTING,
+    CommandOutcome,
+    ProtectionProgress,
+    ProtectionRollout,
+    ProtectionRun,
+)
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
+    Phase,
     PolicyChange,
     ProtectionInput,
     ProtectionPolicy,
@@ -50,7 +61,9 @@ from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_tas
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
-if TYPE_CHECKING:  # hvdr.readiness holds driver models: importing it here would pull the driver into workflow sandboxes
+if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
+    from sqlmodel import Session
+
     from hvdr.readiness import CheckReport, CheckRequest
 
 STARTED_BY = "hvdr.startedBy"
@@ -73,8 +86,11 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 
 
 async def connect_temporal(settings: Settings) -> TemporalClient:
-    """A Temporal client for these settings: hvdr's data converter (with the payload codec when keys are set)
-    and the audit identity, which Temporal records on every start, update, signal and cancel it sends."""
+    """A Temporal client for these settings: hvdr's data converter (with the payload codec when keys are set),
+    the audit identity, which Temporal records on every start, update, signal and cancel it sends, and the
+    tracing interceptor (workers built on it trace too)."""
+    from hvdr.telemetry import tracing_interceptor  # here: `import hvdr` stays light (see _inventory)
+
     try:
         return await TemporalClient.connect(
             settings.temporal.address,
@@ -82,6 +98,7 @@ async def connect_temporal(settings: Settings) -> TemporalClient:
             tls=_tls(settings),
             data_converter=data_converter(settings),
             identity=settings.identity,
+            interceptors=[tracing_interceptor()],
         )
     except RuntimeError as exc:
         raise TemporalUnavailable(
@@ -252,23 +269,160 @@ class Client:
 
     # -- protection -----------------------------------------------------------------------------------------
 
-    async def protect(self, specs: list[ProtectionSpec]) -> list[ProtectionStatus]:
-        """Start one protection run per VM (``protect/<vm>``); a VM already protected keeps its run."""
-        started = []
-        for spec in specs:
-            handle = await self.temporal.start_workflow(
-                "Protection",
-                ProtectionInput.new(spec),
-                id=protection_workflow_id(spec.vm),
-                task_queue=WORKFLOW_TASK_QUEUE,
-                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                search_attributes=search_attributes("protection", site=spec.primary.site, vm=spec.vm),
-                static_summary=f"protect {spec.vm}: {spec.primary.site} → {spec.replica.site}",
-                memo=self._audit(),
-                result_type=ProtectionStatus,
+    def protection_targets(self, vms: str | Sequence[str] | None = None, cloud: str | None = None) -> list[str]:
+        """The VM names a by-name call means: the given ones (each checked in the inventory), or every VM of
+        the (primary) cloud. Touches only the inventory, so a bad name fails before anything is sent."""
+        return resolve_vms(self.settings, vms, cloud)
+
+    async def protect(
+        self,
+        vms: str | Sequence[str | ProtectionSpec] | None = None,
+        *,
+        cloud: str | None = None,
+        wait: bool = False,
+        timeout: float | None = None,
+        on_progress: Callable[[ProtectionProgress], None] | None = None,
+        time_scale: float | None = None,
+        concurrency: int = 32,
+    ) -> ProtectionRollout:
+        """Protect VMs by name, or every VM of a cloud: one run per VM (``protect/<vm>``), each resolved from the
+        inventory (host, cloud pairing, policy, replica host). A VM already protected keeps its run.
+
+        Runs start ``concurrency`` at a time. With ``wait`` it returns once every run has settled (replicating,
+        failed, paused or disabled); ``on_progress`` sees each aggregate poll. ``time_scale`` is the hosts'
+        clock speed (default from the settings: the running lab's speed, else 1).
+        """
+        specs = self._specs(vms, cloud, time_scale)
+        began = time.perf_counter()
+        since = datetime.now(UTC) - timedelta(seconds=5)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def start(spec: ProtectionSpec) -> ProtectionRun:
+            async with gate:
+                handle = await self.temporal.start_workflow(
+                    "Protection",
+                    ProtectionInput.new(spec),
+                    id=protection_workflow_id(spec.vm),
+                    task_queue=WORKFLOW_TASK_QUEUE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    search_attributes=search_attributes("protection", site=spec.primary.site, vm=spec.vm),
+                    static_summary=f"protect {spec.vm}: {spec.primary.site} → {spec.replica.site}",
+                    memo=self._audit(),
+                    result_type=ProtectionStatus,
+                )
+            return ProtectionRun(vm=spec.vm, workflow_id=handle.id, run_id=handle.result_run_id)
+
+        runs = list(await asyncio.gather(*(start(spec) for spec in specs)))
+        rollout = ProtectionRollout(runs=runs, start_seconds=time.perf_counter() - began)
+        if wait:
+            rollout.progress = await self.wait_protected(
+                [r.vm for r in runs], timeout=timeout, on_progress=on_progress, since=since
             )
-            started.append(await self._query_status(handle, spec.vm))
-        return started
+        return rollout
+
+    def _specs(
+        self, vms: str | Sequence[str | ProtectionSpec] | None, cloud: str | None, time_scale: float | None
+    ) -> list[ProtectionSpec]:
+        given = [vms] if isinstance(vms, str) else list(vms or [])
+        specs = [item for item in given if isinstance(item, ProtectionSpec)]
+        names = [item for item in given if isinstance(item, str)]
+        if specs and not names and cloud is None:
+            return specs
+        scale = time_scale or self.settings.time_scale
+        session_for, protection_spec, _ = _inventory()
+        with session_for(self.settings) as session:
+            resolved = [protection_spec(session, name, scale) for name in self.protection_targets(names, cloud)]
+        return specs + resolved
+
+    async def protection_progress(
+        self, vms: Sequence[str], *, since: datetime | None = None, reasons: dict[str, str] | None = None
+    ) -> ProtectionProgress:
+        """Where these VMs' protection runs stand, from visibility: one listing, not a query per run.
+
+        ``since``: runs that closed before it are history, not the VM's protection. ``reasons`` caches why a
+        failed run failed (asked of the run once).
+        """
+        since = since or datetime.now(UTC) - timedelta(days=1)
+        wanted = {protection_workflow_id(vm): vm for vm in vms}
+        query = (
+            "HvdrKind = 'protection' AND (ExecutionStatus = 'Running' OR CloseTime >= "
+            f"'{since.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%SZ')}')"
+        )
+        latest: dict[str, tuple[datetime, WorkflowExecutionStatus | None, str | None]] = {}
+        async for run in self.temporal.list_workflows(query):
+            if run.id in wanted and (run.id not in latest or run.start_time >= latest[run.id][0]):
+                latest[run.id] = (run.start_time, run.status, run.typed_search_attributes.get(HVDR_PHASE))
+        reasons = {} if reasons is None else reasons
+        progress = ProtectionProgress(total=len(wanted))
+        failed_running: list[str] = []
+        for workflow_id, vm in wanted.items():
+            _, status, phase = latest.get(workflow_id, (None, WorkflowExecutionStatus.RUNNING, None))
+            label = phase or STARTING
+            if status is WorkflowExecutionStatus.CONTINUED_AS_NEW:
+                label = phase or STARTING  # its successor is not listed yet: still settling
+                progress.pending.append(vm)
+            elif status is not WorkflowExecutionStatus.RUNNING and label != Phase.DISABLED.value:
+                label = Phase.FAILED.value
+                ended = status.name.lower() if status else "closed"
+                progress.failed[vm] = f"its run {ended} (see protect/{vm} in the web UI)"
+            elif label == Phase.FAILED.value:
+                failed_running.append(vm)
+            elif label == Phase.REPLICATING.value:
+                progress.replicating.append(vm)
+            elif label not in {p.value for p in SETTLED}:
+                progress.pending.append(vm)
+            progress.phases[label] = progress.phases.get(label, 0) + 1
+        gate = asyncio.Semaphore(16)
+
+        async def reason(vm: str) -> None:
+            async with gate:
+                try:
+                    reasons[vm] = (await self.protection_status(vm)).error or "failed (no error recorded)"
+                except NotFound as exc:
+                    reasons[vm] = exc.message
+
+        await asyncio.gather(*(reason(vm) for vm in failed_running if vm not in reasons))
+        progress.failed.update({vm: reasons[vm] for vm in failed_running})
+        return progress
+
+    async def wait_protected(
+        self,
+        vms: str | Sequence[str] | None = None,
+        *,
+        cloud: str | None = None,
+        timeout: float | None = None,
+        interval: float = 1.0,
+        on_progress: Callable[[ProtectionProgress], None] | None = None,
+        since: datetime | None = None,
+    ) -> ProtectionProgress:
+        """Wait until every named VM's protection run settles (replicating, failed, paused or disabled) and
+        return where they stand. Raises :class:`HvdrError` after ``timeout`` seconds (None: no limit)."""
+        names = self.protection_targets(vms, cloud)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        reasons: dict[str, str] = {}
+        while True:
+            progress = await self.protection_progress(names, since=since, reasons=reasons)
+            if on_progress is not None:
+                on_progress(progress)
+            if progress.done:
+                return progress
+            if deadline is not None and time.monotonic() >= deadline:
+                raise HvdrError(f"protection did not settle within {timeout:g} s: {progress.summary()}")
+            await asyncio.sleep(interval)
+
+    async def wait_replicating(
+        self, vms: str | Sequence[str] | None = None, *, cloud: str | None = None, timeout: float | None = None
+    ) -> ProtectionProgress:
+        """Wait until every named VM replicates; raises :class:`Conflict` naming each VM that settled otherwise
+        (failed with its reason, paused, disabled)."""
+        progress = await self.wait_protected(vms, cloud=cloud, timeout=timeout)
+        names = self.protection_targets(vms, cloud)
+        others = [vm for vm in names if vm not in set(progress.replicating)]
+        if others:
+            why = "; ".join(f"{vm}: {progress.failed.get(vm, 'not replicating')}" for vm in others[:5])
+            more = f" (and {len(others) - 5} more)" if len(others) > 5 else ""
+            raise Conflict(f"{len(others)} of {progress.total} VM(s) do not replicate: {why}{more}")
+        return progress
 
     def _protection(self, vm: str) -> WorkflowHandle[object, ProtectionStatus]:
         return self.temporal.get_workflow_handle(protection_workflow_id(vm), result_type=ProtectionStatus)
@@ -347,25 +501,113 @@ class Client:
             raise Conflict(message) from exc
         return result
 
-    async def pause(self, vm: str) -> CommandResult:
-        """Suspend replication of a protected VM (Suspend-VMReplication)."""
-        return await self._command(vm, "pause")
+    async def _by_names(
+        self, update: str, vms: str | list[str] | None, cloud: str | None, argument: object | None = None
+    ) -> CommandResult | list[CommandOutcome]:
+        """One VM named as a string: its result, or the error raised. Several (or a cloud): every VM is asked,
+        ``concurrency`` at a time, and each answers with an outcome — a refusal does not stop the others."""
+        if isinstance(vms, str) and cloud is None:
+            self.protection_targets(vms)
+            return await self._command(vms, update, argument)
+        names = self.protection_targets(vms, cloud)
+        gate = asyncio.Semaphore(16)
 
-    async def resume(self, vm: str) -> CommandResult:
-        """Resume replication of a paused VM, or retry a failed enable / initial copy."""
-        return await self._command(vm, "resume")
+        async def one(vm: str) -> CommandOutcome:
+            async with gate:
+                try:
+                    result = await self._command(vm, update, argument)
+                except HvdrError as exc:
+                    return CommandOutcome(vm=vm, ok=False, message=exc.message)
+            return CommandOutcome(vm=vm, ok=True, phase=result.phase, message=result.message)
 
-    async def resync(self, vm: str, request: ResyncRequest | None = None) -> CommandResult:
-        """Resynchronize a VM's replica (now, or at a time within 7 days)."""
-        return await self._command(vm, "resync", request or ResyncRequest())
+        return list(await asyncio.gather(*(one(vm) for vm in names)))
 
-    async def change_policy(self, vm: str, policy: ReplicationPolicy) -> CommandResult:
-        """Apply another replication policy to a protected VM (Set-VMReplication)."""
-        return await self._command(vm, "change_policy", PolicyChange(policy=ProtectionPolicy.of(policy)))
+    @overload
+    async def pause(self, vms: str) -> CommandResult: ...
+    @overload
+    async def pause(self, vms: list[str] | None = None, *, cloud: str | None = None) -> list[CommandOutcome]: ...
+    async def pause(
+        self, vms: str | list[str] | None = None, *, cloud: str | None = None
+    ) -> CommandResult | list[CommandOutcome]:
+        """Suspend replication of protected VMs (Suspend-VMReplication)."""
+        return await self._by_names("pause", vms, cloud)
 
-    async def disable(self, vm: str, request: DisableRequest | None = None) -> CommandResult:
-        """Stop protecting a VM: remove replication on both hosts (and the replica VM if asked)."""
-        return await self._command(vm, "disable", request or DisableRequest())
+    @overload
+    async def resume(self, vms: str) -> CommandResult: ...
+    @overload
+    async def resume(self, vms: list[str] | None = None, *, cloud: str | None = None) -> list[CommandOutcome]: ...
+    async def resume(
+        self, vms: str | list[str] | None = None, *, cloud: str | None = None
+    ) -> CommandResult | list[CommandOutcome]:
+        """Resume replication of paused VMs, or retry a failed enable / initial copy."""
+        return await self._by_names("resume", vms, cloud)
+
+    @overload
+    async def resync(
+        self, vms: str, request: ResyncRequest | None = None, *, at: datetime | None = None
+    ) -> CommandResult: ...
+    @overload
+    async def resync(
+        self,
+        vms: list[str] | None = None,
+        request: ResyncRequest | None = None,
+        *,
+        cloud: str | None = None,
+        at: datetime | None = None,
+    ) -> list[CommandOutcome]: ...
+    async def resync(
+        self,
+        vms: str | list[str] | None = None,
+        request: ResyncRequest | None = None,
+        *,
+        cloud: str | None = None,
+        at: datetime | None = None,
+    ) -> CommandResult | list[CommandOutcome]:
+        """Resynchronize VMs' replicas (now, or ``at`` a time within 7 days)."""
+        return await self._by_names("resync", vms, cloud, request or ResyncRequest(start_at=at))
+
+    @overload
+    async def change_policy(self, vms: str, policy: str | ReplicationPolicy) -> CommandResult: ...
+    @overload
+    async def change_policy(
+        self, vms: list[str] | None, policy: str | ReplicationPolicy, *, cloud: str | None = None
+    ) -> list[CommandOutcome]: ...
+    async def change_policy(
+        self, vms: str | list[str] | None, policy: str | ReplicationPolicy, *, cloud: str | None = None
+    ) -> CommandResult | list[CommandOutcome]:
+        """Apply another replication policy (by name from the inventory, or as given) to protected VMs."""
+        if isinstance(policy, str):
+            from hvdr.inventory.queries import policy as stored_policy
+
+            session_for, _, _ = _inventory()
+            with session_for(self.settings) as session:
+                policy = stored_policy(session, policy)
+        return await self._by_names("change_policy", vms, cloud, PolicyChange(policy=ProtectionPolicy.of(policy)))
+
+    @overload
+    async def disable(
+        self, vms: str, request: DisableRequest | None = None, *, delete_replica: bool | None = None
+    ) -> CommandResult: ...
+    @overload
+    async def disable(
+        self,
+        vms: list[str] | None = None,
+        request: DisableRequest | None = None,
+        *,
+        cloud: str | None = None,
+        delete_replica: bool | None = None,
+    ) -> list[CommandOutcome]: ...
+    async def disable(
+        self,
+        vms: str | list[str] | None = None,
+        request: DisableRequest | None = None,
+        *,
+        cloud: str | None = None,
+        delete_replica: bool | None = None,
+    ) -> CommandResult | list[CommandOutcome]:
+        """Stop protecting VMs: remove replication on both hosts (and the replica VM if asked, else as the
+        policy says); their runs end."""
+        return await self._by_names("disable", vms, cloud, request or DisableRequest(delete_replica=delete_replica))
 
     # -- failover -------------------------------------------------------------------------------------------
 
@@ -443,3 +685,28 @@ class Client:
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
         return report
+
+
+def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:
+    """The VM names a by-name call means (see :meth:`Client.protection_targets`)."""
+    if vms and cloud:
+        raise ConfigError("name the VMs or a cloud, not both")
+    if not vms and not cloud:
+        raise ConfigError("name the VMs (vms=[...], --vm NAME) or a cloud (cloud=..., --cloud NAME)")
+    names = [vms] if isinstance(vms, str) else list(vms or [])
+    session_for, _, vms_to_protect = _inventory()
+    with session_for(settings) as session:
+        return vms_to_protect(session, names, cloud)
+
+
+def _inventory() -> tuple[
+    Callable[[Settings], AbstractContextManager[Session]],
+    Callable[[Session, str, float], ProtectionSpec],
+    Callable[[Session, list[str] | None, str | None], list[str]],
+]:
+    """The inventory's session, spec and target functions, imported when first needed: ``import hvdr`` (which
+    every workflow sandbox runs for ``hvdr.protection``) must not load sqlmodel / SQLAlchemy each time."""
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.protection import protection_spec, vms_to_protect
+
+    return session_for, protection_spec, vms_to_protect

@@ -15,7 +15,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from hvdr.hyperv.models import ReplicationHealth, ReplicationInfo, ReplicationServerInfo, ReplicationState
-from hvdr.protection import Endpoint, ProtectionSpec
+from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec
 from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key
 
 CHECKS_FAILED_EXIT = 10
@@ -259,7 +259,7 @@ def _health(vm: str, r: ReplicationInfo) -> Iterator[Finding]:
     )
 
 
-def _policy(vm: str, r: ReplicationInfo, policy: ReplicationPolicy) -> Iterator[Finding]:
+def _policy(vm: str, r: ReplicationInfo, policy: ReplicationPolicy | ProtectionPolicy) -> Iterator[Finding]:
     declared: list[tuple[str, object, object]] = [
         ("replication frequency (s)", policy.copy_frequency_s, r.frequency_sec),
         ("recovery history (hours)", policy.recovery_point_hours, r.recovery_history),

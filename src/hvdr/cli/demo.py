@@ -10,12 +10,10 @@ import asyncio
 
 from hvdr.cli.common import guarded, run_async, say
 from hvdr.cli.protect import print_statuses
-from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory.db import session_for
 from hvdr.inventory.discovery import record_discovery
-from hvdr.inventory.protection import protection_spec, vms_to_protect
-from hvdr.protection import DisableRequest, Phase, ProtectionStatus
+from hvdr.protection import DisableRequest, Phase
 from hvdr.runtime.stack import local_stack
 from hvdr.settings import Settings, load_settings
 
@@ -50,13 +48,11 @@ async def _demo(settings: Settings) -> None:
             f"discovery: {summary.vms_found} VM copies through the VMM servers; "
             f"{len(summary.vms_updated)} inventory VMs confirmed"
         )
-        with session_for(demo) as session:
-            specs = [protection_spec(session, vm, DEMO_SPEED) for vm in vms_to_protect(session, None, CLOUD)]
-        await client.protect(specs)
-        announce(f"protecting {len(specs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
-        statuses = await _until_settled(client, [s.vm for s in specs])
+        rollout = await client.protect(cloud=CLOUD, time_scale=DEMO_SPEED)
+        announce(f"protecting {len(rollout.runs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
+        await client.wait_protected([r.vm for r in rollout.runs], timeout=300)
         await asyncio.sleep(2 * 300 / DEMO_SPEED)  # two copy cycles of host time: RPO reflects delta cycles
-        statuses = [await client.protection_status(s.vm) for s in statuses]
+        statuses = [await client.protection_status(r.vm) for r in rollout.runs]
         print_statuses(statuses)
         replicating = sum(s.phase is Phase.REPLICATING for s in statuses)
         worst = max((s.rpo_s or 0.0) for s in statuses)
@@ -74,16 +70,6 @@ async def _demo(settings: Settings) -> None:
         f" Its runs are in the web UI ({stack.server.ui_url}, namespace "
         f"{DEMO_NAMESPACE}) while the server runs: `hvdr server start`.",
     )
-
-
-async def _until_settled(client: Client, names: list[str], timeout: float = 300) -> list[ProtectionStatus]:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        statuses = [await client.protection_status(n) for n in names]
-        if all(s.phase in (Phase.REPLICATING, Phase.FAILED) for s in statuses) or loop.time() > deadline:
-            return statuses
-        await asyncio.sleep(0.5)
 
 
 @guarded

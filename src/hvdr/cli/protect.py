@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -10,17 +9,14 @@ from typing import Annotated
 
 import typer
 from rich.live import Live
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
-from hvdr.client import Client
+from hvdr.client import Client, resolve_vms
 from hvdr.display import shown
-from hvdr.errors import HvdrError
-from hvdr.inventory import queries
-from hvdr.inventory.db import session_for
-from hvdr.inventory.protection import protection_spec, vms_to_protect
-from hvdr.protection import CommandResult, DisableRequest, Phase, ProtectionSpec, ProtectionStatus, ResyncRequest
+from hvdr.outcomes import CommandOutcome, ProtectionProgress
+from hvdr.protection import ProtectionStatus
 from hvdr.settings import Settings, load_settings
 
 app = typer.Typer(
@@ -32,13 +28,19 @@ CloudOpt = Annotated[str | None, typer.Option("--cloud", help="Every VM of this 
 Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
 
 
-def _targets(settings: Settings, vm: list[str] | None, cloud: str | None) -> list[str]:
+def _targets(vm: list[str] | None, cloud: str | None) -> None:
+    """Usage errors first: which VMs is a command about? (Names are checked by the Client, in the inventory.)"""
     if vm and cloud:
         fail("use --vm or --cloud, not both", 2)
     if not vm and not cloud:
         fail("name the VMs: --vm NAME (repeatable), or every VM of a cloud with --cloud NAME", 2)
-    with session_for(settings) as session:
-        return vms_to_protect(session, vm, cloud)
+
+
+async def _client(settings: Settings, vm: list[str] | None, cloud: str | None) -> Client:
+    """A client, once the targets are known to exist: a bad name fails before Temporal is asked anything."""
+    _targets(vm, cloud)
+    resolve_vms(settings, vm, cloud)
+    return await Client.connect(settings)
 
 
 @app.command()
@@ -46,76 +48,84 @@ def _targets(settings: Settings, vm: list[str] | None, cloud: str | None) -> lis
 def enable(
     vm: VMs = None,
     cloud: CloudOpt = None,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the initial copy to the end.")] = True,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Follow the runs until every one settles.")] = True,
     time_scale: Annotated[
         float | None,
         typer.Option("--time-scale", help="Host seconds per real second (the lab's speed; default from settings)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="With --wait: give up after this many seconds.")
     ] = None,
 ) -> None:
     """Protect VMs: preflight, enable replication per the cloud pairing's policy, initial copy, then delta
     cycles with RPO and health monitoring — one durable run per VM (protect/<vm>).
 
-    Protecting a VM that is already protected leaves its run as it is.
+    Protecting a VM that is already protected leaves its run as it is. With --wait (the default) one progress
+    line follows all the runs and the command returns when every one has settled (replicating, failed,
+    paused, disabled); it exits 1 when any failed.
     """
     settings = load_settings()
-    names = _targets(settings, vm, cloud)
-    scale = time_scale or settings.time_scale
-    with session_for(settings) as session:
-        specs = [protection_spec(session, name, scale) for name in names]
-    statuses = run_async(_enable(specs, wait))
-    print_statuses(statuses)
+    progress = run_async(_enable(settings, vm, cloud, wait, time_scale, timeout))
+    if progress is None:
+        return
+    say(f"{len(progress.replicating)}/{progress.total} VM(s) replicating. {progress.summary()}")
+    for name, reason in sorted(progress.failed.items()):
+        say((f"failed: {name}: {reason}", "red"))
+    if progress.failed:
+        raise typer.Exit(1)
 
 
-async def _enable(specs: list[ProtectionSpec], wait: bool) -> list[ProtectionStatus]:
-    client = await Client.connect()
-    statuses = await client.protect(specs)
-    say(f"Protection runs for {len(statuses)} VM(s): " + ", ".join(s.workflow_id for s in statuses))
+async def _enable(
+    settings: Settings,
+    vm: list[str] | None,
+    cloud: str | None,
+    wait: bool,
+    time_scale: float | None,
+    timeout: float | None,
+) -> ProtectionProgress | None:
+    client = await _client(settings, vm, cloud)
+    rollout = await client.protect(vm, cloud=cloud, time_scale=time_scale)
+    runs = rollout.runs
+    first = ", ".join(r.workflow_id for r in runs[:3]) + (f", … ({len(runs) - 3} more)" if len(runs) > 3 else "")
+    say(f"Started protection runs for {len(runs)} VM(s) in {rollout.start_seconds:.1f} s: {first}")
     if not wait:
-        return statuses
-    settled = (Phase.REPLICATING, Phase.FAILED, Phase.DISABLED, Phase.PAUSED)
+        say("Follow them with `hvdr status` (or `hvdr protect enable … --wait`).")
+        return None
     with Progress(
-        TextColumn("{task.description}", markup=False),
+        TextColumn("settled"),
         BarColumn(),
-        TaskProgressColumn(),
-        TextColumn("{task.fields[phase]}", markup=False),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[phases]}", markup=False),
+        TimeElapsedColumn(),
         console=console,
-    ) as progress:
-        tasks = {s.vm: progress.add_task(shown(s.vm), total=1.0, phase=s.phase.value) for s in statuses}
-        while True:
-            statuses = [await client.protection_status(s.vm) for s in statuses]
-            for s in statuses:
-                done = 1.0 if s.phase in settled else (s.initial_progress or 0.0)
-                progress.update(tasks[s.vm], completed=done, phase=f"{s.phase.value} {s.replication_state or ''}")
-            if all(s.phase in settled for s in statuses):
-                return statuses
-            await asyncio.sleep(0.5)
+    ) as bar:
+        task = bar.add_task("protection", total=len(runs), phases="")
+
+        def show(progress: ProtectionProgress) -> None:
+            phases = ", ".join(f"{n} {phase}" for phase, n in sorted(progress.phases.items(), key=lambda kv: -kv[1]))
+            bar.update(task, completed=progress.settled, phases=shown(phases))
+
+        return await client.wait_protected([r.vm for r in runs], timeout=timeout, on_progress=show)
 
 
 def _each(
-    settings: Settings, vm: list[str] | None, cloud: CloudOpt, action: Callable[[Client, str], Awaitable[CommandResult]]
+    vm: list[str] | None, cloud: str | None, command: Callable[[Client], Awaitable[list[CommandOutcome]]]
 ) -> None:
-    names = _targets(settings, vm, cloud)
+    """Send one command to every target (the Client asks them concurrently) and print one line per VM."""
 
-    async def run() -> list[tuple[str, CommandResult | HvdrError]]:
-        client = await Client.connect(settings)
-        results: list[tuple[str, CommandResult | HvdrError]] = []
-        for name in names:
-            try:
-                results.append((name, await action(client, name)))
-            except HvdrError as exc:
-                if len(names) == 1:
-                    raise
-                results.append((name, exc))
-        return results
+    async def run() -> list[CommandOutcome]:
+        return await command(await _client(load_settings(), vm, cloud))
 
-    failures = 0
-    for name, result in run_async(run()):
-        if isinstance(result, HvdrError):
-            failures += 1
-            say((f"{name}: {result.message}", "red"))
+    outcomes = run_async(run())
+    if len(outcomes) == 1 and not outcomes[0].ok:
+        fail(outcomes[0].message)
+    for outcome in outcomes:
+        if outcome.ok:
+            phase = outcome.phase.value if outcome.phase else "?"
+            say(f"{outcome.vm}: {outcome.message} (now {phase})")
         else:
-            say(f"{name}: {result.message} (now {result.phase.value})")
-    if failures:
+            say((f"{outcome.vm}: {outcome.message}", "red"))
+    if not all(o.ok for o in outcomes):
         raise typer.Exit(1)
 
 
@@ -123,14 +133,14 @@ def _each(
 @guarded
 def pause(vm: VMs = None, cloud: CloudOpt = None) -> None:
     """Suspend replication (Suspend-VMReplication); monitoring continues and shows the VM paused."""
-    _each(load_settings(), vm, cloud, lambda c, n: c.pause(n))
+    _each(vm, cloud, lambda c: c.pause(vm, cloud=cloud))
 
 
 @app.command()
 @guarded
 def resume(vm: VMs = None, cloud: CloudOpt = None) -> None:
     """Resume a paused VM's replication, or retry a protection that failed to come up."""
-    _each(load_settings(), vm, cloud, lambda c, n: c.resume(n))
+    _each(vm, cloud, lambda c: c.resume(vm, cloud=cloud))
 
 
 @app.command()
@@ -141,7 +151,7 @@ def resync(
     at: Annotated[datetime | None, typer.Option("--at", help="Start at this time (UTC, within 7 days).")] = None,
 ) -> None:
     """Resynchronize the replica with the primary (block comparison; recovery points are rebuilt)."""
-    _each(load_settings(), vm, cloud, lambda c, n: c.resync(n, ResyncRequest(start_at=at)))
+    _each(vm, cloud, lambda c: c.resync(vm, cloud=cloud, at=at))
 
 
 @app.command()
@@ -152,10 +162,7 @@ def policy(
     cloud: CloudOpt = None,
 ) -> None:
     """Apply another replication policy to protected VMs (Set-VMReplication)."""
-    settings = load_settings()
-    with session_for(settings) as session:
-        chosen = queries.policy(session, name)
-    _each(settings, vm, cloud, lambda c, n: c.change_policy(n, chosen))
+    _each(vm, cloud, lambda c: c.change_policy(vm, name, cloud=cloud))
 
 
 @app.command()
@@ -169,7 +176,7 @@ def disable(
     ] = None,
 ) -> None:
     """Stop protecting VMs: remove replication on both hosts; the run ends."""
-    _each(load_settings(), vm, cloud, lambda c, n: c.disable(n, DisableRequest(delete_replica=delete_replica)))
+    _each(vm, cloud, lambda c: c.disable(vm, cloud=cloud, delete_replica=delete_replica))
 
 
 COLUMNS = [

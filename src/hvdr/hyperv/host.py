@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from hvdr.hyperv import parsing, scripts
@@ -59,6 +62,19 @@ from hvdr.hyperv.transport import HyperVTransport, PSResult, WinRMTransport
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_tracer = trace.get_tracer("hvdr.hyperv")
+_CMDLET = re.compile(
+    r"(?<!['\"\w-])(?:Get|Set|Enable|Disable|Start|Stop|Suspend|Resume|Remove|Import|Export|Measure|Test|Complete|"
+    r"Restart|Add|New|Connect|Disconnect|Checkpoint|Save|Rename|Move|Update|Invoke|Mount|Dismount|Repair)-[A-Z]\w+"
+)
+_PLUMBING = frozenset({"Get-Member", "Get-Item", "Get-ChildItem", "Get-Variable", "Set-Variable", "New-Object"})
+
+
+def cmdlets(script: str) -> list[str]:
+    """The Hyper-V / VMM cmdlets a script calls, in order of first use (what a trace may say about it)."""
+    return [c for c in dict.fromkeys(_CMDLET.findall(script)) if c not in _PLUMBING]
+
+
 _SUSPENDED = frozenset({ReplicationState.SUSPENDED, ReplicationState.RESYNCHRONIZE_SUSPENDED})
 _RUNNING_REPLICATION = frozenset({ReplicationState.REPLICATING, ReplicationState.RESYNCHRONIZING})
 _INITIAL_STARTED = frozenset({ReplicationState.INITIAL_REPLICATION_IN_PROGRESS, ReplicationState.REPLICATING})
@@ -77,7 +93,14 @@ class _ScriptRunner:
         self._transport.close()
 
     def _run(self, script: str, operation: str, *, timeout: float | None = None, vm: str | None = None) -> PSResult:
-        result = self._transport.run(script, timeout=timeout)
+        # One span per host command: host, operation and cmdlets, never the script (it may carry secrets).
+        with _tracer.start_as_current_span(
+            f"hyperv {operation}",
+            kind=SpanKind.CLIENT,
+            attributes={"hvdr.host": self._name, "hvdr.operation": operation, "hvdr.cmdlets": cmdlets(script)},
+        ) as span:
+            result = self._transport.run(script, timeout=timeout)
+            span.set_attribute("hvdr.exit_code", result.exit_code)
         if result.exit_code != 0:
             info = parse_error(result.stderr)
             error = classify(info, operation=operation, host=self._name, exit_code=result.exit_code, vm=vm)

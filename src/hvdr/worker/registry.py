@@ -26,7 +26,13 @@ from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, DiscoveryWorkflow, ProtectionWorkflow, CheckWorkflow, PlannedFailoverWorkflow)
+WORKFLOWS: Sequence[type] = (
+    PingWorkflow,
+    DiscoveryWorkflow,
+    ProtectionWorkflow,
+    CheckWorkflow,
+    PlannedFailoverWorkflow,
+)
 
 
 def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:

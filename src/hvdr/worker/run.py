@@ -14,11 +14,13 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client as TemporalClient
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.worker import Worker
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.telemetry import tracing_interceptor
 from hvdr.worker.hosts import HostDirectory
 from hvdr.worker.registry import WORKFLOWS, site_activities, workflow_activities
 
@@ -38,6 +40,9 @@ def build_workers(
 ) -> list[Worker]:
     """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
     hosts = hosts or HostDirectory(settings or load_settings())
+    # A client from hvdr.client carries the tracing interceptor (and the worker inherits it); another gets it here.
+    traced = any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"])
+    interceptors = [] if traced else [tracing_interceptor()]
     calls = HostCalls(hosts)  # one per-host limit for every site queue of this worker
     workers = [
         Worker(
@@ -46,6 +51,7 @@ def build_workers(
             workflows=list(WORKFLOWS),
             activities=workflow_activities(client),
             graceful_shutdown_timeout=drain_timeout,
+            interceptors=interceptors,
         )
     ]
     for site in sites:
@@ -55,6 +61,7 @@ def build_workers(
                 task_queue=site_task_queue(site),
                 activities=site_activities(hosts, calls),
                 graceful_shutdown_timeout=drain_timeout,
+                interceptors=interceptors,
             )
         )
     return workers
