@@ -12,29 +12,17 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field
 
+from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
 
 
 def failover_workflow_id(vm: str) -> str:
     """One failover run per VM at a time; the id is case-insensitive (VM names are, on Hyper-V)."""
     return f"failover/{vm.lower()}"
-
-
-class _Durable(BaseModel):
-    """Stored in histories for as long as a run lives: unknown fields ignored, new ones defaulted."""
-
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _from_other_model(cls, data: Any) -> Any:
-        if isinstance(data, BaseModel) and not isinstance(data, cls):
-            return data.model_dump()
-        return data
 
 
 class Step(StrEnum):
@@ -54,14 +42,14 @@ PLANNED_STEPS: tuple[Step, ...] = tuple(Step)
 ShutdownMode = Literal["graceful", "force", "turn_off"]
 
 
-class FailoverIP(_Durable):
+class FailoverIP(Durable):
     address: str
     subnet_mask: str | None = None
     default_gateway: str | None = None
     preferred_dns_server: str | None = None
 
 
-class FailoverSpec(_Durable):
+class FailoverSpec(Durable):
     """Everything a planned failover of one VM needs, resolved from the inventory when it starts."""
 
     vm: str
@@ -80,7 +68,7 @@ class FailoverSpec(_Durable):
     time_scale: float = Field(1.0, gt=0)
 
 
-class StepRecord(_Durable):
+class StepRecord(Durable):
     step: Step
     started_at: datetime
     ended_at: datetime | None = None
@@ -88,7 +76,7 @@ class StepRecord(_Durable):
     detail: str = ""
 
 
-class FailoverState(_Durable):
+class FailoverState(Durable):
     """The one state of a failover run (its queries return it)."""
 
     spec: FailoverSpec
@@ -102,7 +90,7 @@ class FailoverState(_Durable):
     outcome: Literal["running", "succeeded", "rolled_back", "failed"] = "running"
 
 
-class FailoverReport(_Durable):
+class FailoverReport(Durable):
     """The result of a failover run (``hvdr failover planned`` prints it; ``hvdr show`` reads it)."""
 
     workflow_id: str
