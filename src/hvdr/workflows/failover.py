@@ -10,7 +10,6 @@ the VM runs verified on the target, so until then everything can be undone (see 
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -20,7 +19,6 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from hvdr.activities import options
     from hvdr.activities.failover import (
         ConnectInput,
         FailoverActivities,
@@ -35,22 +33,18 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.failover import FailoverReport, FailoverSpec, FailoverState, Step, StepRecord
     from hvdr.hyperv import models as hv
     from hvdr.protection import Endpoint
-    from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
+    from hvdr.settings import WORKFLOW_TASK_QUEUE
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
+
+# Workflow code, not passed through: the sandbox loads it with the same model classes as this module.
+from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Publisher, reason, run_activity
 
 T = TypeVar("T")
 
+KIT_PATCH = "failover-kit"
+"""Histories without this marker were recorded before the kit's Publisher: their first event re-sent the phase
+the run was started with (``preflight``), which the Publisher now skips as unchanged."""
 LINK_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["OperationConflict"])
-STEP = dataclasses.replace(
-    options.COMMAND,
-    retry=RetryPolicy(
-        initial_interval=timedelta(seconds=1),
-        maximum_attempts=3,
-        non_retryable_error_types=options.NON_RETRYABLE,
-    ),
-)
-"""A failover's forward steps: a host that does not answer within three attempts fails the step (and the run
-rolls back) rather than holding the VM down for ten minutes. Compensation uses the patient ``COMMAND``."""
 
 
 class StepFailed(Exception):
@@ -60,13 +54,6 @@ class StepFailed(Exception):
         self.message = message
 
 
-def _reason(error: BaseException) -> str:
-    cause: BaseException | None = error
-    while isinstance(cause, ActivityError) and cause.cause is not None:
-        cause = cause.cause
-    return cause.message if isinstance(cause, ApplicationError) else str(cause)
-
-
 @workflow.defn(name="PlannedFailover")
 class PlannedFailoverWorkflow:
     @workflow.init
@@ -74,6 +61,7 @@ class PlannedFailoverWorkflow:
         self.state = FailoverState(spec=spec)
         self._source_was_running = True
         self._stood_by = False
+        self._publisher = Publisher()
 
     @workflow.query
     def details(self) -> FailoverState:
@@ -86,6 +74,8 @@ class PlannedFailoverWorkflow:
     @workflow.run
     async def run(self, spec: FailoverSpec) -> FailoverReport:
         s = self.state
+        if not workflow.patched(KIT_PATCH):  # a run recorded before the kit: it re-sent its starting phase
+            workflow.upsert_search_attributes([HVDR_PHASE.value_set(Step.PREFLIGHT.value)])
         try:
             await self._step(Step.PREFLIGHT, self._preflight)
             await self._step(Step.SHUTDOWN, self._shutdown)
@@ -129,13 +119,10 @@ class PlannedFailoverWorkflow:
                 failover_ip=spec.failover_ip,
             ),
         )
-        begun = await workflow.execute_activity_method(
+        begun = await self._link(
             RunLinks.stand_by,
             StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self._operation()}}),
-            task_queue=WORKFLOW_TASK_QUEUE,
-            summary=f"protection of {spec.vm} stands by",
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LINK_RETRY,
+            f"protection of {spec.vm} stands by",
         )
         if begun is None:
             raise ApplicationError(
@@ -190,30 +177,30 @@ class PlannedFailoverWorkflow:
             undo.append(
                 (
                     f"cancelled the failover on {spec.target.host} (Stop-VMFailover: the copy is off and Replicating)",
-                    lambda: self._on_target(FailoverActivities.stop_failover, self._target(), options.COMMAND),
+                    lambda: self._on_target(FailoverActivities.stop_failover, self._target(), HOST_COMMAND),
                 )
             )
         if Step.PREPARE in reached:
             undo.append(
                 (
                     f"cancelled the prepare on {spec.source.host} (Stop-VMFailover: replication resumes)",
-                    lambda: self._on_source(FailoverActivities.stop_failover, self._source(), options.COMMAND),
+                    lambda: self._on_source(FailoverActivities.stop_failover, self._source(), HOST_COMMAND),
                 )
             )
         if self._source_was_running:
             undo.append(
                 (
                     f"started {spec.vm} again on {spec.source.host} (Start-VM unless it was running)",
-                    lambda: self._on_source(FailoverActivities.start_vm, self._source(), options.COMMAND),
+                    lambda: self._on_source(FailoverActivities.start_vm, self._source(), HOST_COMMAND),
                 )
             )
         for text, action in undo:
-            workflow.set_current_details(f"rolling back {spec.vm}: {text}")
+            self._publisher.details(f"rolling back {spec.vm}: {text}")
             try:
                 await action()
             except ActivityError as error:
                 s.outcome = "failed"
-                s.undone.append(f"could not undo ({text.split(' (')[0]}): {_reason(error)}; stopped rolling back")
+                s.undone.append(f"could not undo ({text.split(' (')[0]}): {reason(error)}; stopped rolling back")
                 await self._go_on(replicating=False)
                 return
             s.undone.append(f"{text}, {why}")
@@ -231,13 +218,13 @@ class PlannedFailoverWorkflow:
         s.step = step
         record = StepRecord(step=step, started_at=workflow.now())
         s.steps.append(record)
-        workflow.upsert_search_attributes([HVDR_PHASE.value_set(step.value)])
-        workflow.set_current_details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
+        self._publisher.attributes((HVDR_PHASE, step.value))
+        self._publisher.details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
         try:
             result = await action()
         except (ActivityError, ApplicationError) as error:
             record.ended_at, record.outcome = workflow.now(), "failed"
-            record.detail = _reason(error)
+            record.detail = reason(error)
             raise StepFailed(step, record.detail) from None
         record.ended_at, record.outcome = workflow.now(), "done"
         record.detail = result if isinstance(result, str) else _describe(result)
@@ -254,10 +241,10 @@ class PlannedFailoverWorkflow:
             record.outcome = "done"
         except ActivityError as error:
             # The VM has moved; a stale inventory is reported, never a reason to move it back.
-            record.outcome, record.detail = "failed", _reason(error)
+            record.outcome, record.detail = "failed", reason(error)
             s.error = f"record: {record.detail} (the VM runs on {spec.target.host}; run `hvdr discover`)"
         record.ended_at = workflow.now()
-        workflow.upsert_search_attributes([HVDR_SITE.value_set(spec.target.site)])
+        self._publisher.attributes((HVDR_SITE, spec.target.site))
 
     async def _go_on(self, *, reversed_: bool = False, replicating: bool = True) -> None:
         """The protection run goes on (in the new direction when replication was reversed)."""
@@ -268,24 +255,19 @@ class PlannedFailoverWorkflow:
         if not self._stood_by:
             return
         try:
-            await workflow.execute_activity_method(
-                RunLinks.go_on,
-                GoOn.model_validate({"vm": self.state.spec.vm, "end": end}),
-                task_queue=WORKFLOW_TASK_QUEUE,
-                summary=f"protection of {self.state.spec.vm} goes on",
-                start_to_close_timeout=timedelta(seconds=60),
-                retry_policy=LINK_RETRY,
+            await self._link(
+                RunLinks.go_on, GoOn.model_validate({"vm": spec.vm, "end": end}), f"protection of {spec.vm} goes on"
             )
         except ActivityError as error:
-            message = f"protection did not resume: {_reason(error)}"
+            message = f"protection did not resume: {reason(error)}"
             self.state.error = f"{self.state.error}; {message}" if self.state.error else message
 
     def _finish(self) -> FailoverReport:
         s = self.state
         phase = {"succeeded": "done", "rolled_back": "rolled-back"}.get(s.outcome, "failed")
-        workflow.upsert_search_attributes([HVDR_PHASE.value_set(phase)])
+        self._publisher.attributes((HVDR_PHASE, phase))
         error = f" — {s.error}" if s.error else ""
-        workflow.set_current_details(f"**{s.spec.vm}**: {s.outcome.replace('_', ' ')}{error}")
+        self._publisher.details(f"**{s.spec.vm}**: {s.outcome.replace('_', ' ')}{error}")
         return FailoverReport.of(workflow.info().workflow_id, s)
 
     def _operation(self) -> str:
@@ -297,25 +279,32 @@ class PlannedFailoverWorkflow:
     def _target(self) -> HostVM:
         return HostVM(host=self.state.spec.target.host, vm=self.state.spec.vm)
 
-    async def _on_source(
-        self, method: Callable[..., Awaitable[T]], argument: Any, how: options.ActivityOptions = STEP
-    ) -> T:
+    async def _on_source(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
         return await self._activity(method, argument, self.state.spec.source, how)
 
-    async def _on_target(
-        self, method: Callable[..., Awaitable[T]], argument: Any, how: options.ActivityOptions = STEP
-    ) -> T:
+    async def _on_target(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
         return await self._activity(method, argument, self.state.spec.target, how)
 
     async def _activity(
-        self, method: Callable[..., Awaitable[T]], argument: Any, where: Endpoint, how: options.ActivityOptions
+        self, method: Callable[..., Awaitable[T]], argument: Any, where: Endpoint, how: ActivityOptions
     ) -> T:
+        return await run_activity(
+            method,
+            argument,
+            site=where.site,
+            summary=f"{self.state.step.value} {self.state.spec.vm} on {where.host}",
+            options=how,
+        )
+
+    async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
+        """A call to the VM's protection run (stand by, go on), through the workflow task queue."""
         result: T = await workflow.execute_activity_method(
             method,
             argument,
-            task_queue=site_task_queue(where.site),
-            summary=f"{self.state.step.value} {self.state.spec.vm} on {where.host}",
-            **how.kwargs(),
+            task_queue=WORKFLOW_TASK_QUEUE,
+            summary=summary,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=LINK_RETRY,
         )
         return result
 

@@ -2,7 +2,8 @@
 drills read alike.
 
 - :func:`run_activity` runs an activity on a site's task queue with one of the standard option sets
-  (:data:`HOST_COMMAND`, :data:`HEAL`, :data:`MEASURE`); :func:`reason` turns its failure into the host's words.
+  (:data:`HOST_COMMAND`, :data:`HEAL`, :data:`MEASURE`, :data:`STEP`); :func:`reason` turns its failure into the
+  host's words.
 - :class:`Publisher` keeps the UI and ``hvdr status`` current — search attributes, memo, current details — and
   sends each only when it changed (every upsert is a history event, for every VM, forever).
 - :class:`Commands` serializes operator commands as samples-python does: an update handler queues a typed
@@ -53,6 +54,14 @@ HEAL = ActivityOptions(
     ActivityCancellationType.ABANDON,
 )
 """Auto-heal: three attempts, then an alert; the next tick decides again (a dead primary must not hold the run)."""
+STEP = ActivityOptions(
+    replace(
+        options.COMMAND,
+        retry=replace(options.COMMAND.retry, initial_interval=timedelta(seconds=1), maximum_attempts=3),
+    )
+)
+"""A failover's forward step: a host that does not answer within three attempts fails the step (and the run
+rolls back) rather than holding the VM down for ten minutes. Its compensation uses the patient HOST_COMMAND."""
 MEASURE = ActivityOptions(options.MEASURE, ActivityCancellationType.ABANDON)
 """Measuring and healing are abandoned when a command interrupts them (both only read or look before acting):
 with TRY_CANCEL the interrupted step would wait for the server to confirm the cancel of an activity."""
