@@ -12,7 +12,7 @@ time. Workflow tests use the ``lab_hosts`` fixture (tests/workflows/conftest.py)
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -242,10 +242,15 @@ def site_workers(
     hosts: LabHosts,
     workflows: Sequence[type] = WORKFLOWS,
     drain: timedelta = timedelta(),
+    wrap: Mapping[str, Callable[[Callable[..., Any]], Callable[..., Any]]] | None = None,
 ) -> list[Worker]:
-    """A workflow worker on ``queue`` and one worker per site running the real activities over ``hosts``."""
+    """A workflow worker on ``queue`` and one worker per site running the real activities over ``hosts``;
+    ``wrap`` maps an activity's name to a function that wraps the real activity (to hold or count it)."""
     calls = HostCalls(hosts)
-    activities: list[Callable[..., Any]] = site_activities(hosts, calls)
+    wrap = wrap or {}
+    activities: list[Callable[..., Any]] = [
+        wrap[a.__name__](a) if a.__name__ in wrap else a for a in site_activities(hosts, calls)
+    ]
     workers = [Worker(client, task_queue=queue, workflows=list(workflows), graceful_shutdown_timeout=drain)]
     workers += [
         Worker(client, task_queue=site_task_queue(site), activities=activities, graceful_shutdown_timeout=drain)

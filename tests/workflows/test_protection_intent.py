@@ -15,7 +15,6 @@ from temporalio import activity
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, WorkflowUpdateStage
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -30,22 +29,17 @@ from hvdr.protection import (
     ProtectionStatus,
     protection_workflow_id,
 )
-from hvdr.settings import site_task_queue
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import A1, B1, LabHosts, site_workers
 from tests.workflows.test_protection import _history_lengths, _spec, _until
 
 Handle = WorkflowHandle[ProtectionWorkflow, ProtectionStatus]
-SITES = ("site-a", "site-b")
+LabFactory = Callable[..., LabHosts]
+Wrap = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _activities(estate: FakeEstate, **replace: Callable[..., Any]) -> list[Callable[..., Any]]:
-    acts: list[Callable[..., Any]] = estate.activities()  # type: ignore[assignment]
-    return [replace.get(a.__name__, a) for a in acts]
-
-
-def _site_workers(client: TemporalClient, activities: list[Callable[..., Any]]) -> list[Worker]:
-    return [Worker(client, task_queue=site_task_queue(site), activities=activities) for site in SITES]
+def _workers(client: TemporalClient, queue: str, lab: LabHosts, **wrap: Wrap) -> list[Worker]:
+    return site_workers(client, queue, lab, workflows=[ProtectionWorkflow], wrap=wrap)
 
 
 async def _start(client: TemporalClient, queue: str, spec: ProtectionSpec, ticks_per_run: int = 500) -> Handle:
@@ -59,39 +53,37 @@ async def _start(client: TemporalClient, queue: str, spec: ProtectionSpec, ticks
 
 
 async def test_an_update_accepted_during_the_tick_that_continues_as_new_completes(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
 ) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    lab = lab_hosts("db-01", disk_gb=2)
     entered, release, hold = asyncio.Event(), asyncio.Event(), [False]
-    [original] = [a for a in estate.activities() if a.__name__ == "measure_replication"]  # type: ignore[attr-defined]
     per_run: Counter[str] = Counter()
     ticks_per_run = 4
 
-    @activity.defn(name="measure_replication")
-    async def measure_replication(request: MeasureInput) -> Measurement:
-        run = activity.info().workflow_run_id or ""
-        per_run[run] += 1
-        if hold[0] and per_run[run] == ticks_per_run:  # the last tick of a run that monitors from its start
-            entered.set()
-            await release.wait()
-        result: Measurement = await original(request)  # type: ignore[operator]
-        return result
+    def held(original: Callable[..., Any]) -> Callable[..., Any]:
+        @activity.defn(name="measure_replication")
+        async def measure_replication(request: MeasureInput) -> Measurement:
+            run = activity.info().workflow_run_id or ""
+            per_run[run] += 1
+            if hold[0] and per_run[run] == ticks_per_run:  # the last tick of a run that monitors from its start
+                entered.set()
+                await release.wait()
+            result: Measurement = await original(request)
+            return result
+
+        return measure_replication
 
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = [
-        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
-        *_site_workers(client, _activities(estate, measure_replication=measure_replication)),
-    ]
+    workers = _workers(client, queue, lab, measure_replication=held)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("db-01"), ticks_per_run=ticks_per_run)
         await _until(handle, Phase.REPLICATING, time_env)
         hold[0] = True
-        for _ in range(60):  # let the server's clock reach that tick
-            if entered.is_set():
-                break
-            await time_env.sleep(timedelta(minutes=1))
-        assert entered.is_set()
+        # Let the server's clock reach that tick; a sleep cannot end while the tick is held, so stop it there.
+        sleeping = asyncio.ensure_future(time_env.sleep(timedelta(hours=1)))
+        await asyncio.wait_for(entered.wait(), timeout=60)
+        sleeping.cancel()
         update = await handle.start_update(ProtectionWorkflow.pause, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
         hold[0] = False
         release.set()
@@ -105,48 +97,54 @@ async def test_an_update_accepted_during_the_tick_that_continues_as_new_complete
         await handle.terminate("test done")
 
 
-async def test_a_long_initial_copy_polls_gently_and_continues_as_new(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(hours=2))
+def _initial_copy_takes(lab: LabHosts, vm: str, duration: timedelta) -> None:
+    """Slow the lab's link so that the VM's initial copy (compressed, as the policy asks) takes ``duration``."""
+    [found] = lab.backend.require_host(A1).vms_named(vm)
+    used = sum(disk.used_bytes() for disk in found.disks)
+    lab.backend.transfer.bandwidth = used / 2 / duration.total_seconds()
+
+
+async def test_a_long_initial_copy_polls_gently_and_continues_as_new(
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("files-01")
+    _initial_copy_takes(lab, "files-01", timedelta(hours=2))
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = [
-        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
-        *_site_workers(client, _activities(estate)),
-    ]
+    workers = _workers(client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("files-01"), ticks_per_run=40)
         status = await _until(handle, Phase.REPLICATING, time_env, step=timedelta(minutes=10), limit=30)
         assert status.initial_progress is None
-        polls = estate.calls["measure_replication"]
+        polls = lab.calls("Measure-VMReplication")
         assert 200 <= polls <= 280, f"{polls} polls for a 2-hour copy: one every 30 s"
         details = await handle.query(ProtectionWorkflow.details)
         assert details.continued >= 5, "the copy crossed runs"
         lengths = [n async for n in _history_lengths(client, handle.id, (await handle.describe()).run_id)]
         assert max(lengths) < 40 * 12 + 60, lengths
-        assert estate.calls["Start-VMInitialReplication"] == 1, "a continued run does not start the copy again"
+        assert lab.calls("Start-VMInitialReplication", "files-01") == 1, "a continued run does not start it again"
         await handle.terminate("test done")
 
 
 async def test_disable_and_failover_queued_together_never_leave_a_disabled_run_in_failover(
-    time_env: WorkflowEnvironment,
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
 ) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+    lab = lab_hosts("app-02", disk_gb=2)
     entered, release = asyncio.Event(), asyncio.Event()
-    [original] = [a for a in estate.activities() if a.__name__ == "suspend_replication"]  # type: ignore[attr-defined]
 
-    @activity.defn(name="suspend_replication")
-    async def suspend_replication(request: HostVM) -> hv.ReplicationInfo:
-        entered.set()
-        await release.wait()
-        result: hv.ReplicationInfo = await original(request)  # type: ignore[operator]
-        return result
+    def held(original: Callable[..., Any]) -> Callable[..., Any]:
+        @activity.defn(name="suspend_replication")
+        async def suspend_replication(request: HostVM) -> hv.ReplicationInfo:
+            entered.set()
+            await release.wait()
+            result: hv.ReplicationInfo = await original(request)
+            return result
+
+        return suspend_replication
 
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = [
-        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
-        *_site_workers(client, _activities(estate, suspend_replication=suspend_replication)),
-    ]
+    workers = _workers(client, queue, lab, suspend_replication=held)
     accepted = WorkflowUpdateStage.ACCEPTED
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("app-02"))
@@ -168,47 +166,62 @@ async def test_disable_and_failover_queued_together_never_leave_a_disabled_run_i
         assert final.phase is Phase.DISABLED
 
 
-async def test_a_command_does_not_wait_behind_a_heal_retrying_a_dead_primary(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+async def test_a_command_does_not_wait_behind_a_heal_retrying_a_dead_primary(
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("db-03", disk_gb=2)
     attempts = [0]
+    down: list[str] = []
 
-    @activity.defn(name="resume_replication")
-    async def resume_replication(request: HostVM) -> hv.ReplicationInfo:
-        attempts[0] += 1
-        raise ApplicationError(f"{request.host} does not answer (WinRM timed out)", type="HostUnreachable")
+    def dying(original: Callable[..., Any]) -> Callable[..., Any]:
+        @activity.defn(name="resume_replication")
+        async def resume_replication(request: HostVM) -> hv.ReplicationInfo:
+            # The primary dies as the heal starts (the lab's host_down fault: WinRM refuses connections).
+            attempts[0] += 1
+            if not down:
+                down.append(lab.backend.add_fault("host_down", host=A1).id)
+            result: hv.ReplicationInfo = await original(request)
+            return result
+
+        return resume_replication
 
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = [
-        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
-        *_site_workers(client, _activities(estate, resume_replication=resume_replication)),
-    ]
+    workers = _workers(client, queue, lab, resume_replication=dying)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("db-03"))
         await _until(handle, Phase.REPLICATING, time_env)
-        estate.vms["db-03"].state = hv.ReplicationState.ERROR
+        storage = lab.backend.add_fault("storage_full", host=B1).id  # the next cycle fails: replication Error
         await time_env.sleep(timedelta(hours=1))
         status = await handle.query(ProtectionWorkflow.status)
-        failed = f"healing failed: {status.primary_host} does not answer"
-        assert any(failed in a.message for a in status.open_alerts), status.open_alerts
-        per_tick = attempts[0] / 12
-        assert per_tick <= 3, f"{attempts[0]} attempts in 12 ticks: heal retries are capped"
+        failed = f"healing failed: {status.primary_host}"
+        assert any(failed in a.message and "Connection refused" in a.message for a in status.open_alerts), (
+            status.open_alerts
+        )
+        assert 1 <= attempts[0] <= 3, f"{attempts[0]} attempts: heal retries are capped"
+        # Hyper-V refuses Suspend-VMReplication in state Error (and a dead host takes no command): the host
+        # comes back, the next heal resumes replication, and then the operator pauses.
+        lab.heal(down[0])
+        lab.heal(storage)
+        await _until(handle, Phase.REPLICATING, time_env)
+        await time_env.sleep(timedelta(minutes=10))
+        assert lab.relationship("db-03").state.name == "Replicating"
         paused = await asyncio.wait_for(handle.execute_update(ProtectionWorkflow.pause), timeout=30)
         assert paused.phase is Phase.PAUSED
         before = attempts[0]
         await time_env.sleep(timedelta(hours=1))
+        assert lab.relationship("db-03").state.name == "Suspended"
         assert attempts[0] == before, "a paused VM is not healed"
         await handle.terminate("test done")
 
 
-async def test_a_steady_run_writes_status_and_search_attributes_only_on_change(time_env: WorkflowEnvironment) -> None:
-    estate = FakeEstate(ir_duration=timedelta(minutes=1))
+async def test_a_steady_run_writes_status_and_search_attributes_only_on_change(
+    time_env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("web-02", disk_gb=2)
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = [
-        Worker(client, task_queue=queue, workflows=[ProtectionWorkflow]),
-        *_site_workers(client, _activities(estate)),
-    ]
+    workers = _workers(client, queue, lab)
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, _spec("web-02"))
         await _until(handle, Phase.REPLICATING, time_env)

@@ -6,20 +6,20 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import timedelta
+from collections.abc import Callable
 
 from temporalio.client import Client as TemporalClient
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from hvdr.client import Client
+from hvdr.inventory.apply import apply_topology
+from hvdr.inventory.db import session_for
 from hvdr.protection import Phase, ProtectionInput, ProtectionStatus
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings
 from hvdr.visibility import search_attributes
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import LabHosts, site_workers
 from tests.workflows.test_protection import _spec
-from tests.workflows.test_protection_intent import _activities, _site_workers
 
 
 async def _statuses_until(client: Client, names: set[str], ready: set[str]) -> dict[str, ProtectionStatus]:
@@ -33,19 +33,18 @@ async def _statuses_until(client: Client, names: set[str], ready: set[str]) -> d
 
 
 async def test_status_lists_every_run_from_visibility_and_shows_unknown_rather_than_dropping(
-    env: WorkflowEnvironment, settings_for: Settings
+    env: WorkflowEnvironment, settings_for: Settings, lab_hosts: Callable[..., LabHosts]
 ) -> None:
     temporal: TemporalClient = env.client
     client = Client(temporal, settings_for)
     suffix = uuid.uuid4().hex[:6]
     vms = [f"Stat-A-{suffix}", f"stat-b-{suffix}"]
     specs = [_spec(vm, time_scale=60) for vm in vms]
-    estate = FakeEstate(ir_duration=timedelta(seconds=5))
+    lab = lab_hosts(*vms, disk_gb=1)
+    with session_for(settings_for) as session:  # by-name commands check the inventory
+        apply_topology(session, lab.topology)
     ghost = f"ghost-{suffix}"
-    workers = [
-        Worker(temporal, task_queue=WORKFLOW_TASK_QUEUE, workflows=[ProtectionWorkflow]),
-        *_site_workers(temporal, _activities(estate)),
-    ]
+    workers = site_workers(temporal, WORKFLOW_TASK_QUEUE, lab, workflows=[ProtectionWorkflow])
     async with workers[0], workers[1], workers[2]:
         await client.protect(specs)
         # A run that never publishes a status (no worker polls its queue): listed as unknown, not dropped.

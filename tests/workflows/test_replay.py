@@ -21,91 +21,89 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio import activity
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, Worker
+from temporalio.worker import Replayer
 
-from hvdr.activities.protection import ReplicaServerInput
-from hvdr.hyperv import models as hv
 from hvdr.protection import DisableRequest, InitialCopy, Phase, ResyncRequest
 from hvdr.workflows.protection import ProtectionWorkflow
-from tests.workflows.fake_hosts import FakeEstate
+from tests.workflows.lab_hosts import A1, B1, LabHosts, lab_topology, site_workers
 from tests.workflows.test_protection import _spec, _until
-from tests.workflows.test_protection_intent import Handle, _activities, _site_workers, _start
+from tests.workflows.test_protection_intent import Handle, _start
 
 HISTORIES = Path(__file__).parent / "histories"
-Scenario = Callable[[Handle, WorkflowEnvironment, FakeEstate], Awaitable[None]]
+Scenario = Callable[[Handle, WorkflowEnvironment, LabHosts], Awaitable[None]]
 
 
-async def _lifecycle(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+async def _lifecycle(handle: Handle, env: WorkflowEnvironment, lab: LabHosts) -> None:
     await _until(handle, Phase.REPLICATING, env)
     await env.sleep(timedelta(minutes=20))
     await handle.execute_update(ProtectionWorkflow.pause)
     await handle.execute_update(ProtectionWorkflow.resume)
     await handle.execute_update(ProtectionWorkflow.resync, ResyncRequest())
-    estate.partitioned = True
+    partition = lab.partition()
     await env.sleep(timedelta(minutes=40))
-    estate.partitioned = False
+    lab.heal(partition)
     await env.sleep(timedelta(minutes=10))
     await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
     await handle.result()
 
 
-async def _heal(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+async def _heal(handle: Handle, env: WorkflowEnvironment, lab: LabHosts) -> None:
     await _until(handle, Phase.REPLICATING, env)
-    estate.vms["db-01"].state = hv.ReplicationState.ERROR
+    full = lab.backend.add_fault("storage_full", host=B1).id  # replication goes to Error: a heal resumes it
     await env.sleep(timedelta(minutes=20))
-    estate.vms["db-01"].state = hv.ReplicationState.WAITING_FOR_START_RESYNCHRONIZE
+    lab.heal(full)
+    crash = lab.backend.add_fault("crash", host=A1).id  # the primary's log is lost: resynchronization required
+    lab.heal(crash)
     await env.sleep(timedelta(minutes=20))
     await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
     await handle.result()
 
 
-async def _failure(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+async def _failure(handle: Handle, env: WorkflowEnvironment, lab: LabHosts) -> None:
     await _until(handle, Phase.FAILED, env)
     await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
     await handle.result()
 
 
-async def _until_replicating_then_disable(handle: Handle, env: WorkflowEnvironment, estate: FakeEstate) -> None:
+async def _until_replicating_then_disable(handle: Handle, env: WorkflowEnvironment, lab: LabHosts) -> None:
     await _until(handle, Phase.REPLICATING, env)
     await env.sleep(timedelta(minutes=10))
     await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
     await handle.result()
 
 
-@activity.defn(name="ensure_replica_server")
-async def _no_replica_server(request: ReplicaServerInput) -> hv.ReplicationServerInfo:
-    raise ApplicationError(
-        f"{request.host} is not a Replica server", type="ReplicaServerNotConfigured", non_retryable=True
-    )
+def _no_replica_server(lab: LabHosts) -> None:
+    """hv-b1 stops being a Replica server (and the spec does not let hvdr configure it)."""
+    result = lab.transports[B1].run("Set-VMReplicationServer -ReplicationEnabled $false -Confirm:$false")
+    assert result.exit_code == 0, result.stderr
 
 
-SCENARIOS: dict[str, tuple[Scenario, dict[str, Any], dict[str, Callable[..., Any]]]] = {
-    "protection_kit_lifecycle": (_lifecycle, {}, {}),
-    "protection_kit_heal": (_heal, {}, {}),
-    "protection_kit_failure": (_failure, {}, {"ensure_replica_server": _no_replica_server}),
-    "protection_kit_continue_as_new": (_until_replicating_then_disable, {"ticks_per_run": 3}, {}),
-    "protection_kit_offline_copy": (_until_replicating_then_disable, {"offline": True}, {}),
+SCENARIOS: dict[str, tuple[Scenario, dict[str, Any], Callable[[LabHosts], None] | None]] = {
+    "protection_kit_lifecycle": (_lifecycle, {}, None),
+    "protection_kit_heal": (_heal, {}, None),
+    "protection_kit_failure": (_failure, {}, _no_replica_server),
+    "protection_kit_continue_as_new": (_until_replicating_then_disable, {"ticks_per_run": 3}, None),
+    "protection_kit_offline_copy": (_until_replicating_then_disable, {"offline": True}, None),
 }
 
 
 async def _record(client: TemporalClient, env: WorkflowEnvironment, name: str) -> list[str]:
-    scenario, options, replace = SCENARIOS[name]
-    estate = FakeEstate(ir_duration=timedelta(minutes=2))
+    scenario, options, setup = SCENARIOS[name]
+    lab = LabHosts(lab_topology(["db-01"], disk_gb=2))
+    if setup is not None:
+        setup(lab)
     queue = f"tq-{uuid.uuid4()}"
     spec = _spec("db-01")
     if options.get("offline"):
         spec.policy.initial_replication = InitialCopy(method="offline", export_path="E:\\x", import_path="F:\\x")
-    workers = [Worker(client, task_queue=queue, workflows=[ProtectionWorkflow])]
-    workers += _site_workers(client, _activities(estate, **replace))
+    workers = site_workers(client, queue, lab, workflows=[ProtectionWorkflow])
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, spec, ticks_per_run=options.get("ticks_per_run", 500))
-        await scenario(handle, env, estate)
+        await scenario(handle, env, lab)
         return [history async for history in _runs(client, handle)]
 
 
@@ -164,7 +162,8 @@ async def test_record_histories(time_env: WorkflowEnvironment, name: str) -> Non
 
 
 def _committed() -> list[Path]:
-    return sorted(HISTORIES.glob("*.json"))
+    """The protection runs' histories (planned_failover.json is PlannedFailover's: test_failover_replay.py)."""
+    return sorted(HISTORIES.glob("protection*.json"))
 
 
 def test_histories_cover_the_paths_that_must_keep_replaying() -> None:

@@ -7,7 +7,7 @@ cloud's hosts in a stable order (the same VM always lands on the same host while
 
 from __future__ import annotations
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from hvdr.errors import ConfigError, NotFound
 from hvdr.inventory import queries
@@ -41,9 +41,14 @@ def vms_to_protect(session: Session, vms: list[str] | None, cloud: str | None) -
         return names
     names = []
     for name in vms or []:
-        if session.get(VMRow, name) is None:
+        # Hyper-V's VM names ignore case, and so does every command that names one.
+        row = (
+            session.get(VMRow, name)
+            or session.exec(select(VMRow).where(func.lower(VMRow.name) == name.lower())).first()
+        )
+        if row is None:
             raise NotFound(f"unknown VM {name!r}: `hvdr vms` lists the known ones")
-        names.append(name)
+        names.append(row.name)
     return names
 
 
