@@ -12,10 +12,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from hvdr.hyperv.models import ReplicationHealth, ReplicationInfo, ReplicationServerInfo, ReplicationState
 from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec
+from hvdr.replication import ReplicationHealth, ReplicationState
 from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key
 
 CHECKS_FAILED_EXIT = 10
@@ -96,12 +96,39 @@ class HostRead(BaseModel):
     """A recovery host: read its Replica server, switches and replica storage."""
 
 
+class ReplicationFacts(BaseModel):
+    """What the check keeps of a VM's replication as its primary host reports it (read from the driver's
+    ``ReplicationInfo`` by attribute: the check's payloads are its own, not the driver's)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    vm_name: str
+    state: ReplicationState
+    health: ReplicationHealth
+    replica_server: str | None = None
+    replica_port: int | None = None
+    authentication_type: str | None = None
+    frequency_sec: int | None = None
+    recovery_history: int = 0
+    vss_snapshot_frequency_hour: int = 0
+    compression_enabled: bool = True
+
+
+class ReplicaServerFacts(BaseModel):
+    """What the check keeps of a recovery host's Replica-server settings (``Get-VMReplicationServer``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    replication_enabled: bool
+    default_storage_location: str | None = None
+
+
 class HostFacts(BaseModel):
     host: str
     present: list[str] = Field(default_factory=list)
     """Names of the VMs on the host."""
-    replication: list[ReplicationInfo] = Field(default_factory=list)
-    replica_server: ReplicationServerInfo | None = None
+    replication: list[ReplicationFacts] = Field(default_factory=list)
+    replica_server: ReplicaServerFacts | None = None
     switches: list[str] = Field(default_factory=list)
     storage_free_bytes: int | None = None
     certificate_not_after: datetime | None = None
@@ -223,7 +250,7 @@ def _vms(request: CheckRequest, by_host: dict[str, HostFacts]) -> Iterator[Findi
         yield from _policy(vm, replication, spec.policy)
 
 
-def _health(vm: str, r: ReplicationInfo) -> Iterator[Finding]:
+def _health(vm: str, r: ReplicationFacts) -> Iterator[Finding]:
     if r.state in _RESUME:
         fix = f"hvdr protect resume --vm {vm}"
     elif r.state in _RESYNC or r.health is ReplicationHealth.CRITICAL:
@@ -259,7 +286,7 @@ def _health(vm: str, r: ReplicationInfo) -> Iterator[Finding]:
     )
 
 
-def _policy(vm: str, r: ReplicationInfo, policy: ReplicationPolicy | ProtectionPolicy) -> Iterator[Finding]:
+def _policy(vm: str, r: ReplicationFacts, policy: ReplicationPolicy | ProtectionPolicy) -> Iterator[Finding]:
     declared: list[tuple[str, object, object]] = [
         ("replication frequency (s)", policy.copy_frequency_s, r.frequency_sec),
         ("recovery history (hours)", policy.recovery_point_hours, r.recovery_history),

@@ -4,12 +4,14 @@ over real WinRM to an in-process lab, and an inventory applied from the default 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from hvdr.client import Client
@@ -85,9 +87,17 @@ async def estate(
     try:
         yield estate
     finally:
-        # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh.
-        async for run in env.client.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
-            await env.client.get_workflow_handle(run.id).terminate("end of test")
+        # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh. By
+        # id first (visibility lags, and a run it has not listed yet would be reused by the next test's protect),
+        # then whatever else visibility lists.
+        ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in ("protect", "failover")}
+        async for run in env.client.list_workflows(
+            "HvdrKind IN ('protection', 'failover') AND ExecutionStatus = 'Running'"
+        ):
+            ids.add(run.id)
+        for workflow_id in sorted(ids):
+            with contextlib.suppress(RPCError):  # not running: nothing to end
+                await env.client.get_workflow_handle(workflow_id).terminate("end of test")
         estate.stop_workers.set()
         await asyncio.gather(estate.workers, return_exceptions=True)
         estate.hosts.close()

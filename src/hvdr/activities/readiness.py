@@ -8,7 +8,7 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Certificates, Hosts
 from hvdr.hyperv.models import ReplicationMode
-from hvdr.readiness import HostFacts, HostRead
+from hvdr.readiness import HostFacts, HostRead, ReplicaServerFacts, ReplicationFacts
 
 
 class ReadinessActivities:
@@ -30,9 +30,11 @@ class ReadinessActivities:
             for vm in await self.calls.run(name, host.list_vms):
                 facts.present.append(vm.name)
                 if vm.name.lower() in wanted and vm.replication_mode is ReplicationMode.PRIMARY:
-                    facts.replication.append(await self.calls.run(name, host.get_replication, vm.name))
+                    replication = await self.calls.run(name, host.get_replication, vm.name)
+                    facts.replication.append(ReplicationFacts.model_validate(replication))
             if read.recovery:
-                server = facts.replica_server = await self.calls.run(name, host.get_replication_server)
+                server = await self.calls.run(name, host.get_replication_server)
+                facts.replica_server = ReplicaServerFacts.model_validate(server)
                 facts.switches = [switch.name for switch in await self.calls.run(name, host.list_switches)]
                 if server.default_storage_location:
                     drive = await self.calls.run(name, host.get_drive_space, server.default_storage_location)
