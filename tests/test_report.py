@@ -16,7 +16,7 @@ import pytest
 
 from hvdr.failover import FailoverReport, Step, StepRecord
 from hvdr.protection import Endpoint
-from hvdr.report import ChecksumProof, RunFacts, RunReport, from_failover
+from hvdr.report import RunFacts, RunReport, from_failover
 from hvdr.report_render import render
 
 T0 = datetime(2026, 12, 2, 1, 0, 0, tzinfo=UTC)
@@ -96,10 +96,17 @@ def test_a_rolled_back_failover_reports_compensation_and_no_rto() -> None:
 
 
 def test_checksums_measured_at_the_failover_show_in_the_report() -> None:
-    proof = ChecksumProof(source_checksum="ab" * 32, replica_checksum="ab" * 32, blocks_lost=0, measured_by="lab")
-    report = from_failover(_failover(), RunFacts(checksums={"db-01": proof}))
+    report = from_failover(_failover(), RunFacts())
+    row = {"vm": "DB-01", "source_host": "hv-a1.site-a.lab.local", "replica_host": "HV-B1", "blocks_lost": 0}
+    rows = [
+        {**row, "source_checksum": "00" * 32, "replica_checksum": "11" * 32},  # an earlier failover
+        {**row, "source_host": "hv-b1", "replica_host": "hv-a1", "source_checksum": "22" * 32},  # other direction
+        {**row, "source_checksum": "ab" * 32, "replica_checksum": "ab" * 32},
+    ]
+    assert report.attach_checksums(rows, "the lab's GET /failovers") == 1
     loss = report.vms[0].data_loss
-    assert loss is not None and loss.checksums == proof and loss.checksums.equal
+    assert loss is not None and loss.checksums is not None and loss.checksums.equal
+    assert loss.checksums.source_checksum == "ab" * 32 and loss.checksums.blocks_lost == 0
     assert "disk checksums equal" in render(report, "md")
 
 

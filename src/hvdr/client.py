@@ -58,7 +58,7 @@ from hvdr.protection import (
     ResyncRequest,
     protection_workflow_id,
 )
-from hvdr.report import REPORT_SOURCES, ChecksumProof, RunFacts, RunReport
+from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
@@ -701,11 +701,11 @@ class Client:
         """The runs that have a report (``hvdr report RUN``), newest first."""
         return await self.runs(vm=vm, limit=limit, types=sorted(REPORT_SOURCES))
 
-    async def report(self, workflow_id: str, checksums: dict[str, ChecksumProof] | None = None) -> RunReport:
+    async def report(self, workflow_id: str) -> RunReport:
         """A run's report, whatever its kind: steps per VM, compensation, approvals, RTO against the plan's target,
         data loss. A completed run's report is read from its history (no worker needed); a running or failed
-        one is asked for its report so far. ``checksums`` (per VM, lower-case) adds disk checksums measured at
-        the failover where the hosts report them (the lab)."""
+        one is asked for its report so far. Disk checksums measured at the failover, where hosts report them
+        (the lab), are added with :meth:`RunReport.attach_checksums`."""
         handle, description = await self._described(workflow_id)
         source = REPORT_SOURCES.get(description.workflow_type)
         if source is None:
@@ -731,7 +731,7 @@ class Client:
             async for event in handle.fetch_history_events():
                 started_by = event.workflow_execution_started_event_attributes.identity or None
                 break
-        report = source.convert(result, RunFacts(status=status, started_by=started_by, checksums=checksums))
+        report = source.convert(result, RunFacts(status=status, started_by=started_by))
         target = self._rto_target(report.plan, [v.vm for v in report.vms])
         if target is not None:
             report.rto_target_s, report.rto_target_from = target

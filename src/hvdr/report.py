@@ -183,12 +183,46 @@ class RunReport(Durable):
             return None
         return rto <= self.rto_target_s
 
+    def attach_checksums(self, failovers: list[dict[str, Any]], measured_by: str) -> int:
+        """Add disk checksums measured at each VM's failover (the lab's ``GET /failovers`` rows: vm, source_host,
+        replica_host, source_checksum, replica_checksum, blocks_lost) to its data loss; the latest row of the
+        same VM and direction counts. Returns how many VMs got one."""
+        attached = 0
+        for vm in self.vms:
+            rows = [
+                row
+                for row in failovers
+                if str(row.get("vm", "")).lower() == vm.vm.lower()
+                and _same_host(row.get("source_host"), vm.source)
+                and _same_host(row.get("replica_host"), vm.target)
+                and row.get("source_checksum")
+            ]
+            if vm.data_loss is None or not rows:
+                continue
+            row = rows[-1]
+            vm.data_loss.checksums = ChecksumProof(
+                source_checksum=str(row["source_checksum"]),
+                replica_checksum=str(row["replica_checksum"]),
+                blocks_lost=row.get("blocks_lost"),
+                measured_by=measured_by,
+            )
+            attached += 1
+        return attached
+
     def timeline(self) -> list[tuple[str, list[ReportStep]]]:
         """The chart's lanes, in order: each VM, then the plan's actions (if any)."""
         lanes = [(v.vm, v.steps) for v in self.vms]
         if self.actions:
             lanes.append(("plan actions", self.actions))
         return lanes
+
+
+def _same_host(a: object, b: str | None) -> bool:
+    """Host names compared as Windows does: case-insensitively, a short name matching its FQDN."""
+    if not isinstance(a, str) or b is None:
+        return False
+    x, y = a.lower(), b.lower()
+    return x == y or x.split(".")[0] == y.split(".")[0]
 
 
 @dataclass(frozen=True)
@@ -200,8 +234,6 @@ class RunFacts:
     rto_target_s: int | None = None
     rto_target_from: str | None = None
     generated_at: datetime | None = None
-    checksums: dict[str, ChecksumProof] | None = None
-    """Per VM, disk checksums measured at its failover (the lab reports them; real hosts do not)."""
 
 
 def from_failover(report: FailoverReport, facts: RunFacts) -> RunReport:
@@ -218,7 +250,7 @@ def from_failover(report: FailoverReport, facts: RunFacts) -> RunReport:
     data_loss: DataLoss | None = None  # other kinds: their converter knows the recovery point and failure time
     if report.kind == "planned":
         data_loss = (
-            DataLoss.planned((facts.checksums or {}).get(report.vm.lower()))
+            DataLoss.planned()
             if failed_over is not None
             else DataLoss(lost_s=0.0, basis="nothing failed over: the source kept running its own disks")
         )

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import enum
+import json
 import re
+import urllib.request
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +41,25 @@ def write_report(report: RunReport, fmt: str, path: Path) -> Path:
             f"cannot write the report to {path}: {exc.strerror or exc}; name another file with -o"
         ) from exc
     return path.resolve()
+
+
+LAB_CHECKSUMS = "the lab's disk checksums of both copies at the failover (control API, GET /failovers)"
+
+
+def lab_failovers(endpoints: Path) -> list[dict[str, Any]] | None:
+    """The running lab's failover records (with disk checksums); None when no lab answers (real hosts have none)."""
+    from hvdr.cli.lab import _control
+
+    if not endpoints.is_file():
+        return None
+    url, token, _ = _control(endpoints)
+    request = urllib.request.Request(url + "/failovers", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            rows = json.loads(response.read())
+    except (OSError, ValueError):
+        return None
+    return rows if isinstance(rows, list) else None
 
 
 @guarded
@@ -76,9 +97,14 @@ def report(
         return await client.report(run)
 
     built = run_async(read())
+    settings = load_settings()
+    if settings.lab:
+        failovers = lab_failovers(settings.lab_endpoints)
+        if failovers is not None:
+            built.attach_checksums(failovers, LAB_CHECKSUMS)
     if output is None and fmt is not Format.html:
         tolerant_streams()
         typer.echo(render(built, fmt.value), nl=False)
         return
-    path = write_report(built, fmt.value, output or default_path(load_settings(), built.run_id, fmt.value))
+    path = write_report(built, fmt.value, output or default_path(settings, built.run_id, fmt.value))
     say(f"{fmt.value} report of {built.run_id}: ", str(path))
