@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import json
 import re
@@ -62,6 +63,16 @@ def lab_failovers(endpoints: Path) -> list[dict[str, Any]] | None:
     return rows if isinstance(rows, list) else None
 
 
+async def build_report(client: Client, run_id: str, settings: Settings) -> RunReport:
+    """A run's report; against the lab (``HVDR_LAB``) with the disk checksums it measured at each failover."""
+    built = await client.report(run_id)
+    if settings.lab:
+        failovers = await asyncio.to_thread(lab_failovers, settings.lab_endpoints)
+        if failovers is not None:
+            built.attach_checksums(failovers, LAB_CHECKSUMS)
+    return built
+
+
 @guarded
 def report(
     run: Annotated[
@@ -92,16 +103,12 @@ def report(
         )
         return
 
+    settings = load_settings()
+
     async def read() -> RunReport:
-        client = await Client.connect()
-        return await client.report(run)
+        return await build_report(await Client.connect(settings), run, settings)
 
     built = run_async(read())
-    settings = load_settings()
-    if settings.lab:
-        failovers = lab_failovers(settings.lab_endpoints)
-        if failovers is not None:
-            built.attach_checksums(failovers, LAB_CHECKSUMS)
     if output is None and fmt is not Format.html:
         tolerant_streams()
         typer.echo(render(built, fmt.value), nl=False)
