@@ -20,6 +20,8 @@ FORMATS = ("html", "md", "json")
 
 COLOURS: dict[str, str] = {
     "done": "#2e7d32",
+    "succeeded": "#2e7d32",
+    "rolled_back": "#ef6c00",
     "approved": "#2e7d32",
     "failed": "#c62828",
     "rejected": "#c62828",
@@ -124,6 +126,27 @@ def _step_rows(report: RunReport) -> list[tuple[str, ReportStep]]:
     return rows
 
 
+VM_COLUMNS = ("VM", "from → to", "now runs on", "outcome", "RTO", "data lost")
+STEP_COLUMNS = ("VM", "step", "outcome", "start", "end", "seconds", "message")
+
+
+def _vm_cells(report: RunReport, vm: VMTimeline) -> list[str]:
+    return [
+        vm.vm,
+        f"{vm.source or '–'} → {vm.target or '–'}",
+        vm.now_runs_on or "–",
+        vm.outcome,
+        _rto(report, vm.rto_s),
+        _data_loss(vm),
+    ]
+
+
+def _step_cells(report: RunReport, lane: str, step: ReportStep) -> list[str]:
+    seconds = "–" if step.seconds is None else f"{step.seconds:.2f}"
+    started, ended = _offset(report, step.started_at), _offset(report, step.ended_at)
+    return [lane, step.name, step.outcome, started, ended, seconds, step.message]
+
+
 def _offset(report: RunReport, at: datetime | None) -> str:
     if at is None or report.started_at is None:
         return "–"
@@ -139,6 +162,10 @@ def md(value: object) -> str:
     """User text for a Markdown table cell or line: no HTML, no Markdown syntax, one line."""
     text = html.escape(shown(value), quote=False)
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _md_row(cells: list[str] | tuple[str, ...]) -> str:
+    return "| " + " | ".join(md(c) for c in cells) + " |"
 
 
 def markdown(report: RunReport) -> str:
@@ -162,26 +189,10 @@ def markdown(report: RunReport) -> str:
     ]
     if report.error:
         lines.append(f"| error | {md(report.error)} |")
-    lines += [
-        "",
-        "## VMs",
-        "",
-        "| VM | from → to | now runs on | outcome | RTO | data lost |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for vm in report.vms:
-        lines.append(
-            f"| {md(vm.vm)} | {md(vm.source or '–')} → {md(vm.target or '–')} | {md(vm.now_runs_on or '–')} | "
-            f"{md(vm.outcome)} | {md(_rto(report, vm.rto_s))} | {md(_data_loss(vm))} |"
-        )
-    lines += ["", "## Steps", "", "| VM | step | outcome | start | end | seconds | message |"]
-    lines.append("| --- | --- | --- | --- | --- | --- | --- |")
-    for lane, step in _step_rows(report):
-        seconds = "–" if step.seconds is None else f"{step.seconds:.2f}"
-        lines.append(
-            f"| {md(lane)} | {md(step.name)} | {md(step.outcome)} | {_offset(report, step.started_at)} | "
-            f"{_offset(report, step.ended_at)} | {seconds} | {md(step.message)} |"
-        )
+    lines += ["", "## VMs", "", _md_row(VM_COLUMNS), _md_row(["---"] * len(VM_COLUMNS))]
+    lines += [_md_row(_vm_cells(report, vm)) for vm in report.vms]
+    lines += ["", "## Steps", "", _md_row(STEP_COLUMNS), _md_row(["---"] * len(STEP_COLUMNS))]
+    lines += [_md_row(_step_cells(report, lane, step)) for lane, step in _step_rows(report)]
     compensation = [(vm.vm, line) for vm in report.vms for line in vm.compensation]
     lines += ["", "## Compensation", ""]
     lines += [f"- {md(vm)}: {md(line)}" for vm, line in compensation] or ["- nothing was undone"]
@@ -232,10 +243,7 @@ def _colour(outcome: str) -> str:
 
 
 def _badge(outcome: str) -> str:
-    colour = {"succeeded": COLOURS["done"], "rolled_back": COLOURS["undone"], "running": COLOURS["running"]}.get(
-        outcome, _colour(outcome)
-    )
-    return f'<span class="badge" style="background:{colour}">{esc(outcome.replace("_", " "))}</span>'
+    return f'<span class="badge" style="background:{_colour(outcome)}">{esc(outcome.replace("_", " "))}</span>'
 
 
 def _ticks(span: float) -> list[float]:
@@ -314,6 +322,24 @@ def _legend() -> str:
     return f'<p class="legend">{items}{rto}</p>'
 
 
+def _html_table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
+    """A table of plain-text cells: outcomes coloured, times right-aligned, messages monospaced."""
+    out = ["<table><tr>" + "".join(f"<th>{esc(c)}</th>" for c in columns) + "</tr>"]
+    for row in rows:
+        cells = []
+        for column, value in zip(columns, row, strict=True):
+            if column == "outcome":
+                cells.append(f'<td style="color:{_colour(value)};font-weight:600">{esc(value)}</td>')
+            elif column in ("start", "end", "seconds", "RTO"):
+                cells.append(f'<td class="num">{esc(value)}</td>')
+            elif column == "message":
+                cells.append(f'<td class="msg">{esc(value)}</td>')
+            else:
+                cells.append(f"<td>{esc(value)}</td>")
+        out.append("<tr>" + "".join(cells) + "</tr>")
+    return "".join(out) + "</table>"
+
+
 def page(report: RunReport) -> str:
     met = report.met_target
     target_class = {True: "met", False: "missed", None: ""}[met]
@@ -341,26 +367,11 @@ def page(report: RunReport) -> str:
         _legend(),
         gantt(report),
         "<h2>VMs</h2>",
-        "<table><tr><th>VM</th><th>from → to</th><th>now runs on</th><th>outcome</th><th>RTO</th>"
-        "<th>data lost</th></tr>",
+        _html_table(VM_COLUMNS, [_vm_cells(report, vm) for vm in report.vms]),
+        "<h2>Steps</h2>",
+        _html_table(STEP_COLUMNS, [_step_cells(report, lane, step) for lane, step in _step_rows(report)]),
     ]
-    for vm in report.vms:
-        out.append(
-            f"<tr><td>{esc(vm.vm)}</td><td>{esc(vm.source or '–')} → {esc(vm.target or '–')}</td>"
-            f"<td>{esc(vm.now_runs_on or '–')}</td><td>{_badge(vm.outcome)}</td>"
-            f'<td class="num">{esc(_rto(report, vm.rto_s))}</td><td>{esc(_data_loss(vm))}</td></tr>'
-        )
-    out.append("</table><h2>Steps</h2><table><tr><th>VM</th><th>step</th><th>outcome</th><th>start</th><th>end</th>")
-    out.append("<th>seconds</th><th>message</th></tr>")
-    for lane, step in _step_rows(report):
-        seconds = "–" if step.seconds is None else f"{step.seconds:.2f}"
-        out.append(
-            f'<tr><td>{esc(lane)}</td><td>{esc(step.name)}</td><td style="color:{_colour(step.outcome)};'
-            f'font-weight:600">{esc(step.outcome)}</td><td class="num">{esc(_offset(report, step.started_at))}</td>'
-            f'<td class="num">{esc(_offset(report, step.ended_at))}</td><td class="num">{seconds}</td>'
-            f'<td class="msg">{esc(step.message)}</td></tr>'
-        )
-    out.append("</table><h2>Compensation</h2><ul>")
+    out.append("<h2>Compensation</h2><ul>")
     compensation = [f"<li>{esc(vm.vm)}: {esc(line)}</li>" for vm in report.vms for line in vm.compensation]
     out += compensation or ["<li>nothing was undone</li>"]
     out.append("</ul><h2>Approvals</h2><ul>")
