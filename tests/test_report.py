@@ -181,3 +181,13 @@ def test_chromium_renders_the_timeline_with_a_bar_per_step(tmp_path: Path) -> No
     title = re.search(r'data-title="([^"]*)"', done.stdout)
     assert title and title.group(1).startswith("hvdr report — failover/db-01"), "the VM's name ran as a script"
     assert "<img" not in done.stdout and "<script>document" not in done.stdout
+
+
+def test_html_without_a_run_is_a_one_line_error(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from hvdr.cli.main import app
+
+    done = CliRunner().invoke(app, ["report", "--format", "html"], env={"HVDR_HOME": str(tmp_path)})
+    assert done.exit_code == 2
+    assert done.stderr.startswith("error: name the run to report on") and len(done.stderr.splitlines()) == 1
