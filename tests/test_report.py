@@ -16,7 +16,7 @@ import pytest
 
 from hvdr.failover import FailoverReport, Step, StepRecord
 from hvdr.protection import Endpoint
-from hvdr.report import RunFacts, RunReport, from_failover
+from hvdr.report import Approval, ReportStep, RunFacts, RunReport, from_failover, vm_timeline
 from hvdr.report_render import render
 
 T0 = datetime(2026, 12, 2, 1, 0, 0, tzinfo=UTC)
@@ -25,9 +25,14 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def _failover(
-    vm: str = "db-01", *, fail_at: Step | None = None, message: str = "ok", time_scale: float = 1.0
+    vm: str = "db-01",
+    *,
+    fail_at: Step | None = None,
+    message: str = "ok",
+    time_scale: float = 1.0,
+    start: datetime = T0,
 ) -> FailoverReport:
-    steps, at = [], T0
+    steps, at = [], start
     for index, step in enumerate(Step):
         ended = at + timedelta(seconds=1 + index)
         failed = step is fail_at
@@ -191,3 +196,37 @@ def test_html_without_a_run_is_a_one_line_error(tmp_path: Path) -> None:
     done = CliRunner().invoke(app, ["report", "--format", "html"], env={"HVDR_HOME": str(tmp_path)})
     assert done.exit_code == 2
     assert done.stderr.startswith("error: name the run to report on") and len(done.stderr.splitlines()) == 1
+
+
+def test_a_plan_shaped_report_has_a_lane_per_vm_actions_and_approvals() -> None:
+    """What a recovery plan's converter builds: VM lanes from each VM's failover report, the plan's actions and
+    a manual step's approval with who decided; the run's RTO ends at its last VM verified."""
+    later = timedelta(seconds=30)
+    db = vm_timeline(_failover("db-01"), group="databases")
+    web = vm_timeline(_failover("web-01", start=T0 + later), group="web")
+    approved = T0 + timedelta(seconds=60)
+    report = RunReport(
+        run_id="plan/three-tier/1",
+        kind="plan",
+        operation="planned",
+        title="planned failover of plan three-tier",
+        plan="three-tier",
+        started_by="alice@ops",
+        outcome="succeeded",
+        started_at=T0,
+        ended_at=approved,
+        vms=[db, web],
+        actions=[
+            ReportStep(name="switch-dns", started_at=T0 + later, ended_at=approved, outcome="approved", group="web")
+        ],
+        approvals=[Approval(step="switch-dns", decision="approved", by="bob@dr-team", at=approved, comment="DNS done")],
+        rto_target_s=120,
+        generated_at=approved,
+    )
+    assert [lane for lane, _ in report.timeline()] == ["db-01", "web-01", "plan actions"]
+    assert report.rto_s == pytest.approx(30 + sum(range(1, 8)))
+    assert report.met_target is True
+    page, text = render(report, "html"), render(report, "md")
+    assert page.count('<rect class="bar"') == 2 * len(Step) + 1
+    assert 'data-step="switch-dns"' in page and "bob@dr-team" in page and "(group web)" in page
+    assert "switch\\-dns: approved by bob@dr\\-team" not in text and "switch-dns: approved by bob@dr-team" in text

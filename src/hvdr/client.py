@@ -731,7 +731,7 @@ class Client:
             async for event in handle.fetch_history_events():
                 started_by = event.workflow_execution_started_event_attributes.identity or None
                 break
-        report = source.convert(result, RunFacts(status=status, started_by=started_by))
+        report = source.convert(result, RunFacts(status=status, started_by=started_by, generated_at=datetime.now(UTC)))
         target = self._rto_target(report.plan, [v.vm for v in report.vms])
         if target is not None:
             report.rto_target_s, report.rto_target_from = target

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
@@ -234,32 +234,40 @@ class RunFacts:
     rto_target_s: int | None = None
     rto_target_from: str | None = None
     generated_at: datetime | None = None
+    """When the report is built (a running step's bar ends there); default: the run's end."""
 
 
-def from_failover(report: FailoverReport, facts: RunFacts) -> RunReport:
-    """A single-VM failover's report as a run report."""
+def vm_timeline(report: FailoverReport, group: str | None = None) -> VMTimeline:
+    """One VM's lane from its failover report (a single-VM run, or one VM of a plan's group)."""
     steps = [
-        ReportStep(name=s.step.value, started_at=s.started_at, ended_at=s.ended_at, outcome=s.outcome, message=s.detail)
+        ReportStep(
+            name=s.step.value,
+            started_at=s.started_at,
+            ended_at=s.ended_at,
+            outcome=s.outcome,
+            message=s.detail,
+            group=group,
+        )
         for s in report.steps
     ]
     by_step = {s.step: s for s in report.steps}
     first_down = next((s for s in report.steps if s.step is not Step.PREFLIGHT), None)
     verify = by_step.get(Step.VERIFY)
-    failed_over = by_step.get(Step.FAILOVER)
     moved = report.outcome == "succeeded"
     data_loss: DataLoss | None = None  # other kinds: their converter knows the recovery point and failure time
     if report.kind == "planned":
         data_loss = (
             DataLoss.planned()
-            if failed_over is not None
+            if Step.FAILOVER in by_step
             else DataLoss(lost_s=0.0, basis="nothing failed over: the source kept running its own disks")
         )
-    vm = VMTimeline(
+    return VMTimeline(
         vm=report.vm,
         source=report.source.host,
         target=report.target.host,
         now_runs_on=report.now_runs_on.host,
         outcome=report.outcome,
+        group=group,
         steps=steps,
         compensation=report.undone,
         error=report.error,
@@ -267,7 +275,12 @@ def from_failover(report: FailoverReport, facts: RunFacts) -> RunReport:
         up_at=verify.ended_at if verify is not None and moved and verify.outcome == "done" else None,
         data_loss=data_loss,
     )
-    now = facts.generated_at or report.ended_at or report.started_at
+
+
+def from_failover(report: FailoverReport, facts: RunFacts) -> RunReport:
+    """A single-VM failover's report as a run report."""
+    vm = vm_timeline(report)
+    now = facts.generated_at or report.ended_at or report.started_at or datetime.now(UTC)
     return RunReport(
         run_id=report.workflow_id,
         kind="failover",

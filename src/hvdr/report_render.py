@@ -278,14 +278,20 @@ def gantt(report: RunReport) -> str:
         label = f"{tick:g} s" if report.time_scale == 1 else f"{tick:g} s ({tick * report.time_scale:g} host s)"
         parts.append(f'<line x1="{tx:.1f}" y1="{top - 4}" x2="{tx:.1f}" y2="{height - 4}" stroke="#e0e0e0"/>')
         parts.append(f'<text x="{tx:.1f}" y="{top - 8}" text-anchor="middle" fill="#555">{esc(label)}</text>')
+    groups = {v.vm: v.group for v in report.vms}
+    order = list(dict.fromkeys(g for g in groups.values() if g is not None))
     for index, (lane, steps) in enumerate(lanes):
         y = top + index * lane_h
-        if index % 2:
-            parts.append(f'<rect x="0" y="{y}" width="{label_w + chart_w}" height="{lane_h}" fill="#fafafa"/>')
+        group = groups.get(lane)
+        # A plan's groups band together (one shade per group); a single-VM run's lanes alternate.
+        shaded = order.index(group) % 2 if group in order else index % 2
+        if shaded:
+            parts.append(f'<rect x="0" y="{y}" width="{label_w + chart_w}" height="{lane_h}" fill="#f2f2f2"/>')
         name = shown(lane)
         short = name if len(name) <= 22 else name[:21] + "…"
         parts.append(
-            f'<text x="4" y="{y + lane_h / 2 + 4}" font-weight="600">{esc(short)}<title>{esc(name)}</title></text>'
+            f'<text x="4" y="{y + lane_h / 2 + 4}" font-weight="600">{esc(short)}'
+            f"<title>{esc(name + (f' (group {group})' if group else ''))}</title></text>"
         )
         window = next((v for v in report.vms if v.vm == lane and v.down_at and v.up_at), None)
         if window is not None and window.down_at is not None and window.up_at is not None:
