@@ -91,12 +91,13 @@ def test_a_failover_converts_step_for_step_with_rto_and_zero_data_loss() -> None
 def test_a_rolled_back_failover_reports_compensation_and_no_rto() -> None:
     report = from_failover(_failover(fail_at=Step.VERIFY, message="no heartbeat"), RunFacts(rto_target_s=600))
     [vm] = report.vms
-    assert vm.rto_s is None and report.rto_s is None and report.met_target is None
+    assert vm.rto_s is None and report.rto_s is None and report.met_target is False
     assert [s.outcome for s in vm.steps][-1] == "failed" and "undone" in [s.outcome for s in vm.steps]
     assert vm.compensation and "Start-VM" in vm.compensation[0]
     assert vm.data_loss is not None and vm.data_loss.lost_s == 0  # a planned failover loses nothing either way
     page = render(report, "html")
     assert "Start-VM unless it was running" in page and "not recovered" in page
+    assert "MISSED (not every VM was recovered)" in page
     assert "Start-VM unless it was running" in render(report, "md")
 
 

@@ -177,10 +177,13 @@ class RunReport(Durable):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def met_target(self) -> bool | None:
-        """Whether the run's RTO (host time) met the target; None without a target or a measured RTO."""
+        """Whether the run's RTO (host time) met the target: False once the run has ended with a VM not recovered;
+        None without a target, or while it runs and not every VM is recovered yet."""
         rto = self.host_seconds(self.rto_s)
-        if self.rto_target_s is None or rto is None:
+        if self.rto_target_s is None:
             return None
+        if rto is None:
+            return False if self.vms and self.outcome != "running" else None
         return rto <= self.rto_target_s
 
     def attach_checksums(self, failovers: list[dict[str, Any]], measured_by: str) -> int:

@@ -87,7 +87,9 @@ def _target(report: RunReport) -> str:
     if report.rto_target_s is None:
         return "no target (no plan declares one for this run)"
     source = f" ({report.rto_target_from})" if report.rto_target_from else ""
-    verdict = {True: "met", False: "MISSED", None: "not measured"}[report.met_target]
+    verdict = {True: "met", False: "MISSED", None: "not measured yet"}[report.met_target]
+    if report.met_target is False and report.rto_s is None:
+        verdict = "MISSED (not every VM was recovered)"
     return f"{_seconds(float(report.rto_target_s))}{source}: {verdict}"
 
 
