@@ -242,7 +242,7 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
             commands = lab.control("GET", "/calls")["total"]
             history = await env.client.get_workflow_handle(report.workflow_id).fetch_history()
             if args.record and not realistic:
-                Path(args.record).write_text(history.to_json(), encoding="utf-8")
+                await asyncio.to_thread(Path(args.record).write_text, history.to_json(), encoding="utf-8")
                 args.record = None  # the first run only: recorded histories are append-only
             print(
                 f"plan of {vms} VMs ({len(spec.groups)} groups, {args.hosts_per_site} hosts per site): "
