@@ -10,6 +10,8 @@ import typer
 from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.testfailover import app as test_app
+from hvdr.cli.testfailover import print_test_report
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.failover import FailoverReport, FailoverSpec, ShutdownMode
@@ -19,8 +21,10 @@ from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
 from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
+from hvdr.testfailover import TestFailoverReport
 
 app = typer.Typer(help="Fail protected VMs over to their replica hosts.", no_args_is_help=True)
+app.add_typer(test_app, name="test")
 
 
 class Shutdown(enum.StrEnum):
@@ -142,7 +146,9 @@ def print_report(report: FailoverReport) -> None:
 @guarded
 def runs(
     vm: Annotated[str | None, typer.Option("--vm", help="Only this VM's runs.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="protection, failover, discovery or ping.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="protection, failover, testfailover, discovery or ping.")
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """hvdr's runs, newest first: id, kind, VM, site, current phase or step, status, start and end."""
@@ -160,17 +166,22 @@ def runs(
 
 @guarded
 def show(
-    run: Annotated[str, typer.Argument(help="A run id, e.g. failover/db-01 (`hvdr runs` lists them).")],
+    run: Annotated[
+        str, typer.Argument(help="A run id, e.g. failover/db-01 or testfailover/db-01 (`hvdr runs` lists them).")
+    ],
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
-    """A failover run's report: every step with its start, duration and outcome, what was undone and why."""
+    """A failover or test failover run's report: every step with its start, duration and outcome, what was undone
+    (or cleaned up) and why."""
 
-    async def shown() -> FailoverReport:
+    async def shown() -> FailoverReport | TestFailoverReport:
         client = await Client.connect()
         return await client.show(run)
 
     report = run_async(shown())
-    if output is OutputFormat.table:
+    if output is OutputFormat.table and isinstance(report, TestFailoverReport):
+        print_test_report(report)
+    elif output is OutputFormat.table:
         print_report(report)
     else:
         emit(report, [], output)
