@@ -28,24 +28,34 @@ def _test_vm(estate: Estate, vm: str) -> dict[str, Any] | None:
     return next((row for row in estate.control("GET", "/vms") if row["name"] == f"{vm} - Test"), None)
 
 
-def _assert_production_untouched(estate: Estate, vm: str, report: TestFailoverReport) -> None:
+PRODUCTION = ("Stop-VM", "Suspend-VMReplication", "Set-VMReplication", "Complete-VMFailover")
+
+
+def _production_calls(estate: Estate, vm: str) -> list[int]:
+    """What production's copies were told so far (a test failover adds nothing)."""
+    return [estate.calls(cmdlet, vm) for cmdlet in PRODUCTION]
+
+
+def _assert_production_untouched(
+    estate: Estate, vm: str, report: TestFailoverReport, before: list[int] | None = None
+) -> None:
     primary, replica = _copy(estate, vm, "Primary"), _copy(estate, vm, "Replica")
     assert primary["host"] == report.source.host and primary["power_state"] == "Running", primary
     assert primary["replication_state"] == "Replicating", primary
     assert replica["host"] == report.target.host and replica["power_state"] == "Off", replica
     assert replica["replication_state"] == "Replicating", replica
-    for cmdlet in ("Stop-VM", "Suspend-VMReplication", "Set-VMReplication", "Complete-VMFailover"):
-        assert estate.calls(cmdlet, vm) == 0, cmdlet
+    assert _production_calls(estate, vm) == (before or [0] * len(PRODUCTION))
     assert estate.control("GET", "/health")["split_brain"] == []
 
 
-def _assert_nothing_left(estate: Estate, vm: str, report: TestFailoverReport) -> None:
+def _assert_nothing_left(estate: Estate, vm: str, report: TestFailoverReport, before: list[int] | None = None) -> None:
     assert report.outcome == "succeeded" and report.cleaned_up, report
-    assert [s.step for s in report.steps] == ALL_STEPS, report.steps
+    expected = [s for s in ALL_STEPS if s is not TestStep.CONNECT or report.test_network is not None]
+    assert [s.step for s in report.steps] == expected, report.steps
     assert all(s.outcome == "done" and s.ended_at is not None for s in report.steps), report.steps
     assert _test_vm(estate, vm) is None
     assert estate.hosts.host(report.target.host).get_replication(vm).test_vm_name is None
-    _assert_production_untouched(estate, vm, report)
+    _assert_production_untouched(estate, vm, report, before)
 
 
 async def test_test_failover_runs_the_copy_on_the_test_network_and_cleans_up(estate: Estate) -> None:
@@ -68,13 +78,13 @@ async def test_test_failover_runs_the_copy_on_the_test_network_and_cleans_up(est
     assert (run.workflow_id, run.status, run.phase, run.site) == ("testfailover/db-01", "running", "keep", "site-b")
     with pytest.raises(Conflict, match="already running"):
         await estate.client.test_failover("db-01")
-    await asyncio.sleep(20 * 60 / SPEED)  # production keeps replicating under the test: more RPO samples
+    await asyncio.sleep(10 * 60 / SPEED)  # production keeps replicating under the test: more RPO samples
     final = await estate.client.test_failover_cleanup("db-01")
     _assert_nothing_left(estate, "db-01", final)
     assert final.cleanup_by is not None and "requested by" in final.cleanup_by
     assert estate.calls("Start-VMFailover", "db-01") == 1 and estate.calls("Stop-VMFailover", "db-01") == 1
     rpo = final.rpo
-    assert rpo.samples >= 4 and rpo.unmeasured == 0, rpo
+    assert rpo.samples >= 3 and rpo.unmeasured == 0, rpo
     assert rpo.threshold_s == 1800 and rpo.within_threshold is True, rpo
     assert rpo.max_s is not None and rpo.max_s <= 2 * 300, rpo  # within two copy cycles of the 5-min policy
     shown = await estate.client.show("testfailover/DB-01")
@@ -90,40 +100,31 @@ async def test_keep_ends_the_test_by_itself_and_conflicts_are_refused(estate: Es
     with pytest.raises(NotFound, match="not protected"):
         await estate.client.test_failover("app-01")
     await _protected(estate, "app-01")
-    spec = _spec(estate, "app-01")
-    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=2.0)
-    planned = await estate.client.start_planned_failover(spec)
-    with pytest.raises(Conflict, match="being failed over"):
-        await estate.client.test_failover("app-01")
-    assert (await estate.client.failover_result(planned)).outcome == "succeeded"
-    # Now at site-b, replicating back to site-a: the test runs there, unconnected (no test network declared).
-    await _protected_after_failover(estate, "app-01")
     report = await estate.client.test_failover("app-01", keep=600)
     final = await estate.client.test_failover_result(report.workflow_id)
     _assert_nothing_left(estate, "app-01", final)
-    assert final.test_network is None and final.cleanup_by == "the --keep time ran out", final
+    assert final.cleanup_by == "the --keep time ran out", final
     keep = next(s for s in final.steps if s.step is TestStep.KEEP)
     assert keep.ended_at is not None and (keep.ended_at - keep.started_at).total_seconds() >= 600 / SPEED
-
-
-async def _protected_after_failover(estate: Estate, vm: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        status = await estate.client.protection_status(vm)
-        if status.phase.value == "replicating" and status.rpo_s is not None and status.primary_site == "site-b":
-            return
-        assert time.monotonic() < deadline, status
-        await asyncio.sleep(0.2)
+    spec = _spec(estate, "app-01")
+    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=5.0)
+    await estate.client.start_planned_failover(spec)
+    with pytest.raises(Conflict, match="being failed over"):
+        await estate.client.test_failover("app-01")
 
 
 async def test_a_failure_after_the_test_vm_exists_removes_it(estate: Estate) -> None:
     await _protected(estate, "web-01")
-    spec = _spec(estate, "web-01")
+    spec = await estate.client.test_failover_spec("web-01")
+    _fault(estate, "cmdlet_latency", host=spec.target.host, cmdlet="Start-VM", seconds=1.0)
+    workflow_id = await estate.client.start_test_failover(spec)
+    await _until_step(estate, workflow_id, TestStep.START)  # the test VM exists: its guest loses its services
     _fault(estate, "integration_services_off", host=spec.target.host, vm="web-01 - Test")
-    report = await estate.client.test_failover("web-01")
+    report = await estate.client.test_failover_result(workflow_id)
     assert report.outcome == "failed" and report.failed_step is TestStep.VERIFY, report
     assert "no heartbeat" in (report.error or ""), report.error
     assert report.cleaned_up and [s.step for s in report.steps][-2:] == [TestStep.CLEANUP, TestStep.CONFIRM]
+    assert report.cleanup_by == "the run, because verify failed"
     assert _test_vm(estate, "web-01") is None
     _assert_production_untouched(estate, "web-01", report)
 
@@ -139,23 +140,29 @@ async def _until_step(estate: Estate, workflow_id: str, step: TestStep) -> None:
         await asyncio.sleep(0.005)
 
 
-@pytest.mark.parametrize("boundary", [TestStep.FAILOVER, TestStep.START, TestStep.CLEANUP])
+# The host command that creates the test VM (sent once, never blindly again), and the durable keep: a clean-up
+# asked for while no worker runs is taken up when one is back. (Start-VM's and Stop-VMFailover's retries read
+# before they act, as the planned failover's crash test shows for the same activities.)
+@pytest.mark.parametrize("boundary", [TestStep.FAILOVER, TestStep.KEEP])
 async def test_worker_killed_at_a_test_failover_boundary_changes_nothing_twice(
     estate: Estate, boundary: TestStep
 ) -> None:
     vm = "app-02"
     await _protected(estate, vm)
-    spec = await estate.client.test_failover_spec(vm, keep_s=0 if boundary is TestStep.CLEANUP else None)
+    spec = await estate.client.test_failover_spec(vm)
     workflow_id = await estate.client.start_test_failover(spec)
     await _until_step(estate, workflow_id, boundary)  # the run has entered the step: kill the workers now
     await estate.kill_workers()
-    await asyncio.sleep(0.5)
-    await estate.start_workers()
-    if boundary is not TestStep.CLEANUP:
+    if boundary is TestStep.KEEP:
+        cleanup = asyncio.create_task(estate.client.test_failover_cleanup(vm))
+        await asyncio.sleep(0.5)
+        await estate.start_workers()
+        report = await cleanup
+    else:
+        await asyncio.sleep(0.5)
+        await estate.start_workers()
         await estate.client.test_failover_ready(workflow_id)
         report = await estate.client.test_failover_cleanup(vm)
-    else:
-        report = await estate.client.test_failover_result(workflow_id)
     _assert_nothing_left(estate, vm, report)
     assert estate.calls("Start-VMFailover", vm) == 1, boundary
     assert estate.calls("Start-VM", f"{vm} - Test") == 1, boundary
