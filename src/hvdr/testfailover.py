@@ -34,7 +34,7 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 def parse_keep(text: str) -> float:
     """``--keep``: a duration such as ``90s``, ``30m``, ``8h`` or ``3d`` (a bare number is seconds)."""
     value = text.strip().lower()
-    unit = _UNITS.get(value[-1:], None) if value else None
+    unit = _UNITS.get(value[-1:]) if value else None
     number = value[:-1] if unit is not None else value
     try:
         seconds = float(number) * (unit or 1.0)
@@ -115,6 +115,9 @@ class TestFailoverSpec(Durable):
     """The policy's RPO alert threshold: above it, production replication was not within its normal range."""
     rpo_sample_s: float = Field(300.0, gt=0)
     """Host seconds between RPO measurements while the test VM is kept."""
+    ticks_per_run: int = Field(500, ge=1)
+    """RPO measurements one run takes while it keeps the test VM before it continues-as-new with its state
+    (sooner when Temporal suggests it): a test kept for days keeps each history a few thousand events long."""
     time_scale: float = Field(1.0, gt=0)
 
 

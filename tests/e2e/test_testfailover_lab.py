@@ -100,12 +100,21 @@ async def test_keep_ends_the_test_by_itself_and_conflicts_are_refused(estate: Es
     with pytest.raises(NotFound, match="not protected"):
         await estate.client.test_failover("app-01")
     await _protected(estate, "app-01")
-    report = await estate.client.test_failover("app-01", keep=600)
-    final = await estate.client.test_failover_result(report.workflow_id)
+    # A keep of 1,200 host seconds, measured every 60 (timers fire about once a second here, so 4 or more
+    # measurements): at 2 a run, the kept test carries on in new runs with its state (continue-as-new).
+    spec = await estate.client.test_failover_spec("app-01", keep_s=1200)
+    workflow_id = await estate.client.start_test_failover(
+        spec.model_copy(update={"rpo_sample_s": 60.0, "ticks_per_run": 2})
+    )
+    first_run = (await estate.client.temporal.get_workflow_handle(workflow_id).describe()).run_id
+    final = await estate.client.test_failover_result(workflow_id)
     _assert_nothing_left(estate, "app-01", final)
     assert final.cleanup_by == "the --keep time ran out", final
     keep = next(s for s in final.steps if s.step is TestStep.KEEP)
-    assert keep.ended_at is not None and (keep.ended_at - keep.started_at).total_seconds() >= 600 / SPEED
+    assert keep.ended_at is not None and (keep.ended_at - keep.started_at).total_seconds() >= 1200 / SPEED
+    last = await estate.client.temporal.get_workflow_handle(workflow_id).describe()
+    assert last.run_id != first_run, "the keep continued as new"
+    assert final.rpo.samples >= 5 and len(final.rpo.last) <= final.rpo.KEPT_SAMPLES, final.rpo
     spec = _spec(estate, "app-01")
     _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=5.0)
     await estate.client.start_planned_failover(spec)

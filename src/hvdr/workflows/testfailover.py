@@ -58,10 +58,6 @@ class StepFailed(Exception):
         self.message = message
 
 
-KEEP_TICKS_PER_RUN = 500
-"""RPO measurements one run takes while it keeps the test VM before it continues-as-new (also when suggested)."""
-
-
 @workflow.defn(name="TestFailover")
 class TestFailoverWorkflow:
     __test__ = False
@@ -195,7 +191,7 @@ class TestFailoverWorkflow:
             if s.keep_until is not None and now >= s.keep_until:
                 s.cleanup_by = "the --keep time ran out"
                 break
-            if ticks >= KEEP_TICKS_PER_RUN or workflow.info().is_continue_as_new_suggested():
+            if ticks >= spec.ticks_per_run or workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if s.cleanup_by is None:
                     workflow.continue_as_new(TestFailoverInput(spec=spec, state=s))
