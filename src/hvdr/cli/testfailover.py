@@ -10,6 +10,9 @@ from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
+from hvdr.inventory.db import session_for
+from hvdr.inventory.protection import vms_to_protect
+from hvdr.settings import load_settings
 from hvdr.testfailover import RecoveryPointChoice, TestFailoverReport, parse_keep
 
 app = typer.Typer(
@@ -52,7 +55,9 @@ def test(
         keep_s = parse_keep(keep) if keep is not None else None
     except ValueError as exc:
         fail(str(exc), 2)
-    reports = run_async(_test(vm, choice, keep_s))
+    with session_for(load_settings()) as session:
+        names = vms_to_protect(session, vm, None)  # unknown names refused before anything starts
+    reports = run_async(_test(names, choice, keep_s))
     _print(reports, output)
     if any(r.outcome == "failed" for r in reports):
         raise typer.Exit(1)
