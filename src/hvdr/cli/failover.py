@@ -179,9 +179,9 @@ def show(
         return await client.show(run)
 
     report = run_async(shown())
-    if output is OutputFormat.table and isinstance(report, TestFailoverReport):
-        print_test_report(report)
-    elif output is OutputFormat.table:
-        print_report(report)
-    else:
+    if output is not OutputFormat.table:
         emit(report, [], output)
+    elif isinstance(report, TestFailoverReport):
+        print_test_report(report)
+    else:
+        print_report(report)
