@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import time
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from hvdr.errors import Conflict, NotFound
 from hvdr.testfailover import TestFailoverReport, TestStep
 from tests.e2e.conftest import SPEED, Estate
 from tests.e2e.test_failover_lab import _copy, _fault, _protected, _spec
+from tests.e2e.test_failover_lab import _until_step as _until
 from tests.workflows.test_testfailover_replay import TEST_FAILOVER_HISTORY
 
 pytestmark = pytest.mark.slow
@@ -139,14 +139,7 @@ async def test_a_failure_after_the_test_vm_exists_removes_it(estate: Estate) -> 
 
 
 async def _until_step(estate: Estate, workflow_id: str, step: TestStep) -> None:
-    handle = estate.client.temporal.get_workflow_handle(workflow_id)
-    deadline = time.monotonic() + 60
-    while True:
-        state = await handle.query("details")
-        if state["step"] == step.value or state["outcome"] != "running":
-            return
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.005)
+    await _until(estate.client.temporal.get_workflow_handle(workflow_id), step)  # type: ignore[arg-type]
 
 
 # The host command that creates the test VM (sent once, never blindly again), and the durable keep: a clean-up

@@ -7,11 +7,10 @@ import enum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, run_async, say
 from hvdr.cli.testfailover import app as test_app
-from hvdr.cli.testfailover import print_test_report
+from hvdr.cli.testfailover import print_steps, print_test_report
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.failover import FailoverReport, FailoverSpec, ShutdownMode
@@ -124,19 +123,7 @@ def print_report(report: FailoverReport) -> None:
         " runs on ",
         report.now_runs_on.host,
     )
-    table = Table()
-    for column in ("step", "outcome", "started", "seconds", "detail"):
-        table.add_column(column)
-    for step in report.steps:
-        seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
-        table.add_row(
-            cell(step.step.value),
-            cell(step.outcome),
-            cell(step.started_at.strftime("%H:%M:%S")),
-            cell(f"{seconds:.1f}" if seconds is not None else None),
-            cell(step.detail),
-        )
-    console.print(table)
+    print_steps(report.steps)
     for line in report.undone:
         say("undone: ", line)
     if report.error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Annotated
 
 import typer
@@ -10,10 +11,11 @@ from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
+from hvdr.failover import StepRecord
 from hvdr.inventory.db import session_for
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.settings import load_settings
-from hvdr.testfailover import RecoveryPointChoice, TestFailoverReport, parse_keep
+from hvdr.testfailover import RecoveryPointChoice, TestFailoverReport, TestStepRecord, parse_keep
 
 app = typer.Typer(
     help="Test failover: each VM's replica started as '<vm> - Test' on the mapped test network, verified, kept, "
@@ -100,6 +102,23 @@ def _print(reports: list[TestFailoverReport], output: OutputFormat) -> None:
         print_test_report(report)
 
 
+def print_steps(steps: Sequence[StepRecord | TestStepRecord]) -> None:
+    """One row per step of a run: its outcome, start, duration and what it found."""
+    table = Table()
+    for column in ("step", "outcome", "started", "seconds", "detail"):
+        table.add_column(column)
+    for step in steps:
+        seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
+        table.add_row(
+            cell(step.step.value),
+            cell(step.outcome),
+            cell(step.started_at.strftime("%H:%M:%S")),
+            cell(f"{seconds:.1f}" if seconds is not None else None),
+            cell(step.detail),
+        )
+    console.print(table)
+
+
 def print_test_report(report: TestFailoverReport) -> None:
     """A test failover's report: where it stands, one row per step, production's RPO, the clean-up."""
     vm_state = f"{report.test_vm} on {report.target.host}" if report.test_vm else f"no test VM on {report.target.host}"
@@ -113,19 +132,7 @@ def print_test_report(report: TestFailoverReport) -> None:
         report.test_network or "no test network",
         ")",
     )
-    table = Table()
-    for column in ("step", "outcome", "started", "seconds", "detail"):
-        table.add_column(column)
-    for step in report.steps:
-        seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
-        table.add_row(
-            cell(step.step.value),
-            cell(step.outcome),
-            cell(step.started_at.strftime("%H:%M:%S")),
-            cell(f"{seconds:.1f}" if seconds is not None else None),
-            cell(step.detail),
-        )
-    console.print(table)
+    print_steps(report.steps)
     rpo = report.rpo
     if rpo.samples:
         judged = {True: "within", False: "OVER", None: "no threshold for"}[rpo.within_threshold]
