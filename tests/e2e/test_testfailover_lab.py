@@ -136,6 +136,15 @@ async def test_a_failure_after_the_test_vm_exists_removes_it(estate: Estate) -> 
     assert report.cleanup_by == "the run, because verify failed"
     assert _test_vm(estate, "web-01") is None
     _assert_production_untouched(estate, "web-01", report)
+    # A run cancelled while it keeps its test VM (`temporal workflow cancel`) removes it all the same.
+    estate.control("DELETE", "/faults")
+    kept = await estate.client.test_failover("web-01")
+    await estate.client.temporal.get_workflow_handle(kept.workflow_id).cancel()
+    cancelled = await estate.client.test_failover_result(kept.workflow_id)
+    assert cancelled.outcome == "failed" and cancelled.failed_step is TestStep.KEEP, cancelled
+    assert cancelled.cleaned_up and cancelled.cleanup_by == "the run, because it was cancelled", cancelled
+    assert _test_vm(estate, "web-01") is None
+    _assert_production_untouched(estate, "web-01", cancelled)
 
 
 async def _until_step(estate: Estate, workflow_id: str, step: TestStep) -> None:

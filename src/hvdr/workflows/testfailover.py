@@ -12,6 +12,7 @@ the test VM may exist removes it; the clean-up is confirmed by reading the repli
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -118,6 +119,12 @@ class TestFailoverWorkflow:
         except StepFailed as failed:
             s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step
             s.cleanup_by = s.cleanup_by or f"the run, because {failed.step.value} failed"
+        except asyncio.CancelledError:  # `temporal workflow cancel`: what was created is removed all the same
+            record = s.steps[-1] if s.steps else None
+            if record is not None and record.outcome == "running":
+                record.ended_at, record.outcome, record.detail = workflow.now(), "failed", "the run was cancelled"
+            s.error, s.failed_step = f"{s.step.value}: the run was cancelled", s.step
+            s.cleanup_by = "the run, because it was cancelled"
         await self._clean_up()
         if s.error is None and s.cleaned_up:
             s.outcome = "succeeded"
