@@ -68,6 +68,18 @@ class UnplannedActivities(FailoverActivities):
             points.append(RecoveryPointInfo(id=LATEST, time=rep.last_replication_time, type="standard", name="Latest"))
         return RecoveryPoints(vm=vm, host=name, points=points)
 
+    async def _turn_off(self, host: HyperVHost, name: str, vm: str) -> hv.VMInfo:
+        """Power the copy off (Stop-VM -TurnOff): a fence, never a shutdown that a hung guest could hold up."""
+        calls = self.calls
+
+        async def off() -> hv.VMInfo | None:
+            now = await calls.run(name, host.get_vm, vm)
+            return now if now.state is hv.VMState.OFF else None
+
+        return await calls.ensure(
+            name, "Stop-VM -TurnOff", lambda: host.stop_vm(vm, hv.StopMode.TURN_OFF), off, idempotent=True
+        )
+
     @activity.defn(name="unplanned_recovery_points")
     async def recovery_points(self, request: HostVM) -> RecoveryPoints:
         """The replica's recovery points (Get-VMSnapshot -SnapshotType Replica) and its latest state."""
@@ -114,14 +126,7 @@ class UnplannedActivities(FailoverActivities):
         host, vm = await self._vm(name, request.vm)
         done: list[str] = []
         if vm.state is not hv.VMState.OFF:
-
-            async def off() -> hv.VMInfo | None:
-                now = await calls.run(name, host.get_vm, request.vm)
-                return now if now.state is hv.VMState.OFF else None
-
-            await calls.ensure(
-                name, "Stop-VM -TurnOff", lambda: host.stop_vm(request.vm, hv.StopMode.TURN_OFF), off, idempotent=True
-            )
+            await self._turn_off(host, name, request.vm)
             done.append(f"turned {request.vm} off on {name}")
         else:
             done.append(f"{request.vm} is Off on {name}")
@@ -192,14 +197,7 @@ class UnplannedActivities(FailoverActivities):
         if found is not None:
             return found
         if vm.state is not hv.VMState.OFF:
-
-            async def off() -> hv.VMInfo | None:
-                now = await calls.run(name, host.get_vm, request.vm)
-                return now if now.state is hv.VMState.OFF else None
-
-            await calls.ensure(
-                name, "Stop-VM -TurnOff", lambda: host.stop_vm(request.vm, hv.StopMode.TURN_OFF), off, idempotent=True
-            )
+            await self._turn_off(host, name, request.vm)
         return await calls.change(
             name,
             "Set-VMReplication -AsReplica",

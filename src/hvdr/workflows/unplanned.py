@@ -46,11 +46,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
+from hvdr.workflows.failover import LINK_RETRY, _describe
 from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Commands, Publisher, drain, reason, run_activity
 
 T = TypeVar("T")
 
-LINK_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["OperationConflict"])
 FENCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
 
@@ -397,16 +397,6 @@ class UnplannedFailoverWorkflow:
             **kwargs,
         )
         return result
-
-
-def _describe(result: object) -> str:
-    if isinstance(result, hv.ReplicationInfo):
-        return f"{result.vm_name}: {result.mode.value}, {result.state.value}"
-    if isinstance(result, hv.VMInfo):
-        return f"{result.name}: {result.state.value}"
-    if isinstance(result, list):
-        return ", ".join(f"{a.name} → {a.switch_name}" for a in result if isinstance(a, hv.NetworkAdapter))
-    return ""
 
 
 @workflow.defn(name="ReverseReplication")
