@@ -832,7 +832,7 @@ class Client:
             raise Conflict(f"{nothing} (there is no failover run {workflow_id})") from exc
         if not isinstance(report, UnplannedReport) or report.outcome != "committed":
             state = "waiting: `hvdr commit` it first" if report.outcome == "waiting" else report.outcome
-            raise Conflict(f"{nothing} ({workflow_id} is a {report.kind} failover, {state})")
+            raise Conflict(f"{nothing} ({workflow_id}: {report.kind} failover, {state})")
         if description.status is WorkflowExecutionStatus.RUNNING:
             raise Conflict(f"{nothing}: {workflow_id} is still finishing; retry in a moment")
         try:  # the policy the VM is protected with (its protection run holds it)
