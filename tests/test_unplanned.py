@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hvdr.cli.unplanned import parse_duration
-from hvdr.failover import FailoverReport
+from hvdr.failover import FailoverReport, Step
 from hvdr.protection import Endpoint
 from hvdr.unplanned import (
     LATEST,
@@ -68,3 +68,20 @@ def test_the_report_states_the_data_lost_and_reads_as_a_failover_report() -> Non
     assert report.data_loss_s == 42 * 60 and report.now_runs_on.host == "b" and report.kind == "unplanned"
     plain = FailoverReport.model_validate(report.model_dump(mode="json"))  # an older reader ignores the rest
     assert plain.outcome == "waiting"
+
+
+def test_hvdr_report_states_the_data_lost_of_an_unplanned_failover() -> None:
+    from hvdr.failover import StepRecord
+    from hvdr.report import REPORT_SOURCES, RunFacts
+
+    spec = UnplannedSpec(vm="db-01", source=Endpoint(site="site-a", host="a"), target=Endpoint(site="site-b", host="b"))
+    start = T0 + timedelta(hours=2)
+    steps = [
+        StepRecord(step=s, started_at=start, ended_at=start + timedelta(seconds=5), outcome="done")
+        for s in (Step.PREFLIGHT, Step.FENCE, Step.FAILOVER, Step.START, Step.VERIFY, Step.COMMIT)
+    ]
+    state = UnplannedState(spec=spec, point=POINTS[0], failed_over_at=start, steps=steps, outcome="committed")
+    result = UnplannedReport.of_unplanned("failover/db-01", state).model_dump(mode="json")
+    report = REPORT_SOURCES["UnplannedFailover"].convert(result, RunFacts(status="completed"))
+    [vm] = report.vms
+    assert vm.data_loss is not None and vm.data_loss.lost_s == 7200 and vm.up_at is not None

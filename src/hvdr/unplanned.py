@@ -173,6 +173,7 @@ class UnplannedReport(FailoverReport):
             fenced=state.fenced,
             fence=state.fence,
             auto_commit_at=state.auto_commit_at,
+            time_scale=spec.time_scale,
         )
 
 
