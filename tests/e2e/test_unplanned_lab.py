@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,7 +26,7 @@ from hvdr.worker.run import build_workers, run_workers
 from tests.e2e.conftest import SPEED, Estate
 from tests.e2e.test_failover_lab import _copy, _fault, _protected, _until_step
 from tests.e2e.test_protection_lab import _wait
-from tests.workflows.test_unplanned_replay import UNPLANNED_HISTORY
+from tests.workflows.test_unplanned_replay import POINTS_HISTORY, REVERSE_HISTORY, UNPLANNED_HISTORY
 
 pytestmark = pytest.mark.slow
 
@@ -101,9 +102,7 @@ async def test_site_down_recovers_from_the_chosen_point_with_nothing_from_site_a
     assert shown.kind == "unplanned" and getattr(shown, "data_loss_s", None) == committed.data_loss_s
     with pytest.raises(Conflict, match="nothing to commit"):
         await estate.client.commit(vm)
-    history = await estate.client.temporal.get_workflow_handle(f"failover/{vm}").fetch_history()
-    if os.environ.get("HVDR_RECORD_HISTORIES"):
-        UNPLANNED_HISTORY.write_text(history.to_json(), encoding="utf-8")
+    await _record(estate, f"failover/{vm}", UNPLANNED_HISTORY)
 
     # Site-a is back: reverse replication, and protection monitors site-b → site-a.
     estate.control("DELETE", "/faults")
@@ -119,6 +118,22 @@ async def test_site_down_recovers_from_the_chosen_point_with_nothing_from_site_a
     )[0]
     assert status.direction == "site-b → site-a" and status.primary_host == spec.target.host
     assert estate.control("GET", "/health")["split_brain"] == []
+    await _record(estate, f"reverse/{vm}", REVERSE_HISTORY)
+    async for run in estate.client.temporal.list_workflows("WorkflowType = 'RecoveryPoints'"):
+        await _record(estate, run.id, POINTS_HISTORY)
+        break
+
+
+async def _record(estate: Estate, workflow_id: str, path: Path) -> None:
+    if os.environ.get("HVDR_RECORD_HISTORIES"):
+        history = await estate.client.temporal.get_workflow_handle(workflow_id).fetch_history()
+        _write_once(path, history.to_json())
+
+
+def _write_once(path: Path, text: str) -> None:
+    """Recorded histories are append-only: a recording is written once, never replaced."""
+    if not path.exists():
+        path.write_text(text, encoding="utf-8")
 
 
 async def test_a_reachable_primary_is_fenced_first_cancel_reverts_and_a_killed_worker_changes_nothing_twice(
