@@ -31,7 +31,7 @@ class Kind(enum.StrEnum):
 
 
 BUILT: tuple[PlanKind, ...] = ("planned",)
-"""The kinds whose single-VM operation exists (unplanned and test failover come with issue #13)."""
+"""The kinds a plan runs so far (the single-VM test and unplanned failovers are not wired into plans yet)."""
 
 
 @app.command()
@@ -56,7 +56,11 @@ def run(
     if (name is None) == (not vm):
         fail("name a plan, or the VMs of an ad-hoc plan with --vm NAME (repeatable), not both", 2)
     if kind.value not in BUILT:
-        fail(f"{kind.value} plans need {kind.value} failover of a VM (issue #13), which is not built yet", 2)
+        fail(
+            f"plans run planned failover only so far: use `hvdr failover {kind.value} --vm …` per VM for a "
+            f"{kind.value} failover",
+            2,
+        )
     if point is not None:
         fail("--point applies to unplanned and test plans only", 2)
     with session_for(load_settings()) as session:
