@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from hvdr.failover import Step
+from hvdr.failover import PLANNED_STEPS
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import declared_plan, plan_spec
 from hvdr.plan import PlanReport, PlanSpec
@@ -140,7 +140,7 @@ async def test_default_plan_fails_over_in_group_order_and_the_dry_run_predicts_t
     _assert_moved(estate, first)
     for vm in ALL:  # zero blocks lost: the failed-over copy is the source as it shut down
         assert watch.source.get(vm) is not None and watch.source[vm] == watch.failed_over.get(vm), vm
-        assert [b.step for b in first.timeline if b.lane == vm] == [s.value for s in Step], vm
+        assert [b.step for b in first.timeline if b.lane == vm] == [s.value for s in PLANNED_STEPS], vm
     # Groups in order, by the lab's own log: every database VM reversed (after its verify) before any
     # application VM was touched, and every application VM before any web VM.
     log = _log(estate)

@@ -30,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.activities.failover import FailoverActivities, SourceCheck, TargetCheck
     from hvdr.activities.plan import HostBatch, ItemOutcome, PlanActivities, PlanLinks, activity_name, step_types
     from hvdr.activities.runs import Protected, RunLinks
-    from hvdr.failover import FailoverState, Step, StepRecord
+    from hvdr.failover import PLANNED_STEPS, FailoverState, Step, StepRecord
     from hvdr.plan import ActionRecord, ActionSpec, GroupRecord, GroupSpec, PlanReport, PlanSpec, PlanState, VMRun
     from hvdr.protection import Endpoint
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
@@ -276,7 +276,7 @@ class PlanWorkflow:
                 detail="; ".join(problems) or "source, replica and protection ready",
             )
         )
-        steps = [s for s in Step if s not in (Step.PREFLIGHT, Step.RECORD)]
+        steps = [s for s in PLANNED_STEPS if s not in (Step.PREFLIGHT, Step.RECORD)]
         if spec.target_network is None:
             steps.remove(Step.CONNECT)
         for step in steps:
