@@ -12,6 +12,7 @@ from hvdr.models import DiscoveredSite, PingReply, PingResult
 from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout, ProtectionRun
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
+from hvdr.testfailover import TestFailoverReport, TestFailoverSpec
 
 __all__ = [
     "Client",
@@ -34,5 +35,7 @@ __all__ = [
     "ProtectionStatus",
     "Settings",
     "TemporalUnavailable",
+    "TestFailoverReport",
+    "TestFailoverSpec",
     "load_settings",
 ]

@@ -49,6 +49,7 @@ from hvdr.outcomes import (
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
+    Endpoint,
     Phase,
     PolicyChange,
     ProtectionInput,
@@ -60,6 +61,14 @@ from hvdr.protection import (
 )
 from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.testfailover import (
+    CleanupRequest,
+    RecoveryPointChoice,
+    TestFailoverInput,
+    TestFailoverReport,
+    TestFailoverSpec,
+    testfailover_workflow_id,
+)
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
@@ -647,6 +656,124 @@ class Client:
         """Fail one VM over to its replica host with zero data loss; returns the run's report."""
         return await self.failover_result(await self.start_planned_failover(spec))
 
+    # -- test failover --------------------------------------------------------------------------------------
+
+    async def test_failover_spec(
+        self, vm: str, *, point: RecoveryPointChoice | str = "latest", keep_s: float | None = None
+    ) -> TestFailoverSpec:
+        """A test failover's spec: the live direction from the VM's protection run, the test network, failover
+        IP and RPO threshold from the inventory. Refused (``Conflict`` / ``NotFound``) while a failover of the
+        VM runs or when it is not protected and replicating."""
+        from temporalio.exceptions import ApplicationError
+
+        from hvdr.activities.testfailover import refuse_conflicts
+        from hvdr.inventory.testfailover import testfailover_spec
+
+        try:
+            status = await refuse_conflicts(self.temporal, vm)
+        except ApplicationError as exc:
+            raise (Conflict if exc.type == "OperationConflict" else NotFound)(exc.message) from None
+        choice = RecoveryPointChoice.parse(point) if isinstance(point, str) else point
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return testfailover_spec(
+                session,
+                status.vm,
+                Endpoint(site=status.primary_site, host=status.primary_host),
+                Endpoint(site=status.replica_site, host=status.replica_host),
+                policy=status.policy or None,
+                point=choice,
+                keep_s=keep_s,
+                time_scale=self.settings.time_scale,
+            )
+
+    async def start_test_failover(self, spec: TestFailoverSpec) -> str:
+        """Start a test failover run (``testfailover/<vm>``); refused while another test of the VM runs."""
+        workflow_id = testfailover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "TestFailover",
+                TestFailoverInput(spec=spec),
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes(
+                    "testfailover", site=spec.target.site, vm=spec.vm, phase="preflight"
+                ),
+                static_summary=f"test failover of {spec.vm} on {spec.target.host}",
+                memo=self._audit(),
+                result_type=TestFailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a test failover of {spec.vm} is already running ({workflow_id}): clean it up first "
+                f"(`hvdr failover test cleanup --vm {spec.vm}`)"
+            ) from exc
+        return workflow_id
+
+    async def test_failover(
+        self,
+        vm: str,
+        *,
+        point: RecoveryPointChoice | str = "latest",
+        keep: timedelta | float | None = None,
+        poll_s: float = 0.5,
+    ) -> TestFailoverReport:
+        """Test-fail one VM over: returns the run's report once the test VM runs verified and is kept (phase
+        ``keep``), or once the run ended (a failure, or a keep of 0). ``keep`` (host seconds or a timedelta)
+        ends the test by itself; without it the test VM stays until :meth:`test_failover_cleanup`."""
+        keep_s = keep.total_seconds() if isinstance(keep, timedelta) else keep
+        spec = await self.test_failover_spec(vm, point=point, keep_s=keep_s)
+        workflow_id = await self.start_test_failover(spec)
+        return await self.test_failover_ready(workflow_id, poll_s=poll_s)
+
+    async def test_failover_ready(self, workflow_id: str, *, poll_s: float = 0.5) -> TestFailoverReport:
+        """Wait until a test failover run keeps its verified test VM, or has ended; its report then."""
+        while True:
+            report = await self.test_failover_report(workflow_id)
+            if report.outcome != "running":
+                return await self.test_failover_result(workflow_id)
+            if report.phase == "keep":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def test_failover_report(self, vm_or_id: str) -> TestFailoverReport:
+        """A test failover run's report so far (by VM name or run id)."""
+        workflow_id = vm_or_id if vm_or_id.lower().startswith("testfailover/") else testfailover_workflow_id(vm_or_id)
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            report: TestFailoverReport = await handle.query("report", result_type=TestFailoverReport)
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover run {workflow_id.lower()!r}: `hvdr runs --kind testfailover` ({exc.message})"
+            ) from exc
+        return report
+
+    async def test_failover_cleanup(self, vm: str) -> TestFailoverReport:
+        """Remove the VM's test VM now: the run stops its keep, removes it, confirms nothing is left and ends;
+        returns its final report."""
+        workflow_id = testfailover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            await handle.execute_update("cleanup", CleanupRequest(by=self.settings.identity), result_type=str)
+        except WorkflowUpdateFailedError as exc:
+            refused = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise Conflict(f"cannot clean up the test failover of {vm}: {refused}") from exc
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover of {vm} is running ({workflow_id}): `hvdr runs --kind testfailover` lists them"
+            ) from exc
+        return await self.test_failover_result(workflow_id)
+
+    async def test_failover_result(self, workflow_id: str) -> TestFailoverReport:
+        """Wait for a test failover run to end and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id.lower(), result_type=TestFailoverReport)
+        try:
+            report: TestFailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
     # -- runs -----------------------------------------------------------------------------------------------
 
     async def runs(
@@ -682,8 +809,10 @@ class Client:
                 break
         return found
 
-    async def show(self, workflow_id: str) -> FailoverReport:
-        """A failover run's report: its steps with timings and outcomes, so far or final."""
+    async def show(self, workflow_id: str) -> FailoverReport | TestFailoverReport:
+        """A failover or test failover run's report: its steps with timings and outcomes, so far or final."""
+        if workflow_id.lower().startswith("testfailover/"):
+            return await self.test_failover_report(workflow_id)
         if not workflow_id.startswith("failover/"):
             raise NotFound(
                 f"`show` knows failover runs (failover/<vm>), not {workflow_id!r}: `hvdr status` shows protection"
