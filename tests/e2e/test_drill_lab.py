@@ -27,6 +27,7 @@ from tests.e2e.conftest import Estate
 from tests.e2e.test_check_lab import _check
 from tests.e2e.test_protection_lab import _protect, _wait
 from tests.e2e.test_testfailover_lab import _assert_production_untouched, _test_vm
+from tests.workflows.test_drill_replay import DRILL_HISTORY
 
 pytestmark = pytest.mark.slow
 
@@ -119,7 +120,10 @@ async def test_a_scheduled_drill_runs_on_schedule_and_leaves_its_evidence(drills
     assert workflow_id.startswith(f"drill/{PLAN}-"), workflow_id
     drill: DrillReport = await estate.client.drill_result(workflow_id)
 
-    assert drill.outcome == "succeeded" and drill.recorded, drill
+    assert drill.outcome == "succeeded" and drill.recorded, (
+        drill.error,
+        [(v.vm, v.outcome, v.error) for v in drill.vms],
+    )
     assert [(v.vm, v.group) for v in drill.vms] == [("db-01", "databases"), ("app-01", "applications")]
     for vm in drill.vms:
         assert vm.test is not None and vm.checks_passed and vm.cleaned_up, vm
@@ -146,6 +150,10 @@ async def test_a_scheduled_drill_runs_on_schedule_and_leaves_its_evidence(drills
         assert cells["checks passed"] == cells["clean-up confirmed"] == cells["production RPO unaffected"] == "yes"
     page = render(report, "html")
     assert "<h2>Evidence</h2>" in page and "<svg" in page and "production RPO unaffected" in page
+
+    history = await estate.client.temporal.get_workflow_handle(workflow_id).fetch_history()
+    if os.environ.get("HVDR_RECORD_HISTORIES") and not DRILL_HISTORY.exists():  # append-only
+        DRILL_HISTORY.write_text(history.to_json(), encoding="utf-8")
 
     # Recorded for readiness: `hvdr check` no longer says the plan was never drilled.
     with session_for(estate.settings) as session:

@@ -7,17 +7,19 @@ names these activities, never reaches the database itself.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Protocol
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
 from hvdr.activities.testfailover import refuse_conflicts
 from hvdr.drill import DrillGroup, DrillRecord, DrillTarget, DrillVM
 from hvdr.errors import HvdrError
-from hvdr.protection import ProtectionStatus
+from hvdr.protection import ProtectionStatus, protection_workflow_id
 from hvdr.testfailover import TestFailoverSpec
 
 
@@ -58,7 +60,7 @@ class DrillLinks:
             members = []
             for vm in vms:
                 try:
-                    status = await refuse_conflicts(self.client, vm)
+                    status = await self._testable(vm)
                     members.append(DrillVM(vm=vm, spec=self.book.test_spec(status.vm, status)))
                 except ApplicationError as exc:
                     members.append(DrillVM(vm=vm, refused=exc.message))
@@ -66,6 +68,26 @@ class DrillLinks:
                     members.append(DrillVM(vm=vm, refused=str(exc)))
             resolved.append(DrillGroup(name=name, vms=members))
         return DrillTarget(plan=request.plan, rto_target_s=target, groups=resolved)
+
+    async def _testable(self, vm: str, attempts: int = 5) -> ProtectionStatus:
+        """The VM's protection status when a test failover may start now. A protection run that is running but
+        did not answer its status query in time (a busy worker) is asked again, not taken for unprotected."""
+        for attempt in range(attempts):
+            try:
+                return await refuse_conflicts(self.client, vm)
+            except ApplicationError as exc:
+                if exc.type != "NotProtected" or attempt == attempts - 1 or not await self._protection_runs(vm):
+                    raise
+            activity.heartbeat(f"asking {vm}'s protection run again")
+            await asyncio.sleep(1.0 + attempt)
+        raise AssertionError("unreachable")
+
+    async def _protection_runs(self, vm: str) -> bool:
+        try:
+            described = await self.client.get_workflow_handle(protection_workflow_id(vm)).describe()
+        except RPCError:
+            return False
+        return described.status is WorkflowExecutionStatus.RUNNING
 
     @activity.defn(name="drill_record")
     async def record(self, record: DrillRecord) -> None:
