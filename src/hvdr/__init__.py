@@ -13,6 +13,7 @@ from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout,
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
 from hvdr.testfailover import TestFailoverReport, TestFailoverSpec
+from hvdr.unplanned import RecoveryPoints, ReverseReport, UnplannedReport, UnplannedSpec
 
 __all__ = [
     "Client",
@@ -33,9 +34,13 @@ __all__ = [
     "ProtectionRun",
     "ProtectionSpec",
     "ProtectionStatus",
+    "RecoveryPoints",
+    "ReverseReport",
     "Settings",
     "TemporalUnavailable",
     "TestFailoverReport",
     "TestFailoverSpec",
+    "UnplannedReport",
+    "UnplannedSpec",
     "load_settings",
 ]

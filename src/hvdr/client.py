@@ -59,6 +59,7 @@ from hvdr.protection import (
     ProtectionInput,
     ProtectionPolicy,
     ProtectionSpec,
+    ProtectionState,
     ProtectionStatus,
     ResyncRequest,
     protection_workflow_id,
@@ -74,6 +75,15 @@ from hvdr.testfailover import (
     testfailover_workflow_id,
 )
 from hvdr.topology import ReplicationPolicy
+from hvdr.unplanned import (
+    RecoveryPoints,
+    RecoveryPointsRequest,
+    ReverseReport,
+    ReverseSpec,
+    UnplannedReport,
+    UnplannedSpec,
+    reverse_workflow_id,
+)
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
@@ -975,7 +985,9 @@ class Client:
         return found
 
     async def show(self, workflow_id: str) -> FailoverReport | TestFailoverReport:
-        """A failover or test failover run's report: its steps with timings and outcomes, so far or final."""
+        """A failover run's report: its steps with timings and outcomes, so far or final (an unplanned
+        failover's is an ``UnplannedReport``, with its recovery point, fence and data lost; a test failover's a
+        ``TestFailoverReport``)."""
         if workflow_id.lower().startswith("testfailover/"):
             return await self.test_failover_report(workflow_id)
         if not workflow_id.startswith("failover/"):
@@ -984,10 +996,161 @@ class Client:
             )
         handle = self.temporal.get_workflow_handle(workflow_id.lower())
         try:
-            report: FailoverReport = await handle.query("report", result_type=FailoverReport)
+            report: FailoverReport = await handle.query("report", result_type=UnplannedReport)
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
+        if report.kind != "unplanned":
+            return FailoverReport.model_validate(report.model_dump())
         return report
+
+    # -- unplanned failover ---------------------------------------------------------------------------------
+
+    async def recovery_points(self, vm: str) -> RecoveryPoints:
+        """The recovery points of the VM's replica (oldest first; the last, id ``latest``, is its latest state),
+        read on the replica site's worker."""
+        status = await self.protection_status(vm)
+        request = RecoveryPointsRequest(
+            vm=status.vm, replica=Endpoint(site=status.replica_site, host=status.replica_host)
+        )
+        points: RecoveryPoints = await self.temporal.execute_workflow(
+            "RecoveryPoints",
+            request,
+            id=f"points/{status.vm.lower()}/{uuid.uuid4().hex[:8]}",
+            task_queue=WORKFLOW_TASK_QUEUE,
+            execution_timeout=timedelta(minutes=5),
+            result_type=RecoveryPoints,
+        )
+        return points
+
+    async def start_unplanned_failover(self, spec: UnplannedSpec) -> str:
+        """Start an unplanned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "UnplannedFailover",
+                args=[spec],
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
+                static_summary=f"unplanned failover of {spec.vm} to {spec.target.host} ({spec.point})",
+                result_type=UnplannedReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def unplanned_report(self, workflow_id: str, *, poll_s: float = 0.2) -> UnplannedReport:
+        """The run's report once it waits for commit / cancel or has ended (refused, failed, committed…)."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        while True:
+            description = await handle.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                try:
+                    result: UnplannedReport = await handle.result()
+                    return result
+                except WorkflowFailureError as exc:
+                    raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+            report: UnplannedReport = await handle.query("report", result_type=UnplannedReport)
+            if report.outcome != "running":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def unplanned_failover(self, spec: UnplannedSpec) -> UnplannedReport:
+        """Fail one VM over to its replica from a recovery point (its primary site lost); returns the report once
+        the run waits for :meth:`commit` / :meth:`cancel` (outcome ``waiting``) or has ended (``refused`` when the
+        old primary could not be fenced and ``spec.force`` is false; ``committed`` with auto-commit)."""
+        return await self.unplanned_report(await self.start_unplanned_failover(spec))
+
+    async def _decide(self, vm: str, update: str) -> UnplannedReport:
+        workflow_id = failover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        nothing = f"nothing to {update}: no unplanned failover of {vm} waits for a decision"
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise Conflict(f"{nothing} (`hvdr failover unplanned --vm {vm}` starts one)") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{nothing} ({workflow_id} is {ended})")
+        if description.workflow_type != "UnplannedFailover":
+            raise Conflict(f"{nothing} ({workflow_id} is a {description.workflow_type} run)")
+        try:
+            await handle.execute_update(update, result_type=UnplannedReport)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise Conflict(getattr(cause, "message", None) or str(cause)) from exc
+        return await self.failover_result_unplanned(workflow_id)
+
+    async def failover_result_unplanned(self, workflow_id: str) -> UnplannedReport:
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        try:
+            report: UnplannedReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def commit(self, vm: str) -> UnplannedReport:
+        """Commit the VM's unplanned failover (Complete-VMFailover, irreversible); the run's final report."""
+        return await self._decide(vm, "commit")
+
+    async def cancel(self, vm: str) -> UnplannedReport:
+        """Cancel the VM's unplanned failover (Stop-VMFailover: the copy is off and a replica again); the run
+        ends and another recovery point can be tried with a new run."""
+        return await self._decide(vm, "cancel")
+
+    async def reverse(self, vm: str, spec: ReverseSpec | None = None) -> ReverseReport:
+        """Once the old primary is back after a committed unplanned failover: ``-AsReplica`` there, ``-Reverse``
+        here, the initial replication per the VM's policy; protection then monitors the new direction."""
+        spec = spec or await self._reverse_spec(vm)
+        workflow_id = reverse_workflow_id(spec.vm)
+        try:
+            handle = await self.temporal.start_workflow(
+                "ReverseReplication",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("reverse", site=spec.primary.site, vm=spec.vm, phase="as-replica"),
+                static_summary=f"reverse replication of {spec.vm}: {spec.primary.host} → {spec.replica.host}",
+                result_type=ReverseReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(f"a reverse of {spec.vm} is already running ({workflow_id})") from exc
+        try:
+            report: ReverseReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def _reverse_spec(self, vm: str) -> ReverseSpec:
+        workflow_id = failover_workflow_id(vm)
+        nothing = f"nothing to reverse for {vm}: reverse follows a committed unplanned failover"
+        try:
+            report = await self.show(workflow_id)
+            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except NotFound as exc:
+            raise Conflict(f"{nothing} (there is no failover run {workflow_id})") from exc
+        if not isinstance(report, UnplannedReport) or report.outcome != "committed":
+            state = "waiting: `hvdr commit` it first" if report.outcome == "waiting" else report.outcome
+            raise Conflict(f"{nothing} ({workflow_id}: {report.kind} failover, {state})")
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"{nothing}: {workflow_id} is still finishing; retry in a moment")
+        try:  # the policy the VM is protected with (its protection run holds it)
+            state = await self._protection(report.vm).query("details", result_type=ProtectionState)
+        except RPCError as exc:
+            raise NotFound(f"{report.vm} has no protection run to reverse: {exc.message}") from exc
+        copy = state.spec.policy.initial_replication
+        scheduled = copy.method == "scheduled"  # an offline policy's copy goes over the network on the way back
+        return ReverseSpec(
+            vm=report.vm,
+            primary=report.target,
+            replica=report.source,
+            initial_method="scheduled" if scheduled else "network",
+            initial_start_time=copy.at if scheduled else None,
+        )
 
     # -- reports --------------------------------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ from hvdr.drill import DrillReport, VMEvidence
 from hvdr.failover import FailoverReport, Step
 from hvdr.payloads import Durable
 from hvdr.testfailover import TestFailoverReport, TestStep
+from hvdr.unplanned import UnplannedReport
 
 Outcome = str
 """A step's outcome: running, done, failed, undone, skipped (plans add waiting, approved, rejected, timed_out)."""
@@ -426,8 +427,21 @@ def _drill(result: Any, facts: RunFacts) -> RunReport:
     return from_drill(DrillReport.model_validate(result), facts)
 
 
+def _unplanned_failover(result: Any, facts: RunFacts) -> RunReport:
+    unplanned = UnplannedReport.model_validate(result)
+    report = from_failover(unplanned, facts)
+    vm, point = report.vms[0], unplanned.recovery_point
+    if point is not None and point.time is not None and unplanned.failed_over_at is not None:
+        vm.data_loss = DataLoss.unplanned(point.time, unplanned.failed_over_at)
+    verify = next((s for s in unplanned.steps if s.step is Step.VERIFY and s.outcome == "done"), None)
+    if verify is not None and unplanned.outcome in ("waiting", "committed"):
+        vm.up_at = verify.ended_at
+    return report
+
+
 REPORT_SOURCES: dict[str, ReportSource] = {
     "PlannedFailover": ReportSource(FailoverReport, _planned_failover),
     "Drill": ReportSource(DrillReport, _drill),
+    "UnplannedFailover": ReportSource(UnplannedReport, _unplanned_failover),
 }
 """Workflow type → how its runs report. A new kind of run registers here (one line)."""

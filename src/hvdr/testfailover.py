@@ -10,7 +10,7 @@ that nothing is left behind. Production replication's RPO is measured on the rep
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -68,7 +68,8 @@ class RecoveryPointChoice(Durable):
 
     @classmethod
     def parse(cls, text: str) -> RecoveryPointChoice:
-        """``latest``, ``latest-app-consistent``, an ISO time (``2026-12-01T10:00:00Z``) or a point's id."""
+        """``latest``, ``latest-app-consistent``, an ISO time (``2026-12-01T10:00:00Z``; UTC unless it says
+        otherwise) or a point's id."""
         value = text.strip()
         if value.lower() in ("latest", "latest-app-consistent"):
             return cls(kind=value.lower())
@@ -82,9 +83,7 @@ class RecoveryPointChoice(Durable):
             raise ValueError(
                 f"--point {text!r} is not latest, latest-app-consistent, an ISO time or a recovery point id"
             ) from None
-        if at.tzinfo is None:
-            raise ValueError(f"--point {text!r} has no time zone: add Z or an offset (2026-12-01T10:00:00Z)")
-        return cls(kind="time", at=at)
+        return cls(kind="time", at=at if at.tzinfo else at.replace(tzinfo=UTC))  # UTC unless it says, as unplanned
 
     def describe(self) -> str:
         if self.kind == "time" and self.at is not None:

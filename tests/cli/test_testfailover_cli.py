@@ -14,7 +14,6 @@ from tests.cli.helpers import assert_one_line_error, free_port_pair, home_env, h
 def test_test_failover_input_errors(tmp_path: Path) -> None:
     env = home_env(tmp_path, free_port_pair())
     assert hvdr("apply", "-f", str(default_topology_path()), env=env).code == 0
-    assert_one_line_error(hvdr("failover", "test", "cleanup", env=env), "--vm NAME")
     assert_one_line_error(hvdr("failover", "test", "--vm", "db-01", "--keep", "3x", env=env), "--keep '3x'")
     assert_one_line_error(hvdr("failover", "test", "--vm", "no\x1b[2Jpe", env=env), "unknown VM 'no\\x1b[2Jpe'")
 
@@ -39,3 +38,7 @@ def test_recovery_point_choices() -> None:
     assert point.kind == "id" and str(point.id) == "3f2504e0-4f89-11d3-9a0c-0305e82c3301"
     at = RecoveryPointChoice.parse("2026-12-01T10:00:00Z")
     assert at.kind == "time" and at.at is not None and at.at.utcoffset() is not None
+    naive = RecoveryPointChoice.parse("2026-12-01T10:00:00")
+    assert naive.at == at.at, "a time without a zone is UTC, as for unplanned failover"
+    with pytest.raises(ValueError, match="--point"):
+        RecoveryPointChoice.parse("last week")

@@ -96,76 +96,82 @@ async def test_test_failover_runs_the_copy_on_the_test_network_and_cleans_up(est
         TEST_FAILOVER_HISTORY.write_text(history.to_json(), encoding="utf-8")
 
 
-async def test_keep_ends_the_test_by_itself_and_conflicts_are_refused(estate: Estate) -> None:
+async def test_keep_failure_and_cancel_each_end_the_test_and_conflicts_are_refused(estate: Estate) -> None:
+    vm = "app-01"
     with pytest.raises(NotFound, match="not protected"):
-        await estate.client.test_failover("app-01")
-    await _protected(estate, "app-01")
+        await estate.client.test_failover(vm)
+    await _protected(estate, vm)
     # A keep of 1,200 host seconds, measured every 60 (timers fire about once a second here, so 4 or more
     # measurements): at 2 a run, the kept test carries on in new runs with its state (continue-as-new).
-    spec = await estate.client.test_failover_spec("app-01", keep_s=1200)
+    spec = await estate.client.test_failover_spec(vm, keep_s=1200)
     workflow_id = await estate.client.start_test_failover(
         spec.model_copy(update={"rpo_sample_s": 60.0, "ticks_per_run": 2})
     )
     first_run = (await estate.client.temporal.get_workflow_handle(workflow_id).describe()).run_id
     final = await estate.client.test_failover_result(workflow_id)
-    _assert_nothing_left(estate, "app-01", final)
+    _assert_nothing_left(estate, vm, final)
     assert final.cleanup_by == "the --keep time ran out", final
     keep = next(s for s in final.steps if s.step is TestStep.KEEP)
     assert keep.ended_at is not None and (keep.ended_at - keep.started_at).total_seconds() >= 1200 / SPEED
     last = await estate.client.temporal.get_workflow_handle(workflow_id).describe()
     assert last.run_id != first_run, "the keep continued as new"
     assert final.rpo.samples >= 5 and len(final.rpo.last) <= final.rpo.KEPT_SAMPLES, final.rpo
-    spec = _spec(estate, "app-01")
-    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=5.0)
-    await estate.client.start_planned_failover(spec)
-    with pytest.raises(Conflict, match="being failed over"):
-        await estate.client.test_failover("app-01")
 
-
-async def test_a_failure_after_the_test_vm_exists_removes_it(estate: Estate) -> None:
-    await _protected(estate, "web-01")
-    spec = await estate.client.test_failover_spec("web-01")
+    # A failure once the test VM exists removes it.
     _fault(estate, "cmdlet_latency", host=spec.target.host, cmdlet="Start-VM", seconds=1.0)
     workflow_id = await estate.client.start_test_failover(spec)
     await _until_step(estate, workflow_id, TestStep.START)  # the test VM exists: its guest loses its services
-    _fault(estate, "integration_services_off", host=spec.target.host, vm="web-01 - Test")
+    _fault(estate, "integration_services_off", host=spec.target.host, vm=f"{vm} - Test")
     report = await estate.client.test_failover_result(workflow_id)
     assert report.outcome == "failed" and report.failed_step is TestStep.VERIFY, report
     assert "no heartbeat" in (report.error or ""), report.error
     assert report.cleaned_up and [s.step for s in report.steps][-2:] == [TestStep.CLEANUP, TestStep.CONFIRM]
     assert report.cleanup_by == "the run, because verify failed"
-    assert _test_vm(estate, "web-01") is None
-    _assert_production_untouched(estate, "web-01", report)
+    assert _test_vm(estate, vm) is None
+    _assert_production_untouched(estate, vm, report)
+
+    # A run cancelled while it keeps its test VM (`temporal workflow cancel`) removes it all the same.
+    estate.control("DELETE", "/faults")
+    kept = await estate.client.test_failover(vm)
+    await estate.client.temporal.get_workflow_handle(kept.workflow_id).cancel()
+    cancelled = await estate.client.test_failover_result(kept.workflow_id)
+    assert cancelled.outcome == "failed" and cancelled.failed_step is TestStep.KEEP, cancelled
+    assert cancelled.cleaned_up and cancelled.cleanup_by == "the run, because it was cancelled", cancelled
+    assert _test_vm(estate, vm) is None
+    _assert_production_untouched(estate, vm, cancelled)
+    assert estate.calls("Start-VMFailover", vm) == 3 and estate.calls("Stop-VMFailover", vm) == 3
+
+    # No test of a VM being failed over.
+    planned = _spec(estate, vm)
+    _fault(estate, "cmdlet_latency", host=planned.source.host, cmdlet="Stop-VM", seconds=5.0)
+    await estate.client.start_planned_failover(planned)
+    with pytest.raises(Conflict, match="being failed over"):
+        await estate.client.test_failover(vm)
 
 
 async def _until_step(estate: Estate, workflow_id: str, step: TestStep) -> None:
     await _until(estate.client.temporal.get_workflow_handle(workflow_id), step)  # type: ignore[arg-type]
 
 
-# The host command that creates the test VM (sent once, never blindly again), and the durable keep: a clean-up
-# asked for while no worker runs is taken up when one is back. (Start-VM's and Stop-VMFailover's retries read
-# before they act, as the planned failover's crash test shows for the same activities.)
-@pytest.mark.parametrize("boundary", [TestStep.FAILOVER, TestStep.KEEP])
-async def test_worker_killed_at_a_test_failover_boundary_changes_nothing_twice(
-    estate: Estate, boundary: TestStep
-) -> None:
+async def test_worker_killed_at_test_failover_boundaries_changes_nothing_twice(estate: Estate) -> None:
+    """Killed as -AsTest starts (the command that creates the test VM: sent once, never blindly again), then
+    while the VM is kept (a clean-up asked for while no worker runs is taken up when one is back). Start-VM's
+    and Stop-VMFailover's retries read before they act, as the planned failover's crash test shows for the same
+    activities."""
     vm = "app-02"
     await _protected(estate, vm)
-    spec = await estate.client.test_failover_spec(vm)
-    workflow_id = await estate.client.start_test_failover(spec)
-    await _until_step(estate, workflow_id, boundary)  # the run has entered the step: kill the workers now
+    workflow_id = await estate.client.start_test_failover(await estate.client.test_failover_spec(vm))
+    await _until_step(estate, workflow_id, TestStep.FAILOVER)  # the run has entered the step: kill the workers
     await estate.kill_workers()
-    if boundary is TestStep.KEEP:
-        cleanup = asyncio.create_task(estate.client.test_failover_cleanup(vm))
-        await asyncio.sleep(0.5)
-        await estate.start_workers()
-        report = await cleanup
-    else:
-        await asyncio.sleep(0.5)
-        await estate.start_workers()
-        await estate.client.test_failover_ready(workflow_id)
-        report = await estate.client.test_failover_cleanup(vm)
+    await asyncio.sleep(0.5)
+    await estate.start_workers()
+    assert (await estate.client.test_failover_ready(workflow_id)).phase == "keep"
+    await estate.kill_workers()
+    cleanup = asyncio.create_task(estate.client.test_failover_cleanup(vm))
+    await asyncio.sleep(0.5)
+    await estate.start_workers()
+    report = await cleanup
     _assert_nothing_left(estate, vm, report)
-    assert estate.calls("Start-VMFailover", vm) == 1, boundary
-    assert estate.calls("Start-VM", f"{vm} - Test") == 1, boundary
-    assert estate.calls("Stop-VMFailover", vm) == 1, boundary
+    assert estate.calls("Start-VMFailover", vm) == 1
+    assert estate.calls("Start-VM", f"{vm} - Test") == 1
+    assert estate.calls("Stop-VMFailover", vm) == 1

@@ -21,6 +21,7 @@ from hvdr.models import RunSummary
 from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
 from hvdr.testfailover import TestFailoverReport
+from hvdr.unplanned import UnplannedReport
 
 app = typer.Typer(help="Fail protected VMs over to their replica hosts.", no_args_is_help=True)
 app.add_typer(test_app, name="test")
@@ -170,5 +171,9 @@ def show(
         emit(report, [], output)
     elif isinstance(report, TestFailoverReport):
         print_test_report(report)
+    elif isinstance(report, UnplannedReport):
+        from hvdr.cli.unplanned import print_unplanned  # it imports this module (its command joins `failover`)
+
+        print_unplanned(report)
     else:
         print_report(report)

@@ -22,6 +22,7 @@ from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
+from hvdr.activities.unplanned import UnplannedActivities
 from hvdr.settings import Settings
 from hvdr.worker.drills import InventoryDrills
 from hvdr.workflows.discovery import DiscoveryWorkflow
@@ -31,6 +32,7 @@ from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
 from hvdr.workflows.testfailover import TestFailoverWorkflow
+from hvdr.workflows.unplanned import RecoveryPointsWorkflow, ReverseReplicationWorkflow, UnplannedFailoverWorkflow
 
 WORKFLOWS: Sequence[type] = (
     PingWorkflow,
@@ -40,6 +42,9 @@ WORKFLOWS: Sequence[type] = (
     PlannedFailoverWorkflow,
     TestFailoverWorkflow,
     DrillWorkflow,
+    UnplannedFailoverWorkflow,
+    ReverseReplicationWorkflow,
+    RecoveryPointsWorkflow,
 )
 
 
@@ -66,6 +71,7 @@ def site_activities(
         placements = hosts
     failover = FailoverActivities(hosts, calls, placements)
     test = TestFailoverActivities(hosts, calls)
+    unplanned = UnplannedActivities(hosts, calls, placements)
     return [
         ping_site,
         DiscoveryActivities(hosts, calls).discover_site,
@@ -97,4 +103,11 @@ def site_activities(
         test.start,
         test.remove,
         test.confirm,
+        unplanned.recovery_points,
+        unplanned.check_replica,
+        unplanned.probe,
+        unplanned.fence,
+        unplanned.fail_over_from,
+        unplanned.complete,
+        unplanned.as_replica,
     ]

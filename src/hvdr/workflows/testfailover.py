@@ -12,6 +12,7 @@ the test VM may exist removes it; the clean-up is confirmed by reading the repli
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -46,7 +47,16 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.visibility import HVDR_PHASE
 
 from hvdr.workflows.failover import LINK_RETRY, _describe
-from hvdr.workflows.kit import HOST_COMMAND, MEASURE, STEP, ActivityOptions, Publisher, reason, run_activity
+from hvdr.workflows.kit import (
+    HOST_COMMAND,
+    MEASURE,
+    STEP,
+    ActivityOptions,
+    Publisher,
+    interruptible,
+    reason,
+    run_activity,
+)
 
 T = TypeVar("T")
 
@@ -118,6 +128,12 @@ class TestFailoverWorkflow:
         except StepFailed as failed:
             s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step
             s.cleanup_by = s.cleanup_by or f"the run, because {failed.step.value} failed"
+        except asyncio.CancelledError:  # `temporal workflow cancel`: what was created is removed all the same
+            record = s.steps[-1] if s.steps else None
+            if record is not None and record.outcome == "running":
+                record.ended_at, record.outcome, record.detail = workflow.now(), "failed", "the run was cancelled"
+            s.error, s.failed_step = f"{s.step.value}: the run was cancelled", s.step
+            s.cleanup_by = "the run, because it was cancelled"
         await self._clean_up()
         if s.error is None and s.cleaned_up:
             s.outcome = "succeeded"
@@ -200,8 +216,8 @@ class TestFailoverWorkflow:
             try:
                 await workflow.wait_condition(lambda: s.cleanup_by is not None, timeout=wait)
             except TimeoutError:
-                ticks += 1
-                await self._measure(TestStep.KEEP)
+                ticks += 1  # a clean-up never waits behind a replica host that does not answer a measurement
+                await interruptible(self._measure(TestStep.KEEP), lambda: s.cleanup_by is not None)
         record.ended_at, record.outcome = workflow.now(), "done"
         record.detail = f"kept {(record.ended_at - record.started_at).total_seconds():.0f} s; ended by {s.cleanup_by}"
 
