@@ -10,7 +10,7 @@ that nothing is left behind. Production replication's RPO is measured on the rep
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Literal
 
@@ -19,6 +19,7 @@ from pydantic import Field
 from hvdr.failover import FailoverIP
 from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
+from hvdr.recovery_points import LATEST, LATEST_APP_CONSISTENT, parse_point
 
 KIND = "testfailover"
 
@@ -26,23 +27,6 @@ KIND = "testfailover"
 def testfailover_workflow_id(vm: str) -> str:
     """One test failover per VM at a time (Hyper-V allows one); case-insensitive, as VM names are."""
     return f"{KIND}/{vm.lower()}"
-
-
-_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-
-
-def parse_keep(text: str) -> float:
-    """``--keep``: a duration such as ``90s``, ``30m``, ``8h`` or ``3d`` (a bare number is seconds)."""
-    value = text.strip().lower()
-    unit = _UNITS.get(value[-1:]) if value else None
-    number = value[:-1] if unit is not None else value
-    try:
-        seconds = float(number) * (unit or 1.0)
-    except ValueError:
-        raise ValueError(f"--keep {text!r} is not a duration: write 90s, 30m, 8h or 3d") from None
-    if not seconds >= 0 or seconds == float("inf"):
-        raise ValueError(f"--keep {text!r} must be a finite duration of 0 or more")
-    return seconds
 
 
 class TestStep(StrEnum):
@@ -68,22 +52,22 @@ class RecoveryPointChoice(Durable):
 
     @classmethod
     def parse(cls, text: str) -> RecoveryPointChoice:
-        """``latest``, ``latest-app-consistent``, an ISO time (``2026-12-01T10:00:00Z``; UTC unless it says
-        otherwise) or a point's id."""
-        value = text.strip()
-        if value.lower() in ("latest", "latest-app-consistent"):
-            return cls(kind=value.lower())
+        """A ``--point`` as :func:`hvdr.recovery_points.parse_point` reads it (one meaning for both failovers)."""
+        canonical = parse_point(text)
+        if canonical in (LATEST, LATEST_APP_CONSISTENT):
+            return cls(kind=canonical)
         try:
-            return cls(kind="id", id=uuid.UUID(value))
+            return cls(kind="id", id=uuid.UUID(canonical))
         except ValueError:
-            pass
-        try:
-            at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(
-                f"--point {text!r} is not latest, latest-app-consistent, an ISO time or a recovery point id"
-            ) from None
-        return cls(kind="time", at=at if at.tzinfo else at.replace(tzinfo=UTC))  # UTC unless it says, as unplanned
+            return cls(kind="time", at=datetime.fromisoformat(canonical))
+
+    def text(self) -> str:
+        """The canonical ``--point`` text, as :func:`hvdr.recovery_points.choose_point` takes it."""
+        if self.kind == "time" and self.at is not None:
+            return self.at.isoformat()
+        if self.kind == "id":
+            return str(self.id)
+        return self.kind
 
     def describe(self) -> str:
         if self.kind == "time" and self.at is not None:

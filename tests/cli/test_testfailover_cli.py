@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from hvdr.testfailover import RecoveryPointChoice, parse_keep
+from hvdr.durations import parse_duration
+from hvdr.testfailover import RecoveryPointChoice
 from hvdr.topology import default_topology_path
 from tests.cli.helpers import assert_one_line_error, free_port_pair, home_env, hvdr
 
@@ -19,16 +20,17 @@ def test_test_failover_input_errors(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("text", "seconds"), [("90s", 90.0), ("30m", 1800.0), ("8H", 28800.0), ("3d", 259200.0), ("45", 45.0), ("0", 0.0)]
+    ("text", "seconds"),
+    [("90s", 90.0), ("30m", 1800.0), ("8H", 28800.0), ("3d", 259200.0), ("45", 45.0), ("0", 0.0), ("1h30m", 5400.0)],
 )
-def test_keep_durations(text: str, seconds: float) -> None:
-    assert parse_keep(text) == seconds
+def test_durations(text: str, seconds: float) -> None:
+    assert parse_duration(text, "--keep") == seconds
 
 
 @pytest.mark.parametrize("text", ["", "m", "-5m", "nan", "infs", "1w"])
-def test_bad_keep_durations(text: str) -> None:
+def test_bad_durations_name_the_option(text: str) -> None:
     with pytest.raises(ValueError, match="--keep"):
-        parse_keep(text)
+        parse_duration(text, "--keep")
 
 
 def test_recovery_point_choices() -> None:

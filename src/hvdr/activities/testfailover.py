@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from hvdr.activities.common import HostCalls
+from hvdr.activities.failover import point_infos
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
 from hvdr.failover import failover_workflow_id
@@ -22,6 +23,7 @@ from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
 from hvdr.protection import Phase, ProtectionStatus, protection_workflow_id
+from hvdr.recovery_points import choose_point
 from hvdr.testfailover import RecoveryPointChoice
 
 S = hv.ReplicationState
@@ -122,7 +124,7 @@ class TestFailoverActivities:
         rep = await self._replication(host, name, request.vm)
         if rep.test_vm_name is not None:  # a retry: the test VM was created by the attempt that died
             return TestStarted(test_vm=rep.test_vm_name, point=request.point.describe())
-        point = await self._point(host, name, request.vm, request.point)
+        point = await self._point(host, name, request.vm, request.point, rep)
 
         async def created() -> hv.FailoverResult | None:
             now = await self._replication(host, name, request.vm)
@@ -139,29 +141,17 @@ class TestFailoverActivities:
         return TestStarted(test_vm=result.test_vm_name or f"{request.vm} - Test", point=described)
 
     async def _point(
-        self, host: HyperVHost, name: str, vm: str, choice: RecoveryPointChoice
+        self, host: HyperVHost, name: str, vm: str, choice: RecoveryPointChoice, rep: hv.ReplicationInfo
     ) -> hv.RecoveryPoint | None:
+        """The snapshot the choice means; None = the replica's latest state."""
         if choice.kind == "latest":
             return None
-        points = await self.calls.run(name, host.list_recovery_points, vm)
-        chosen: hv.RecoveryPoint | None = None
-        if choice.kind == "latest-app-consistent":
-            chosen = next(
-                (p for p in reversed(points) if p.snapshot_type is hv.SnapshotType.APP_CONSISTENT_REPLICA), None
-            )
-        elif choice.kind == "id":
-            chosen = next((p for p in points if p.id == choice.id), None)
-        elif choice.at is not None:
-            chosen = next(
-                (p for p in reversed(points) if p.creation_time is not None and p.creation_time <= choice.at), None
-            )
-        if chosen is None:
-            raise _fail(
-                f"{vm} has no recovery point matching {choice.describe()} on {name} "
-                f"({len(points)} point(s); `hvdr recovery-points --vm {vm}` lists them)",
-                "NoSuchRecoveryPoint",
-            )
-        return chosen
+        snapshots = await self.calls.run(name, host.list_recovery_points, vm)
+        try:
+            chosen = choose_point(point_infos(snapshots, rep), choice.text())
+        except ValueError as e:
+            raise _fail(f"{vm} on {name}: {e}", "NoSuchRecoveryPoint") from None
+        return next((p for p in snapshots if str(p.id) == chosen.id), None)
 
     @activity.defn(name="testfailover_remove")
     async def remove(self, request: HostVM) -> str:

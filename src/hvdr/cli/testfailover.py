@@ -11,11 +11,12 @@ from rich.table import Table
 
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client
+from hvdr.durations import parse_duration
 from hvdr.failover import StepRecord
 from hvdr.inventory.db import session_for
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.settings import load_settings
-from hvdr.testfailover import RecoveryPointChoice, TestFailoverReport, TestStepRecord, parse_keep
+from hvdr.testfailover import RecoveryPointChoice, TestFailoverReport, TestStepRecord
 
 app = typer.Typer(
     help="Test failover: each VM's replica started as '<vm> - Test' on the mapped test network, verified, kept, "
@@ -54,7 +55,7 @@ def test(
         fail("name the VMs to test: --vm NAME (repeatable)", 2)
     try:
         choice = RecoveryPointChoice.parse(point)
-        keep_s = parse_keep(keep) if keep is not None else None
+        keep_s = parse_duration(keep, "--keep") if keep is not None else None
     except ValueError as exc:
         fail(str(exc), 2)
     with session_for(load_settings()) as session:
