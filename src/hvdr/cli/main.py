@@ -14,6 +14,7 @@ from hvdr.cli import (
     check,
     codec,
     demo,
+    drill,
     failover,
     inventory,
     lab,
@@ -53,6 +54,7 @@ app.command()(failover.runs)
 app.command()(failover.show)
 unplanned.register(app)  # also `hvdr failover unplanned`
 app.command()(report.report)
+app.add_typer(drill.app, name="drill")
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 
