@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import Client as TemporalClient
 
+from hvdr.activities.actions import ActionActivities
 from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.failover import FailoverActivities, Placements
@@ -82,4 +83,5 @@ def site_activities(
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        ActionActivities(hosts, calls).run_script,
     ]
