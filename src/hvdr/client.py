@@ -33,6 +33,7 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
+from hvdr.actions import DECIDE_UPDATE, UNKNOWN_STEP, Decision, DecisionResult
 from hvdr.codec import data_converter
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
@@ -685,6 +686,41 @@ class Client:
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
         return report
+
+    # -- approvals ------------------------------------------------------------------------------------------
+
+    async def approve(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
+        """Approve a manual step a run waits for (``hvdr approve RUN STEP``): the run goes on. The decision
+        records this client's identity and the time."""
+        return await self._decide(run, step, True, reason)
+
+    async def reject(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
+        """Reject a manual step a run waits for (``hvdr reject RUN STEP``): the step fails, with the reason."""
+        return await self._decide(run, step, False, reason)
+
+    async def _decide(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
+        handle = self.temporal.get_workflow_handle(run)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise NotFound(f"no run {run!r}: `hvdr runs` lists them") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{run} has ended ({ended}): no step of it waits for a decision any more")
+        decision = Decision(step=step, approve=approve, by=self.settings.identity, reason=reason or None)
+        try:
+            result: DecisionResult = await handle.execute_update(DECIDE_UPDATE, decision, result_type=DecisionResult)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = getattr(cause, "message", None) or str(cause)
+            if getattr(cause, "type", None) == UNKNOWN_STEP:
+                raise NotFound(message) from exc
+            if "not found" in message and DECIDE_UPDATE in message:  # the run has no handler: not a plan run
+                raise Conflict(f"{run} has no manual steps to approve or reject (plan runs have them)") from exc
+            raise Conflict(message) from exc
+        except RPCError as exc:
+            raise Conflict(f"{run} did not take the decision: {exc.message}") from exc
+        return result
 
 
 def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:
