@@ -23,10 +23,10 @@ ActionKind = Literal["script", "manual", "delay"]
 When = Literal["before", "after"]
 """Before the group's VMs fail over (``pre_actions``) or after (``post_actions``)."""
 ActionOutcome = Literal[
-    "pending", "running", "waiting", "done", "approved", "failed", "rejected", "timed_out", "outcome_unknown"
+    "running", "waiting", "done", "approved", "failed", "rejected", "timed_out", "outcome_unknown", "skipped"
 ]
 SUCCEEDED: frozenset[str] = frozenset({"done", "approved"})
-SETTLED: frozenset[str] = SUCCEEDED | {"failed", "rejected", "timed_out", "outcome_unknown"}
+SETTLED: frozenset[str] = SUCCEEDED | {"failed", "rejected", "timed_out", "outcome_unknown", "skipped"}
 
 OUTPUT_CAP = 16_000
 """Characters of a script's output a record keeps (head and tail): enough for a report, small in a history."""
@@ -100,7 +100,7 @@ class ActionRecord(Durable):
     when: When
     type: ActionKind
     host: str | None = None
-    outcome: ActionOutcome = "pending"
+    outcome: ActionOutcome = "running"
     started_at: datetime | None = None
     ended_at: datetime | None = None
     detail: str = ""

@@ -29,9 +29,8 @@ class ActionsProbe:
     @workflow.run
     async def run(self, request: ProbeInput) -> list[ActionRecord]:
         for group in request.groups:
-            for when in ("before", "after"):
-                if await self.actions.run(group, when) is not None:
-                    return self.records
+            if await self.actions.run(group, "before") is not None or await self.actions.run(group, "after"):
+                return self.records
         return self.records
 
     @workflow.update(name=DECIDE_UPDATE)

@@ -75,7 +75,7 @@ async def probe(
 async def until(handle: Handle, step: str, outcome: str) -> list[ActionRecord]:
     for _ in range(200):
         records = await handle.query(ActionsProbe.state)
-        if next(r for r in records if r.name == step).outcome == outcome:
+        if any(r.name == step and r.outcome == outcome for r in records):
             return records
         if any(r.outcome in ("failed", "timed_out", "outcome_unknown", "rejected") for r in records):
             break
@@ -106,7 +106,8 @@ async def test_scripts_delay_and_decisions_in_order_with_who_and_when(
         with pytest.raises(Conflict, match=r"'check-sql' .* is a script action: only manual steps wait"):
             await alice.approve(run, "check-sql")
         with pytest.raises(
-            Conflict, match=r"'confirm-dns' .* is not waiting for a decision: it runs after group 'web'"
+            Conflict,
+            match=r"'confirm-dns' .* not waiting for a decision: it has not started yet \(it runs after group 'web'\)",
         ):
             await alice.approve(run, "confirm-dns")
         approved = await alice.approve(run, "Switch-DNS")  # step names are case-insensitive
@@ -142,30 +143,49 @@ async def test_scripts_delay_and_decisions_in_order_with_who_and_when(
 
 
 @pytest.mark.parametrize(
-    ("body", "exit_code", "output", "error"),
+    ("body", "outcome", "exit_code", "output", "error"),
     [
-        ("Write-Output 'checking db-01'\nexit 3", 3, "checking db-01\r\n", "exited with code 3"),
+        ("Write-Output 'checking db-01'\nexit 3", "failed", 3, "checking db-01\r\n", "exited with code 3"),
         (  # Windows' default preference: the error is written, the script goes on and exits 0 — still a failure
             "$ErrorActionPreference = 'Continue'\nWrite-Output 'before'\nWrite-Error 'db-01 is not up'\n"
             "Write-Output 'after'",
+            "failed",
             0,
             "before\r\nafter\r\n",
             "wrote an error (exit code 0): Write-Error 'db-01 is not up' : db-01 is not up",
         ),
-        ("Write-Output 'before'\nGet-VM -Name nosuch\nWrite-Output 'never'", 1, "before\r\n", 'name "nosuch"'),
+        (
+            "Write-Output 'before'\nGet-VM -Name nosuch\nWrite-Output 'never'",
+            "failed",
+            1,
+            "before\r\n",
+            'name "nosuch"',
+        ),
+        ("Start-Sleep -Seconds 60", "timed_out", None, "", "still running after 1 s and was stopped"),
     ],
-    ids=["exit-code", "error-record", "cmdlet-error-stops"],
+    ids=["exit-code", "error-record", "cmdlet-error-stops", "timeout"],
 )
 async def test_a_failed_script_fails_its_step_with_output_and_stops_the_rest(
-    env: WorkflowEnvironment, lab_hosts: LabFactory, body: str, exit_code: int, output: str, error: str
+    env: WorkflowEnvironment,
+    lab_hosts: LabFactory,
+    body: str,
+    outcome: str,
+    exit_code: int | None,
+    output: str,
+    error: str,
 ) -> None:
     lab = lab_hosts("db-01")
-    async with probe(env.client, lab, [script("check-sql", body), manual("switch-dns")]) as handle:
+    async with probe(
+        env.client, lab, [script("check-sql", body, timeout_s=1), manual("switch-dns", group="databases")]
+    ) as handle:
         records = by_name(await handle.result())
     failed = records["check-sql"]
-    assert (failed.outcome, failed.exit_code, failed.output, failed.attempts) == ("failed", exit_code, output, 1)
+    assert (failed.outcome, failed.exit_code, failed.output, failed.attempts) == (outcome, exit_code, output, 1)
     assert error in failed.detail and B1 in failed.detail
-    assert records["switch-dns"].outcome == "pending"
+    assert (records["switch-dns"].outcome, records["switch-dns"].detail) == (
+        "skipped",
+        "not run: check-sql did not succeed",
+    )
 
 
 class LosesFirstAnswer(LabTransport):

@@ -65,55 +65,66 @@ def _verdict(error: ActivityError) -> Verdict:
 
 
 class Actions:
-    """Runs the actions of one plan run and keeps their records (the run's state owns the list)."""
+    """Runs the actions of one plan run and keeps their records (the run's state owns the list; a record is
+    added when its action is reached)."""
 
     def __init__(
         self,
-        specs: Sequence[ActionSpec],
+        declared: Sequence[ActionSpec],
         records: list[ActionRecord],
         *,
         time_scale: float = 1.0,
         notify: Callable[[str], None] | None = None,
     ) -> None:
-        self.specs = list(specs)
+        self.declared = list(declared)
+        """Every action of the plan (to tell an unknown step from one not reached yet)."""
         self.records = records
-        if not records:  # a fresh run: one pending record per declared action (a continued run brings its own)
-            records.extend(
-                ActionRecord(
-                    name=s.name,
-                    group=s.group,
-                    when=s.when,
-                    type=s.type,
-                    host=s.host,
-                    instructions=s.instructions,
-                )
-                for s in self.specs
-            )
         self.time_scale = time_scale
         self.notify = notify or (lambda text: None)
 
-    async def run(self, group: str, when: When) -> ActionRecord | None:
-        """Run the group's actions of that kind in order; the first that does not succeed stops them and is
-        returned. Actions that already succeeded (a retried plan) are not run again."""
-        for spec in self.specs:
-            if spec.group != group or spec.when != when:
+    async def run(
+        self, group: str, when: When, actions: Sequence[ActionSpec] | None = None, *, skip: str | None = None
+    ) -> ActionRecord | None:
+        """Run the group's actions before or after its VMs (by default the declared ones) in order and return the
+        first that did not succeed; those after it are recorded as skipped. With ``skip`` (the reason: the
+        plan stops, a dry run) nothing runs and every action is recorded as skipped."""
+        if actions is None:
+            actions = [a for a in self.declared if a.group == group and a.when == when]
+        failed: ActionRecord | None = None
+        for spec in actions:
+            record = ActionRecord(
+                name=spec.name,
+                group=group,
+                when=when,
+                type=spec.type,
+                host=spec.host,
+                instructions=spec.instructions,
+                outcome="running",
+                started_at=workflow.now(),
+            )
+            self.records.append(record)
+            if skip is not None or failed is not None:
+                record.outcome, record.ended_at = "skipped", record.started_at
+                record.detail = (
+                    skip if skip is not None else f"not run: {failed.name if failed else ''} did not succeed"
+                )
                 continue
-            record = self._record(spec.name)
-            if record.succeeded:
-                continue
-            record.outcome, record.started_at, record.ended_at = "running", workflow.now(), None
-            record.detail = record.output = ""
-            record.exit_code = record.decided_by = record.decided_at = record.reason = record.deadline = None
-            if spec.type == "script":
-                await self._script(spec, record)
-            elif spec.type == "manual":
-                await self._manual(spec, record)
-            else:
-                await self._delay(spec, record)
-            record.ended_at = record.ended_at or workflow.now()
+            await self.execute(spec, record)
             if not record.succeeded:
-                return record
-        return None
+                failed = record
+        return failed
+
+    async def execute(self, spec: ActionSpec, record: ActionRecord) -> bool:
+        """Run one action into its record; True when it succeeded (done, approved)."""
+        record.outcome, record.started_at = "running", record.started_at or workflow.now()
+        if spec.type == "script":
+            await self._script(spec, record)
+        elif spec.type == "manual":
+            await self._manual(spec, record)
+        else:
+            await self._delay(spec, record)
+        record.ended_at = record.ended_at or workflow.now()
+        return record.succeeded
 
     # -- approvals ------------------------------------------------------------------------------------------
 
@@ -121,11 +132,20 @@ class Actions:
         """The ``decide`` update's validator: refuse, with the reason, what cannot be decided now."""
         run = workflow.info().workflow_id
         record = self._find(decision.step)
-        if record is None:
-            manual = [r.name for r in self.records if r.type == "manual"]
-            steps = f"its manual steps: {', '.join(manual)}" if manual else "its plan has no manual steps"
-            raise _refused(f"{run} has no step {decision.step!r} ({steps})", UNKNOWN_STEP)
         verb = "approve" if decision.approve else "reject"
+        if record is None:
+            wanted = decision.step.strip().lower()
+            declared = next((a for a in self.declared if a.name.lower() == wanted), None)
+            if declared is None:
+                manual = [a.name for a in self.declared if a.type == "manual"]
+                steps = f"its manual steps: {', '.join(manual)}" if manual else "its plan has no manual steps"
+                raise _refused(f"{run} has no step {decision.step!r} ({steps})", UNKNOWN_STEP)
+            if declared.type == "manual":
+                raise _refused(
+                    f"step {declared.name!r} of {run} is not waiting for a decision: it has not started yet (it runs "
+                    f"{declared.when} group {declared.group!r})"
+                )
+            record = ActionRecord(name=declared.name, group=declared.group, when=declared.when, type=declared.type)
         if record.type != "manual":
             raise _refused(
                 f"step {record.name!r} of {run} is a {record.type} action: only manual steps wait for a decision"
@@ -141,9 +161,8 @@ class Actions:
                 f"too late to {verb} it"
             )
         if record.outcome != "waiting":
-            where = f"{record.when} group {record.group!r}"
-            state = "has not started yet" if record.outcome == "pending" else f"is {record.outcome.replace('_', ' ')}"
-            raise _refused(f"step {record.name!r} of {run} is not waiting for a decision: it runs {where} and {state}")
+            was = record.outcome.replace("_", " ") + (f" ({record.detail})" if record.detail else "")
+            raise _refused(f"step {record.name!r} of {run} is not waiting for a decision: it was {was}")
 
     def decide(self, decision: Decision) -> DecisionResult:
         """The ``decide`` update's handler (after :meth:`check`): record the decision, who and when."""
@@ -214,7 +233,7 @@ class Actions:
                 ran_again = f" (run again after an unknown outcome: {unknown})" if unknown else ""
                 record.detail = f"exit code 0 on {spec.host}{ran_again}"
             else:
-                record.outcome = "failed"
+                record.outcome = "timed_out" if result.outcome == "timed_out" else "failed"
                 record.detail = result.error or f"exit code {result.exit_code}"
             return
 
@@ -245,12 +264,7 @@ class Actions:
 
     def _find(self, step: str) -> ActionRecord | None:
         wanted = step.strip().lower()
-        return next((r for r in self.records if r.name.lower() == wanted), None)
-
-    def _record(self, name: str) -> ActionRecord:
-        record = self._find(name)
-        assert record is not None, f"no record for action {name!r}"
-        return record
+        return next((r for r in reversed(self.records) if r.name.lower() == wanted), None)
 
 
 def _refused(message: str, kind: str = DECISION_REFUSED) -> ApplicationError:
