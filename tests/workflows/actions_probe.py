@@ -3,6 +3,8 @@ so the kit's action pieces are tested against the lab without the plan engine.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -16,6 +18,7 @@ class ProbeInput(Durable):
     groups: list[str]
     actions: list[ActionSpec]
     time_scale: float = 1.0
+    heartbeat_s: float = 45.0
 
 
 @workflow.defn(name="ActionsProbe")
@@ -24,7 +27,13 @@ class ActionsProbe:
     def __init__(self, request: ProbeInput) -> None:
         self.records: list[ActionRecord] = []
         self.details: list[str] = []
-        self.actions = Actions(request.actions, self.records, time_scale=request.time_scale, notify=self.details.append)
+        self.actions = Actions(
+            request.actions,
+            self.records,
+            time_scale=request.time_scale,
+            notify=self.details.append,
+            heartbeat=timedelta(seconds=request.heartbeat_s),
+        )
 
     @workflow.run
     async def run(self, request: ProbeInput) -> list[ActionRecord]:

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
+from temporalio import activity
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHandle
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError, TimeoutType
@@ -20,6 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from typer.testing import CliRunner
 
 from hvdr.actions import ActionRecord, ActionSpec
+from hvdr.activities.actions import ScriptRequest, ScriptRun
 from hvdr.cli.main import app
 from hvdr.client import Client
 from hvdr.errors import Conflict, NotFound
@@ -274,3 +276,32 @@ def _activity_error(cause: BaseException) -> ActivityError:
 )
 def test_what_an_activity_failure_says_about_whether_the_script_ran(cause: BaseException, verdict: Any) -> None:
     assert _verdict(_activity_error(cause)) == verdict
+
+
+async def test_a_worker_that_dies_while_its_script_runs_leaves_it_outcome_unknown_never_sent_twice(
+    env: WorkflowEnvironment, lab_hosts: LabFactory
+) -> None:
+    lab = lab_hosts("db-01")
+
+    def dies_after_sending(original: Callable[..., Any]) -> Callable[..., Any]:
+        @activity.defn(name="plan_run_script")
+        async def plan_run_script(request: ScriptRequest) -> ScriptRun:
+            await original(request)  # the script ran on the host; then the worker stops answering (no heartbeat)
+            await asyncio.Event().wait()
+            raise AssertionError("unreachable")
+
+        return plan_run_script
+
+    queue = f"tq-{uuid.uuid4()}"
+    workers = site_workers(env.client, queue, lab, workflows=[ActionsProbe], wrap={"run_script": dies_after_sending})
+    async with workers[0], workers[1], workers[2]:
+        handle = await env.client.start_workflow(
+            ActionsProbe.run,
+            ProbeInput(groups=["databases"], actions=[script("flush-dns", "Write-Output 'marker'")], heartbeat_s=1),
+            id=f"plan/probe-{uuid.uuid4().hex[:8]}/1",
+            task_queue=queue,
+        )
+        [record] = await handle.result()
+    assert (record.outcome, record.attempts) == ("outcome_unknown", 1)
+    assert "the script may have run (the worker running it stopped answering (heartbeat timeout))" in record.detail
+    assert sum("marker" in s for s in lab.transports[B1].scripts) == 1

@@ -54,6 +54,17 @@ RETRY_BACKOFF = timedelta(seconds=5)
 Verdict = Literal["retry", "failed", "unknown"]
 
 
+def _why(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, ActivityTimeout):
+        return {
+            TimeoutType.HEARTBEAT: "the worker running it stopped answering (heartbeat timeout)",
+            TimeoutType.START_TO_CLOSE: "it did not finish within its time budget",
+            TimeoutType.SCHEDULE_TO_START: "no worker of the host's site took it (is the site's worker running?)",
+        }.get(cause.type or TimeoutType.START_TO_CLOSE, f"activity timeout ({cause.type})")
+    return reason(error)
+
+
 def _verdict(error: ActivityError) -> Verdict:
     cause = error.cause
     if isinstance(cause, ActivityTimeout):
@@ -75,8 +86,12 @@ class Actions:
         *,
         time_scale: float = 1.0,
         notify: Callable[[str], None] | None = None,
+        heartbeat: timedelta = options.COMMAND.heartbeat or timedelta(seconds=45),
     ) -> None:
         self.declared = list(declared)
+        self.heartbeat = heartbeat
+        """How soon a worker that stopped answering while a script ran is noticed (the script then ends
+        outcome unknown)."""
         """Every action of the plan (to tell an unknown step from one not reached yet)."""
         self.records = records
         self.time_scale = time_scale
@@ -200,14 +215,14 @@ class Actions:
                     task_queue=site_task_queue(spec.site),
                     summary=f"script {spec.name} on {spec.host}",
                     start_to_close_timeout=timedelta(seconds=spec.timeout_s) + options.COMMAND.start_to_close,
-                    heartbeat_timeout=options.COMMAND.heartbeat,
+                    heartbeat_timeout=self.heartbeat,
                     schedule_to_start_timeout=options.COMMAND.schedule_to_start,
                     retry_policy=RetryPolicy(maximum_attempts=1),  # this loop decides; Temporal never re-sends
                 )
             except ActivityError as error:
                 if is_cancelled_exception(error):
                     raise
-                verdict, why = _verdict(error), reason(error)
+                verdict, why = _verdict(error), _why(error)
                 if verdict == "unknown":
                     unknown = why
                     if not spec.idempotent or record.attempts >= SCRIPT_ATTEMPTS:
