@@ -67,6 +67,8 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
 
     from hvdr.readiness import CheckReport, CheckRequest
 
+REASON_MAX = 1000
+"""Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
 STARTED_BY = "hvdr.startedBy"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
 
@@ -699,6 +701,10 @@ class Client:
         return await self._decide(run, step, False, reason)
 
     async def _decide(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
+        if not step.strip():
+            raise ConfigError("name the step to decide (as the plan declares it, e.g. switch-dns)")
+        if reason is not None and len(reason) > REASON_MAX:
+            raise ConfigError(f"a reason is at most {REASON_MAX} characters (this one has {len(reason)})")
         handle = self.temporal.get_workflow_handle(run)
         try:
             description = await handle.describe()

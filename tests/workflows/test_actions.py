@@ -24,7 +24,7 @@ from hvdr.actions import ActionRecord, ActionSpec
 from hvdr.activities.actions import ScriptRequest, ScriptRun
 from hvdr.cli.main import app
 from hvdr.client import Client
-from hvdr.errors import Conflict, NotFound
+from hvdr.errors import ConfigError, Conflict, NotFound
 from hvdr.hyperv.errors import OutcomeUnknown
 from hvdr.hyperv.transport import PSResult
 from hvdr.lab.seam import PSHost
@@ -112,6 +112,8 @@ async def test_scripts_delay_and_decisions_in_order_with_who_and_when(
             match=r"'confirm-dns' .* not waiting for a decision: it has not started yet \(it runs after group 'web'\)",
         ):
             await alice.approve(run, "confirm-dns")
+        with pytest.raises(ConfigError, match="a reason is at most 1000 characters"):
+            await alice.reject(run, "switch-dns", reason="x" * 1001)
         approved = await alice.approve(run, "Switch-DNS")  # step names are case-insensitive
         assert (approved.step, approved.outcome, approved.by) == ("switch-dns", "approved", "alice@ops")
         with pytest.raises(Conflict, match=r"'switch-dns' .* was already approved by alice@ops at 20"):
