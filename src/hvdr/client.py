@@ -29,7 +29,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
-from temporalio.common import WorkflowIDConflictPolicy
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
@@ -46,6 +46,7 @@ from hvdr.outcomes import (
     ProtectionRollout,
     ProtectionRun,
 )
+from hvdr.plan import PlanReport, PlanSpec, measured_times, plan_workflow_id
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
@@ -647,6 +648,78 @@ class Client:
         """Fail one VM over to its replica host with zero data loss; returns the run's report."""
         return await self.failover_result(await self.start_planned_failover(spec))
 
+    # -- recovery plans -------------------------------------------------------------------------------------
+
+    async def start_plan(self, spec: PlanSpec) -> str:
+        """Start a plan run, id ``plan/<plan>/<n>`` (n counts the plan's runs); refused while a run of the same
+        plan (other than a dry run) is running."""
+        plan = spec.plan.replace("'", "")
+        kind = "plan-dry-run" if spec.dry_run else "plan"
+        number = 1
+        async for execution in self.temporal.list_workflows(f"HvdrPlan = '{plan}'"):
+            number = max(number, _run_number(execution.id) + 1)
+            running = execution.status is WorkflowExecutionStatus.RUNNING
+            if running and not spec.dry_run and execution.typed_search_attributes.get(HVDR_KIND) == "plan":
+                raise Conflict(
+                    f"plan {spec.plan} is already running ({execution.id}): wait for it (`hvdr plan show "
+                    f"{execution.id}`)"
+                )
+        while True:
+            workflow_id = plan_workflow_id(spec.plan, number)
+            try:
+                await self.temporal.start_workflow(
+                    "Plan",
+                    spec,
+                    id=workflow_id,
+                    task_queue=WORKFLOW_TASK_QUEUE,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                    search_attributes=search_attributes(kind, plan=spec.plan, phase="starting"),
+                    static_summary=(
+                        f"{'dry run of ' if spec.dry_run else ''}{spec.kind} failover of plan {spec.plan}: "
+                        f"{spec.vm_count()} VMs in {len(spec.groups)} groups"
+                    ),
+                    memo=self._audit(),
+                    result_type=PlanReport,
+                )
+            except WorkflowAlreadyStartedError:
+                number += 1  # visibility had not listed it yet
+                continue
+            return workflow_id
+
+    async def plan_result(self, workflow_id: str) -> PlanReport:
+        """Wait for a plan run and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=PlanReport)
+        try:
+            report: PlanReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+        except RPCError as exc:
+            raise NotFound(f"no run {workflow_id!r}: `hvdr runs --kind plan` lists them ({exc.message})") from exc
+
+    async def plan_report(self, workflow_id: str) -> PlanReport:
+        """A plan run's report, so far (running) or final."""
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise NotFound(f"no run {workflow_id!r}: `hvdr runs --kind plan` lists them ({exc.message})") from exc
+        if description.status is WorkflowExecutionStatus.COMPLETED:
+            return await self.plan_result(workflow_id.lower())
+        report: PlanReport = await handle.query("report", result_type=PlanReport)
+        return report
+
+    async def measured_step_times(self, plan: str, runs: int = 3) -> dict[str, dict[str, float]]:
+        """Step times measured in the plan's last completed runs (what a dry run predicts from)."""
+        query = f"HvdrKind = 'plan' AND HvdrPlan = '{plan.replace(chr(39), '')}' AND ExecutionStatus = 'Completed'"
+        reports: list[PlanReport] = []
+        async for execution in self.temporal.list_workflows(query):
+            reports.append(await self.plan_result(execution.id))
+            if len(reports) >= runs:
+                break
+        return measured_times(reports)
+
     # -- runs -----------------------------------------------------------------------------------------------
 
     async def runs(self, vm: str | None = None, kind: str | None = None, limit: int = 200) -> list[RunSummary]:
@@ -727,6 +800,11 @@ class Client:
         except RPCError as exc:
             raise Conflict(f"{run} did not take the decision: {exc.message}") from exc
         return result
+
+
+def _run_number(workflow_id: str) -> int:
+    tail = workflow_id.rsplit("/", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
 
 
 def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:

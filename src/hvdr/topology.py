@@ -436,8 +436,14 @@ class RecoveryPlan(_Model):
     recovery_cloud: OptText = None
     groups: list[PlanGroup]
     rto_target_s: OptInt = Field(None, ge=1)
-    on_failure: Literal["stop", "continue", "rollback"] = "stop"
-    """A VM's failover fails: stop the plan, continue with the rest, or roll back what was done."""
+    on_failure: (
+        Literal["stop", "continue", "rollback"]
+        | dict[Literal["planned", "unplanned", "test"], Literal["stop", "continue", "rollback"]]
+        | None
+    ) = None
+    """A VM's operation fails: its group finishes, then ``stop`` the plan or ``continue`` with the next groups
+    (``rollback`` stops too; the failed VM is rolled back by its own operation). One word for every kind, or one
+    per kind (``{planned: stop, unplanned: continue}``); unset: planned and test stop, unplanned continues."""
 
 
 class LabCredential(_Model):

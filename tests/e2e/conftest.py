@@ -92,7 +92,7 @@ async def estate(
         # then whatever else visibility lists.
         ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in ("protect", "failover")}
         async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover') AND ExecutionStatus = 'Running'"
+            "HvdrKind IN ('protection', 'failover', 'plan', 'plan-dry-run') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):

@@ -251,7 +251,7 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "unknown cloud 'cloud-q'",
         "cloud-q",
     ),
-    ("plan-bad-on-failure", "on_failure: stop", "on_failure: panic", "on_failure", "panic"),
+    ("plan-bad-on-failure", "on_failure: {planned: stop", "on_failure: {planned: panic", "on_failure", "panic"),
     ("plan-empty-group", "vms: [db-01, db-02]", "vms: []", "has no VMs", "vms: []"),
     (
         "action-unknown-type",

@@ -47,6 +47,8 @@ class TargetCheck(BaseModel):
     vm: str
     network: str | None = None
     failover_ip: FailoverIP | None = None
+    read_only: bool = False
+    """A dry run: report, set nothing (a missing failover IP is set by the real run)."""
 
 
 class ShutdownInput(BaseModel):
@@ -151,7 +153,7 @@ class FailoverActivities:
                     "on the host or fix the topology's network_mappings",
                     "TargetNetworkMissing",
                 )
-        if request.failover_ip is not None:
+        if request.failover_ip is not None and not request.read_only:
             await self._ensure_failover_ip(host, name, request.vm, request.failover_ip)
         return rep
 

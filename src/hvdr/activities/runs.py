@@ -26,6 +26,10 @@ class GoOn(BaseModel):
     end: FailoverEnd
 
 
+class Protected(BaseModel):
+    vm: str
+
+
 class RunLinks:
     """Registered on the workflow task queue's worker (it needs only Temporal, no host)."""
 
@@ -58,3 +62,13 @@ class RunLinks:
     async def go_on(self, request: GoOn) -> CommandResult | None:
         """The protection run monitors again, in the new direction when replication was reversed."""
         return await self._update(request.vm, "end_failover", request.end)
+
+    @activity.defn(name="protection_running")
+    async def protected(self, request: Protected) -> bool:
+        """Whether the VM has a running protection run (a read: a plan's dry run asks it)."""
+        handle = self.client.get_workflow_handle(protection_workflow_id(request.vm))
+        try:
+            description = await handle.describe()
+        except RPCError:
+            return False
+        return description.status is WorkflowExecutionStatus.RUNNING

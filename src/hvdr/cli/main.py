@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import approvals, check, codec, demo, failover, inventory, lab, ping, protect, server, worker
+from hvdr.cli import approvals, check, codec, demo, failover, inventory, lab, ping, plan, protect, server, worker
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -34,6 +34,7 @@ app.add_typer(protect.app, name="protect")
 app.command()(protect.status)
 app.command()(check.check)
 app.add_typer(failover.app, name="failover")
+app.add_typer(plan.app, name="plan")
 app.command()(failover.runs)
 app.command()(failover.show)
 app.command()(approvals.approve)

@@ -12,7 +12,8 @@ call counts, clock.
 ``POST /faults``           inject ``{"kind": ..., <params>}`` (see ``hvdr.lab.models.faults``) → 201 + the fault
 ``DELETE /faults``         clear every fault;  ``DELETE /faults/{id}`` clears one (404 when unknown)
 ``GET /calls``             cmdlet calls per host, cmdlet and VM: ``{"total": n, "calls": [{host, cmdlet, vm, count}]}``
-``DELETE /calls``          reset the counters
+``GET /calls/log``         the calls in order: ``{"log": [{seq, at, host, cmdlet, vm}]}`` (the last 200,000)
+``DELETE /calls``          reset the counters and the log
 ``POST /clock``            ``{"advance_s": seconds}`` and/or ``{"speed": factor}`` → the new status
 =========================  =====================================================================================
 
@@ -123,10 +124,21 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response({"total": sum(r["count"] for r in rows), "calls": rows})
 
 
+async def call_log(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        rows = [
+            {"seq": seq, "at": at, "host": host, "cmdlet": cmdlet, "vm": vm}
+            for seq, (at, host, cmdlet, vm) in enumerate(backend.call_log)
+        ]
+    return web.json_response({"log": rows})
+
+
 async def reset_calls(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     with backend.lock:
         backend.calls.clear()
+        backend.call_log.clear()
     return web.json_response({"total": 0, "calls": []})
 
 
@@ -164,6 +176,7 @@ def create_app(
     app.router.add_delete("/faults", clear_faults)
     app.router.add_delete("/faults/{fault_id}", clear_fault)
     app.router.add_get("/calls", calls)
+    app.router.add_get("/calls/log", call_log)
     app.router.add_delete("/calls", reset_calls)
     app.router.add_post("/clock", clock)
     return app

@@ -18,12 +18,14 @@ from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.failover import FailoverActivities, Placements
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
+from hvdr.activities.plan import PlanActivities, PlanLinks
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.ping import PingWorkflow
+from hvdr.workflows.plan import PlanWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
 
@@ -33,13 +35,14 @@ WORKFLOWS: Sequence[type] = (
     ProtectionWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
+    PlanWorkflow,
 )
 
 
 def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
     """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
     links = RunLinks(client)
-    return [links.stand_by, links.go_on]
+    return [links.stand_by, links.go_on, links.protected, PlanLinks(links).links]
 
 
 def site_activities(
@@ -83,5 +86,6 @@ def site_activities(
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        PlanActivities(failover).host_step,
         ActionActivities(hosts, calls).run_script,
     ]

@@ -6,13 +6,17 @@ step is recorded with its start, end and outcome, and ``HvdrPhase`` / the curren
 When a step after the shutdown fails, the run undoes in reverse (cancel the failover on the replica, cancel
 the prepare, start the source again) unless the operator chose ``--no-rollback``; reverse is taken only once
 the VM runs verified on the target, so until then everything can be undone (see :mod:`hvdr.failover`).
+
+The sequence itself is :class:`FailoverSequence`, one object per VM: this workflow runs one with its activities
+on the site queues; a recovery plan (:mod:`hvdr.workflows.plan`) runs one per VM with its host steps batched
+per host. Both take every step, check and undo from here.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -54,28 +58,47 @@ class StepFailed(Exception):
         self.message = message
 
 
-@workflow.defn(name="PlannedFailover")
-class PlannedFailoverWorkflow:
-    @workflow.init
-    def __init__(self, spec: FailoverSpec) -> None:
-        self.state = FailoverState(spec=spec)
+class Execute(Protocol):
+    """How a sequence runs one host activity: the method, its argument, the endpoint it touches, the options."""
+
+    async def __call__(
+        self, method: Callable[..., Awaitable[Any]], argument: Any, where: Endpoint, how: ActivityOptions
+    ) -> Any: ...
+
+
+class Link(Protocol):
+    """How a sequence calls the VM's protection run (stand by, go on)."""
+
+    async def __call__(self, method: Callable[..., Awaitable[Any]], argument: Any, summary: str) -> Any: ...
+
+
+class FailoverSequence:
+    """The planned failover of one VM: its steps, checks and compensation, over whatever runs its activities.
+
+    ``on_step`` hears of each step as it starts (the single-VM workflow publishes it); ``on_details`` of what
+    the sequence is doing now (rolling back …); ``on_moved`` once the VM runs at the target.
+    """
+
+    def __init__(
+        self,
+        state: FailoverState,
+        operation: str,
+        execute: Execute,
+        link: Link,
+        *,
+        on_step: Callable[[Step], None] = lambda _: None,
+        on_details: Callable[[str], None] = lambda _: None,
+        on_moved: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.state = state
+        self.operation = operation
+        self._execute, self._link_call = execute, link
+        self._on_step, self._on_details, self._on_moved = on_step, on_details, on_moved
         self._source_was_running = True
         self._stood_by = False
-        self._publisher = Publisher()
 
-    @workflow.query
-    def details(self) -> FailoverState:
-        return self.state
-
-    @workflow.query
-    def report(self) -> FailoverReport:
-        return FailoverReport.of(workflow.info().workflow_id, self.state)
-
-    @workflow.run
-    async def run(self, spec: FailoverSpec) -> FailoverReport:
-        s = self.state
-        if not workflow.patched(KIT_PATCH):  # a run recorded before the kit: it re-sent its starting phase
-            workflow.upsert_search_attributes([HVDR_PHASE.value_set(Step.PREFLIGHT.value)])
+    async def run(self) -> None:
+        s, spec = self.state, self.state.spec
         try:
             await self._step(Step.PREFLIGHT, self._preflight)
             await self._step(Step.SHUTDOWN, self._shutdown)
@@ -95,11 +118,10 @@ class PlannedFailoverWorkflow:
         except StepFailed as failed:
             s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step
             await self._after_failure(failed.step)
-            return self._finish()
+            return
         s.outcome = "succeeded"
         await self._record_placement()
         await self._go_on(reversed_=True)
-        return self._finish()
 
     # -- the steps --------------------------------------------------------------------------------------------
 
@@ -121,7 +143,7 @@ class PlannedFailoverWorkflow:
         )
         begun = await self._link(
             RunLinks.stand_by,
-            StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self._operation()}}),
+            StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self.operation}}),
             f"protection of {spec.vm} stands by",
         )
         if begun is None:
@@ -195,10 +217,10 @@ class PlannedFailoverWorkflow:
                 )
             )
         for text, action in undo:
-            self._publisher.details(f"rolling back {spec.vm}: {text}")
+            self._on_details(f"rolling back {spec.vm}: {text}")
             try:
                 await action()
-            except ActivityError as error:
+            except (ActivityError, ApplicationError) as error:
                 s.outcome = "failed"
                 s.undone.append(f"could not undo ({text.split(' (')[0]}): {reason(error)}; stopped rolling back")
                 await self._go_on(replicating=False)
@@ -218,8 +240,7 @@ class PlannedFailoverWorkflow:
         s.step = step
         record = StepRecord(step=step, started_at=workflow.now())
         s.steps.append(record)
-        self._publisher.attributes((HVDR_PHASE, step.value))
-        self._publisher.details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
+        self._on_step(step)
         try:
             result = await action()
         except (ActivityError, ApplicationError) as error:
@@ -239,17 +260,17 @@ class PlannedFailoverWorkflow:
                 PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
             )
             record.outcome = "done"
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
             # The VM has moved; a stale inventory is reported, never a reason to move it back.
             record.outcome, record.detail = "failed", reason(error)
             s.error = f"record: {record.detail} (the VM runs on {spec.target.host}; run `hvdr discover`)"
         record.ended_at = workflow.now()
-        self._publisher.attributes((HVDR_SITE, spec.target.site))
+        self._on_moved()
 
     async def _go_on(self, *, reversed_: bool = False, replicating: bool = True) -> None:
         """The protection run goes on (in the new direction when replication was reversed)."""
         spec = self.state.spec
-        end: dict[str, Any] = {"operation": self._operation(), "replicating": replicating}
+        end: dict[str, Any] = {"operation": self.operation, "replicating": replicating}
         if reversed_:
             end.update(primary=spec.target.model_dump(), replica=spec.source.model_dump())
         if not self._stood_by:
@@ -258,20 +279,9 @@ class PlannedFailoverWorkflow:
             await self._link(
                 RunLinks.go_on, GoOn.model_validate({"vm": spec.vm, "end": end}), f"protection of {spec.vm} goes on"
             )
-        except ActivityError as error:
+        except (ActivityError, ApplicationError) as error:
             message = f"protection did not resume: {reason(error)}"
             self.state.error = f"{self.state.error}; {message}" if self.state.error else message
-
-    def _finish(self) -> FailoverReport:
-        s = self.state
-        phase = {"succeeded": "done", "rolled_back": "rolled-back"}.get(s.outcome, "failed")
-        self._publisher.attributes((HVDR_PHASE, phase))
-        error = f" — {s.error}" if s.error else ""
-        self._publisher.details(f"**{s.spec.vm}**: {s.outcome.replace('_', ' ')}{error}")
-        return FailoverReport.of(workflow.info().workflow_id, s)
-
-    def _operation(self) -> str:
-        return workflow.info().workflow_id
 
     def _source(self) -> HostVM:
         return HostVM(host=self.state.spec.source.host, vm=self.state.spec.vm)
@@ -280,10 +290,62 @@ class PlannedFailoverWorkflow:
         return HostVM(host=self.state.spec.target.host, vm=self.state.spec.vm)
 
     async def _on_source(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
-        return await self._activity(method, argument, self.state.spec.source, how)
+        result: T = await self._execute(method, argument, self.state.spec.source, how)
+        return result
 
     async def _on_target(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
-        return await self._activity(method, argument, self.state.spec.target, how)
+        result: T = await self._execute(method, argument, self.state.spec.target, how)
+        return result
+
+    async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
+        result: T = await self._link_call(method, argument, summary)
+        return result
+
+
+@workflow.defn(name="PlannedFailover")
+class PlannedFailoverWorkflow:
+    @workflow.init
+    def __init__(self, spec: FailoverSpec) -> None:
+        self.state = FailoverState(spec=spec)
+        self._publisher = Publisher()
+
+    @workflow.query
+    def details(self) -> FailoverState:
+        return self.state
+
+    @workflow.query
+    def report(self) -> FailoverReport:
+        return FailoverReport.of(workflow.info().workflow_id, self.state)
+
+    @workflow.run
+    async def run(self, spec: FailoverSpec) -> FailoverReport:
+        if not workflow.patched(KIT_PATCH):  # a run recorded before the kit: it re-sent its starting phase
+            workflow.upsert_search_attributes([HVDR_PHASE.value_set(Step.PREFLIGHT.value)])
+        s = self.state
+        sequence = FailoverSequence(
+            s,
+            workflow.info().workflow_id,
+            self._activity,
+            self._link,
+            on_step=self._publish_step,
+            on_details=self._publisher.details,
+            on_moved=lambda: self._publisher.attributes((HVDR_SITE, spec.target.site)),
+        )
+        await sequence.run()
+        return self._finish()
+
+    def _publish_step(self, step: Step) -> None:
+        s = self.state
+        self._publisher.attributes((HVDR_PHASE, step.value))
+        self._publisher.details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
+
+    def _finish(self) -> FailoverReport:
+        s = self.state
+        phase = {"succeeded": "done", "rolled_back": "rolled-back"}.get(s.outcome, "failed")
+        self._publisher.attributes((HVDR_PHASE, phase))
+        error = f" — {s.error}" if s.error else ""
+        self._publisher.details(f"**{s.spec.vm}**: {s.outcome.replace('_', ' ')}{error}")
+        return FailoverReport.of(workflow.info().workflow_id, s)
 
     async def _activity(
         self, method: Callable[..., Awaitable[T]], argument: Any, where: Endpoint, how: ActivityOptions

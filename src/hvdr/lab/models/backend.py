@@ -12,7 +12,7 @@ import heapq
 import itertools
 import threading
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,6 +26,8 @@ from hvdr.lab.models.replication import ReplicationSettings
 from hvdr.lab.models.vmm import VMMServer
 from hvdr.lab.models.workload import Workload
 from hvdr.lab.seam import PSError, WireFaults
+
+CALL_LOG_MAX = 200_000
 
 if TYPE_CHECKING:
     from array import array
@@ -71,6 +73,8 @@ class LabBackend:
         self.vmm_servers: dict[str, VMMServer] = {}
         self.faults = FaultSet()
         self.calls: Counter[tuple[str, str, str | None]] = Counter()
+        self.call_log: deque[tuple[float, str, str, str | None]] = deque(maxlen=CALL_LOG_MAX)
+        """The calls in order (lab time, host, cmdlet, VM): what ran before what."""
         self.exports: dict[str, ExportMedia] = {}
         self.cycles_completed = 0
         self._version = 1
@@ -88,6 +92,7 @@ class LabBackend:
             self.vmm_servers.clear()
             self.faults = FaultSet()
             self.calls.clear()
+            self.call_log.clear()
             self.exports.clear()
             self._events.clear()
             self.cycles_completed = 0
@@ -329,10 +334,13 @@ class LabBackend:
     # -- calls ---------------------------------------------------------------------------------------------
 
     def record_call(self, host: str, cmdlet: str, vm_names: list[str]) -> None:
+        now = self.now()
         if not vm_names:
             self.calls[(host, cmdlet, None)] += 1
+            self.call_log.append((now, host, cmdlet, None))
         for name in vm_names:
             self.calls[(host, cmdlet, name)] += 1
+            self.call_log.append((now, host, cmdlet, name))
 
     def call_counts(self) -> list[dict[str, Any]]:
         return [

@@ -1,0 +1,123 @@
+"""A recovery plan's host steps, batched: one activity per (host, step) carries every VM of that host at that
+step, and runs the single-VM step (:class:`hvdr.activities.failover.FailoverActivities`) for each.
+
+So a plan of a thousand VMs schedules a few activities per step instead of thousands, and every VM still gets
+the single-VM step's guarantees: it reads the host before it acts (a retried batch after a crash finds each
+VM's step done and sends nothing again), reconciles an unknown outcome by reading, and fails with the host's
+words. One VM's failure is that VM's outcome, never the batch's: the batch returns one outcome per VM. A
+retryable error of one VM is retried inside the batch as the single-VM step's retry policy would (three
+attempts), so the other VMs are not held back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from hvdr.activities.failover import FailoverActivities
+from hvdr.activities.runs import RunLinks
+
+ATTEMPTS = 3
+"""Per VM, as the single-VM forward step (``hvdr.workflows.kit.STEP``)."""
+
+
+class HostBatch(BaseModel):
+    step: str
+    """The single-VM activity's name (``failover_shut_down`` …)."""
+    host: str
+    items: list[dict[str, Any]]
+    """One argument of the single-VM activity per VM."""
+    attempts: int = ATTEMPTS
+
+
+class ItemOutcome(BaseModel):
+    result: Any = None
+    error: str | None = None
+    error_type: str | None = None
+
+
+def activity_name(method: Callable[..., Any]) -> str:
+    definition = getattr(method, "__temporal_activity_definition", None)
+    name = getattr(definition, "name", None)
+    if not isinstance(name, str):
+        raise TypeError(f"{method!r} is not an activity")
+    return name
+
+
+def step_types(method: Callable[..., Any]) -> tuple[type[BaseModel], TypeAdapter[Any]]:
+    """The argument model and the result adapter of a single-VM activity (both ends of a batch use them)."""
+    hints = typing.get_type_hints(method)
+    argument = next(v for k, v in hints.items() if k != "return")
+    return argument, TypeAdapter(hints["return"])
+
+
+class _Batched:
+    def __init__(self, methods: list[Callable[..., Awaitable[Any]]]) -> None:
+        self._steps: dict[str, tuple[Callable[[Any], Awaitable[Any]], type[BaseModel], TypeAdapter[Any]]] = {}
+        for method in methods:
+            argument, result = step_types(method)
+            self._steps[activity_name(method)] = (method, argument, result)
+
+    async def run(self, batch: HostBatch) -> list[ItemOutcome]:
+        step = self._steps.get(batch.step)
+        if step is None:
+            raise ApplicationError(f"no batched step {batch.step!r}", type="UnknownStep", non_retryable=True)
+        method, argument_type, result_type = step
+
+        async def one(item: dict[str, Any]) -> ItemOutcome:
+            argument = argument_type.model_validate(item)
+            for attempt in range(1, batch.attempts + 1):
+                try:
+                    result = await method(argument)
+                except ApplicationError as error:
+                    if error.non_retryable or attempt == batch.attempts:
+                        return ItemOutcome(error=error.message, error_type=error.type)
+                    await asyncio.sleep(float(2 ** (attempt - 1)))
+                    continue
+                return ItemOutcome(result=result_type.dump_python(result, mode="json"))
+            raise AssertionError("unreachable")
+
+        return list(await asyncio.gather(*(one(item) for item in batch.items)))
+
+
+class PlanActivities:
+    """Registered on the site task queues, beside the single-VM activities it runs."""
+
+    def __init__(self, failover: FailoverActivities) -> None:
+        self._batched = _Batched(
+            [
+                failover.check_source,
+                failover.check_target,
+                failover.shut_down,
+                failover.prepare,
+                failover.fail_over,
+                failover.connect,
+                failover.start_vm,
+                failover.verify,
+                failover.reverse,
+                failover.record_placement,
+                failover.stop_failover,
+            ]
+        )
+
+    @activity.defn(name="plan_host_step")
+    async def host_step(self, batch: HostBatch) -> list[ItemOutcome]:
+        """One step for every VM of the batch on one host, concurrently (the host's shells bound it)."""
+        return await self._batched.run(batch)
+
+
+class PlanLinks:
+    """The protection runs' stand-by and go-on for many VMs at once (registered on the workflow task queue)."""
+
+    def __init__(self, links: RunLinks) -> None:
+        self._batched = _Batched([links.stand_by, links.go_on, links.protected])
+
+    @activity.defn(name="plan_links")
+    async def links(self, batch: HostBatch) -> list[ItemOutcome]:
+        return await self._batched.run(batch)

@@ -1,0 +1,106 @@
+"""From the inventory to a plan run's spec: the plan's groups, each VM's failover spec in its live direction,
+the actions, and the failure semantics for the run's kind."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlmodel import Session
+
+from hvdr.errors import ConfigError, NotFound
+from hvdr.failover import ShutdownMode
+from hvdr.inventory import queries
+from hvdr.inventory.failover import failover_spec
+from hvdr.inventory.protection import protection_spec
+from hvdr.inventory.tables import VMRow
+from hvdr.plan import ADHOC_PLAN, ActionSpec, GroupSpec, PlanKind, PlanSpec, failure_policy
+from hvdr.protection import Endpoint
+from hvdr.topology import PlanGroup, RecoveryPlan
+
+
+def adhoc_plan(vms: list[str]) -> RecoveryPlan:
+    """``hvdr plan run --vm a --vm b``: one group of the named VMs."""
+    return RecoveryPlan(name=ADHOC_PLAN, groups=[PlanGroup(name="vms", vms=vms)])
+
+
+def plan_spec(
+    session: Session,
+    plan: RecoveryPlan,
+    directions: Mapping[str, tuple[Endpoint, Endpoint]],
+    *,
+    kind: PlanKind = "planned",
+    dry_run: bool = False,
+    shutdown: ShutdownMode = "graceful",
+    rollback: bool = True,
+    time_scale: float = 1.0,
+    only: set[str] | None = None,
+    retry_of: str | None = None,
+    measured: dict[str, dict[str, float]] | None = None,
+) -> PlanSpec:
+    """``directions`` maps a VM's lower-cased name to (where it runs, where it replicates) — its protection
+    run's live direction; a VM missing there falls back to the inventory's placement (its preflight then says
+    why it cannot fail over). ``only`` keeps just these VMs (a retry)."""
+    groups: list[GroupSpec] = []
+    for group in plan.groups:
+        specs = []
+        for name in group.vms:
+            row = session.get(VMRow, name) or _by_lower(session, name)
+            if row is None:
+                raise NotFound(f"plan {plan.name!r}: unknown VM {name!r} (`hvdr vms` lists the known ones)")
+            if only is not None and row.name.lower() not in only:
+                continue
+            direction = directions.get(row.name.lower())
+            if direction is None:
+                protection = protection_spec(session, row.name, time_scale)
+                direction = (protection.primary, protection.replica)
+            source, target = direction
+            specs.append(
+                failover_spec(
+                    session,
+                    row.name,
+                    source,
+                    target,
+                    shutdown=shutdown,
+                    rollback=rollback,
+                    time_scale=time_scale,
+                )
+            )
+        if not specs:
+            continue
+        groups.append(
+            GroupSpec(
+                name=group.name,
+                vms=specs,
+                before=[_action(a) for a in group.pre_actions],
+                after=[_action(a) for a in group.post_actions],
+            )
+        )
+    if not groups:
+        raise ConfigError(f"plan {plan.name!r}: no VM to run")
+    return PlanSpec(
+        plan=plan.name,
+        kind=kind,
+        groups=groups,
+        on_failure=failure_policy(plan.on_failure, kind),
+        dry_run=dry_run,
+        retry_of=retry_of,
+        rto_target_s=plan.rto_target_s,
+        time_scale=time_scale,
+        measured=measured or {},
+    )
+
+
+def declared_plan(session: Session, name: str) -> RecoveryPlan:
+    return queries.plan(session, name)
+
+
+def _action(action: object) -> ActionSpec:
+    data = action.model_dump() if hasattr(action, "model_dump") else dict(action)  # type: ignore[call-overload]
+    kind, name = str(data.pop("type")), str(data.pop("name", ""))
+    return ActionSpec(type=kind, name=name or kind, params=data)
+
+
+def _by_lower(session: Session, name: str) -> VMRow | None:
+    from sqlmodel import func, select
+
+    return session.exec(select(VMRow).where(func.lower(VMRow.name) == name.lower())).first()

@@ -1,0 +1,342 @@
+"""PlanWorkflow (id ``plan/<plan>/<n>``): a recovery plan's groups in order, the VMs of a group in parallel.
+
+Each VM runs the single-VM operation (:class:`hvdr.workflows.failover.FailoverSequence`: preflight, shutdown,
+prepare, fail over, connect, start, verify, reverse, record, and its compensation) unchanged; only how its
+activities run differs. :class:`Batches` collects, at the end of each workflow activation, every VM that asked
+for the same step on the same host, and sends them as one ``plan_host_step`` activity; the protection
+stand-by / go-on of many VMs go as one ``plan_links`` activity. VMs that reach a step together travel
+together; a VM that is faster or slower simply joins the next batch, so no VM waits for another's step.
+
+Failure semantics (``PlanSpec.on_failure``, see :mod:`hvdr.plan`): the group of a failed VM always finishes;
+``stop`` ends the plan there, ``continue`` goes on with the next groups. Actions before and after a group go
+through :meth:`PlanWorkflow._actions` (the one hook the plan actions use).
+
+A dry run reads only (source, replica and protection checks, with ``read_only`` so nothing is set), lists every
+step of every VM with the reason it would fail, and predicts durations from measured step times.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from hvdr.activities.failover import FailoverActivities, SourceCheck, TargetCheck
+    from hvdr.activities.plan import HostBatch, ItemOutcome, PlanActivities, PlanLinks, activity_name, step_types
+    from hvdr.activities.runs import Protected, RunLinks
+    from hvdr.failover import FailoverState, Step, StepRecord
+    from hvdr.plan import ActionRecord, ActionSpec, GroupRecord, GroupSpec, PlanReport, PlanSpec, PlanState, VMRun
+    from hvdr.protection import Endpoint
+    from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
+    from hvdr.visibility import HVDR_PHASE
+
+from hvdr.workflows.failover import LINK_RETRY, FailoverSequence
+from hvdr.workflows.kit import MEASURE as DRY
+from hvdr.workflows.kit import ActivityOptions, Publisher, reason
+
+LINKS = "links"
+
+
+@dataclass
+class _Pending:
+    argument: Any
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Queue:
+    step: str
+    queue: str
+    host: str
+    how: ActivityOptions | None
+    items: list[_Pending] = field(default_factory=list)
+
+
+class Batches:
+    """Single-VM activity calls, sent as one batch per (host, step) at the end of the current activation."""
+
+    def __init__(self) -> None:
+        self._queues: dict[tuple[str, str, str, int], _Queue] = {}
+        self._senders: set[asyncio.Task[None]] = set()
+        self.sent = 0
+
+    async def call(
+        self,
+        method: Callable[..., Awaitable[Any]],
+        argument: Any,
+        *,
+        queue: str,
+        host: str,
+        how: ActivityOptions | None,
+    ) -> Any:
+        step = activity_name(method)
+        key = (queue, host.lower(), step, id(how))
+        pending = _Pending(argument, asyncio.get_running_loop().create_future())
+        batch = self._queues.get(key)
+        if batch is None:
+            batch = self._queues[key] = _Queue(step, queue, host, how)
+            sender = asyncio.ensure_future(self._send(key))
+            self._senders.add(sender)
+            sender.add_done_callback(self._senders.discard)
+        batch.items.append(pending)
+        outcome: ItemOutcome = await pending.future
+        if outcome.error is not None:
+            raise ApplicationError(outcome.error, type=outcome.error_type, non_retryable=True)
+        return step_types(method)[1].validate_python(outcome.result)
+
+    async def _send(self, key: tuple[str, str, str, int]) -> None:
+        # Conditions are checked once every coroutine of this activation has run to its next await: by then
+        # every VM that asks for this step on this host now has queued.
+        await workflow.wait_condition(lambda: True)
+        batch = self._queues.pop(key)
+        self.sent += 1
+        request = HostBatch(step=batch.step, host=batch.host, items=[_dump(p.argument) for p in batch.items])
+        summary = f"{batch.step} ×{len(batch.items)} on {batch.host}"
+        try:
+            if batch.how is None:
+                outcomes = await workflow.execute_activity_method(
+                    PlanLinks.links,
+                    request,
+                    task_queue=batch.queue,
+                    summary=summary,
+                    start_to_close_timeout=timedelta(seconds=60 + len(batch.items)),
+                    retry_policy=LINK_RETRY,
+                )
+            else:
+                outcomes = await workflow.execute_activity_method(
+                    PlanActivities.host_step,
+                    request,
+                    task_queue=batch.queue,
+                    summary=summary,
+                    cancellation_type=batch.how.cancellation,
+                    **batch.how.kind.kwargs(),
+                )
+        except ActivityError as error:
+            failed = ItemOutcome(error=reason(error), error_type="BatchFailed")
+            outcomes = [failed] * len(batch.items)
+        for pending, outcome in zip(batch.items, outcomes, strict=True):
+            pending.future.set_result(outcome)
+
+
+def _dump(argument: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = argument.model_dump(mode="json")
+    return dumped
+
+
+@workflow.defn(name="Plan")
+class PlanWorkflow:
+    @workflow.init
+    def __init__(self, spec: PlanSpec) -> None:
+        self.state = PlanState(
+            spec=spec,
+            groups=[GroupRecord(name=g.name) for g in spec.groups],
+            vms=[VMRun(group=g.name, state=FailoverState(spec=vm)) for g in spec.groups for vm in g.vms],
+        )
+        self._batches = Batches()
+        self._publisher = Publisher()
+
+    @workflow.query
+    def details(self) -> PlanState:
+        return self.state
+
+    @workflow.query
+    def report(self) -> PlanReport:
+        return PlanReport.of(workflow.info().workflow_id, self.state)
+
+    @workflow.run
+    async def run(self, spec: PlanSpec) -> PlanReport:
+        s = self.state
+        s.started_at = workflow.now()
+        stopped = False
+        for index, group in enumerate(spec.groups):
+            record = s.groups[index]
+            if stopped:
+                record.outcome = "skipped"
+                continue
+            record.started_at, record.outcome = workflow.now(), "running"
+            self._publisher.attributes((HVDR_PHASE, group.name))
+            failed = not await self._actions(group, "before")
+            if not failed:
+                failed = not await self._group(group)
+                failed = not await self._actions(group, "after", skip=failed and spec.on_failure == "stop") or failed
+            record.ended_at = workflow.now()
+            record.outcome = "failed" if failed else "done"
+            if spec.dry_run:
+                record.predicted_s = self._predict_group(group)
+            if failed and spec.on_failure == "stop":
+                stopped = True
+        s.ended_at = workflow.now()
+        return self._finish(stopped)
+
+    # -- groups -----------------------------------------------------------------------------------------------
+
+    async def _group(self, group: GroupSpec) -> bool:
+        """Every VM of the group through its operation, in parallel; True when all succeeded."""
+        runs = [v for v in self.state.vms if v.group == group.name]
+        total = len(runs)
+        self._publisher.details(f"**{self.state.spec.plan}** group {group.name}: {total} VMs")
+        if self.state.spec.dry_run:
+            await asyncio.gather(*(self._dry_run(v) for v in runs))
+            return all(v.state.outcome == "succeeded" for v in runs)
+        await asyncio.gather(*(self._sequence(v).run() for v in runs))
+        ok = sum(1 for v in runs if v.state.outcome == "succeeded")
+        self._publisher.details(f"**{self.state.spec.plan}** group {group.name}: {ok}/{total} VMs succeeded")
+        return ok == total
+
+    def _sequence(self, run: VMRun) -> FailoverSequence:
+        return FailoverSequence(run.state, workflow.info().workflow_id, self._execute, self._link)
+
+    async def _execute(
+        self, method: Callable[..., Awaitable[Any]], argument: Any, where: Endpoint, how: ActivityOptions
+    ) -> Any:
+        return await self._batches.call(method, argument, queue=site_task_queue(where.site), host=where.host, how=how)
+
+    async def _link(self, method: Callable[..., Awaitable[Any]], argument: Any, summary: str) -> Any:
+        return await self._batches.call(method, argument, queue=WORKFLOW_TASK_QUEUE, host=LINKS, how=None)
+
+    async def _actions(self, group: GroupSpec, when: Literal["before", "after"], *, skip: bool = False) -> bool:
+        """The group's actions before or after its VMs, in order; False when one failed (the plan actions'
+        branch executes scripts and manual steps here)."""
+        actions = group.before if when == "before" else group.after
+        ok = True
+        for action in actions:
+            record = ActionRecord(
+                group=group.name, when=when, name=action.name, type=action.type, started_at=workflow.now()
+            )
+            self.state.actions.append(record)
+            if skip or not ok:
+                record.outcome, record.detail = "skipped", "the group failed and the plan stops"
+            elif self.state.spec.dry_run:
+                record.outcome, record.detail = "skipped", f"would run ({action.type})"
+            else:
+                ok = await self._action(action, record)
+            record.ended_at = workflow.now()
+        return ok
+
+    async def _action(self, action: ActionSpec, record: ActionRecord) -> bool:
+        if action.type == "delay":
+            seconds = float(action.params.get("seconds", 0))
+            await workflow.sleep(timedelta(seconds=seconds / self.state.spec.time_scale))
+            record.outcome, record.detail = "done", f"waited {seconds:g} s"
+            return True
+        record.outcome = "skipped"
+        record.detail = f"{action.type} actions are not executed by this version of hvdr"
+        return True
+
+    # -- dry run ----------------------------------------------------------------------------------------------
+
+    async def _dry_run(self, run: VMRun) -> None:
+        """Read-only checks, then every step listed with its prediction (or why it would not run)."""
+        f = run.state
+        spec = f.spec
+        started = workflow.now()
+        problems: list[str] = []
+        checks: list[Awaitable[Any]] = [
+            self._execute(
+                FailoverActivities.check_source,
+                SourceCheck(host=spec.source.host, vm=spec.vm, replica_host=spec.target.host),
+                spec.source,
+                DRY,
+            ),
+            self._execute(
+                FailoverActivities.check_target,
+                TargetCheck(
+                    host=spec.target.host,
+                    vm=spec.vm,
+                    network=spec.target_network,
+                    failover_ip=spec.failover_ip,
+                    read_only=True,
+                ),
+                spec.target,
+                DRY,
+            ),
+            self._link(RunLinks.protected, Protected(vm=spec.vm), ""),
+        ]
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        for result in results[:2]:
+            if isinstance(result, BaseException):
+                problems.append(reason(result))
+        if results[2] is False:
+            problems.append(f"{spec.vm} is not protected (no running protection run)")
+        elif isinstance(results[2], BaseException):
+            problems.append(reason(results[2]))
+        measured = self._measured(spec.vm)
+        f.steps.append(
+            StepRecord(
+                step=Step.PREFLIGHT,
+                started_at=started,
+                ended_at=workflow.now(),
+                outcome="failed" if problems else "done",
+                detail="; ".join(problems) or "source, replica and protection ready",
+            )
+        )
+        steps = [s for s in Step if s not in (Step.PREFLIGHT, Step.RECORD)]
+        if spec.target_network is None:
+            steps.remove(Step.CONNECT)
+        for step in steps:
+            seconds = measured.get(step.value)
+            if problems:
+                detail = "would not run: preflight fails"
+            else:
+                detail = (
+                    f"would run (predicted {seconds:.1f} s)" if seconds is not None else "would run (no measurement)"
+                )
+            f.steps.append(
+                StepRecord(step=step, started_at=started, ended_at=started, outcome="skipped", detail=detail)
+            )
+        if problems:
+            f.outcome, f.failed_step, f.error = "failed", Step.PREFLIGHT, f"preflight: {'; '.join(problems)}"
+        else:
+            f.outcome = "succeeded"
+        run.predicted_s = measured.get("total") or (sum(measured.get(s.value, 0.0) for s in steps) or None)
+
+    def _measured(self, vm: str) -> dict[str, float]:
+        measured = self.state.spec.measured
+        fleet = measured.get("*", {})
+        return {**fleet, **measured.get(vm.lower(), {})}
+
+    def _predict_group(self, group: GroupSpec) -> float:
+        vms = [v.predicted_s or 0.0 for v in self.state.vms if v.group == group.name]
+        measured = self.state.spec.measured.get(f"group:{group.name}", {}).get("total")
+        vm_part = measured if measured is not None else max(vms, default=0.0)
+        delays = sum(
+            float(a.params.get("seconds", 0)) / self.state.spec.time_scale
+            for a in (*group.before, *group.after)
+            if a.type == "delay"
+        )
+        return vm_part if measured is not None else vm_part + delays
+
+    # -- the end ----------------------------------------------------------------------------------------------
+
+    def _finish(self, stopped: bool) -> PlanReport:
+        s = self.state
+        outcomes = [v.state.outcome for v in s.vms if v.state.steps]
+        if s.spec.dry_run:
+            s.outcome = "dry_run"
+            s.predicted_s = sum(g.predicted_s or 0.0 for g in s.groups)
+            bad = [v.state.spec.vm for v in s.vms if v.state.outcome != "succeeded"]
+            s.error = f"would fail: {', '.join(bad)}" if bad else None
+        elif outcomes and all(o == "succeeded" for o in outcomes) and len(outcomes) == len(s.vms):
+            s.outcome = "succeeded"
+        elif stopped:
+            s.outcome = "stopped"
+        elif any(o == "succeeded" for o in outcomes):
+            s.outcome = "partial"
+        else:
+            s.outcome = "failed"
+        if not s.spec.dry_run:
+            failed = [v.state.spec.vm for v in s.vms if v.state.outcome != "succeeded"]
+            if failed:
+                s.error = f"{len(failed)} of {len(s.vms)} VMs did not fail over: {', '.join(failed[:20])}" + (
+                    " …" if len(failed) > 20 else ""
+                )
+        phase = {"succeeded": "done", "dry_run": "dry-run"}.get(s.outcome, s.outcome)
+        self._publisher.attributes((HVDR_PHASE, phase))
+        self._publisher.details(f"**{s.spec.plan}**: {s.outcome.replace('_', ' ')}")
+        return PlanReport.of(workflow.info().workflow_id, s)
