@@ -12,9 +12,9 @@ ran, the step ends ``outcome_unknown`` — unless the action is declared ``idemp
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from hvdr.payloads import Durable
 from hvdr.topology import PlanAction
@@ -45,9 +45,9 @@ class ActionSpec(Durable):
     """One declared action, resolved from the inventory (the script host's site) when the run starts."""
 
     name: str
-    group: str
-    when: When
     type: ActionKind
+    group: str = ""
+    when: When = "before"
     host: str | None = None
     site: str | None = None
     """The script host's site: the script runs on that site's task queue."""
@@ -57,6 +57,14 @@ class ActionSpec(Durable):
     idempotent: bool = False
     instructions: str | None = None
     seconds: float | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _flatten_params(cls, data: Any) -> Any:
+        # Plan runs recorded before the actions were built kept each action's topology fields in ``params``.
+        if isinstance(data, dict) and isinstance(data.get("params"), dict):
+            data = {**data["params"], **{k: v for k, v in data.items() if k != "params"}}
+        return data
 
     @classmethod
     def of(cls, action: PlanAction, group: str, when: When, site: str | None = None) -> ActionSpec:

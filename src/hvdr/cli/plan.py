@@ -142,6 +142,13 @@ async def _run(
         )
     workflow_id = await client.start_plan(spec)
     say("Plan run: ", workflow_id)
+    manual = [a.name for g in spec.groups for a in (*g.before, *g.after) if a.type == "manual" and not dry_run]
+    if manual:
+        say(
+            "It waits for the manual step(s) ",
+            ", ".join(manual),
+            f": when it asks, `hvdr approve {workflow_id} STEP` (or `hvdr reject {workflow_id} STEP --reason …`)",
+        )
     if not wait:
         return None
     return await client.plan_result(workflow_id)

@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from sqlmodel import Session
 
 from hvdr.actions import ActionSpec, When
 from hvdr.inventory.queries import host
-from hvdr.topology import PlanAction, RecoveryPlan
+from hvdr.topology import PlanAction
 
 
-def action_specs(session: Session, plan: RecoveryPlan) -> list[ActionSpec]:
-    """Every action of the plan in the order a run meets them (per group: before, then after)."""
-    specs: list[ActionSpec] = []
-    for group in plan.groups:
-        declared: tuple[tuple[When, Sequence[PlanAction]], ...] = (
-            ("before", group.pre_actions),
-            ("after", group.post_actions),
-        )
-        for when, actions in declared:
-            for action in actions:
-                spec = ActionSpec.of(action, group.name, when)
-                if action.type == "script":
-                    where = host(session, action.host)
-                    spec.host, spec.site = where.fqdn, where.site
-                specs.append(spec)
-    return specs
+def action_spec(session: Session, action: PlanAction, group: str, when: When) -> ActionSpec:
+    """One declared action of a group, with a script's host resolved (FQDN, site) from the inventory."""
+    spec = ActionSpec.of(action, group, when)
+    if action.type == "script":
+        where = host(session, action.host)
+        spec.host, spec.site = where.fqdn, where.site
+    return spec
