@@ -6,7 +6,9 @@ times out and fails the plan clearly, nothing moved."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +25,7 @@ from tests.e2e.test_protection_lab import _protect
 
 pytestmark = pytest.mark.slow
 
+HISTORY = Path(__file__).parents[1] / "workflows" / "histories" / "plan_actions_rolled_back.json"
 DBS = ["db-01", "db-02"]
 B1 = "hv-b1.site-b.lab.local"
 
@@ -93,6 +96,9 @@ async def test_actions_stop_and_compensate_a_planned_plan_and_approvals_record_w
     await _replicating(estate, "site-a")
     assert _state(estate) == before
     assert estate.control("GET", "/health")["split_brain"] == []
+    if os.environ.get("HVDR_RECORD_HISTORIES") and not HISTORY.exists():  # append-only: never re-recorded
+        history = await estate.client.temporal.get_workflow_handle(run).fetch_history()
+        HISTORY.write_text(history.to_json(), encoding="utf-8")
 
     # Nobody decides: the step times out (plan time: 30 s at the lab's speed) and the plan stops, nothing moved.
     timeout = go_ahead.model_copy(update={"timeout_s": 30.0})
