@@ -1,10 +1,12 @@
 """Failover's host steps, one activity each; every one reads the host's state before it acts.
 
-A retry after a crash finds the step's effect in place (the VM Off, the primary PreparedForFailover, the
-replica FailedOverWaitingCompletion, …) and returns without sending anything, so the lab's call log shows
-each state-changing cmdlet once however often a worker dies. A command whose answer was lost is followed by a
-read, never re-sent blindly (:meth:`hvdr.activities.common.HostCalls.change`). Long host work (a guest's
-shutdown, the final sync, a boot) heartbeats through :class:`HostCalls`.
+Changes are sent as ``partial(host.method, vm, …)`` so that a recovery plan's batch can send many VMs' like
+changes as one array command (:mod:`hvdr.activities.coalesce`). A retry after a crash finds the step's effect
+in place (the VM Off, the primary PreparedForFailover, the replica FailedOverWaitingCompletion, …) and returns
+without sending anything, so the lab's call log shows each state-changing cmdlet once however often a worker
+dies. A command whose answer was lost is followed by a read, never re-sent blindly
+(:meth:`hvdr.activities.common.HostCalls.change`). Long host work (a guest's shutdown, the final sync, a boot)
+heartbeats through :class:`HostCalls`.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -197,7 +200,7 @@ class FailoverActivities:
 
         try:
             return await calls.change(
-                name, "Stop-VM", lambda: host.stop_vm(request.vm, mode[request.mode]), off, idempotent=True
+                name, "Stop-VM", partial(host.stop_vm, request.vm, mode[request.mode]), off, idempotent=True
             )
         except ApplicationError as error:
             if error.non_retryable and error.type == "OutcomeUnknown":
@@ -213,7 +216,10 @@ class FailoverActivities:
     async def prepare(self, request: HostVM) -> hv.ReplicationInfo:
         """Start-VMFailover -Prepare on the source: the final sync of pending changes (zero data loss)."""
         return await self._replication_step(
-            request, "Start-VMFailover -Prepare", {S.PREPARED_FOR_FAILOVER}, lambda h: h.prepare_failover(request.vm)
+            request,
+            "Start-VMFailover -Prepare",
+            {S.PREPARED_FOR_FAILOVER},
+            lambda h: partial(h.prepare_failover, request.vm),
         )
 
     @activity.defn(name="failover_start")
@@ -223,7 +229,7 @@ class FailoverActivities:
             request,
             "Start-VMFailover",
             {S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER},
-            lambda h: h.start_failover(request.vm).replication,
+            lambda h: lambda: h.start_failover(request.vm).replication,
         )
 
     @activity.defn(name="failover_connect")
@@ -239,7 +245,7 @@ class FailoverActivities:
         return await calls.ensure(
             name,
             "Connect-VMNetworkAdapter",
-            lambda: host.connect_network_adapter(request.vm, request.network),
+            partial(host.connect_network_adapter, request.vm, request.network),
             connected,
             idempotent=True,
         )
@@ -253,7 +259,7 @@ class FailoverActivities:
             vm = await calls.run(name, host.get_vm, request.vm)
             return vm if vm.state is hv.VMState.RUNNING else None
 
-        return await calls.ensure(name, "Start-VM", lambda: host.start_vm(request.vm), running, idempotent=True)
+        return await calls.ensure(name, "Start-VM", partial(host.start_vm, request.vm), running, idempotent=True)
 
     @activity.defn(name="failover_verify")
     async def verify(self, request: VerifyInput) -> Verified:
@@ -302,7 +308,11 @@ class FailoverActivities:
             return rep if rep.mode is hv.ReplicationMode.PRIMARY else None
 
         return await calls.ensure(
-            name, "Set-VMReplication -Reverse", lambda: host.reverse_replication(request.vm), reversed_, idempotent=True
+            name,
+            "Set-VMReplication -Reverse",
+            partial(host.reverse_replication, request.vm),
+            reversed_,
+            idempotent=True,
         )
 
     @activity.defn(name="failover_record_placement")
@@ -328,7 +338,7 @@ class FailoverActivities:
             return rep if rep.state not in pending else None
 
         return await calls.ensure(
-            name, "Stop-VMFailover", lambda: host.stop_failover(request.vm), stopped, idempotent=True
+            name, "Stop-VMFailover", partial(host.stop_failover, request.vm), stopped, idempotent=True
         )
 
     async def _replication_step(
@@ -336,7 +346,7 @@ class FailoverActivities:
         request: HostVM,
         step: str,
         done: set[hv.ReplicationState],
-        send: Callable[[HyperVHost], hv.ReplicationInfo],
+        send: Callable[[HyperVHost], Callable[[], hv.ReplicationInfo]],
     ) -> hv.ReplicationInfo:
         calls, name = self.calls, request.host
         host = await calls.host(name)
@@ -345,4 +355,4 @@ class FailoverActivities:
             rep = await calls.run(name, host.get_replication, request.vm)
             return rep if rep.state in done else None
 
-        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)
+        return await calls.ensure(name, step, send(host), there, idempotent=True)

@@ -12,6 +12,7 @@ attempts), so the other VMs are not held back.
 from __future__ import annotations
 
 import asyncio
+import functools
 import typing
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -20,6 +21,7 @@ from pydantic import BaseModel, TypeAdapter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from hvdr.activities.coalesce import CoalescedCalls, run_many
 from hvdr.activities.failover import FailoverActivities
 from hvdr.activities.runs import RunLinks
 
@@ -59,16 +61,22 @@ def step_types(method: Callable[..., Any]) -> tuple[type[BaseModel], TypeAdapter
 
 class _Batched:
     def __init__(self, methods: list[Callable[..., Awaitable[Any]]]) -> None:
-        self._steps: dict[str, tuple[Callable[[Any], Awaitable[Any]], type[BaseModel], TypeAdapter[Any]]] = {}
+        self._steps: dict[str, tuple[type[BaseModel], TypeAdapter[Any]]] = {}
         for method in methods:
-            argument, result = step_types(method)
-            self._steps[activity_name(method)] = (method, argument, result)
+            self._steps[activity_name(method)] = step_types(method)
 
-    async def run(self, batch: HostBatch) -> list[ItemOutcome]:
-        step = self._steps.get(batch.step)
-        if step is None:
+    async def run(
+        self,
+        batch: HostBatch,
+        bound: Callable[[str], Callable[[Any], Awaitable[Any]]],
+        many: Callable[[list[Callable[[], Awaitable[ItemOutcome]]]], Awaitable[list[ItemOutcome]]],
+    ) -> list[ItemOutcome]:
+        """Every item through the step ``bound(name)`` returns; ``many`` runs the items' coroutines together."""
+        types = self._steps.get(batch.step)
+        if types is None:
             raise ApplicationError(f"no batched step {batch.step!r}", type="UnknownStep", non_retryable=True)
-        method, argument_type, result_type = step
+        argument_type, result_type = types
+        method = bound(batch.step)
 
         async def one(item: dict[str, Any]) -> ItemOutcome:
             argument = argument_type.model_validate(item)
@@ -83,41 +91,54 @@ class _Batched:
                 return ItemOutcome(result=result_type.dump_python(result, mode="json"))
             raise AssertionError("unreachable")
 
-        return list(await asyncio.gather(*(one(item) for item in batch.items)))
+        return await many([functools.partial(one, item) for item in batch.items])
+
+
+async def _together(steps: list[Callable[[], Awaitable[ItemOutcome]]]) -> list[ItemOutcome]:
+    return list(await asyncio.gather(*(step() for step in steps)))
+
+
+def _failover_steps(failover: FailoverActivities) -> list[Callable[..., Awaitable[Any]]]:
+    return [
+        failover.check_source,
+        failover.check_target,
+        failover.shut_down,
+        failover.prepare,
+        failover.fail_over,
+        failover.connect,
+        failover.start_vm,
+        failover.verify,
+        failover.reverse,
+        failover.record_placement,
+        failover.stop_failover,
+    ]
 
 
 class PlanActivities:
     """Registered on the site task queues, beside the single-VM activities it runs."""
 
     def __init__(self, failover: FailoverActivities) -> None:
-        self._batched = _Batched(
-            [
-                failover.check_source,
-                failover.check_target,
-                failover.shut_down,
-                failover.prepare,
-                failover.fail_over,
-                failover.connect,
-                failover.start_vm,
-                failover.verify,
-                failover.reverse,
-                failover.record_placement,
-                failover.stop_failover,
-            ]
-        )
+        self._failover = failover
+        self._batched = _Batched(_failover_steps(failover))
 
     @activity.defn(name="plan_host_step")
     async def host_step(self, batch: HostBatch) -> list[ItemOutcome]:
-        """One step for every VM of the batch on one host, concurrently (the host's shells bound it)."""
-        return await self._batched.run(batch)
+        """One step for every VM of the batch on one host, concurrently; like driver calls of its VMs go to the
+        host as one array command (:mod:`hvdr.activities.coalesce`)."""
+        calls = CoalescedCalls(self._failover.calls)
+        failover = FailoverActivities(calls.hosts, calls, self._failover.placements)
+        steps = {activity_name(m): m for m in _failover_steps(failover)}
+        return await self._batched.run(batch, steps.__getitem__, lambda items: run_many(calls, items))
 
 
 class PlanLinks:
     """The protection runs' stand-by and go-on for many VMs at once (registered on the workflow task queue)."""
 
     def __init__(self, links: RunLinks) -> None:
-        self._batched = _Batched([links.stand_by, links.go_on, links.protected])
+        methods: list[Callable[..., Awaitable[Any]]] = [links.stand_by, links.go_on, links.protected]
+        self._methods = {activity_name(m): m for m in methods}
+        self._batched = _Batched(methods)
 
     @activity.defn(name="plan_links")
     async def links(self, batch: HostBatch) -> list[ItemOutcome]:
-        return await self._batched.run(batch)
+        return await self._batched.run(batch, self._methods.__getitem__, _together)

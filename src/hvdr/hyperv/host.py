@@ -7,7 +7,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -403,6 +403,42 @@ class WinRMHyperVHost(_ScriptRunner):
     def set_test_switch(self, vm: str, switch_name: str, adapter_name: str | None = None) -> list[NetworkAdapter]:
         script = scripts.set_test_switch(vm, switch_name, adapter_name)
         return self._objects(script, "set_test_switch", parsing.adapter)
+
+    # -- many VMs in one command (a recovery plan's batches) -------------------------------------------
+    # Each returns what the host reports for the VMs it found; a refusal of any VM raises for the whole
+    # command (the prologue's -ErrorAction Stop), and the caller then takes each VM on its own with the
+    # single-VM method, whose read-back decides what the refusal meant.
+    def get_vms(self, vms: Sequence[str]) -> list[VMInfo]:
+        return self._objects(scripts.get_vm(vms), "get_vm", parsing.vm)
+
+    def get_replications(self, vms: Sequence[str]) -> list[ReplicationInfo]:
+        return self._objects(scripts.get_replication(vms), "get_replication", parsing.replication)
+
+    def get_adapters_of(self, vms: Sequence[str]) -> list[NetworkAdapter]:
+        return self._objects(scripts.get_network_adapters(vms), "get_network_adapters", parsing.adapter)
+
+    def stop_vms(self, vms: Sequence[str], mode: StopMode = StopMode.SHUTDOWN) -> list[VMInfo]:
+        return self._objects(scripts.stop_vm(vms, mode), "stop_vm", parsing.vm)
+
+    def start_vms(self, vms: Sequence[str]) -> list[VMInfo]:
+        return self._objects(scripts.start_vm(vms), "start_vm", parsing.vm)
+
+    def prepare_failovers(self, vms: Sequence[str]) -> list[ReplicationInfo]:
+        return self._objects(scripts.prepare_failover(vms), "prepare_failover", parsing.replication)
+
+    def start_failovers(self, vms: Sequence[str]) -> list[ReplicationInfo]:
+        return self._objects(scripts.start_failover(vms), "start_failover", parsing.replication)
+
+    def reverse_replications(self, vms: Sequence[str]) -> list[ReplicationInfo]:
+        return self._objects(scripts.reverse_replication(vms), "reverse_replication", parsing.replication)
+
+    def stop_failovers(self, vms: Sequence[str]) -> list[ReplicationInfo]:
+        return self._objects(scripts.stop_failover(vms), "stop_failover", parsing.replication)
+
+    def connect_network_adapters(self, vms: Sequence[str], switch_name: str) -> list[NetworkAdapter]:
+        return self._objects(
+            scripts.connect_network_adapter(vms, switch_name), "connect_network_adapter", parsing.adapter
+        )
 
     # -- operator scripts ---------------------------------------------------------------------------
     def run_script(self, script: str, timeout_s: float) -> ScriptResult:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from hvdr.hyperv.errors import InvalidParameter
@@ -49,6 +50,12 @@ def ps_name(name: str) -> str:
     if any(ch in name for ch in _WILDCARDS):
         name = "".join("`" + ch if ch in _WILDCARDS + "`" else ch for ch in name)
     return ps_quote(name)
+
+
+def ps_names(vms: str | Sequence[str]) -> str:
+    """One VM name, or several as a PowerShell array (``'a','b'``): Hyper-V's ``-Name`` / ``-VMName`` take
+    ``String[]`` and process the VMs one after another, writing an error for one without stopping the rest."""
+    return ps_name(vms) if isinstance(vms, str) else ",".join(ps_name(vm) for vm in vms)
 
 
 def ps_bool(value: bool) -> str:
@@ -169,16 +176,16 @@ SERVER_PROPS = ",".join(
 SNAPSHOT_PROPS = ",".join(["Name", _enum("Id"), "VMName", _enum("SnapshotType"), "CreationTime"])
 
 
-def _vm_json(vm: str) -> str:
-    return _json(f"Get-VM -Name {ps_name(vm)} | Select-Object -Property {VM_PROPS}")
+def _vm_json(vm: str | Sequence[str]) -> str:
+    return _json(f"Get-VM -Name {ps_names(vm)} | Select-Object -Property {VM_PROPS}")
 
 
-def _replication_json(vm: str) -> str:
-    return _json(f"Get-VMReplication -VMName {ps_name(vm)} | Select-Object -Property {REPLICATION_PROPS}")
+def _replication_json(vm: str | Sequence[str]) -> str:
+    return _json(f"Get-VMReplication -VMName {ps_names(vm)} | Select-Object -Property {REPLICATION_PROPS}")
 
 
-def _adapters_json(vm: str) -> str:
-    return _json(f"Get-VMNetworkAdapter -VMName {ps_name(vm)} | Select-Object -Property {ADAPTER_PROPS}")
+def _adapters_json(vm: str | Sequence[str]) -> str:
+    return _json(f"Get-VMNetworkAdapter -VMName {ps_names(vm)} | Select-Object -Property {ADAPTER_PROPS}")
 
 
 # -- reads --------------------------------------------------------------------------------------------
@@ -186,11 +193,11 @@ def list_vms() -> str:
     return finish(_json(f"Get-VM | Select-Object -Property {VM_PROPS}"))
 
 
-def get_vm(vm: str) -> str:
+def get_vm(vm: str | Sequence[str]) -> str:
     return finish(_vm_json(vm))
 
 
-def get_replication(vm: str) -> str:
+def get_replication(vm: str | Sequence[str]) -> str:
     return finish(_replication_json(vm))
 
 
@@ -230,7 +237,7 @@ def list_recovery_points(vm: str) -> str:
     return finish(_json(f"Get-VMSnapshot -VMName {ps_name(vm)} | Select-Object -Property {SNAPSHOT_PROPS}"))
 
 
-def get_network_adapters(vm: str) -> str:
+def get_network_adapters(vm: str | Sequence[str]) -> str:
     return finish(_adapters_json(vm))
 
 
@@ -308,7 +315,7 @@ def _setting_params(s: ReplicationSettings | ReplicationUpdate) -> list[str]:
     return parts
 
 
-def _then_replication(vm: str, *command: str) -> str:
+def _then_replication(vm: str | Sequence[str], *command: str) -> str:
     return finish(" ".join([*command, NO_CONFIRM]) + "\n" + _replication_json(vm))
 
 
@@ -359,9 +366,9 @@ def set_replication(vm: str, update: ReplicationUpdate) -> str:
     return _then_replication(vm, f"Set-VMReplication -VMName {ps_name(vm)}", *_setting_params(update))
 
 
-def reverse_replication(vm: str, update: ReplicationUpdate | None = None) -> str:
+def reverse_replication(vm: str | Sequence[str], update: ReplicationUpdate | None = None) -> str:
     extra = _setting_params(update) if update else []
-    return _then_replication(vm, f"Set-VMReplication -VMName {ps_name(vm)} -Reverse", *extra)
+    return _then_replication(vm, f"Set-VMReplication -VMName {ps_names(vm)} -Reverse", *extra)
 
 
 def set_as_replica(vm: str, allowed_primary_server: str | None = None) -> str:
@@ -381,23 +388,23 @@ def remove_vm(vm: str) -> str:
 
 
 # -- power and failover -------------------------------------------------------------------------------
-def stop_vm(vm: str, mode: StopMode = StopMode.SHUTDOWN) -> str:
+def stop_vm(vm: str | Sequence[str], mode: StopMode = StopMode.SHUTDOWN) -> str:
     switch = {StopMode.SHUTDOWN: "", StopMode.FORCE: " -Force", StopMode.TURN_OFF: " -TurnOff"}[mode]
-    return finish(f"Stop-VM -Name {ps_name(vm)}{switch} {NO_CONFIRM}\n" + _vm_json(vm))
+    return finish(f"Stop-VM -Name {ps_names(vm)}{switch} {NO_CONFIRM}\n" + _vm_json(vm))
 
 
-def start_vm(vm: str) -> str:
-    return finish(f"Start-VM -Name {ps_name(vm)} {NO_CONFIRM}\n" + _vm_json(vm))
+def start_vm(vm: str | Sequence[str]) -> str:
+    return finish(f"Start-VM -Name {ps_names(vm)} {NO_CONFIRM}\n" + _vm_json(vm))
 
 
-def prepare_failover(vm: str) -> str:
-    return _then_replication(vm, f"Start-VMFailover -VMName {ps_name(vm)} -Prepare")
+def prepare_failover(vm: str | Sequence[str]) -> str:
+    return _then_replication(vm, f"Start-VMFailover -VMName {ps_names(vm)} -Prepare")
 
 
-def start_failover(vm: str, *, recovery_point: uuid.UUID | None = None, as_test: bool = False) -> str:
+def start_failover(vm: str | Sequence[str], *, recovery_point: uuid.UUID | None = None, as_test: bool = False) -> str:
     test = " -AsTest" if as_test else ""
     if recovery_point is None:
-        run = f"Start-VMFailover -VMName {ps_name(vm)}{test} {NO_CONFIRM} | Out-Null"
+        run = f"Start-VMFailover -VMName {ps_names(vm)}{test} {NO_CONFIRM} | Out-Null"
     else:
         run = (
             f"$s = Get-VMSnapshot -Id {ps_guid(recovery_point)}\n"
@@ -410,15 +417,15 @@ def complete_failover(vm: str) -> str:
     return _then_replication(vm, f"Complete-VMFailover -VMName {ps_name(vm)}")
 
 
-def stop_failover(vm: str) -> str:
-    return _then_replication(vm, f"Stop-VMFailover -VMName {ps_name(vm)}")
+def stop_failover(vm: str | Sequence[str]) -> str:
+    return _then_replication(vm, f"Stop-VMFailover -VMName {ps_names(vm)}")
 
 
 # -- networking ---------------------------------------------------------------------------------------
-def connect_network_adapter(vm: str, switch_name: str, adapter_name: str | None = None) -> str:
+def connect_network_adapter(vm: str | Sequence[str], switch_name: str, adapter_name: str | None = None) -> str:
     adapter = f" -Name {ps_quote(adapter_name)}" if adapter_name else ""
     return finish(
-        f"Connect-VMNetworkAdapter -VMName {ps_name(vm)}{adapter} -SwitchName {ps_quote(switch_name)} "
+        f"Connect-VMNetworkAdapter -VMName {ps_names(vm)}{adapter} -SwitchName {ps_quote(switch_name)} "
         f"{NO_CONFIRM}\n" + _adapters_json(vm)
     )
 

@@ -1,0 +1,214 @@
+"""Many VMs' host calls as one command: the driver calls of a batch's per-VM steps, coalesced.
+
+A plan's batch (:mod:`hvdr.activities.plan`) runs the single-VM step for every VM at once. Each step calls the
+driver per VM (``get_vm``, ``stop_vm``, …) through :class:`HostCalls`; :class:`CoalescedCalls` stands in for
+it within the batch and, once every VM still working is waiting on a driver call, sends each group of like
+calls (same host, same method, same other arguments) as one array command (``Stop-VM -Name a,b,c``),
+split over the host's shells so that slow work (a guest's shutdown, a final sync) still runs in parallel.
+Results are handed back per VM; a VM the host did not report, or any refusal of the array command, sends
+that VM's call again on its own through the single-VM method, whose read-back decides what it meant (a VM
+already stopped is done). So the per-VM logic is the single-VM step's, unchanged; only its transport differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
+
+from temporalio.exceptions import ApplicationError
+
+from hvdr.activities.common import SHELLS_PER_HOST, HostCalls
+from hvdr.hyperv import models as hv
+from hvdr.hyperv.protocol import HyperVHost, VMMServer
+from hvdr.models import DiscoveredHost
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True)
+class _Rule:
+    many: str
+    """The driver's array method."""
+    key: Callable[[Any], str]
+    """The VM a reported object belongs to."""
+    shape: str = "one"
+    """one: each VM gets its object; list: each VM gets the list of its objects (adapters)."""
+    wrap: Callable[[Any], Any] = lambda x: x
+    slow: Callable[[tuple[Any, ...]], bool] = lambda rest: False
+    """Hyper-V takes an array's VMs one after another: work that waits (a guest's shutdown, a final sync) is
+    spread over the host's shells so that VMs still wait in parallel; quick calls go as one command."""
+
+
+def _vm_name(info: hv.VMInfo) -> str:
+    return info.name
+
+
+def _replication_vm(info: hv.ReplicationInfo) -> str:
+    return info.vm_name
+
+
+def _adapter_vm(adapter: hv.NetworkAdapter) -> str:
+    return adapter.vm_name
+
+
+NAME_BUDGET = 1000
+"""Characters of quoted VM names per command: scripts name the VMs twice (the change, then the read of the
+result), so this keeps the encoded command line under cmd.exe's 8,191 characters (a hundred ``vm-0001``)."""
+
+RULES: dict[str, _Rule] = {
+    "get_vm": _Rule("get_vms", _vm_name),
+    "get_replication": _Rule("get_replications", _replication_vm),
+    "get_network_adapters": _Rule("get_adapters_of", _adapter_vm, "list"),
+    "stop_vm": _Rule("stop_vms", _vm_name, slow=lambda rest: not rest or rest[0] is not hv.StopMode.TURN_OFF),
+    "start_vm": _Rule("start_vms", _vm_name),
+    "prepare_failover": _Rule("prepare_failovers", _replication_vm, slow=lambda rest: True),
+    "start_failover": _Rule("start_failovers", _replication_vm, wrap=lambda r: hv.FailoverResult(replication=r)),
+    "reverse_replication": _Rule("reverse_replications", _replication_vm),
+    "stop_failover": _Rule("stop_failovers", _replication_vm),
+    "connect_network_adapter": _Rule("connect_network_adapters", _adapter_vm, "list"),
+}
+
+
+@dataclass
+class _Call:
+    vm: str
+    single: Callable[[], Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass
+class _Group:
+    host: str
+    target: Any
+    rule: _Rule
+    rest: tuple[Any, ...]
+    calls: list[_Call] = field(default_factory=list)
+
+
+class CoalescedCalls(HostCalls):
+    """A batch's :class:`HostCalls`: like calls of its VMs go to the host together (see the module)."""
+
+    def __init__(self, base: HostCalls, *, shells_per_host: int = SHELLS_PER_HOST) -> None:
+        # Not HostCalls.__init__: every call ends up in ``base`` (its per-host limits, threads, heartbeats).
+        self.hosts = base.hosts
+        self._base = base
+        self._shells = shells_per_host
+        self._active = 0
+        self._queued = 0
+        self._groups: dict[tuple[Any, ...], _Group] = {}
+        self.commands = 0
+        self._senders: set[asyncio.Task[None]] = set()
+
+    @contextlib.contextmanager
+    def participant(self) -> Iterator[None]:
+        """One VM's step: while it runs, the batch waits for it before sending a round of like calls."""
+        self._active += 1
+        try:
+            yield
+        finally:
+            self._active -= 1
+            self._maybe_flush()
+
+    async def host(self, name: str) -> HyperVHost:
+        return await self._base.host(name)
+
+    async def vmm(self, site: str) -> VMMServer | None:
+        return await self._base.vmm(site)
+
+    async def site_hosts(self, site: str) -> list[DiscoveredHost]:
+        return await self._base.site_hosts(site)
+
+    async def run(self, host: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        method: Any = fn
+        arguments: tuple[Any, ...] = tuple(args)
+        if isinstance(fn, functools.partial) and not fn.keywords:  # a change sent as partial(host.stop_vm, vm)
+            method, arguments = fn.func, (*fn.args, *arguments)
+        rule = RULES.get(getattr(method, "__name__", ""))
+        target = getattr(method, "__self__", None)
+        vm = arguments[0] if arguments else None
+        if rule is None or kwargs or not isinstance(vm, str) or not hasattr(target, rule.many):
+            return await self._base.run(host, fn, *args, **kwargs)
+        name, rest = method.__name__, arguments[1:]
+        key = (host.lower(), id(target), name, rest)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(host, target, rule, rest)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        group.calls.append(_Call(vm, functools.partial(fn, *args), future))
+        self._queued += 1
+        self._maybe_flush()
+        result: R = await future
+        return result
+
+    def _maybe_flush(self) -> None:
+        # A round goes once every VM still working has queued its next call: none is running, none is waiting
+        # for an answer. The batch's VMs then move in step, which is what lets their like calls travel together.
+        if self._groups and self._queued >= self._active:
+            groups, self._groups, self._queued = list(self._groups.values()), {}, 0
+            for group in groups:
+                sender = asyncio.ensure_future(self._send(group))
+                self._senders.add(sender)
+                sender.add_done_callback(self._senders.discard)
+
+    async def _send(self, group: _Group) -> None:
+        calls = group.calls
+        chunks = max(1, min(self._shells, len(calls))) if group.rule.slow(group.rest) else 1
+        size = -(-len(calls) // chunks)
+        parts: list[list[_Call]] = []
+        for i in range(0, len(calls), size):
+            part: list[_Call] = []
+            for call in calls[i : i + size]:
+                if part and sum(len(c.vm) + 3 for c in part) + len(call.vm) + 3 > NAME_BUDGET:
+                    parts.append(part)
+                    part = []
+                part.append(call)
+            parts.append(part)
+        await asyncio.gather(*(self._chunk(group, part) for part in parts))
+
+    async def _chunk(self, group: _Group, calls: list[_Call]) -> None:
+        if len(calls) == 1:
+            await self._single(group, calls[0])
+            return
+        many = getattr(group.target, group.rule.many)
+        names = [c.vm for c in calls]
+        self.commands += 1
+        try:
+            reported: Sequence[Any] = await self._base.run(group.host, many, names, *group.rest)
+        except ApplicationError:
+            await asyncio.gather(*(self._single(group, c) for c in calls))
+            return
+        found: dict[str, list[Any]] = {}
+        for item in reported:
+            found.setdefault(group.rule.key(item).lower(), []).append(item)
+        alone = []
+        for call in calls:
+            items = found.get(call.vm.lower())
+            if not items:
+                alone.append(call)
+            elif group.rule.shape == "list":
+                call.future.set_result(items)
+            else:
+                call.future.set_result(group.rule.wrap(items[0]))
+        await asyncio.gather(*(self._single(group, c) for c in alone))
+
+    async def _single(self, group: _Group, call: _Call) -> None:
+        self.commands += 1
+        try:
+            call.future.set_result(await self._base.run(group.host, call.single))
+        except BaseException as error:  # the VM's own error, as the single-VM step would have met it
+            call.future.set_exception(error)
+
+
+async def run_many(calls: CoalescedCalls, steps: Sequence[Callable[[], Awaitable[R]]]) -> list[R]:
+    """Run every VM's step as a participant of the batch."""
+
+    async def one(step: Callable[[], Awaitable[R]]) -> R:
+        with calls.participant():
+            return await step()
+
+    return list(await asyncio.gather(*(one(s) for s in steps)))
