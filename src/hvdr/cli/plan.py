@@ -207,5 +207,8 @@ def print_report(report: PlanReport) -> None:
     console.print(table)
     for action in report.actions:
         say("action ", action.group, " ", action.when, " ", action.name, ": ", action.outcome, " ", action.detail)
+        if action.output and not action.succeeded:  # what a failed script said last (all of it: -o json)
+            for line in action.output.splitlines()[-5:]:
+                say("    ", line)
     if report.error:
         say("error: ", report.error)
