@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import os
 import platform
+import statistics
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -241,9 +242,28 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
             commands = lab.control("GET", "/calls")["total"]
             history = await env.client.get_workflow_handle(report.workflow_id).fetch_history()
             print(
-                f"plan of {vms} VMs ({len(spec.groups)} groups, {args.hosts_per_site} hosts per site): {report.outcome}, "
+                f"plan of {vms} VMs ({len(spec.groups)} groups, {args.hosts_per_site} hosts per site): "
+                f"{report.outcome}, "
                 f"{ok}/{vms} moved; wall {wall:.2f} s = {1000 * wall / vms:.1f} ms per VM; {commands} cmdlet "
                 f"calls; {len(history.events)} history events",
+                flush=True,
+            )
+            steps: dict[str, list[float]] = {}
+            for bar in report.timeline:
+                if bar.ended_at is not None:
+                    steps.setdefault(bar.step, []).append((bar.ended_at - bar.started_at).total_seconds())
+            print(
+                "  step seconds (median / max over VMs): "
+                + ", ".join(f"{k} {statistics.median(v):.2f}/{max(v):.2f}" for k, v in steps.items()),
+                flush=True,
+            )
+            print(
+                "  groups: "
+                + ", ".join(
+                    f"{g.name} {(g.ended_at - g.started_at).total_seconds():.1f} s"
+                    for g in report.groups
+                    if g.started_at and g.ended_at
+                ),
                 flush=True,
             )
             if realistic:

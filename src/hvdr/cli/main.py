@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import approvals, check, codec, demo, failover, inventory, lab, ping, plan, protect, server, worker
+from hvdr.cli import approvals, check, codec, demo, failover, inventory, lab, ping, plan, protect, report, server, worker
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -39,6 +39,7 @@ app.command()(failover.runs)
 app.command()(failover.show)
 app.command()(approvals.approve)
 app.command()(approvals.reject)
+app.command()(report.report)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 

@@ -14,6 +14,9 @@ call counts, clock.
 ``GET /calls``             cmdlet calls per host, cmdlet and VM: ``{"total": n, "calls": [{host, cmdlet, vm, count}]}``
 ``GET /calls/log``         the calls in order: ``{"log": [{seq, at, host, cmdlet, vm}]}`` (the last 200,000)
 ``DELETE /calls``          reset the counters and the log
+``GET /failovers``         every failover of a replica (not a test): vm, id, kind (Planned / Regular /
+                           ApplicationConsistent), at, source_host, replica_host, source_checksum,
+                           replica_checksum, blocks_lost (the source as it was at that moment)
 ``POST /clock``            ``{"advance_s": seconds}`` and/or ``{"speed": factor}`` → the new status
 =========================  =====================================================================================
 
@@ -134,6 +137,13 @@ async def call_log(request: web.Request) -> web.Response:
     return web.json_response({"log": rows})
 
 
+async def failovers(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        rows = list(backend.failovers)
+    return web.json_response(rows)
+
+
 async def reset_calls(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     with backend.lock:
@@ -178,5 +188,6 @@ def create_app(
     app.router.add_get("/calls", calls)
     app.router.add_get("/calls/log", call_log)
     app.router.add_delete("/calls", reset_calls)
+    app.router.add_get("/failovers", failovers)
     app.router.add_post("/clock", clock)
     return app
