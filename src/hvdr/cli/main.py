@@ -10,7 +10,21 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import approvals, check, codec, demo, failover, inventory, lab, ping, plan, protect, report, server, worker
+from hvdr.cli import (
+    approvals,
+    check,
+    codec,
+    demo,
+    failover,
+    inventory,
+    lab,
+    ping,
+    plan,
+    protect,
+    report,
+    server,
+    worker,
+)
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
