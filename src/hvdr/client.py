@@ -51,18 +51,37 @@ from hvdr.plan import PlanReport, PlanSpec, measured_times, plan_workflow_id
 from hvdr.protection import (
     CommandResult,
     DisableRequest,
+    Endpoint,
     Phase,
     PolicyChange,
     ProtectionInput,
     ProtectionPolicy,
     ProtectionSpec,
+    ProtectionState,
     ProtectionStatus,
     ResyncRequest,
     protection_workflow_id,
 )
 from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.testfailover import (
+    CleanupRequest,
+    RecoveryPointChoice,
+    TestFailoverInput,
+    TestFailoverReport,
+    TestFailoverSpec,
+    testfailover_workflow_id,
+)
 from hvdr.topology import ReplicationPolicy
+from hvdr.unplanned import (
+    RecoveryPoints,
+    RecoveryPointsRequest,
+    ReverseReport,
+    ReverseSpec,
+    UnplannedReport,
+    UnplannedSpec,
+    reverse_workflow_id,
+)
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
@@ -723,6 +742,124 @@ class Client:
                 break
         return measured_times(reports)
 
+    # -- test failover --------------------------------------------------------------------------------------
+
+    async def test_failover_spec(
+        self, vm: str, *, point: RecoveryPointChoice | str = "latest", keep_s: float | None = None
+    ) -> TestFailoverSpec:
+        """A test failover's spec: the live direction from the VM's protection run, the test network, failover
+        IP and RPO threshold from the inventory. Refused (``Conflict`` / ``NotFound``) while a failover of the
+        VM runs or when it is not protected and replicating."""
+        from temporalio.exceptions import ApplicationError
+
+        from hvdr.activities.testfailover import refuse_conflicts
+        from hvdr.inventory.testfailover import testfailover_spec
+
+        try:
+            status = await refuse_conflicts(self.temporal, vm)
+        except ApplicationError as exc:
+            raise (Conflict if exc.type == "OperationConflict" else NotFound)(exc.message) from None
+        choice = RecoveryPointChoice.parse(point) if isinstance(point, str) else point
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return testfailover_spec(
+                session,
+                status.vm,
+                Endpoint(site=status.primary_site, host=status.primary_host),
+                Endpoint(site=status.replica_site, host=status.replica_host),
+                policy=status.policy or None,
+                point=choice,
+                keep_s=keep_s,
+                time_scale=self.settings.time_scale,
+            )
+
+    async def start_test_failover(self, spec: TestFailoverSpec) -> str:
+        """Start a test failover run (``testfailover/<vm>``); refused while another test of the VM runs."""
+        workflow_id = testfailover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "TestFailover",
+                TestFailoverInput(spec=spec),
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes(
+                    "testfailover", site=spec.target.site, vm=spec.vm, phase="preflight"
+                ),
+                static_summary=f"test failover of {spec.vm} on {spec.target.host}",
+                memo=self._audit(),
+                result_type=TestFailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a test failover of {spec.vm} is already running ({workflow_id}): clean it up first "
+                f"(`hvdr failover test cleanup --vm {spec.vm}`)"
+            ) from exc
+        return workflow_id
+
+    async def test_failover(
+        self,
+        vm: str,
+        *,
+        point: RecoveryPointChoice | str = "latest",
+        keep: timedelta | float | None = None,
+        poll_s: float = 0.5,
+    ) -> TestFailoverReport:
+        """Test-fail one VM over: returns the run's report once the test VM runs verified and is kept (phase
+        ``keep``), or once the run ended (a failure, or a keep of 0). ``keep`` (host seconds or a timedelta)
+        ends the test by itself; without it the test VM stays until :meth:`test_failover_cleanup`."""
+        keep_s = keep.total_seconds() if isinstance(keep, timedelta) else keep
+        spec = await self.test_failover_spec(vm, point=point, keep_s=keep_s)
+        workflow_id = await self.start_test_failover(spec)
+        return await self.test_failover_ready(workflow_id, poll_s=poll_s)
+
+    async def test_failover_ready(self, workflow_id: str, *, poll_s: float = 0.5) -> TestFailoverReport:
+        """Wait until a test failover run keeps its verified test VM, or has ended; its report then."""
+        while True:
+            report = await self.test_failover_report(workflow_id)
+            if report.outcome != "running":
+                return await self.test_failover_result(workflow_id)
+            if report.phase == "keep":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def test_failover_report(self, vm_or_id: str) -> TestFailoverReport:
+        """A test failover run's report so far (by VM name or run id)."""
+        workflow_id = vm_or_id if vm_or_id.lower().startswith("testfailover/") else testfailover_workflow_id(vm_or_id)
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            report: TestFailoverReport = await handle.query("report", result_type=TestFailoverReport)
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover run {workflow_id.lower()!r}: `hvdr runs --kind testfailover` ({exc.message})"
+            ) from exc
+        return report
+
+    async def test_failover_cleanup(self, vm: str) -> TestFailoverReport:
+        """Remove the VM's test VM now: the run stops its keep, removes it, confirms nothing is left and ends;
+        returns its final report."""
+        workflow_id = testfailover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            await handle.execute_update("cleanup", CleanupRequest(by=self.settings.identity), result_type=str)
+        except WorkflowUpdateFailedError as exc:
+            refused = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise Conflict(f"cannot clean up the test failover of {vm}: {refused}") from exc
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover of {vm} is running ({workflow_id}): `hvdr runs --kind testfailover` lists them"
+            ) from exc
+        return await self.test_failover_result(workflow_id)
+
+    async def test_failover_result(self, workflow_id: str) -> TestFailoverReport:
+        """Wait for a test failover run to end and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id.lower(), result_type=TestFailoverReport)
+        try:
+            report: TestFailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
     # -- runs -----------------------------------------------------------------------------------------------
 
     async def runs(
@@ -758,17 +895,23 @@ class Client:
                 break
         return found
 
-    async def show(self, workflow_id: str) -> FailoverReport:
-        """A failover run's report: its steps with timings and outcomes, so far or final."""
+    async def show(self, workflow_id: str) -> FailoverReport | TestFailoverReport:
+        """A failover run's report: its steps with timings and outcomes, so far or final (an unplanned
+        failover's is an ``UnplannedReport``, with its recovery point, fence and data lost; a test failover's a
+        ``TestFailoverReport``)."""
+        if workflow_id.lower().startswith("testfailover/"):
+            return await self.test_failover_report(workflow_id)
         if not workflow_id.startswith("failover/"):
             raise NotFound(
                 f"`show` knows failover runs (failover/<vm>), not {workflow_id!r}: `hvdr status` shows protection"
             )
         handle = self.temporal.get_workflow_handle(workflow_id.lower())
         try:
-            report: FailoverReport = await handle.query("report", result_type=FailoverReport)
+            report: FailoverReport = await handle.query("report", result_type=UnplannedReport)
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
+        if report.kind != "unplanned":
+            return FailoverReport.model_validate(report.model_dump())
         return report
 
     # -- approvals ------------------------------------------------------------------------------------------
@@ -776,13 +919,13 @@ class Client:
     async def approve(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
         """Approve a manual step a run waits for (``hvdr approve RUN STEP``): the run goes on. The decision
         records this client's identity and the time."""
-        return await self._decide(run, step, True, reason)
+        return await self._decide_step(run, step, True, reason)
 
     async def reject(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
         """Reject a manual step a run waits for (``hvdr reject RUN STEP``): the step fails, with the reason."""
-        return await self._decide(run, step, False, reason)
+        return await self._decide_step(run, step, False, reason)
 
-    async def _decide(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
+    async def _decide_step(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
         if not step.strip():
             raise ConfigError("name the step to decide (as the plan declares it, e.g. switch-dns)")
         if reason is not None and len(reason) > REASON_MAX:
@@ -809,6 +952,155 @@ class Client:
         except RPCError as exc:
             raise Conflict(f"{run} did not take the decision: {exc.message}") from exc
         return result
+
+    # -- unplanned failover ---------------------------------------------------------------------------------
+
+    async def recovery_points(self, vm: str) -> RecoveryPoints:
+        """The recovery points of the VM's replica (oldest first; the last, id ``latest``, is its latest state),
+        read on the replica site's worker."""
+        status = await self.protection_status(vm)
+        request = RecoveryPointsRequest(
+            vm=status.vm, replica=Endpoint(site=status.replica_site, host=status.replica_host)
+        )
+        points: RecoveryPoints = await self.temporal.execute_workflow(
+            "RecoveryPoints",
+            request,
+            id=f"points/{status.vm.lower()}/{uuid.uuid4().hex[:8]}",
+            task_queue=WORKFLOW_TASK_QUEUE,
+            execution_timeout=timedelta(minutes=5),
+            result_type=RecoveryPoints,
+        )
+        return points
+
+    async def start_unplanned_failover(self, spec: UnplannedSpec) -> str:
+        """Start an unplanned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "UnplannedFailover",
+                args=[spec],
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
+                static_summary=f"unplanned failover of {spec.vm} to {spec.target.host} ({spec.point})",
+                result_type=UnplannedReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def unplanned_report(self, workflow_id: str, *, poll_s: float = 0.2) -> UnplannedReport:
+        """The run's report once it waits for commit / cancel or has ended (refused, failed, committed…)."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        while True:
+            description = await handle.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                try:
+                    result: UnplannedReport = await handle.result()
+                    return result
+                except WorkflowFailureError as exc:
+                    raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+            report: UnplannedReport = await handle.query("report", result_type=UnplannedReport)
+            if report.outcome != "running":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def unplanned_failover(self, spec: UnplannedSpec) -> UnplannedReport:
+        """Fail one VM over to its replica from a recovery point (its primary site lost); returns the report once
+        the run waits for :meth:`commit` / :meth:`cancel` (outcome ``waiting``) or has ended (``refused`` when the
+        old primary could not be fenced and ``spec.force`` is false; ``committed`` with auto-commit)."""
+        return await self.unplanned_report(await self.start_unplanned_failover(spec))
+
+    async def _decide(self, vm: str, update: str) -> UnplannedReport:
+        workflow_id = failover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        nothing = f"nothing to {update}: no unplanned failover of {vm} waits for a decision"
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise Conflict(f"{nothing} (`hvdr failover unplanned --vm {vm}` starts one)") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{nothing} ({workflow_id} is {ended})")
+        if description.workflow_type != "UnplannedFailover":
+            raise Conflict(f"{nothing} ({workflow_id} is a {description.workflow_type} run)")
+        try:
+            await handle.execute_update(update, result_type=UnplannedReport)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise Conflict(getattr(cause, "message", None) or str(cause)) from exc
+        return await self.failover_result_unplanned(workflow_id)
+
+    async def failover_result_unplanned(self, workflow_id: str) -> UnplannedReport:
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        try:
+            report: UnplannedReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def commit(self, vm: str) -> UnplannedReport:
+        """Commit the VM's unplanned failover (Complete-VMFailover, irreversible); the run's final report."""
+        return await self._decide(vm, "commit")
+
+    async def cancel(self, vm: str) -> UnplannedReport:
+        """Cancel the VM's unplanned failover (Stop-VMFailover: the copy is off and a replica again); the run
+        ends and another recovery point can be tried with a new run."""
+        return await self._decide(vm, "cancel")
+
+    async def reverse(self, vm: str, spec: ReverseSpec | None = None) -> ReverseReport:
+        """Once the old primary is back after a committed unplanned failover: ``-AsReplica`` there, ``-Reverse``
+        here, the initial replication per the VM's policy; protection then monitors the new direction."""
+        spec = spec or await self._reverse_spec(vm)
+        workflow_id = reverse_workflow_id(spec.vm)
+        try:
+            handle = await self.temporal.start_workflow(
+                "ReverseReplication",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("reverse", site=spec.primary.site, vm=spec.vm, phase="as-replica"),
+                static_summary=f"reverse replication of {spec.vm}: {spec.primary.host} → {spec.replica.host}",
+                result_type=ReverseReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(f"a reverse of {spec.vm} is already running ({workflow_id})") from exc
+        try:
+            report: ReverseReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def _reverse_spec(self, vm: str) -> ReverseSpec:
+        workflow_id = failover_workflow_id(vm)
+        nothing = f"nothing to reverse for {vm}: reverse follows a committed unplanned failover"
+        try:
+            report = await self.show(workflow_id)
+            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except NotFound as exc:
+            raise Conflict(f"{nothing} (there is no failover run {workflow_id})") from exc
+        if not isinstance(report, UnplannedReport) or report.outcome != "committed":
+            state = "waiting: `hvdr commit` it first" if report.outcome == "waiting" else report.outcome
+            raise Conflict(f"{nothing} ({workflow_id}: {report.kind} failover, {state})")
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"{nothing}: {workflow_id} is still finishing; retry in a moment")
+        try:  # the policy the VM is protected with (its protection run holds it)
+            state = await self._protection(report.vm).query("details", result_type=ProtectionState)
+        except RPCError as exc:
+            raise NotFound(f"{report.vm} has no protection run to reverse: {exc.message}") from exc
+        copy = state.spec.policy.initial_replication
+        scheduled = copy.method == "scheduled"  # an offline policy's copy goes over the network on the way back
+        return ReverseSpec(
+            vm=report.vm,
+            primary=report.target,
+            replica=report.source,
+            initial_method="scheduled" if scheduled else "network",
+            initial_start_time=copy.at if scheduled else None,
+        )
 
     # -- reports --------------------------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from pydantic import BaseModel, Field, computed_field
 
 from hvdr.failover import FailoverReport, Step
 from hvdr.payloads import Durable
+from hvdr.unplanned import UnplannedReport
 
 Outcome = str
 """A step's outcome: running, done, failed, undone, skipped (plans add waiting, approved, rejected, timed_out)."""
@@ -317,7 +318,20 @@ def _planned_failover(result: Any, facts: RunFacts) -> RunReport:
     return from_failover(FailoverReport.model_validate(result), facts)
 
 
+def _unplanned_failover(result: Any, facts: RunFacts) -> RunReport:
+    unplanned = UnplannedReport.model_validate(result)
+    report = from_failover(unplanned, facts)
+    vm, point = report.vms[0], unplanned.recovery_point
+    if point is not None and point.time is not None and unplanned.failed_over_at is not None:
+        vm.data_loss = DataLoss.unplanned(point.time, unplanned.failed_over_at)
+    verify = next((s for s in unplanned.steps if s.step is Step.VERIFY and s.outcome == "done"), None)
+    if verify is not None and unplanned.outcome in ("waiting", "committed"):
+        vm.up_at = verify.ended_at
+    return report
+
+
 REPORT_SOURCES: dict[str, ReportSource] = {
     "PlannedFailover": ReportSource(FailoverReport, _planned_failover),
+    "UnplannedFailover": ReportSource(UnplannedReport, _unplanned_failover),
 }
 """Workflow type → how its runs report. A new kind of run registers here (one line)."""

@@ -23,6 +23,7 @@ from hvdr.cli import (
     protect,
     report,
     server,
+    unplanned,
     worker,
 )
 from hvdr.cli.common import tolerant_streams
@@ -53,6 +54,7 @@ app.command()(failover.runs)
 app.command()(failover.show)
 app.command()(approvals.approve)
 app.command()(approvals.reject)
+unplanned.register(app)  # also `hvdr failover unplanned`
 app.command()(report.report)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
