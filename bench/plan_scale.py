@@ -241,6 +241,9 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
                 print(f"  {failed.vm}: {failed.outcome} {failed.error}", flush=True)
             commands = lab.control("GET", "/calls")["total"]
             history = await env.client.get_workflow_handle(report.workflow_id).fetch_history()
+            if args.record and not realistic:
+                await asyncio.to_thread(Path(args.record).write_text, history.to_json(), encoding="utf-8")
+                args.record = None  # the first run only: recorded histories are append-only
             print(
                 f"plan of {vms} VMs ({len(spec.groups)} groups, {args.hosts_per_site} hosts per site): "
                 f"{report.outcome}, "
@@ -321,6 +324,7 @@ def main() -> None:
     parser.add_argument("--hosts-per-site", type=int, default=4)
     parser.add_argument("--speed", type=float, default=60.0, help="lab speed in overhead mode")
     parser.add_argument("--realistic", action="store_true", help="also the realistic-latency run")
+    parser.add_argument("--record", help="write the first plan run's history here (a new replay fixture)")
     parser.add_argument("--realistic-vms", type=int, default=24)
     parser.add_argument("--realistic-speed", type=float, default=20.0)
     args = parser.parse_args()

@@ -91,7 +91,7 @@ class Checksums:
                     and row["power_state"] == "Off"
                 ):
                     self.failed_over[row["name"]] = row["disk_checksum"]
-            time.sleep(0.01)
+            time.sleep(0.05)  # each /vms reads every disk's checksum: poll gently
 
     def stop(self) -> None:
         self._stop.set()

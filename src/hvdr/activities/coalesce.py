@@ -19,8 +19,6 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
-from temporalio.exceptions import ApplicationError
-
 from hvdr.activities.common import SHELLS_PER_HOST, HostCalls
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
@@ -168,7 +166,16 @@ class CoalescedCalls(HostCalls):
                     part = []
                 part.append(call)
             parts.append(part)
-        await asyncio.gather(*(self._chunk(group, part) for part in parts))
+        await asyncio.gather(*(self._settled(group, part) for part in parts))
+
+    async def _settled(self, group: _Group, calls: list[_Call]) -> None:
+        """No VM is left waiting: whatever goes wrong in a chunk becomes the error of its unanswered VMs."""
+        try:
+            await self._chunk(group, calls)
+        except Exception as error:
+            for call in calls:
+                if not call.future.done():
+                    call.future.set_exception(error)
 
     async def _chunk(self, group: _Group, calls: list[_Call]) -> None:
         if len(calls) == 1:
@@ -179,12 +186,12 @@ class CoalescedCalls(HostCalls):
         self.commands += 1
         try:
             reported: Sequence[Any] = await self._base.run(group.host, many, names, *group.rest)
-        except ApplicationError:
+        except Exception:  # a refusal of any VM (or anything else): each VM on its own, as the single-VM step
             await asyncio.gather(*(self._single(group, c) for c in calls))
             return
         found: dict[str, list[Any]] = {}
         for item in reported:
-            found.setdefault(group.rule.key(item).lower(), []).append(item)
+            found.setdefault(str(group.rule.key(item)).lower(), []).append(item)
         alone = []
         for call in calls:
             items = found.get(call.vm.lower())
@@ -199,9 +206,15 @@ class CoalescedCalls(HostCalls):
     async def _single(self, group: _Group, call: _Call) -> None:
         self.commands += 1
         try:
-            call.future.set_result(await self._base.run(group.host, call.single))
+            result = await self._base.run(group.host, call.single)
         except BaseException as error:  # the VM's own error, as the single-VM step would have met it
-            call.future.set_exception(error)
+            if not call.future.done():
+                call.future.set_exception(error)
+            if not isinstance(error, Exception):
+                raise
+            return
+        if not call.future.done():
+            call.future.set_result(result)
 
 
 async def run_many(calls: CoalescedCalls, steps: Sequence[Callable[[], Awaitable[R]]]) -> list[R]:
