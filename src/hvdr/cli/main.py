@@ -15,6 +15,7 @@ from hvdr.cli import (
     check,
     codec,
     demo,
+    drill,
     failover,
     inventory,
     lab,
@@ -56,6 +57,7 @@ app.command()(approvals.approve)
 app.command()(approvals.reject)
 unplanned.register(app)  # also `hvdr failover unplanned`
 app.command()(report.report)
+app.add_typer(drill.app, name="drill")
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 

@@ -15,6 +15,7 @@ from temporalio.client import Client as TemporalClient
 from hvdr.activities.actions import ActionActivities
 from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
+from hvdr.activities.drill import DrillLinks
 from hvdr.activities.failover import FailoverActivities, Placements
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
@@ -24,7 +25,10 @@ from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
 from hvdr.activities.unplanned import UnplannedActivities
+from hvdr.settings import Settings
+from hvdr.worker.drills import InventoryDrills
 from hvdr.workflows.discovery import DiscoveryWorkflow
+from hvdr.workflows.drill import DrillWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.plan import PlanWorkflow
@@ -41,21 +45,26 @@ WORKFLOWS: Sequence[type] = (
     PlannedFailoverWorkflow,
     PlanWorkflow,
     TestFailoverWorkflow,
+    DrillWorkflow,
     UnplannedFailoverWorkflow,
     ReverseReplicationWorkflow,
     RecoveryPointsWorkflow,
 )
 
 
-def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
-    """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
+def workflow_activities(client: TemporalClient, settings: Settings | None = None) -> list[Callable[..., Any]]:
+    """Activities of the workflow task queue: they touch no host, only other runs (through Temporal) and, for
+    drills, the inventory of ``settings`` (default: the loaded settings)."""
     links = RunLinks(client)
+    drills = DrillLinks(client, InventoryDrills(settings))
     return [
         links.stand_by,
         links.go_on,
         links.protected,
         PlanLinks(links).links,
         TestFailoverLinks(client).check_operations,
+        drills.resolve,
+        drills.record,
     ]
 
 
