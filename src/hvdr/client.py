@@ -36,6 +36,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from hvdr.actions import DECIDE_UPDATE, UNKNOWN_STEP, Decision, DecisionResult
 from hvdr.codec import data_converter
 from hvdr.drill import KIND as DRILL_KIND
 from hvdr.drill import DrillInput, DrillReport, DrillSchedule, check_cron, drill_schedule_id
@@ -92,6 +93,8 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
 
     from hvdr.readiness import CheckReport, CheckRequest
 
+REASON_MAX = 1000
+"""Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
 STARTED_BY = "hvdr.startedBy"
 DRILL_CRON = "hvdr.cron"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
@@ -1075,6 +1078,45 @@ class Client:
         if report.kind != "unplanned":
             return FailoverReport.model_validate(report.model_dump())
         return report
+
+    # -- approvals ------------------------------------------------------------------------------------------
+
+    async def approve(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
+        """Approve a manual step a run waits for (``hvdr approve RUN STEP``): the run goes on. The decision
+        records this client's identity and the time."""
+        return await self._decide_step(run, step, True, reason)
+
+    async def reject(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
+        """Reject a manual step a run waits for (``hvdr reject RUN STEP``): the step fails, with the reason."""
+        return await self._decide_step(run, step, False, reason)
+
+    async def _decide_step(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
+        if not step.strip():
+            raise ConfigError("name the step to decide (as the plan declares it, e.g. switch-dns)")
+        if reason is not None and len(reason) > REASON_MAX:
+            raise ConfigError(f"a reason is at most {REASON_MAX} characters (this one has {len(reason)})")
+        handle = self.temporal.get_workflow_handle(run)
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise NotFound(f"no run {run!r}: `hvdr runs` lists them") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{run} has ended ({ended}): no step of it waits for a decision any more")
+        decision = Decision(step=step, approve=approve, by=self.settings.identity, reason=reason or None)
+        try:
+            result: DecisionResult = await handle.execute_update(DECIDE_UPDATE, decision, result_type=DecisionResult)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            message = getattr(cause, "message", None) or str(cause)
+            if getattr(cause, "type", None) == UNKNOWN_STEP:
+                raise NotFound(message) from exc
+            if "not found" in message and DECIDE_UPDATE in message:  # the run has no handler: not a plan run
+                raise Conflict(f"{run} has no manual steps to approve or reject (plan runs have them)") from exc
+            raise Conflict(message) from exc
+        except RPCError as exc:
+            raise Conflict(f"{run} did not take the decision: {exc.message}") from exc
+        return result
 
     # -- unplanned failover ---------------------------------------------------------------------------------
 

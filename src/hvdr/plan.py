@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from hvdr.actions import ActionRecord, ActionSpec
 from hvdr.failover import FailoverSpec, FailoverState, StepRecord
 from hvdr.payloads import Durable
 
@@ -45,15 +46,6 @@ def failure_policy(declared: str | Mapping[Any, str] | None, kind: str) -> OnFai
     if value is None:
         return DEFAULT_ON_FAILURE.get(kind, "stop")
     return "continue" if value == "continue" else "stop"
-
-
-class ActionSpec(Durable):
-    """An action before or after a group (script, manual, delay), as the topology declares it; the plan
-    actions' branch executes them through :meth:`hvdr.workflows.plan.PlanWorkflow._actions`."""
-
-    type: str
-    name: str
-    params: dict[str, Any] = Field(default_factory=dict)
 
 
 class GroupSpec(Durable):
@@ -90,17 +82,6 @@ class VMRun(Durable):
     state: FailoverState
     predicted_s: float | None = None
     """Dry run: the VM's predicted duration from measured step times."""
-
-
-class ActionRecord(Durable):
-    group: str
-    when: Literal["before", "after"]
-    name: str
-    type: str
-    started_at: datetime
-    ended_at: datetime | None = None
-    outcome: Literal["running", "done", "failed", "skipped"] = "running"
-    detail: str = ""
 
 
 class GroupRecord(Durable):
@@ -202,6 +183,8 @@ class PlanReport(Durable):
             )
             timeline.extend(_bar(f.spec.vm, run.group, r) for r in f.steps)
         for action in state.actions:
+            if action.started_at is None:
+                continue
             timeline.append(
                 TimelineStep(
                     lane=f"group:{action.group}",

@@ -368,25 +368,53 @@ class NetworkMapping(_Model):
         return value
 
 
+SCRIPT_MAX_CHARS = 2900
+"""An action's script travels on powershell.exe's command line (``-EncodedCommand``, UTF-16 in base64): cmd.exe's
+8,191-character limit leaves about 3,000 characters of script once hvdr's prologue is in."""
+
+
 class ScriptAction(_Model):
+    """PowerShell run on a named Hyper-V host over WinRM; a non-zero exit, an error record or the timeout fails it."""
+
     type: Literal["script"] = "script"
-    name: Text
+    name: Name
     host: Text
     script: FreeText
     timeout_s: Int = Field(300, ge=1)
+    """Real seconds the script may run; then it is stopped and the step fails."""
+    idempotent: bool = False
+    """The script may safely run twice. Only then does hvdr run it again when a crash or a lost answer leaves
+    unknown whether it ran; otherwise the step fails as "outcome unknown" and a person decides."""
+
+    @field_validator("script")
+    @classmethod
+    def _script_fits(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a script action needs a script")
+        length = len(value.encode("utf-16-le")) // 2  # as Windows counts: a character beyond U+FFFF is two
+        if length > SCRIPT_MAX_CHARS:
+            raise ValueError(
+                f"a script action holds at most {SCRIPT_MAX_CHARS} characters (this one has {length}): "
+                "the Windows command line limit; keep a longer script on the host and call it from here"
+            )
+        return value
 
 
 class ManualAction(_Model):
+    """A person does something, then approves (``hvdr approve RUN STEP``) or rejects it."""
+
     type: Literal["manual"] = "manual"
-    name: Text
+    name: Name
     instructions: FreeText
     timeout_s: OptInt = Field(None, ge=1)
+    """Seconds to wait for a decision (plan time: the lab's speed shortens it); none: wait until decided."""
 
 
 class DelayAction(_Model):
     type: Literal["delay"] = "delay"
-    name: Text = "delay"
+    name: Name = "delay"
     seconds: Int = Field(ge=0)
+    """Plan time (the lab's speed shortens it)."""
 
 
 PlanAction = Annotated[ScriptAction | ManualAction | DelayAction, Field(discriminator="type")]

@@ -5,16 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio.client import WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from hvdr.actions import DecisionResult
 from hvdr.client import Client
+from hvdr.errors import HvdrError
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.lab.runner import Lab
@@ -107,3 +111,18 @@ async def estate(
         await asyncio.gather(estate.workers, return_exceptions=True)
         estate.hosts.close()
         lab.stop()
+
+
+async def approve_when_waiting(client: Client, run: str, step: str, timeout: float = 300) -> DecisionResult:
+    """Approve ``step`` of ``run`` as soon as the run waits for it (the run's report says so; while a worker is
+    down the report cannot be read, so errors are retried)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            report = await client.plan_report(run)
+            if any(a.name == step and a.outcome == "waiting" for a in report.actions):
+                return await client.approve(run, step, reason="change window open")
+        except (HvdrError, RPCError, WorkflowQueryFailedError):
+            pass
+        assert time.monotonic() < deadline, f"{run} never waited for {step}"
+        await asyncio.sleep(0.2)

@@ -1,6 +1,7 @@
 """Recovery plans against the lab over WinRM: the default plan ``three-tier`` fails over planned with zero blocks
 lost on all twelve VMs, group after group (the lab's call log shows the order); a dry run changes nothing and
-predicts the next run's duration."""
+predicts the next run's duration; a worker killed at a group boundary and in the middle of a group resumes and
+sends no host command twice."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import declared_plan, plan_spec
 from hvdr.plan import PlanReport, PlanSpec
 from hvdr.protection import Endpoint, Phase, ProtectionStatus
-from tests.e2e.conftest import SPEED, Estate
+from tests.e2e.conftest import SPEED, Estate, approve_when_waiting
 from tests.e2e.test_protection_lab import _protect
 
 pytestmark = pytest.mark.slow
@@ -137,11 +138,19 @@ async def test_default_plan_fails_over_in_group_order_and_the_dry_run_predicts_t
     watch = Checksums(estate, spec)
     try:
         workflow_id = await estate.client.start_plan(spec)
+        approval = asyncio.create_task(approve_when_waiting(estate.client, workflow_id, "switch-dns"))
         first = await estate.client.plan_result(workflow_id)
+        await approval
     finally:
         watch.stop()
     assert workflow_id.startswith("plan/three-tier/")
     _assert_moved(estate, first)
+    # The plan's actions ran in place: the script after the databases, the delay before the applications, and the
+    # manual step after the web farm, approved with the approver's identity in the run's record.
+    actions = {a.name: a for a in first.actions}
+    assert [a.outcome for a in first.actions] == ["done", "done", "approved"], first.actions
+    assert actions["check-sql"].output.split() == ["Name", ":", "db-01", "State", ":", "Running"]
+    assert actions["switch-dns"].decided_by == estate.settings.identity
     for vm in ALL:  # zero blocks lost: the failed-over copy is the source as it shut down
         assert watch.source.get(vm) is not None and watch.source[vm] == watch.failed_over.get(vm), vm
         assert [b.step for b in first.timeline if b.lane == vm] == [s.value for s in PLANNED_STEPS], vm
@@ -206,7 +215,43 @@ async def test_default_plan_fails_over_in_group_order_and_the_dry_run_predicts_t
         "/faults",
         {"kind": "cmdlet_latency", "host": "hv-a2.site-a.lab.local", "cmdlet": "Start-VM", "seconds": 0.3},
     )
-    back = await estate.client.plan_result(await estate.client.start_plan(await _spec(estate)))
+    back_id = await estate.client.start_plan(await _spec(estate))
+    approval = asyncio.create_task(approve_when_waiting(estate.client, back_id, "switch-dns"))
+    back = await estate.client.plan_result(back_id)
+    await approval
     _assert_moved(estate, back)
     assert back.duration_s is not None
     assert abs(dry.predicted_s - back.duration_s) <= 0.2 * back.duration_s, (dry.predicted_s, back.duration_s)
+
+
+async def _until(estate: Estate, seen: Any, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not seen(_log(estate)):
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+async def test_worker_killed_at_a_group_boundary_and_mid_group_sends_nothing_twice(estate: Estate) -> None:
+    await _protected(estate)
+    estate.control("DELETE", "/calls")
+    spec = await _spec(estate)
+    workflow_id = await estate.client.start_plan(spec)
+    approval = asyncio.create_task(approve_when_waiting(estate.client, workflow_id, "switch-dns"))
+
+    def reversed_databases(log: list[dict[str, Any]]) -> bool:
+        return {r["vm"] for r in log if r["cmdlet"] == "Set-VMReplication"} >= set(GROUPS["databases"])
+
+    def stopping_web(log: list[dict[str, Any]]) -> bool:
+        return any(r["cmdlet"] == "Stop-VM" and r["vm"] in GROUPS["web"] for r in log)
+
+    for moment in (reversed_databases, stopping_web):  # a group boundary, then the middle of a group
+        await _until(estate, moment)
+        await estate.kill_workers()
+        await asyncio.sleep(0.3)
+        await estate.start_workers()
+    report = await estate.client.plan_result(workflow_id)
+    await approval
+    _assert_moved(estate, report)
+    for vm in ALL:
+        counts = [estate.calls(c, vm) for c in ("Stop-VM", "Connect-VMNetworkAdapter", "Start-VM", "Set-VMReplication")]
+        assert counts == [1, 1, 1, 1] and estate.calls("Start-VMFailover", vm) == 2, (vm, counts)

@@ -139,7 +139,14 @@ def test_operator_scripts(lab: LabDrivers) -> None:
     assert "the database did not come up" in thrown.value.message and thrown.value.script_exit_code == 1
     with pytest.raises(ScriptFailed) as exited:
         b1.run_script("Write-Output 'x'\nexit 3", timeout_s=10)
-    assert exited.value.script_exit_code == 3
+    assert (exited.value.script_exit_code, exited.value.output) == (3, "x\r\n")
+    # An error record fails the script even when it goes on to exit 0 (what powershell.exe's exit code hides).
+    with pytest.raises(ScriptFailed) as written:
+        b1.run_script("$ErrorActionPreference = 'Continue'\nWrite-Error 'db is down'\nWrite-Output 'on'", timeout_s=10)
+    assert written.value.script_exit_code == 0 and "db is down" in written.value.message
+    assert written.value.output == "on\r\n"
+    # No native program ran: $LASTEXITCODE is $null, and `exit $LASTEXITCODE` exits 0, as on Windows.
+    assert b1.run_script("[string]($LASTEXITCODE -eq $null)\nexit $LASTEXITCODE", timeout_s=10).stdout == "True\r\n"
     with pytest.raises(ScriptFailed) as parse:
         b1.run_script('function Test-Db { Write-Output "$(Get-Date)" }', timeout_s=10)
     assert parse.value.error_id == "UnexpectedToken"

@@ -260,6 +260,34 @@ CASES: list[tuple[str, str, str, str, str]] = [
         "pre_actions[0]",
         "reboot",
     ),
+    (
+        "action-name-twice-in-a-plan",
+        "{type: delay, name: let-databases-settle, seconds: 60}",
+        "{type: delay, name: Check-SQL, seconds: 60}",
+        "plan 'three-tier' already has an action named 'Check-SQL' (in group 'databases')",
+        "Check-SQL",
+    ),
+    (
+        "action-script-too-long",
+        "script: 'Get-VM -Name db-01 | Select-Object Name, State'",
+        "script: '" + "Get-VM; " * 400 + "'",
+        "a script action holds at most 2900 characters (this one has 3200)",
+        "script:",
+    ),
+    (
+        "action-script-timeout-zero",
+        "timeout_s: 120, idempotent: true}",
+        "timeout_s: 0, idempotent: true}",
+        "timeout_s",
+        "timeout_s: 0",
+    ),
+    (
+        "action-idempotent-not-a-bool",
+        "idempotent: true}",
+        "idempotent: maybe}",
+        "idempotent",
+        "idempotent: maybe",
+    ),
     ("unsupported-version", "version: 1\n", "version: 7\n", "unsupported topology version 7", "version: 7"),
 ]
 

@@ -56,7 +56,23 @@ class LabTransport(HyperVTransport):
             raise HostUnreachable("run: cannot connect (Connection refused)", host=self.host)
         self.scripts.append(script)
         out: list[str] = []
-        result = run_script(self.ps, script, write_stdout=out.append, cancelled=abort_requested())
+        # As WinRMTransport: a script still running at its time budget is terminated, its outcome unknown.
+        cancelled, budget_spent = abort_requested() or threading.Event(), threading.Event()
+
+        def spent() -> None:
+            budget_spent.set()
+            cancelled.set()
+
+        timer = threading.Timer(timeout, spent) if timeout else None
+        if timer is not None:
+            timer.start()
+        try:
+            result = run_script(self.ps, script, write_stdout=out.append, cancelled=cancelled)
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if budget_spent.is_set():
+            raise OutcomeUnknown("the command was still running at its time budget and was terminated", host=self.host)
         return PSResult("".join(out), result.stderr, result.exit_code)
 
 

@@ -11,6 +11,7 @@ from importlib.metadata import version
 import typer
 
 from hvdr.cli import (
+    approvals,
     check,
     codec,
     demo,
@@ -52,6 +53,8 @@ app.add_typer(failover.app, name="failover")
 app.add_typer(plan.app, name="plan")
 app.command()(failover.runs)
 app.command()(failover.show)
+app.command()(approvals.approve)
+app.command()(approvals.reject)
 unplanned.register(app)  # also `hvdr failover unplanned`
 app.command()(report.report)
 app.add_typer(drill.app, name="drill")

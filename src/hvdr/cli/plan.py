@@ -146,6 +146,13 @@ async def _run(
         )
     workflow_id = await client.start_plan(spec)
     say("Plan run: ", workflow_id)
+    manual = [a.name for g in spec.groups for a in (*g.before, *g.after) if a.type == "manual" and not dry_run]
+    if manual:
+        say(
+            "It waits for the manual step(s) ",
+            ", ".join(manual),
+            f": when it asks, `hvdr approve {workflow_id} STEP` (or `hvdr reject {workflow_id} STEP --reason …`)",
+        )
     if not wait:
         return None
     return await client.plan_result(workflow_id)
@@ -204,5 +211,8 @@ def print_report(report: PlanReport) -> None:
     console.print(table)
     for action in report.actions:
         say("action ", action.group, " ", action.when, " ", action.name, ": ", action.outcome, " ", action.detail)
+        if action.output and not action.succeeded:  # what a failed script said last (all of it: -o json)
+            for line in action.output.splitlines()[-5:]:
+                say("    ", line)
     if report.error:
         say("error: ", report.error)

@@ -142,9 +142,13 @@ class ScriptFailed(HyperVError):
 
     code = "script_failed"
 
-    def __init__(self, message: str, *, script_exit_code: int | None = None, **kwargs: str | None) -> None:
+    def __init__(
+        self, message: str, *, script_exit_code: int | None = None, output: str | None = None, **kwargs: str | None
+    ) -> None:
         super().__init__(message, **kwargs)
         self.script_exit_code = script_exit_code
+        self.output = output or ""
+        """What an operator's script wrote to stdout before it failed (for the run's report)."""
 
 
 class ScriptTimedOut(ScriptFailed):

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
 from hvdr.hyperv import parsing, scripts
-from hvdr.hyperv.clixml import classify, parse_error
+from hvdr.hyperv.clixml import classify, clixml_text, parse_error
 from hvdr.hyperv.connection import HostConnection
 from hvdr.hyperv.errors import (
     HyperVError,
@@ -453,14 +453,19 @@ class WinRMHyperVHost(_ScriptRunner):
                 f"the operator script was still running after {timeout_s:g} s and was stopped", host=self._name
             ) from None
         elapsed = time.monotonic() - started
-        if result.exit_code != 0:
-            info = parse_error(result.stderr) if result.stderr.strip() else None
+        # An error record fails the script even when it went on and exited 0 (a non-terminating error written
+        # under $ErrorActionPreference = 'Continue', which powershell.exe's exit code does not show).
+        errors = clixml_text(result.stderr) if result.stderr.strip() else ""
+        if result.exit_code != 0 or errors:
+            info = parse_error(result.stderr) if errors else None
             reason = info.message if info else "no error output"
+            how = f"exited with code {result.exit_code}" if result.exit_code else "wrote an error (exit code 0)"
             raise ScriptFailed(
-                f"the operator script exited with code {result.exit_code}: {reason}",
+                f"the operator script {how}: {reason}",
                 host=self._name,
                 script_exit_code=result.exit_code,
                 error_id=info.error_id if info else None,
+                output=result.stdout,
             )
         return ScriptResult(stdout=result.stdout, exit_code=0, duration_seconds=elapsed)
 

@@ -10,10 +10,11 @@ from sqlmodel import Session
 from hvdr.errors import ConfigError, NotFound
 from hvdr.failover import ShutdownMode
 from hvdr.inventory import queries
+from hvdr.inventory.actions import action_spec
 from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import VMRow
-from hvdr.plan import ADHOC_PLAN, ActionSpec, GroupSpec, PlanKind, PlanSpec, failure_policy
+from hvdr.plan import ADHOC_PLAN, GroupSpec, PlanKind, PlanSpec, failure_policy
 from hvdr.protection import Endpoint
 from hvdr.topology import PlanGroup, RecoveryPlan
 
@@ -71,8 +72,8 @@ def plan_spec(
             GroupSpec(
                 name=group.name,
                 vms=specs,
-                before=[_action(a) for a in group.pre_actions],
-                after=[_action(a) for a in group.post_actions],
+                before=[action_spec(session, a, group.name, "before") for a in group.pre_actions],
+                after=[action_spec(session, a, group.name, "after") for a in group.post_actions],
             )
         )
     if not groups:
@@ -92,12 +93,6 @@ def plan_spec(
 
 def declared_plan(session: Session, name: str) -> RecoveryPlan:
     return queries.plan(session, name)
-
-
-def _action(action: object) -> ActionSpec:
-    data = action.model_dump() if hasattr(action, "model_dump") else dict(action)  # type: ignore[call-overload]
-    kind, name = str(data.pop("type")), str(data.pop("name", ""))
-    return ActionSpec(type=kind, name=name or kind, params=data)
 
 
 def _by_lower(session: Session, name: str) -> VMRow | None:

@@ -114,9 +114,23 @@ def _cross_check_valid_part(data: dict[str, Any], lines: LineMap, source: str) -
     return [p for p in _cross_check(topology, lines, source) if not any(f"'{name}'" in p.message for name in failed)]
 
 
+_UNIONS = frozenset({"initial_replication", "pre_actions", "post_actions"})
+"""Fields holding a discriminated union (one value, or a list of them)."""
+
+
 def _schema_problem(error: Any, lines: LineMap, source: str) -> Problem:
-    loc = [part for part in error["loc"] if isinstance(part, int | str)]
-    # Discriminated unions add the tag to the location (…, "offline", "export_path"); the file has no such key.
+    raw = [part for part in error["loc"] if isinstance(part, int | str)]
+    # Discriminated unions add the tag to the location (…, "offline", "export_path"); the file has no such key,
+    # or one of that name (a script action's tag "script" and its field "script"): drop the tag by position.
+    loc = [
+        part
+        for i, part in enumerate(raw)
+        if not (
+            i > 0
+            and isinstance(part, str)
+            and (raw[i - 1] in _UNIONS or (isinstance(raw[i - 1], int) and i > 1 and raw[i - 2] in _UNIONS))
+        )
+    ]
     path: list[str | int] = []
     for part in loc:
         if (*path, part) in lines.lines or isinstance(part, int):
@@ -336,6 +350,7 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
         if not plan.groups:
             yield problem(f"recovery_plans[{i}].groups: a plan needs at least one group", "recovery_plans", i, "groups")
         placed: dict[str, str] = {}
+        steps: dict[str, str] = {}
         for g, group in enumerate(plan.groups):
             if not group.vms:
                 yield problem(
@@ -371,9 +386,24 @@ def _cross_check(t: Topology, lines: LineMap, source: str) -> Iterable[Problem]:
                     )
             for kind in ("pre_actions", "post_actions"):
                 for a, action in enumerate(getattr(group, kind)):
+                    here = f"recovery_plans[{i}].groups[{g}].{kind}[{a}]"
+                    step = action.name.lower()  # `hvdr approve RUN STEP` names an action of the run's plan
+                    if step in steps:
+                        yield problem(
+                            f"{here}.name: plan {plan.name!r} already has an action named {action.name!r} (in group "
+                            f"{steps[step]!r}); give each action of a plan its own name",
+                            "recovery_plans",
+                            i,
+                            "groups",
+                            g,
+                            kind,
+                            a,
+                            "name",
+                        )
+                    steps.setdefault(step, group.name)
                     if action.type == "script" and host_named(action.host) is None:
                         yield problem(
-                            f"recovery_plans[{i}].groups[{g}].{kind}[{a}].host: unknown host {action.host!r}",
+                            f"{here}.host: unknown host {action.host!r}",
                             "recovery_plans",
                             i,
                             "groups",

@@ -12,6 +12,7 @@ from typing import Any
 
 from temporalio.client import Client as TemporalClient
 
+from hvdr.activities.actions import ActionActivities
 from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
 from hvdr.activities.drill import DrillLinks
@@ -111,6 +112,7 @@ def site_activities(
         failover.record_placement,
         failover.stop_failover,
         PlanActivities(failover).host_step,
+        ActionActivities(hosts, calls).run_script,
         test.prepare_replica,
         test.start,
         test.remove,

@@ -89,11 +89,15 @@ class FailoverSequence:
         on_step: Callable[[Step], None] = lambda _: None,
         on_details: Callable[[str], None] = lambda _: None,
         on_moved: Callable[[], None] = lambda: None,
+        gate: Callable[[], Awaitable[str | None]] | None = None,
     ) -> None:
         self.state = state
         self.operation = operation
         self._execute, self._link_call = execute, link
         self._on_step, self._on_details, self._on_moved = on_step, on_details, on_moved
+        self._gate = gate
+        """Awaited once the VM runs verified at the target, before replication is reversed (a plan's group runs
+        its after-actions there): a reason means "do not go on" and the VM is rolled back like a failed step."""
         self._source_was_running = True
         self._stood_by = False
 
@@ -114,6 +118,8 @@ class FailoverSequence:
                 )
             await self._step(Step.START, lambda: self._on_target(FailoverActivities.start_vm, self._target()))
             await self._step(Step.VERIFY, self._verify)
+            if self._gate is not None and (refused := await self._gate()) is not None:
+                raise StepFailed(Step.REVERSE, refused)
             await self._step(Step.REVERSE, lambda: self._on_target(FailoverActivities.reverse, self._target()))
         except StepFailed as failed:
             s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step

@@ -27,20 +27,25 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from hvdr.actions import DECIDE_UPDATE, ActionRecord, ActionSpec, Decision, DecisionResult
     from hvdr.activities.failover import FailoverActivities, SourceCheck, TargetCheck
     from hvdr.activities.plan import HostBatch, ItemOutcome, PlanActivities, PlanLinks, activity_name, step_types
     from hvdr.activities.runs import Protected, RunLinks
     from hvdr.failover import PLANNED_STEPS, FailoverState, Step, StepRecord
-    from hvdr.plan import ActionRecord, ActionSpec, GroupRecord, GroupSpec, PlanReport, PlanSpec, PlanState, VMRun
+    from hvdr.plan import GroupRecord, GroupSpec, PlanReport, PlanSpec, PlanState, VMRun
     from hvdr.protection import Endpoint
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
     from hvdr.visibility import HVDR_PHASE
 
+from hvdr.workflows.actions import Actions
 from hvdr.workflows.failover import LINK_RETRY, FailoverSequence
 from hvdr.workflows.kit import MEASURE as DRY
 from hvdr.workflows.kit import ActivityOptions, Publisher, reason
 
 LINKS = "links"
+ACTIONS_PATCH = "plan-actions"
+"""Runs recorded before the plan actions ran only delays (scripts and manual steps were recorded as skipped) and
+ran a group's after-actions once its VMs had reversed."""
 
 
 @dataclass
@@ -124,6 +129,28 @@ class Batches:
             pending.future.set_result(outcome)
 
 
+class _Gate:
+    """Where a group's VMs wait, verified at the target, while the group's after-actions run."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.decided = False
+        self._verdict: str | None = None
+
+    @property
+    def verdict(self) -> str | None:
+        return self._verdict
+
+    @verdict.setter
+    def verdict(self, refused: str | None) -> None:
+        self._verdict, self.decided = refused, True
+
+    async def wait(self) -> str | None:
+        self.arrived += 1
+        await workflow.wait_condition(lambda: self.decided)
+        return self._verdict
+
+
 def _dump(argument: Any) -> dict[str, Any]:
     dumped: dict[str, Any] = argument.model_dump(mode="json")
     return dumped
@@ -140,6 +167,21 @@ class PlanWorkflow:
         )
         self._batches = Batches()
         self._publisher = Publisher()
+        self._actions_kit = Actions(
+            [a for g in spec.groups for a in (*g.before, *g.after)],
+            self.state.actions,
+            time_scale=spec.time_scale,
+            notify=self._publisher.details,
+        )
+
+    @workflow.update(name=DECIDE_UPDATE)
+    async def decide(self, decision: Decision) -> DecisionResult:
+        """``hvdr approve`` / ``hvdr reject``: decide the manual step the run waits for."""
+        return self._actions_kit.decide(decision)
+
+    @decide.validator
+    def _check_decision(self, decision: Decision) -> None:
+        self._actions_kit.check(decision)
 
     @workflow.query
     def details(self) -> PlanState:
@@ -164,7 +206,9 @@ class PlanWorkflow:
             failed = not await self._actions(group, "before")
             if not failed:
                 failed = not await self._group(group)
-                failed = not await self._actions(group, "after", skip=failed and spec.on_failure == "stop") or failed
+                if not self._gated(group):
+                    skip = failed and spec.on_failure == "stop"
+                    failed = not await self._actions(group, "after", skip=skip) or failed
             record.ended_at = workflow.now()
             record.outcome = "failed" if failed else "done"
             if spec.dry_run:
@@ -172,6 +216,7 @@ class PlanWorkflow:
             if failed and spec.on_failure == "stop":
                 stopped = True
         s.ended_at = workflow.now()
+        await workflow.wait_condition(workflow.all_handlers_finished)
         return self._finish(stopped)
 
     # -- groups -----------------------------------------------------------------------------------------------
@@ -184,13 +229,49 @@ class PlanWorkflow:
         if self.state.spec.dry_run:
             await asyncio.gather(*(self._dry_run(v) for v in runs))
             return all(v.state.outcome == "succeeded" for v in runs)
-        await asyncio.gather(*(self._sequence(v).run() for v in runs))
+        gate = _Gate() if self._gated(group) else None
+        tasks = [asyncio.ensure_future(self._sequence(v, gate).run()) for v in runs]
+        after_ok = True
+        if gate is not None:
+            # Every VM either waits at the gate (verified at the target, not reversed) or has finished (failed).
+            await workflow.wait_condition(lambda: gate.arrived + sum(1 for t in tasks if t.done()) == len(tasks))
+            after_ok = await self._after_gate(group, gate, len(tasks))
+        await asyncio.gather(*tasks)
         ok = sum(1 for v in runs if v.state.outcome == "succeeded")
         self._publisher.details(f"**{self.state.spec.plan}** group {group.name}: {ok}/{total} VMs succeeded")
-        return ok == total
+        return ok == total and after_ok
 
-    def _sequence(self, run: VMRun) -> FailoverSequence:
-        return FailoverSequence(run.state, workflow.info().workflow_id, self._execute, self._link)
+    async def _after_gate(self, group: GroupSpec, gate: _Gate, total: int) -> bool:
+        """A planned group's after-actions run while its VMs run verified at the target, before replication is
+        reversed: when one does not succeed, every VM of the group is rolled back (as after a failed step)."""
+        if gate.arrived < total and self.state.spec.on_failure == "stop":
+            await self._actions_kit.run(
+                group.name, "after", group.after, skip="a VM of the group failed; the plan stops"
+            )
+            gate.verdict = None  # the VMs that made it go on: one VM failing does not stop the others
+            return True
+        if gate.arrived == 0:
+            await self._actions_kit.run(group.name, "after", group.after, skip="no VM of the group failed over")
+            gate.verdict = None
+            return True
+        failed = await self._actions_kit.run(group.name, "after", group.after)
+        if failed is None:
+            gate.verdict = None
+            return True
+        gate.verdict = (
+            f"the group's after-action {failed.name!r} {failed.outcome.replace('_', ' ')}: {failed.detail}; "
+            "replication was not reversed and the VM was rolled back"
+        )
+        return False
+
+    def _gated(self, group: GroupSpec) -> bool:
+        spec = self.state.spec
+        return bool(group.after) and spec.kind == "planned" and not spec.dry_run and workflow.patched(ACTIONS_PATCH)
+
+    def _sequence(self, run: VMRun, gate: _Gate | None = None) -> FailoverSequence:
+        return FailoverSequence(
+            run.state, workflow.info().workflow_id, self._execute, self._link, gate=gate.wait if gate else None
+        )
 
     async def _execute(
         self, method: Callable[..., Awaitable[Any]], argument: Any, where: Endpoint, how: ActivityOptions
@@ -201,9 +282,21 @@ class PlanWorkflow:
         return await self._batches.call(method, argument, queue=WORKFLOW_TASK_QUEUE, host=LINKS, how=None)
 
     async def _actions(self, group: GroupSpec, when: Literal["before", "after"], *, skip: bool = False) -> bool:
-        """The group's actions before or after its VMs, in order; False when one failed (the plan actions'
-        branch executes scripts and manual steps here)."""
+        """The group's actions before or after its VMs, in order; False when one did not succeed."""
         actions = group.before if when == "before" else group.after
+        if not workflow.patched(ACTIONS_PATCH):
+            return await self._actions_v0(group, when, actions, skip=skip)
+        why = None
+        if skip:
+            why = "the group failed and the plan stops"
+        elif self.state.spec.dry_run:
+            why = "dry run: would run"
+        return await self._actions_kit.run(group.name, when, actions, skip=why) is None
+
+    async def _actions_v0(
+        self, group: GroupSpec, when: Literal["before", "after"], actions: list[ActionSpec], *, skip: bool
+    ) -> bool:
+        """Before ACTIONS_PATCH: delays only."""
         ok = True
         for action in actions:
             record = ActionRecord(
@@ -214,20 +307,15 @@ class PlanWorkflow:
                 record.outcome, record.detail = "skipped", "the group failed and the plan stops"
             elif self.state.spec.dry_run:
                 record.outcome, record.detail = "skipped", f"would run ({action.type})"
+            elif action.type == "delay":
+                seconds = action.seconds or 0.0
+                await workflow.sleep(timedelta(seconds=seconds / self.state.spec.time_scale))
+                record.outcome, record.detail = "done", f"waited {seconds:g} s"
             else:
-                ok = await self._action(action, record)
+                record.outcome = "skipped"
+                record.detail = f"{action.type} actions are not executed by this version of hvdr"
             record.ended_at = workflow.now()
         return ok
-
-    async def _action(self, action: ActionSpec, record: ActionRecord) -> bool:
-        if action.type == "delay":
-            seconds = float(action.params.get("seconds", 0))
-            await workflow.sleep(timedelta(seconds=seconds / self.state.spec.time_scale))
-            record.outcome, record.detail = "done", f"waited {seconds:g} s"
-            return True
-        record.outcome = "skipped"
-        record.detail = f"{action.type} actions are not executed by this version of hvdr"
-        return True
 
     # -- dry run ----------------------------------------------------------------------------------------------
 
@@ -306,9 +394,7 @@ class PlanWorkflow:
         measured = self.state.spec.measured.get(f"group:{group.name}", {}).get("total")
         vm_part = measured if measured is not None else max(vms, default=0.0)
         delays = sum(
-            float(a.params.get("seconds", 0)) / self.state.spec.time_scale
-            for a in (*group.before, *group.after)
-            if a.type == "delay"
+            (a.seconds or 0.0) / self.state.spec.time_scale for a in (*group.before, *group.after) if a.type == "delay"
         )
         return vm_part if measured is not None else vm_part + delays
 
