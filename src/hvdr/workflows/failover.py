@@ -37,7 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
 # Workflow code, not passed through: the sandbox loads it with the same model classes as this module.
-from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Publisher, reason, run_activity
+from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Publisher, reason, run_activity, step
 
 T = TypeVar("T")
 
@@ -197,7 +197,8 @@ class PlannedFailoverWorkflow:
         for text, action in undo:
             self._publisher.details(f"rolling back {spec.vm}: {text}")
             try:
-                await action()
+                async with step("undo", vm=spec.vm, action=text.split(" (")[0]):
+                    await action()
             except ActivityError as error:
                 s.outcome = "failed"
                 s.undone.append(f"could not undo ({text.split(' (')[0]}): {reason(error)}; stopped rolling back")
@@ -213,19 +214,20 @@ class PlannedFailoverWorkflow:
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    async def _step(self, step: Step, action: Callable[[], Awaitable[Any]]) -> None:
+    async def _step(self, name: Step, action: Callable[[], Awaitable[Any]]) -> None:
         s = self.state
-        s.step = step
-        record = StepRecord(step=step, started_at=workflow.now())
+        s.step = name
+        record = StepRecord(step=name, started_at=workflow.now())
         s.steps.append(record)
-        self._publisher.attributes((HVDR_PHASE, step.value))
-        self._publisher.details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {step.value}")
+        self._publisher.attributes((HVDR_PHASE, name.value))
+        self._publisher.details(f"**{s.spec.vm}** {s.spec.source.host} → {s.spec.target.host}: {name.value}")
         try:
-            result = await action()
+            async with step(name.value, vm=s.spec.vm):
+                result = await action()
         except (ActivityError, ApplicationError) as error:
             record.ended_at, record.outcome = workflow.now(), "failed"
             record.detail = reason(error)
-            raise StepFailed(step, record.detail) from None
+            raise StepFailed(name, record.detail) from None
         record.ended_at, record.outcome = workflow.now(), "done"
         record.detail = result if isinstance(result, str) else _describe(result)
 
@@ -234,10 +236,11 @@ class PlannedFailoverWorkflow:
         record = StepRecord(step=Step.RECORD, started_at=workflow.now())
         s.steps.append(record)
         try:
-            record.detail = await self._on_target(
-                FailoverActivities.record_placement,
-                PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
-            )
+            async with step(Step.RECORD.value, vm=spec.vm):
+                record.detail = await self._on_target(
+                    FailoverActivities.record_placement,
+                    PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
+                )
             record.outcome = "done"
         except ActivityError as error:
             # The VM has moved; a stale inventory is reported, never a reason to move it back.
