@@ -40,6 +40,11 @@ def pytest_cmdline_main(config: pytest.Config):  # type: ignore[no-untyped-def]
     return exit_code
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``scan_last`` run after every other: they scan what the session's runs left behind."""
+    items.sort(key=lambda item: item.get_closest_marker("scan_last") is not None)
+
+
 @pytest.fixture(scope="session")
 async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A local dev server (full feature set: visibility, updates, schedules), shared by the session."""
