@@ -39,6 +39,7 @@ from hvdr.hyperv.connection import HostEndpoint
 from hvdr.hyperv.errors import HyperVError, OutcomeUnknown, cap
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.models import DiscoveredHost
+from hvdr.topology import host_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,7 +100,7 @@ class HostCalls:
 
     async def run(self, host: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a driver call against ``host`` once a slot of that host is free."""
-        limit = self._limits.setdefault(host.lower(), asyncio.Semaphore(self._shells))
+        limit = self._limits.setdefault(host_key(host), asyncio.Semaphore(self._shells))
         while True:  # a call queued behind a burst heartbeats too, or its activity would time out
             try:
                 await asyncio.wait_for(limit.acquire(), timeout=self._heartbeat_every)

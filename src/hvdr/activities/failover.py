@@ -25,6 +25,7 @@ from hvdr.failover import FailoverIP, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
+from hvdr.topology import same_host
 
 S = hv.ReplicationState
 
@@ -113,7 +114,7 @@ class FailoverActivities:
                 "NotPrimary",
             )
         rep = await self._replication(host, request.host, request.vm)
-        if (rep.replica_server or "").lower() != request.replica_host.lower():
+        if not same_host(rep.replica_server or "", request.replica_host):
             raise _fail(
                 f"{request.vm} replicates to {rep.replica_server}, not {request.replica_host}: refresh the inventory "
                 "(`hvdr discover`) or fail over to where it replicates",

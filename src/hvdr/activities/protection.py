@@ -23,6 +23,7 @@ from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.protection import ProtectionPolicy, ProtectionSpec
+from hvdr.topology import same_host
 
 
 class HostVM(BaseModel):
@@ -218,7 +219,7 @@ class ProtectionActivities:
             if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
                 return None
             current = await calls.run(name, host.get_replication, request.vm)
-            if (current.replica_server or "").lower() == request.settings.replica_server.lower():
+            if same_host(current.replica_server or "", request.settings.replica_server):
                 return current
             raise ApplicationError(
                 f"{request.vm} already replicates to {current.replica_server}, not {request.settings.replica_server}",
@@ -418,10 +419,14 @@ def _file_name(path: str) -> str:
 
 
 def _applied(current: hv.ReplicationInfo, update: hv.ReplicationUpdate) -> bool:
-    """Every field the update sets has that value on the host (server names compared case-insensitively)."""
+    """Every field the update sets has that value on the host (the replica server by the host-name rule, other
+    text case-insensitively)."""
     for field, wanted in update.model_dump(exclude_none=True).items():
         have = getattr(current, field, None)
-        if isinstance(wanted, str) and isinstance(have, str):
+        if field == "replica_server" and isinstance(wanted, str) and isinstance(have, str):
+            if not same_host(wanted, have):
+                return False
+        elif isinstance(wanted, str) and isinstance(have, str):
             if wanted.lower() != have.lower():
                 return False
         elif have != wanted:
