@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,9 +20,8 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls, earlier_attempt_sent
 from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
-from hvdr.hyperv.protocol import HyperVHost
 from hvdr.protection import ProtectionPolicy, ProtectionSpec
-from hvdr.topology import same_host
+from hvdr.topology import host_key, same_host
 
 
 class HostVM(BaseModel):
@@ -247,7 +245,7 @@ class ProtectionActivities:
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Start-VMInitialReplication",
@@ -259,7 +257,7 @@ class ProtectionActivities:
 
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Import-VMInitialReplication",
@@ -273,7 +271,7 @@ class ProtectionActivities:
         return Measurement(report=sample.reports.get(request.vm.lower()), host_time=sample.host_time)
 
     async def _sample(self, host_name: str, max_age_s: float) -> _HostSample:
-        key = host_name.lower()
+        key = host_key(host_name)
         lock = self._sampling.setdefault(key, asyncio.Lock())
         asked = _scheduled_at()
         async with lock:
@@ -289,7 +287,7 @@ class ProtectionActivities:
 
     @activity.defn(name="suspend_replication")
     async def suspend_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Suspend-VMReplication",
@@ -299,31 +297,13 @@ class ProtectionActivities:
 
     @activity.defn(name="resume_replication")
     async def resume_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Resume-VMReplication",
             lambda state: state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING),
             lambda host: host.resume_replication(request.vm),
         )
-
-    async def _state_step(
-        self,
-        name: str,
-        vm: str,
-        step: str,
-        done: Callable[[hv.ReplicationState], bool],
-        send: Callable[[HyperVHost], hv.ReplicationInfo],
-    ) -> hv.ReplicationInfo:
-        """An idempotent step whose effect shows in the replication state: done when ``done(state)``."""
-        calls = self.calls
-        host = await calls.host(name)
-
-        async def there() -> hv.ReplicationInfo | None:
-            current = await calls.run(name, host.get_replication, vm)
-            return current if done(current.state) else None
-
-        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)
 
     @activity.defn(name="resynchronize_replication")
     async def resynchronize_replication(self, request: ResyncInput) -> hv.ReplicationInfo:
