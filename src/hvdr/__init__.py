@@ -12,6 +12,7 @@ from hvdr.models import DiscoveredSite, PingReply, PingResult
 from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout, ProtectionRun
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
+from hvdr.unplanned import RecoveryPoints, ReverseReport, UnplannedReport, UnplannedSpec
 
 __all__ = [
     "Client",
@@ -32,7 +33,11 @@ __all__ = [
     "ProtectionRun",
     "ProtectionSpec",
     "ProtectionStatus",
+    "RecoveryPoints",
+    "ReverseReport",
     "Settings",
     "TemporalUnavailable",
+    "UnplannedReport",
+    "UnplannedSpec",
     "load_settings",
 ]

@@ -19,6 +19,7 @@ from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
 from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
+from hvdr.unplanned import UnplannedReport
 
 app = typer.Typer(help="Fail protected VMs over to their replica hosts.", no_args_is_help=True)
 
@@ -170,7 +171,11 @@ def show(
         return await client.show(run)
 
     report = run_async(shown())
-    if output is OutputFormat.table:
+    if output is OutputFormat.table and isinstance(report, UnplannedReport):
+        from hvdr.cli.unplanned import print_unplanned  # it imports this module (its command joins `failover`)
+
+        print_unplanned(report)
+    elif output is OutputFormat.table:
         print_report(report)
     else:
         emit(report, [], output)

@@ -20,11 +20,13 @@ from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
+from hvdr.activities.unplanned import UnplannedActivities
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
+from hvdr.workflows.unplanned import RecoveryPointsWorkflow, ReverseReplicationWorkflow, UnplannedFailoverWorkflow
 
 WORKFLOWS: Sequence[type] = (
     PingWorkflow,
@@ -32,6 +34,9 @@ WORKFLOWS: Sequence[type] = (
     ProtectionWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
+    UnplannedFailoverWorkflow,
+    ReverseReplicationWorkflow,
+    RecoveryPointsWorkflow,
 )
 
 
@@ -55,6 +60,7 @@ def site_activities(
     if placements is None and isinstance(hosts, Placements):
         placements = hosts
     failover = FailoverActivities(hosts, calls, placements)
+    unplanned = UnplannedActivities(hosts, calls, placements)
     return [
         ping_site,
         DiscoveryActivities(hosts, calls).discover_site,
@@ -82,4 +88,11 @@ def site_activities(
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        unplanned.recovery_points,
+        unplanned.check_replica,
+        unplanned.probe,
+        unplanned.fence,
+        unplanned.fail_over_from,
+        unplanned.complete,
+        unplanned.as_replica,
     ]
