@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis.internal.observability  # noqa: F401 — see below
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -27,6 +28,12 @@ def _binary(name: str) -> str:
     if not found:
         pytest.exit(f"{name} is not installed: pip install -e '.[dev]'", returncode=2)
     return found
+
+
+# Imported now, not by hypothesis's plugin at the terminal summary: that late import is parsed (assertion
+# rewriting) while the garbage collector finalizes context managers that evicted workflows abandoned (Temporal's
+# OpenTelemetry interceptor keeps each run's span in one), and CPython 3.11's AST builder then fails with
+# "AST constructor recursion depth mismatch" (gh-106905), turning a green run red.
 
 
 @pytest.hookimpl(hookwrapper=True, trylast=True)

@@ -23,8 +23,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Generic, TypeVar
@@ -35,6 +34,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from opentelemetry import context as otel_context
     from opentelemetry import trace
     from opentelemetry.trace import Status, StatusCode
 
@@ -98,35 +98,39 @@ async def run_activity(
     return result
 
 
-@asynccontextmanager
-async def step(name: str, **attributes: str) -> AsyncIterator[None]:
+class step:
     """One step of the run: a span ``step <name>`` (its activities' and host commands' spans under it) and
     its duration, outcome ``done`` / ``failed``, in :data:`hvdr.telemetry.STEP_DURATION`.
 
     Replay-safe: a replayed step emits nothing again, and its span keeps its id, so the worker that takes over
-    from a killed one ends the step's span in the same trace."""
-    info = workflow.info()
-    labels = {"workflow": info.workflow_type, "step": name}
-    started = workflow.now()
-    outcome = "failed"
-    try:
+    from a killed one ends the step's span in the same trace. A class, not a generator: a step abandoned by an
+    evicted workflow leaves no generator for the garbage collector to finalize (running code at a random
+    moment, which trips CPython 3.11's AST recursion check, gh-106905)."""
+
+    def __init__(self, name: str, **attributes: str) -> None:
+        self.name, self.attributes = name, attributes
+        self._span: trace.Span | None = None
+        self._token: object = None
+
+    async def __aenter__(self) -> None:
+        self._started = workflow.now()
         if telemetry.replay_safe():
-            tracer = trace.get_tracer("hvdr.workflows")
-            span_attributes = {"hvdr.run": info.workflow_id, "hvdr.step": name, **attributes}
-            with tracer.start_as_current_span(f"step {name}", attributes=span_attributes) as span:
-                try:
-                    yield
-                except BaseException as error:
-                    span.set_status(Status(StatusCode.ERROR, reason(error)))
-                    raise
-        else:
-            yield
-        outcome = "done"
-    finally:
-        seconds = (workflow.now() - started).total_seconds()
+            info = workflow.info()
+            attributes = {"hvdr.run": info.workflow_id, "hvdr.step": self.name, **self.attributes}
+            self._span = trace.get_tracer("hvdr.workflows").start_span(f"step {self.name}", attributes=attributes)
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        outcome = "done" if error is None else "failed"
+        if self._span is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if error is not None:
+                self._span.set_status(Status(StatusCode.ERROR, reason(error)))
+            self._span.end()
+        seconds = (workflow.now() - self._started).total_seconds()
         meter = workflow.metric_meter()
         histogram = meter.create_histogram_float(telemetry.STEP_DURATION, "workflow step duration", "s")
-        histogram.record(seconds, {**labels, "outcome": outcome})
+        histogram.record(seconds, {"workflow": workflow.info().workflow_type, "step": self.name, "outcome": outcome})
 
 
 def vm_replication(vm: str, site: str, rpo_s: float | None, health: str | None) -> None:
