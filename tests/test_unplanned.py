@@ -6,19 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hvdr.cli.unplanned import parse_duration
+from hvdr.durations import parse_duration
 from hvdr.failover import FailoverReport, Step
 from hvdr.protection import Endpoint
-from hvdr.unplanned import (
-    LATEST,
-    LATEST_APP_CONSISTENT,
-    RecoveryPointInfo,
-    UnplannedReport,
-    UnplannedSpec,
-    UnplannedState,
-    choose_point,
-    parse_point,
-)
+from hvdr.recovery_points import LATEST, LATEST_APP_CONSISTENT, RecoveryPointInfo, choose_point, parse_point
+from hvdr.unplanned import UnplannedReport, UnplannedSpec, UnplannedState
 
 T0 = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
 POINTS = [
@@ -55,9 +47,10 @@ def test_impossible_choices_say_why() -> None:
 
 
 def test_durations() -> None:
-    assert [parse_duration(v) for v in ("90", "90s", "15m", "1h30m", "2d")] == [90, 90, 900, 5400, 172800]
-    with pytest.raises(ValueError, match="not a duration"):
-        parse_duration("5 minutes")
+    seconds = [parse_duration(v, "--auto-commit-after") for v in ("90", "90s", "15m", "1h30m", "2d")]
+    assert seconds == [90, 90, 900, 5400, 172800]
+    with pytest.raises(ValueError, match=r"--auto-commit-after .* not a duration"):
+        parse_duration("5 minutes", "--auto-commit-after")
 
 
 def test_the_report_states_the_data_lost_and_reads_as_a_failover_report() -> None:

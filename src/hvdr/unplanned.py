@@ -11,9 +11,7 @@ it is until ``hvdr reverse`` (``ReverseReplication``, id ``reverse/<vm>``) once 
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field
@@ -21,24 +19,11 @@ from pydantic import Field
 from hvdr.failover import FailoverReport, FailoverSpec, Step, StepRecord
 from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
-
-LATEST = "latest"
-LATEST_APP_CONSISTENT = "latest-app-consistent"
-
-PointType = Literal["application-consistent", "standard"]
+from hvdr.recovery_points import LATEST, RecoveryPointInfo
 
 
 def reverse_workflow_id(vm: str) -> str:
     return f"reverse/{vm.lower()}"
-
-
-class RecoveryPointInfo(Durable):
-    """One recovery point of a replica. ``id`` "latest" is the replica's latest state (no snapshot)."""
-
-    id: str
-    time: datetime | None
-    type: PointType
-    name: str = ""
 
 
 class RecoveryPointsRequest(Durable):
@@ -51,52 +36,6 @@ class RecoveryPoints(Durable):
     host: str
     points: list[RecoveryPointInfo]
     """Oldest first; the last is the latest state."""
-
-
-def parse_point(choice: str) -> str:
-    """Validate a ``--point`` (latest, latest-app-consistent, an ISO time or a point id); the canonical text.
-
-    Raises ValueError naming what is wrong."""
-    text = choice.strip()
-    if text.lower() in (LATEST, LATEST_APP_CONSISTENT):
-        return text.lower()
-    try:
-        return str(uuid.UUID(text))
-    except ValueError:
-        pass
-    try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            f"--point {choice!r} is not latest, latest-app-consistent, a time (2026-12-02T01:00:00Z) or a "
-            "recovery point id (`hvdr recovery-points --vm NAME` lists them)"
-        ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)).isoformat()
-
-
-def choose_point(points: Sequence[RecoveryPointInfo], choice: str) -> RecoveryPointInfo:
-    """The point a (parsed) ``--point`` means; ValueError when there is none."""
-    if not points:
-        raise ValueError("the replica has no recovery point (it never received a replication)")
-    if choice == LATEST:
-        return points[-1]
-    if choice == LATEST_APP_CONSISTENT:
-        app = [p for p in points if p.type == "application-consistent"]
-        if not app:
-            raise ValueError("the replica has no application-consistent recovery point: choose --point latest")
-        return app[-1]
-    by_id = [p for p in points if p.id == choice]
-    if by_id:
-        return by_id[0]
-    try:
-        at = datetime.fromisoformat(choice)
-    except ValueError:
-        raise ValueError(f"no recovery point {choice}: `hvdr recovery-points` lists them") from None
-    before = [p for p in points if p.time is not None and p.time <= at]
-    if not before:
-        oldest = points[0].time.isoformat() if points[0].time else "unknown"
-        raise ValueError(f"no recovery point at or before {choice} (the oldest is {oldest})")
-    return before[-1]
 
 
 class UnplannedSpec(FailoverSpec):

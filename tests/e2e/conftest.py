@@ -95,9 +95,13 @@ async def estate(
         # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh. By
         # id first (visibility lags, and a run it has not listed yet would be reused by the next test's protect),
         # then whatever else visibility lists.
-        ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in ("protect", "failover")}
+        ids = {
+            f"{kind}/{vm.name.lower()}"
+            for vm in default_topology().vms
+            for kind in ("protect", "failover", "testfailover")
+        }
         async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover') AND ExecutionStatus = 'Running'"
+            "HvdrKind IN ('protection', 'failover', 'testfailover') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):

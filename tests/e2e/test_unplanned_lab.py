@@ -20,7 +20,8 @@ from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import VMRow
 from hvdr.protection import Phase
-from hvdr.unplanned import LATEST, LATEST_APP_CONSISTENT, UnplannedSpec
+from hvdr.recovery_points import LATEST, LATEST_APP_CONSISTENT
+from hvdr.unplanned import UnplannedSpec
 from hvdr.worker.hosts import HostDirectory
 from hvdr.worker.run import build_workers, run_workers
 from tests.e2e.conftest import SPEED, Estate

@@ -24,6 +24,7 @@ from hvdr.failover import FailoverIP, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
+from hvdr.recovery_points import LATEST, RecoveryPointInfo
 from hvdr.topology import same_host
 
 S = hv.ReplicationState
@@ -80,6 +81,22 @@ class PlacementInput(BaseModel):
     vm: str
     host: str
     site: str
+
+
+def point_infos(snapshots: list[hv.RecoveryPoint], latest: hv.ReplicationInfo) -> list[RecoveryPointInfo]:
+    """The replica's recovery points, oldest first, then its latest state (id ``latest``) when it has one."""
+    points = [
+        RecoveryPointInfo(
+            id=str(p.id),
+            time=p.creation_time,
+            type="application-consistent" if p.snapshot_type is hv.SnapshotType.APP_CONSISTENT_REPLICA else "standard",
+            name=p.name,
+        )
+        for p in snapshots
+    ]
+    if latest.last_replication_time is not None:
+        points.append(RecoveryPointInfo(id=LATEST, time=latest.last_replication_time, type="standard", name="Latest"))
+    return points
 
 
 def _fail(message: str, kind: str) -> ApplicationError:

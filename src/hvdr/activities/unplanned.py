@@ -11,12 +11,13 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hvdr.activities.failover import FailoverActivities
+from hvdr.activities.failover import FailoverActivities, point_infos
 from hvdr.activities.protection import HostVM
 from hvdr.failover import FailoverIP
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
-from hvdr.unplanned import LATEST, RecoveryPointInfo, RecoveryPoints
+from hvdr.recovery_points import LATEST
+from hvdr.unplanned import RecoveryPoints
 
 S = hv.ReplicationState
 FAILS_OVER_FROM = {S.REPLICATING, S.RESYNCHRONIZING, S.SUSPENDED, S.WAITING_FOR_UPDATE_COMPLETION}
@@ -53,20 +54,7 @@ class UnplannedActivities(FailoverActivities):
 
     async def _points(self, host: HyperVHost, name: str, vm: str, rep: hv.ReplicationInfo) -> RecoveryPoints:
         snapshots = await self.calls.run(name, host.list_recovery_points, vm)
-        points = [
-            RecoveryPointInfo(
-                id=str(p.id),
-                time=p.creation_time,
-                type="application-consistent"
-                if p.snapshot_type is hv.SnapshotType.APP_CONSISTENT_REPLICA
-                else "standard",
-                name=p.name,
-            )
-            for p in snapshots
-        ]
-        if rep.last_replication_time is not None:
-            points.append(RecoveryPointInfo(id=LATEST, time=rep.last_replication_time, type="standard", name="Latest"))
-        return RecoveryPoints(vm=vm, host=name, points=points)
+        return RecoveryPoints(vm=vm, host=name, points=point_infos(snapshots, rep))
 
     async def _turn_off(self, host: HyperVHost, name: str, vm: str) -> hv.VMInfo:
         """Power the copy off (Stop-VM -TurnOff): a fence, never a shutdown that a hung guest could hold up."""

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Annotated
 
 import typer
@@ -13,28 +12,14 @@ from hvdr.cli.common import OutputFormat, emit, fail, guarded, run_async, say
 from hvdr.cli.failover import app as failover_app
 from hvdr.cli.failover import print_report
 from hvdr.client import Client
+from hvdr.durations import parse_duration
 from hvdr.inventory.db import session_for
 from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.protection import Endpoint
+from hvdr.recovery_points import LATEST, parse_point
 from hvdr.settings import load_settings
-from hvdr.unplanned import LATEST, ReverseReport, UnplannedReport, UnplannedSpec, parse_point
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
-
-
-def parse_duration(value: str) -> float:
-    """Seconds of ``30``, ``90s``, ``15m``, ``1h30m``, ``2d``; ValueError naming the format."""
-    text = value.strip().lower()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"--auto-commit-after {value!r} is not a duration: write e.g. 90s, 15m, 1h30m or 2d")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+from hvdr.unplanned import ReverseReport, UnplannedReport, UnplannedSpec
 
 
 @failover_app.command()
@@ -65,7 +50,7 @@ def unplanned(
         fail("name the VMs to fail over: --vm NAME (repeatable)", 2)
     try:
         chosen = parse_point(point)
-        after = parse_duration(auto_commit_after) if auto_commit_after is not None else None
+        after = parse_duration(auto_commit_after, "--auto-commit-after") if auto_commit_after is not None else None
     except ValueError as error:
         fail(str(error), 2)
     settings = load_settings()

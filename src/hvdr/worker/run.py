@@ -40,6 +40,7 @@ def build_workers(
     hosts: Hosts | None = None,
 ) -> list[Worker]:
     """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
+    settings = settings or getattr(hosts, "settings", None)
     hosts = hosts or HostDirectory(settings or load_settings())
     # A client from hvdr.client carries the telemetry interceptors (and the worker inherits them); another gets
     # them here.
@@ -53,7 +54,7 @@ def build_workers(
             client,
             task_queue=workflow_task_queue,
             workflows=list(WORKFLOWS),
-            activities=workflow_activities(client),
+            activities=workflow_activities(client, settings),
             graceful_shutdown_timeout=drain_timeout,
             interceptors=worker_interceptors,
             workflow_runner=runner,

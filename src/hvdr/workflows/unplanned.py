@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.failover import Step, StepRecord, failover_workflow_id
     from hvdr.hyperv import models as hv
     from hvdr.protection import Endpoint
+    from hvdr.recovery_points import choose_point
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
     from hvdr.unplanned import (
         RecoveryPoints,
@@ -42,7 +43,6 @@ with workflow.unsafe.imports_passed_through():
         UnplannedReport,
         UnplannedSpec,
         UnplannedState,
-        choose_point,
     )
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
