@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import hypothesis.internal.observability  # noqa: F401 — see below
 import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -29,6 +30,12 @@ def _binary(name: str) -> str:
     return found
 
 
+# Imported now, not by hypothesis's plugin at the terminal summary: that late import is parsed (assertion
+# rewriting) while the garbage collector finalizes context managers that evicted workflows abandoned (Temporal's
+# OpenTelemetry interceptor keeps each run's span in one), and CPython 3.11's AST builder then fails with
+# "AST constructor recursion depth mismatch" (gh-106905), turning a green run red.
+
+
 @pytest.hookimpl(hookwrapper=True, trylast=True)
 def pytest_cmdline_main(config: pytest.Config):  # type: ignore[no-untyped-def]
     result = yield
@@ -38,6 +45,11 @@ def pytest_cmdline_main(config: pytest.Config):  # type: ignore[no-untyped-def]
     if exit_code == 0 and not os.environ.get("PYTEST_XDIST_WORKER"):
         os._exit(0)
     return exit_code
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``scan_last`` run after every other: they scan what the session's runs left behind."""
+    items.sort(key=lambda item: item.get_closest_marker("scan_last") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,13 @@
-"""Telemetry exports nowhere unless configured, and says so when the endpoint is set without the exporter."""
+"""Telemetry exports nowhere unless configured; configured, a process's spans and the Temporal runtime's metrics
+(the SDK's and hvdr's) reach an OTLP/HTTP collector."""
 
 from __future__ import annotations
 
-import importlib.util
-import logging
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -13,25 +17,66 @@ from hvdr.hyperv.host import cmdlets
 
 
 def test_no_endpoint_means_no_exporter(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(telemetry.OTLP_ENDPOINT, raising=False)
-    assert telemetry._otlp_exporters() is None
+    for name in (telemetry.OTLP_ENDPOINT, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    assert telemetry._endpoint("traces") is None and telemetry._endpoint("metrics") is None
 
 
-def _exporter_installed() -> bool:
-    try:
-        return importlib.util.find_spec("opentelemetry.exporter.otlp.proto.http") is not None
-    except ModuleNotFoundError:
-        return False
+def test_endpoints_follow_the_otlp_rule(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(telemetry.OTLP_ENDPOINT, "http://collector:4318/")
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://metrics:9000/ingest")
+    assert telemetry._endpoint("traces") == "http://collector:4318/v1/traces"
+    assert telemetry._endpoint("metrics") == "http://metrics:9000/ingest"
 
 
-@pytest.mark.skipif(_exporter_installed(), reason="the OTLP exporter is installed here")
-def test_an_endpoint_without_the_exporter_package_is_a_clear_note(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    monkeypatch.setenv(telemetry.OTLP_ENDPOINT, "http://127.0.0.1:4318")
-    with caplog.at_level(logging.WARNING, logger="hvdr.telemetry"):
-        assert telemetry._otlp_exporters() is None
-    assert telemetry.OTLP_PACKAGE in caplog.text and "not exported" in caplog.text
+class _Collector(BaseHTTPRequestHandler):
+    paths: list[str] = []
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        type(self).paths.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def collector() -> Iterator[tuple[str, list[str]]]:
+    _Collector.paths = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", _Collector.paths
+    server.shutdown()
+    server.server_close()
+
+
+EXPORTING = """
+import os, time
+from opentelemetry import trace
+from hvdr import telemetry
+provider = telemetry.setup()
+with trace.get_tracer("test").start_as_current_span("step preflight"):
+    pass
+provider.force_flush()
+meter = telemetry.runtime().metric_meter
+meter.create_counter(telemetry.RETRIES).add(1, {"activity": "failover_prepare"})
+time.sleep(2.5)  # the runtime exports its metrics every second
+os._exit(0)
+"""
+
+
+def test_an_endpoint_exports_spans_and_runtime_metrics_over_otlp_http(collector: tuple[str, list[str]]) -> None:
+    url, paths = collector
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": url, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-c", EXPORTING], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "/v1/traces" in paths, paths
+    assert "/v1/metrics" in paths, (paths, done.stderr)
 
 
 def test_driver_spans_name_the_cmdlets_not_the_script() -> None:

@@ -117,9 +117,10 @@ def _tls(settings: Settings) -> TLSConfig | bool:
 
 async def connect_temporal(settings: Settings) -> TemporalClient:
     """A Temporal client for these settings: hvdr's data converter (with the payload codec when keys are set),
-    the audit identity, which Temporal records on every start, update, signal and cancel it sends, and the
-    tracing interceptor (workers built on it trace too)."""
-    from hvdr.telemetry import tracing_interceptor  # here: `import hvdr` stays light (see _inventory)
+    the audit identity, which Temporal records on every start, update, signal and cancel it sends, the
+    tracing and retry-metrics interceptors and the process's Temporal runtime (metrics): workers built on it
+    trace and measure too."""
+    from hvdr import telemetry  # here: `import hvdr` stays light (see _inventory)
 
     try:
         return await TemporalClient.connect(
@@ -128,7 +129,8 @@ async def connect_temporal(settings: Settings) -> TemporalClient:
             tls=_tls(settings),
             data_converter=data_converter(settings),
             identity=settings.identity,
-            interceptors=[tracing_interceptor()],
+            interceptors=telemetry.interceptors(),
+            runtime=telemetry.runtime(),
         )
     except RuntimeError as exc:
         raise TemporalUnavailable(

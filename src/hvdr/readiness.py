@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec
 from hvdr.replication import ReplicationHealth, ReplicationState
-from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key
+from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key, same_host
 
 CHECKS_FAILED_EXIT = 10
 """`hvdr check`'s exit code when a finding is an error: apart from hvdr's error codes (1-5: the check could not
@@ -210,7 +210,7 @@ _SETTLING = {
 
 
 def _vms(request: CheckRequest, by_host: dict[str, HostFacts]) -> Iterator[Finding]:
-    recovery_hosts = {side.primary_cloud: {host_key(h.host) for h in side.hosts} for side in request.pairings}
+    recovery_hosts = {side.primary_cloud: [h.host for h in side.hosts] for side in request.pairings}
     for spec in request.specs:
         facts = by_host.get(host_key(spec.primary.host))
         if facts is None or facts.errors:
@@ -236,8 +236,8 @@ def _vms(request: CheckRequest, by_host: dict[str, HostFacts]) -> Iterator[Findi
                 fix=f"hvdr protect enable --vm {vm}",
             )
             continue
-        targets = recovery_hosts.get(spec.primary_cloud or "", set())
-        if host_key(replication.replica_server or "") not in targets:
+        targets = recovery_hosts.get(spec.primary_cloud or "", [])
+        if not any(same_host(replication.replica_server or "", target) for target in targets):
             yield Finding(
                 check="vm-protected",
                 severity=Severity.ERROR,
@@ -354,9 +354,9 @@ def _storage(
         replication = next(
             (r for r in (primary.replication if primary else []) if r.vm_name.lower() == spec.vm.lower()), None
         )
-        if replication is not None and host_key(replication.replica_server or "") == host_key(host):
+        if replication is not None and same_host(replication.replica_server or "", host):
             held += spec.replicated_bytes
-        elif replication is None and host_key(spec.replica.host) == host_key(host):
+        elif replication is None and same_host(spec.replica.host, host):
             incoming += spec.replicated_bytes
     needed = int(held * STORAGE_MARGIN + incoming * (1 + STORAGE_MARGIN))
     if facts.storage_free_bytes < needed:

@@ -1,11 +1,20 @@
-"""OpenTelemetry's home in hvdr: one tracer provider and one meter provider per process, and Temporal's
-tracing interceptor for the client and the worker, so a run's trace holds the client's start, the workflow,
-its activities and the driver's host commands (``hvdr.hyperv`` spans: host, operation, cmdlets) in one tree.
+"""OpenTelemetry's home in hvdr: one tracer provider, one meter provider and one Temporal runtime per process.
 
-Nothing leaves the process unless configured: set ``OTEL_EXPORTER_OTLP_ENDPOINT`` (and the other standard
-``OTEL_*`` variables) and install the OTLP exporter, ``pip install opentelemetry-exporter-otlp-proto-http``.
-Without the package the endpoint is ignored with one warning that says so. An application that has set up
-OpenTelemetry itself keeps its own providers: hvdr only adds spans to them.
+Traces: Temporal's OpenTelemetry interceptor on the client and the workers, so a run's trace holds the
+client's start, the workflow, a span per workflow step (:func:`hvdr.workflows.kit.step`), each step's
+activities and the driver's host commands (``hyperv <operation>`` spans: host, operation, cmdlets) in one tree.
+The tracer provider is Temporal's replay-safe one (:func:`create_tracer_provider`): span ids made inside a
+workflow are deterministic and nothing is emitted twice when a worker replays a history, so a step that a
+killed worker began is ended, in the same trace, by the worker that finishes it.
+
+Metrics: hvdr records its own (:data:`RPO`, :data:`HEALTH`, :data:`STEP_DURATION`, :data:`RETRIES`,
+:data:`DRILLS`) through Temporal's metric meters, so they travel with the SDK's own metrics (task latencies,
+poller counts, …) through the one :func:`runtime` every client and worker of the process uses.
+
+Nothing leaves the process unless ``OTEL_EXPORTER_OTLP_ENDPOINT`` is set (with the other standard ``OTEL_*``
+variables): then spans go there over OTLP/HTTP (``/v1/traces``) and the runtime's metrics over OTLP/HTTP
+(``/v1/metrics``). An application that has set up OpenTelemetry itself keeps its own tracer provider: hvdr
+then adds its spans to it with Temporal's older interceptor (no workflow step spans, which need replay safety).
 """
 
 from __future__ import annotations
@@ -13,75 +22,143 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from typing import Any
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
-from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from temporalio import activity
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.contrib.opentelemetry import (
+    OpenTelemetryInterceptor,
+    ReplaySafeTracerProvider,
+    TracingInterceptor,
+    create_tracer_provider,
+)
+from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
+from temporalio.worker import Interceptor as WorkerInterceptor
 
 log = logging.getLogger(__name__)
 
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
-OTLP_PACKAGE = "opentelemetry-exporter-otlp-proto-http"
+SERVICE = "hvdr"
+
+RPO = "hvdr_vm_rpo_seconds"
+"""Gauge per VM (``vm``, ``site``): the protection run's current RPO, host seconds since the last replication."""
+HEALTH = "hvdr_vm_replication_health"
+"""Gauge per VM (``vm``, ``site``): 0 Normal, 1 Warning, 2 Critical (Hyper-V's replication health)."""
+STEP_DURATION = "hvdr_step_duration_seconds"
+"""Histogram (``workflow``, ``step``, ``outcome``): how long each workflow step took, in workflow time."""
+RETRIES = "hvdr_activity_retries"
+"""Counter (``activity``): activity attempts after the first (a host that did not answer, a worker that died)."""
+DRILLS = "hvdr_drill_outcomes"
+"""Counter (``plan``, ``outcome``): finished drills (:func:`hvdr.workflows.kit.drill_outcome`)."""
+HEALTH_VALUES = {"Normal": 0, "Warning": 1, "Critical": 2}
 
 _lock = threading.Lock()
-_tracer_provider: TracerProvider | None = None
+_tracer_provider: TracerProvider | ReplaySafeTracerProvider | None = None
+_runtime: Runtime | None = None
 
 
-def _otlp_exporters() -> tuple[SpanExporter, MetricReader] | None:
-    """The OTLP span exporter and metric reader when an endpoint is configured and the package installed."""
-    if not os.environ.get(OTLP_ENDPOINT):
-        return None
-    try:
-        from opentelemetry.exporter.otlp.proto.http.metric_exporter import (  # type: ignore[import-not-found]
-            OTLPMetricExporter,
-        )
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-            OTLPSpanExporter,
-        )
-    except ImportError:
-        log.warning(
-            "%s is set but the OTLP exporter is not installed (pip install %s): hvdr's traces and metrics are "
-            "not exported",
-            OTLP_ENDPOINT,
-            OTLP_PACKAGE,
-        )
-        return None
-    return OTLPSpanExporter(), PeriodicExportingMetricReader(OTLPMetricExporter())
+def _endpoint(signal: str) -> str | None:
+    """The OTLP/HTTP URL of ``signal`` (traces, metrics): ``OTEL_EXPORTER_OTLP_<SIGNAL>_ENDPOINT`` as given, else
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` with ``/v1/<signal>`` (the OTLP specification's rule)."""
+    specific = os.environ.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
+    if specific:
+        return specific
+    base = os.environ.get(OTLP_ENDPOINT)
+    return f"{base.rstrip('/')}/v1/{signal}" if base else None
 
 
-def setup(service_name: str = "hvdr") -> TracerProvider | None:
+def _otlp_headers() -> dict[str, str]:
+    raw = os.environ.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+    pairs = (item.split("=", 1) for item in raw.split(",") if "=" in item)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def setup(service_name: str = SERVICE) -> TracerProvider | ReplaySafeTracerProvider | None:
     """Install hvdr's tracer and meter providers once per process (later calls return the same one).
 
-    Returns the SDK tracer provider hvdr's spans go to, or None when the application installed a provider
-    of another kind (hvdr's spans then go to it)."""
+    Returns the provider hvdr's spans go to (Temporal's replay-safe one unless the application installed an
+    SDK provider of its own), or None when the application installed a provider of another kind."""
     global _tracer_provider
     with _lock:
         current = trace.get_tracer_provider()
-        if isinstance(current, TracerProvider):
+        if isinstance(current, ReplaySafeTracerProvider | TracerProvider):
             _tracer_provider = current  # ours from an earlier call, or the application's own
             return current
         if _tracer_provider is None and type(current).__name__ == "ProxyTracerProvider":
             resource = Resource.create({"service.name": service_name})
-            provider = TracerProvider(resource=resource)
-            readers: list[MetricReader] = []
-            otlp = _otlp_exporters()
-            if otlp is not None:
-                spans, reader = otlp
-                provider.add_span_processor(BatchSpanProcessor(spans))
-                readers.append(reader)
+            provider = create_tracer_provider(resource=resource)
+            spans = _endpoint("traces")
+            if spans:
+                from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+                provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=spans)))
             trace.set_tracer_provider(provider)
-            metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))
+            metrics.set_meter_provider(MeterProvider(resource=resource))
             _tracer_provider = provider
         return _tracer_provider
 
 
-def tracing_interceptor() -> TracingInterceptor:
-    """Temporal's interceptor that puts client calls, workflows and activities into the current trace.
+def replay_safe() -> bool:
+    """hvdr's spans go to Temporal's replay-safe provider, so workflow code may open spans."""
+    return isinstance(trace.get_tracer_provider(), ReplaySafeTracerProvider)
+
+
+def runtime() -> Runtime:
+    """The process's Temporal runtime: the SDK's and hvdr's metrics, exported over OTLP/HTTP when configured.
+
+    Every client hvdr connects uses it (and every worker built on such a client)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            url = _endpoint("metrics")
+            if url is None:
+                _runtime = Runtime.default()
+            else:
+                config = OpenTelemetryConfig(url=url, headers=_otlp_headers(), http=True, durations_as_seconds=True)
+                _runtime = Runtime(telemetry=TelemetryConfig(metrics=config, global_tags={"service_name": SERVICE}))
+        return _runtime
+
+
+def use_runtime(replacement: Runtime | None) -> None:
+    """Make ``replacement`` the runtime later clients use (an application's, or a test's metric buffer);
+    None goes back to the default rule."""
+    global _runtime
+    with _lock:
+        _runtime = replacement
+
+
+class _RetryCounter(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        info = activity.info()
+        if info.attempt > 1:
+            counter = activity.metric_meter().create_counter(RETRIES, "activity attempts after the first")
+            counter.add(1, {"activity": info.activity_type})
+        return await self.next.execute_activity(input)
+
+
+class RetryMetrics(ClientInterceptor, WorkerInterceptor):
+    """Counts activity retries (:data:`RETRIES`); a client interceptor too, so workers built on the client get it."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _RetryCounter(next)
+
+
+def tracing_interceptor() -> OpenTelemetryInterceptor | TracingInterceptor:
+    """Temporal's interceptor that puts client calls, workflows, their steps and activities into the trace.
 
     It is both a client and a worker interceptor: a worker built on a client that has it traces as well."""
     setup()
-    return TracingInterceptor(tracer=trace.get_tracer("hvdr"))
+    if replay_safe():
+        return OpenTelemetryInterceptor(add_temporal_spans=True)
+    return TracingInterceptor(tracer=trace.get_tracer(SERVICE))
+
+
+def interceptors() -> list[ClientInterceptor]:
+    """What every hvdr client carries: tracing and the retry counter."""
+    return [tracing_interceptor(), RetryMetrics()]

@@ -98,6 +98,21 @@ def host_key(name: str) -> str:
     return name.rstrip(".").lower()
 
 
+def same_host(a: str, b: str) -> bool:
+    """hvdr's one rule for "these names are the same computer", as Windows resolves names: case-insensitive,
+    a trailing dot or not, and a short name (``HV01``) is the FQDN whose first label it is (``hv01.corp.example``).
+
+    Every comparison of host names (inventory, worker, activities, readiness) goes through it."""
+    x, y = host_key(a), host_key(b)
+    if not x or not y:
+        return False
+    if x == y:
+        return True
+    if "." in x and "." in y:
+        return False
+    return x.split(".", 1)[0] == y.split(".", 1)[0]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=False, allow_inf_nan=False)
 
@@ -206,8 +221,7 @@ class HyperVHost(_Model):
 
     def is_named(self, name: str) -> bool:
         """Whether ``name`` is this host: its FQDN or short name, in any case, with or without a trailing dot."""
-        key = host_key(name)
-        return key in (host_key(self.fqdn), host_key(self.short_name))
+        return same_host(name, self.fqdn)
 
 
 class Disk(_Model):
@@ -581,4 +595,5 @@ __all__ = [
     "host_key",
     "load_topology",
     "parse_topology",
+    "same_host",
 ]

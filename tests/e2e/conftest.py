@@ -67,14 +67,19 @@ async def estate(
     request: pytest.FixtureRequest, env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[Estate]:
     """The lab over plain HTTP; ``@pytest.mark.parametrize("estate", [{"https": True}], indirect=True)`` serves
-    it over HTTPS with its generated certificate."""
+    it over HTTPS with its generated certificate, ``{"password": …}`` gives its hosts that password."""
     for name in ("HVDR_DATABASE_URL", "HVDR_TOPOLOGY", "HVDR_TIME_SCALE", "HVDR_CONFIG"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HVDR_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("HVDR_TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
     monkeypatch.setenv("HVDR_LAB", "1")
     settings = load_settings()
-    lab = Lab(default_topology(), speed=SPEED, https=bool(getattr(request, "param", {}).get("https", False)))
+    param = getattr(request, "param", {})
+    topology = default_topology()
+    if "password" in param:
+        for credential in topology.lab.credentials.values():
+            credential.password = param["password"]
+    lab = Lab(topology, speed=SPEED, https=bool(param.get("https", False)))
     lab.start()
     lab.write_endpoints(settings.lab_endpoints)
     with session_for(settings) as session:

@@ -75,6 +75,8 @@ HV = "Microsoft.HyperV.PowerShell.Commands."
         ),
         (f"OperationFailed,{HV}EnableVMReplication", "NotSpecified", "hv-b1", errors.ReplicaServerUnreachable),
         (f"OperationFailed,{HV}EnableVMReplication", "ResourceExists", "db-01", errors.InvalidReplicationState),
+        (f"OperationFailed,{HV}ResumeVMReplication", "ResourceUnavailable", "hv-b1", errors.ReplicaStorageFull),
+        (f"OperationFailed,{HV}SetVMReplication", "ResourceUnavailable", "hv-b1", errors.ReplicaStorageFull),
         (f"AccessDenied,{HV}EnableVMReplication", "PermissionDenied", "hv-b1", errors.ReplicationAuthenticationFailed),
         (f"OperationFailed,{HV}StartVM", "NotSpecified", None, errors.ScriptFailed),
         (f"OutOfMemory,{HV}StartVM", "NotSpecified", None, errors.ScriptFailed),
@@ -120,6 +122,7 @@ def test_retryability_is_declared_once() -> None:
         errors.InvalidReplicationState,
         errors.InvalidVMState,
         errors.InvalidParameter,
+        errors.ReplicaStorageFull,
         errors.ScriptFailed,
         errors.ScriptTimedOut,
     }

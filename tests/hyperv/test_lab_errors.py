@@ -19,6 +19,7 @@ from hvdr.hyperv import (
     InvalidReplicationState,
     InvalidVMState,
     ReplicaServerUnreachable,
+    ReplicaStorageFull,
     ReplicationSettings,
     ReplicationUpdate,
     ScriptFailed,
@@ -126,6 +127,20 @@ def test_replica_server_unreachable(http_lab: LabDrivers) -> None:
         with pytest.raises(ReplicaServerUnreachable) as caught:
             a1.enable_replication("web-01", ReplicationSettings(replica_server=B1))
         assert caught.value.retryable
+    finally:
+        http_lab.lab.backend.clear_fault(fault.id)
+
+
+def test_full_replica_storage_is_not_retried(http_lab: LabDrivers) -> None:
+    """The lab writes a full replica volume as a host does (OperationFailed, ResourceUnavailable): retrying
+    makes no room, so the driver says so at once instead of letting Temporal retry for hours."""
+    a1 = http_lab.host(A1)
+    fault = http_lab.lab.backend.add_fault("storage_full", host=B1)
+    try:
+        with pytest.raises(ReplicaStorageFull) as caught:
+            a1.enable_replication("web-01", ReplicationSettings(replica_server=B1))
+        assert not caught.value.retryable and caught.value.error_id == "OperationFailed"
+        assert "insufficient storage" in caught.value.message
     finally:
         http_lab.lab.backend.clear_fault(fault.id)
 

@@ -12,6 +12,7 @@
 - driver errors leave as ``ApplicationError(type=<class name>, non_retryable=not retryable)``: Temporal retries
   transient ones with backoff and hands permanent ones to the workflow at once; the workflow matches on the name.
 
+:meth:`HostCalls.replication_step` is the common case of a step whose effect shows in the replication state.
 :meth:`HostCalls.change` sends a state change: when its outcome is unknown (the command was sent, then the
 answer was lost) it reads the state back, succeeds if the change shows, re-sends only an idempotent step and
 otherwise fails clearly. Each step sent is recorded in the heartbeat details, so a later attempt knows that an
@@ -34,11 +35,13 @@ from temporalio.exceptions import ApplicationError
 
 from hvdr.activities.hosts import Hosts
 from hvdr.errors import ConfigError, HvdrError, NotFound
+from hvdr.hyperv import models as hv
 from hvdr.hyperv.abort import abort_scope
 from hvdr.hyperv.connection import HostEndpoint
 from hvdr.hyperv.errors import HyperVError, OutcomeUnknown, cap
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.models import DiscoveredHost
+from hvdr.topology import host_key
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -99,7 +102,7 @@ class HostCalls:
 
     async def run(self, host: str, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """Run a driver call against ``host`` once a slot of that host is free."""
-        limit = self._limits.setdefault(host.lower(), asyncio.Semaphore(self._shells))
+        limit = self._limits.setdefault(host_key(host), asyncio.Semaphore(self._shells))
         while True:  # a call queued behind a burst heartbeats too, or its activity would time out
             try:
                 await asyncio.wait_for(limit.acquire(), timeout=self._heartbeat_every)
@@ -126,6 +129,25 @@ class HostCalls:
         if done is not None:
             return done
         return await self.change(host, step, send, reconcile, idempotent=idempotent)
+
+    async def replication_step(
+        self,
+        name: str,
+        vm: str,
+        step: str,
+        done: Callable[[hv.ReplicationState], bool],
+        send: Callable[[HyperVHost], Callable[[], hv.ReplicationInfo]],
+    ) -> hv.ReplicationInfo:
+        """An idempotent step whose effect shows in the VM's replication state on host ``name``: done (now, or
+        after a retry or an unknown outcome) when ``done(state)``. ``send(host)`` is the change, as
+        ``partial(host.method, vm, …)`` where it can be, so that a plan's batch can send many VMs' at once."""
+        host = await self.host(name)
+
+        async def there() -> hv.ReplicationInfo | None:
+            current = await self.run(name, host.get_replication, vm)
+            return current if done(current.state) else None
+
+        return await self.ensure(name, step, send(host), there, idempotent=True)
 
     async def change(
         self,

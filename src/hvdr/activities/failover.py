@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from functools import partial
 from typing import Protocol, runtime_checkable
 
@@ -29,6 +28,7 @@ from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
 from hvdr.recovery_points import LATEST, RecoveryPointInfo
+from hvdr.topology import same_host
 
 S = hv.ReplicationState
 
@@ -135,7 +135,7 @@ class FailoverActivities:
                 "NotPrimary",
             )
         rep = await self._replication(host, request.host, request.vm)
-        if (rep.replica_server or "").lower() != request.replica_host.lower():
+        if not same_host(rep.replica_server or "", request.replica_host):
             raise _fail(
                 f"{request.vm} replicates to {rep.replica_server}, not {request.replica_host}: refresh the inventory "
                 "(`hvdr discover`) or fail over to where it replicates",
@@ -235,20 +235,22 @@ class FailoverActivities:
     @activity.defn(name="failover_prepare")
     async def prepare(self, request: HostVM) -> hv.ReplicationInfo:
         """Start-VMFailover -Prepare on the source: the final sync of pending changes (zero data loss)."""
-        return await self._replication_step(
-            request,
+        return await self.calls.replication_step(
+            request.host,
+            request.vm,
             "Start-VMFailover -Prepare",
-            {S.PREPARED_FOR_FAILOVER},
+            lambda state: state is S.PREPARED_FOR_FAILOVER,
             lambda h: partial(h.prepare_failover, request.vm),
         )
 
     @activity.defn(name="failover_start")
     async def fail_over(self, request: HostVM) -> hv.ReplicationInfo:
         """Start-VMFailover on the replica (latest point, which the prepare made complete)."""
-        return await self._replication_step(
-            request,
+        return await self.calls.replication_step(
+            request.host,
+            request.vm,
             "Start-VMFailover",
-            {S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER},
+            lambda state: state in (S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER),
             lambda h: lambda: h.start_failover(request.vm).replication,
         )
 
@@ -350,29 +352,10 @@ class FailoverActivities:
         """Stop-VMFailover: on the replica it turns the copy off and reverts it to Replicating; on the source it
         cancels the prepare. Nothing to stop (already reverted) is done."""
         pending = {S.FAILED_OVER_WAITING_COMPLETION, S.PREPARED_FOR_FAILOVER, S.RECOVERY_IN_PROGRESS}
-        calls, name = self.calls, request.host
-        host = await calls.host(name)
-
-        async def stopped() -> hv.ReplicationInfo | None:
-            rep = await calls.run(name, host.get_replication, request.vm)
-            return rep if rep.state not in pending else None
-
-        return await calls.ensure(
-            name, "Stop-VMFailover", partial(host.stop_failover, request.vm), stopped, idempotent=True
+        return await self.calls.replication_step(
+            request.host,
+            request.vm,
+            "Stop-VMFailover",
+            lambda state: state not in pending,
+            lambda h: partial(h.stop_failover, request.vm),
         )
-
-    async def _replication_step(
-        self,
-        request: HostVM,
-        step: str,
-        done: set[hv.ReplicationState],
-        send: Callable[[HyperVHost], Callable[[], hv.ReplicationInfo]],
-    ) -> hv.ReplicationInfo:
-        calls, name = self.calls, request.host
-        host = await calls.host(name)
-
-        async def there() -> hv.ReplicationInfo | None:
-            rep = await calls.run(name, host.get_replication, request.vm)
-            return rep if rep.state in done else None
-
-        return await calls.ensure(name, step, send(host), there, idempotent=True)

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -21,8 +21,8 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls, earlier_attempt_sent
 from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
-from hvdr.hyperv.protocol import HyperVHost
 from hvdr.protection import ProtectionPolicy, ProtectionSpec
+from hvdr.topology import host_key, same_host
 
 
 class HostVM(BaseModel):
@@ -218,7 +218,7 @@ class ProtectionActivities:
             if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
                 return None
             current = await calls.run(name, host.get_replication, request.vm)
-            if (current.replica_server or "").lower() == request.settings.replica_server.lower():
+            if same_host(current.replica_server or "", request.settings.replica_server):
                 return current
             raise ApplicationError(
                 f"{request.vm} already replicates to {current.replica_server}, not {request.settings.replica_server}",
@@ -246,24 +246,28 @@ class ProtectionActivities:
 
     @activity.defn(name="start_initial_replication")
     async def start_initial_replication(self, request: InitialReplicationInput) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Start-VMInitialReplication",
             lambda state: state is not hv.ReplicationState.READY_FOR_INITIAL_REPLICATION,
-            lambda host: host.start_initial_replication(
-                request.vm, request.method, start_time=request.start_time, destination_path=request.export_path
+            lambda host: partial(
+                host.start_initial_replication,
+                request.vm,
+                request.method,
+                start_time=request.start_time,
+                destination_path=request.export_path,
             ),
         )
 
     @activity.defn(name="import_initial_replication")
     async def import_initial_replication(self, request: ImportInput) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Import-VMInitialReplication",
             lambda state: state is not hv.ReplicationState.WAITING_FOR_INITIAL_REPLICATION,
-            lambda host: host.import_initial_replication(request.vm, request.path),
+            lambda host: partial(host.import_initial_replication, request.vm, request.path),
         )
 
     @activity.defn(name="measure_replication")
@@ -272,7 +276,7 @@ class ProtectionActivities:
         return Measurement(report=sample.reports.get(request.vm.lower()), host_time=sample.host_time)
 
     async def _sample(self, host_name: str, max_age_s: float) -> _HostSample:
-        key = host_name.lower()
+        key = host_key(host_name)
         lock = self._sampling.setdefault(key, asyncio.Lock())
         asked = _scheduled_at()
         async with lock:
@@ -288,41 +292,23 @@ class ProtectionActivities:
 
     @activity.defn(name="suspend_replication")
     async def suspend_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Suspend-VMReplication",
             lambda state: state is hv.ReplicationState.SUSPENDED,
-            lambda host: host.suspend_replication(request.vm),
+            lambda host: partial(host.suspend_replication, request.vm),
         )
 
     @activity.defn(name="resume_replication")
     async def resume_replication(self, request: HostVM) -> hv.ReplicationInfo:
-        return await self._state_step(
+        return await self.calls.replication_step(
             request.host,
             request.vm,
             "Resume-VMReplication",
             lambda state: state in (hv.ReplicationState.REPLICATING, hv.ReplicationState.RESYNCHRONIZING),
-            lambda host: host.resume_replication(request.vm),
+            lambda host: partial(host.resume_replication, request.vm),
         )
-
-    async def _state_step(
-        self,
-        name: str,
-        vm: str,
-        step: str,
-        done: Callable[[hv.ReplicationState], bool],
-        send: Callable[[HyperVHost], hv.ReplicationInfo],
-    ) -> hv.ReplicationInfo:
-        """An idempotent step whose effect shows in the replication state: done when ``done(state)``."""
-        calls = self.calls
-        host = await calls.host(name)
-
-        async def there() -> hv.ReplicationInfo | None:
-            current = await calls.run(name, host.get_replication, vm)
-            return current if done(current.state) else None
-
-        return await calls.ensure(name, step, lambda: send(host), there, idempotent=True)
 
     @activity.defn(name="resynchronize_replication")
     async def resynchronize_replication(self, request: ResyncInput) -> hv.ReplicationInfo:
@@ -418,10 +404,14 @@ def _file_name(path: str) -> str:
 
 
 def _applied(current: hv.ReplicationInfo, update: hv.ReplicationUpdate) -> bool:
-    """Every field the update sets has that value on the host (server names compared case-insensitively)."""
+    """Every field the update sets has that value on the host (the replica server by the host-name rule, other
+    text case-insensitively)."""
     for field, wanted in update.model_dump(exclude_none=True).items():
         have = getattr(current, field, None)
-        if isinstance(wanted, str) and isinstance(have, str):
+        if field == "replica_server" and isinstance(wanted, str) and isinstance(have, str):
+            if not same_host(wanted, have):
+                return False
+        elif isinstance(wanted, str) and isinstance(have, str):
             if wanted.lower() != have.lower():
                 return False
         elif have != wanted:

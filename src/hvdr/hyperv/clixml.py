@@ -30,7 +30,8 @@ PowerShell's binder ids (:data:`BINDER_IDS`)  any                        Invalid
 ``ObjectNotFound``                          otherwise                    InvalidParameter
 ``OperationFailed``                         a cmdlet that contacts the   ReplicaServerUnreachable
                                             Replica server               (ResourceExists: InvalidReplicationState;
-                                                                         PermissionDenied: ReplicationAuth…)
+                                                                         PermissionDenied: ReplicationAuth…;
+                                                                         ResourceUnavailable: ReplicaStorageFull)
 ``AccessDenied``                            one of those                 ReplicationAuthenticationFailed
 anything else (``OperationFailed``          any                          ScriptFailed
 elsewhere, ``OutOfMemory``, ``Unspecified``,
@@ -49,6 +50,7 @@ from hvdr.hyperv.errors import (
     InvalidParameter,
     InvalidReplicationState,
     ReplicaServerUnreachable,
+    ReplicaStorageFull,
     ReplicationAuthenticationFailed,
     ScriptFailed,
     VMNotFound,
@@ -231,6 +233,9 @@ def classify(
             return ReplicationAuthenticationFailed(message, **kwargs)
         if error_id == "OperationFailed" and info.category == "ResourceExists":
             return InvalidReplicationState(message, operation=operation, **kwargs)
+        if error_id == "OperationFailed" and info.category == "ResourceUnavailable":
+            # No room on the replica's volume: permanent, or a heal or a failover step would retry for hours.
+            return ReplicaStorageFull(message, **kwargs)
         if error_id == "OperationFailed":
             return ReplicaServerUnreachable(message, **kwargs)
     return ScriptFailed(message, script_exit_code=exit_code, **kwargs)

@@ -12,6 +12,7 @@
     ├── InvalidReplicationState   [permanent] the replication state (or mode) does not allow the operation
     │   └── InvalidVMState        [permanent] the VM's power state does not allow it
     ├── InvalidParameter          [permanent] a value or a combination the cmdlet rejects
+    ├── ReplicaStorageFull        [permanent] the replica server's storage location has no room: a human frees it
     └── ScriptFailed              [permanent] parser errors, unknown commands, anything unclassified
         └── ScriptTimedOut        [permanent] an operator script ran past its own timeout
 
@@ -137,6 +138,13 @@ class InvalidParameter(HyperVError):
     code = "invalid_parameter"
 
 
+class ReplicaStorageFull(HyperVError):
+    """The Replica server has no room at its replica storage location (``OperationFailed`` with category
+    ``ResourceUnavailable`` from a cmdlet that sends to it). Retrying does not make room: fail at once."""
+
+    code = "replica_storage_full"
+
+
 class ScriptFailed(HyperVError):
     """The script did not run as written: parse error, unknown command, operator-script failure."""
 
@@ -166,6 +174,7 @@ __all__ = [
     "InvalidVMState",
     "OutcomeUnknown",
     "ReplicaServerUnreachable",
+    "ReplicaStorageFull",
     "ReplicationAuthenticationFailed",
     "ScriptFailed",
     "ScriptTimedOut",

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from hvdr.inventory.tables import HostRow, VMRow
 from hvdr.models import DiscoveredSite, DiscoveredVM
-from hvdr.topology import VM, host_key
+from hvdr.topology import VM, same_host
 
 
 class DiscoverySummary(BaseModel):
@@ -27,12 +27,17 @@ class DiscoverySummary(BaseModel):
     errors: list[str] = Field(default_factory=list)
 
 
-def _choose(copies: list[DiscoveredVM], known_site: str | None, site_of: dict[str, str]) -> DiscoveredVM:
+def _declared(hosts: list[HostRow], name: str) -> HostRow | None:
+    return next((h for h in hosts if same_host(name, h.fqdn)), None)
+
+
+def _choose(copies: list[DiscoveredVM], known_site: str | None, hosts: list[HostRow]) -> DiscoveredVM:
     for copy in copies:
         if copy.replication_mode == "Primary":
             return copy
     for copy in copies:
-        if known_site and site_of.get(host_key(copy.host)) == known_site:
+        declared = _declared(hosts, copy.host)
+        if known_site and declared is not None and declared.site == known_site:
             return copy
     for copy in copies:
         if (copy.power_state or "").lower() == "running":
@@ -42,22 +47,21 @@ def _choose(copies: list[DiscoveredVM], known_site: str | None, site_of: dict[st
 
 def record_discovery(session: Session, results: list[DiscoveredSite]) -> DiscoverySummary:
     """Write discovery results into the inventory (in the session's transaction)."""
-    hosts = {host_key(h.fqdn): h for h in session.exec(select(HostRow)).all()}
-    site_of = {name: h.site for name, h in hosts.items()}
+    hosts = list(session.exec(select(HostRow)).all())
     summary = DiscoverySummary(sites=[r.site for r in results], vms_found=sum(len(r.vms) for r in results))
     copies: dict[str, list[DiscoveredVM]] = {}
     for result in results:
         summary.errors += result.errors
         for found_host in result.hosts:
-            if host_key(found_host.name) not in hosts:
+            if _declared(hosts, found_host.name) is None:
                 summary.undeclared_hosts.append(found_host.name)
         for vm in result.vms:
             copies.setdefault(vm.name, []).append(vm)
     now = datetime.now(UTC)
     for name, found in sorted(copies.items()):
         row = session.get(VMRow, name)
-        chosen = _choose(found, row.site if row else None, site_of)
-        host = hosts.get(host_key(chosen.host))
+        chosen = _choose(found, row.site if row else None, hosts)
+        host = _declared(hosts, chosen.host)
         if row is None:
             if host is None or chosen.replication_mode == "Replica":
                 continue

@@ -17,7 +17,7 @@ from hvdr.inventory.tables import (
     VMMServerRow,
     VMRow,
 )
-from hvdr.topology import HyperVHost, RecoveryPlan, ReplicationPolicy, VMMServer, host_key
+from hvdr.topology import HyperVHost, RecoveryPlan, ReplicationPolicy, VMMServer, same_host
 
 
 def sites(session: Session) -> list[dict[str, Any]]:
@@ -40,7 +40,7 @@ def hosts(session: Session, site: str | None = None) -> list[dict[str, Any]]:
         query = query.where(HostRow.site == site)
     vms = session.exec(select(VMRow)).all()
     return [
-        {**row.spec, "vms": sum(1 for v in vms if (v.discovered_host or v.host) == row.fqdn)}
+        {**row.spec, "vms": sum(1 for v in vms if same_host(v.discovered_host or v.host, row.fqdn))}
         for row in session.exec(query).all()
     ]
 
@@ -109,15 +109,7 @@ def host(session: Session, name: str) -> HyperVHost:
     """A host by FQDN or short name."""
     row = session.get(HostRow, name)
     if row is None:
-        key = host_key(name)
-        row = next(
-            (
-                r
-                for r in session.exec(select(HostRow)).all()
-                if key in (host_key(r.fqdn), host_key(r.fqdn.split(".")[0]))
-            ),
-            None,
-        )
+        row = next((r for r in session.exec(select(HostRow)).all() if same_host(name, r.fqdn)), None)
     if row is None:
         raise NotFound(f"unknown host {name!r}: apply a topology that declares it (`hvdr hosts` lists the known ones)")
     return HyperVHost.model_validate(row.spec)

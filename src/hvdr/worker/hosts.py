@@ -29,7 +29,7 @@ from hvdr.inventory.db import session_for
 from hvdr.inventory.placement import record_placement
 from hvdr.models import DiscoveredHost
 from hvdr.settings import Settings
-from hvdr.topology import WinRMEndpoint
+from hvdr.topology import WinRMEndpoint, host_key, same_host
 from hvdr.worker.credentials import CredentialStore
 
 # The topology speaks pywinrm's transport names; "plaintext" and "ssl" are Basic over HTTP / HTTPS.
@@ -81,9 +81,8 @@ class HostDirectory:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
-        lowered = name.lower()
         for entry in data.get("hosts", []):
-            if str(entry.get("name", "")).lower() == lowered:
+            if same_host(str(entry.get("name", "")), name):
                 return {**entry, "ca_cert": entry.get("ca_cert") or data.get("ca_cert")}
         return None
 
@@ -127,7 +126,7 @@ class HostDirectory:
         with session_for(self.settings) as session:
             spec = queries.host(session, name)
         connection = self.connection(spec.fqdn, spec.winrm, spec.credential)
-        return self._driver(self._hosts, spec.fqdn.lower(), connection, WinRMHyperVHost.connect)
+        return self._driver(self._hosts, host_key(spec.fqdn), connection, WinRMHyperVHost.connect)
 
     def certificate_not_after(self, name: str) -> datetime | None:
         """When the certificate of the host's WinRM HTTPS listener expires; None when it is reached over HTTP."""

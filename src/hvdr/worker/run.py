@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from datetime import timedelta
 
 from temporalio.client import Client as TemporalClient
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
-from hvdr.telemetry import tracing_interceptor
+from hvdr.telemetry import RetryMetrics, interceptors
 from hvdr.worker.hosts import HostDirectory
 from hvdr.worker.registry import WORKFLOWS, site_activities, workflow_activities
 
@@ -41,9 +42,12 @@ def build_workers(
     """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
     settings = settings or getattr(hosts, "settings", None)
     hosts = hosts or HostDirectory(settings or load_settings())
-    # A client from hvdr.client carries the tracing interceptor (and the worker inherits it); another gets it here.
-    traced = any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"])
-    interceptors = [] if traced else [tracing_interceptor()]
+    # A client from hvdr.client carries the telemetry interceptors (and the worker inherits them); another gets
+    # them here.
+    traced = any(isinstance(i, RetryMetrics) for i in client.config()["interceptors"])
+    worker_interceptors = [] if traced else [i for i in interceptors() if isinstance(i, WorkerInterceptor)]
+    # Workflow steps open spans with the process's OpenTelemetry (its providers are outside the sandbox).
+    runner = SandboxedWorkflowRunner(restrictions=SandboxRestrictions.default.with_passthrough_modules("opentelemetry"))
     calls = HostCalls(hosts)  # one per-host limit for every site queue of this worker
     workers = [
         Worker(
@@ -52,7 +56,8 @@ def build_workers(
             workflows=list(WORKFLOWS),
             activities=workflow_activities(client, settings),
             graceful_shutdown_timeout=drain_timeout,
-            interceptors=interceptors,
+            interceptors=worker_interceptors,
+            workflow_runner=runner,
         )
     ]
     for site in sites:
@@ -62,7 +67,7 @@ def build_workers(
                 task_queue=site_task_queue(site),
                 activities=site_activities(hosts, calls),
                 graceful_shutdown_timeout=drain_timeout,
-                interceptors=interceptors,
+                interceptors=worker_interceptors,
             )
         )
     return workers

@@ -41,7 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
 # Workflow code, not passed through: the sandbox loads it with the same model classes as this module.
-from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Publisher, reason, run_activity
+from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Publisher, reason, run_activity, step
 
 T = TypeVar("T")
 
@@ -225,7 +225,8 @@ class FailoverSequence:
         for text, action in undo:
             self._on_details(f"rolling back {spec.vm}: {text}")
             try:
-                await action()
+                async with step("undo", vm=spec.vm, action=text.split(" (")[0]):
+                    await action()
             except (ActivityError, ApplicationError) as error:
                 s.outcome = "failed"
                 s.undone.append(f"could not undo ({text.split(' (')[0]}): {reason(error)}; stopped rolling back")
@@ -241,18 +242,19 @@ class FailoverSequence:
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
-    async def _step(self, step: Step, action: Callable[[], Awaitable[Any]]) -> None:
+    async def _step(self, name: Step, action: Callable[[], Awaitable[Any]]) -> None:
         s = self.state
-        s.step = step
-        record = StepRecord(step=step, started_at=workflow.now())
+        s.step = name
+        record = StepRecord(step=name, started_at=workflow.now())
         s.steps.append(record)
-        self._on_step(step)
+        self._on_step(name)
         try:
-            result = await action()
+            async with step(name.value, vm=s.spec.vm):
+                result = await action()
         except (ActivityError, ApplicationError) as error:
             record.ended_at, record.outcome = workflow.now(), "failed"
             record.detail = reason(error)
-            raise StepFailed(step, record.detail) from None
+            raise StepFailed(name, record.detail) from None
         record.ended_at, record.outcome = workflow.now(), "done"
         record.detail = result if isinstance(result, str) else _describe(result)
 
@@ -261,10 +263,11 @@ class FailoverSequence:
         record = StepRecord(step=Step.RECORD, started_at=workflow.now())
         s.steps.append(record)
         try:
-            record.detail = await self._on_target(
-                FailoverActivities.record_placement,
-                PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
-            )
+            async with step(Step.RECORD.value, vm=spec.vm):
+                record.detail = await self._on_target(
+                    FailoverActivities.record_placement,
+                    PlacementInput(vm=spec.vm, host=spec.target.host, site=spec.target.site),
+                )
             record.outcome = "done"
         except (ActivityError, ApplicationError) as error:
             # The VM has moved; a stale inventory is reported, never a reason to move it back.

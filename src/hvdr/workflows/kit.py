@@ -11,6 +11,9 @@ drills read alike.
   validator when it takes it off the queue (an earlier command may have changed what is allowed).
 - :func:`interruptible` runs a step (a monitoring tick, a heal) until it ends or a command arrives, so a command
   never waits behind a host that does not answer.
+- :func:`step` is one step of a run: a span in the run's trace (the step's activities and host commands under
+  it) and its duration in :data:`hvdr.telemetry.STEP_DURATION`; :func:`vm_replication` and
+  :func:`drill_outcome` record the per-VM and drill metrics (:mod:`hvdr.telemetry`).
 - :func:`drain` is the only way to finish or continue-as-new: it waits for every update handler while still
   executing the commands they queued. Waiting on ``all_handlers_finished`` alone hangs for good when an update is
   accepted during the step that triggers continue-as-new (its handler waits for the loop, the loop for it).
@@ -31,6 +34,11 @@ from temporalio.exceptions import ActivityError, ApplicationError, is_cancelled_
 from temporalio.workflow import ActivityCancellationType
 
 with workflow.unsafe.imports_passed_through():
+    from opentelemetry import context as otel_context
+    from opentelemetry import trace
+    from opentelemetry.trace import Status, StatusCode
+
+    from hvdr import telemetry
     from hvdr.activities import options
     from hvdr.settings import site_task_queue
 
@@ -88,6 +96,58 @@ async def run_activity(
         **options.kind.kwargs(),
     )
     return result
+
+
+class step:
+    """One step of the run: a span ``step <name>`` (its activities' and host commands' spans under it) and
+    its duration, outcome ``done`` / ``failed``, in :data:`hvdr.telemetry.STEP_DURATION`.
+
+    Replay-safe: a replayed step emits nothing again, and its span keeps its id, so the worker that takes over
+    from a killed one ends the step's span in the same trace. A class, not a generator: a step abandoned by an
+    evicted workflow leaves no generator for the garbage collector to finalize (running code at a random
+    moment, which trips CPython 3.11's AST recursion check, gh-106905)."""
+
+    def __init__(self, name: str, **attributes: str) -> None:
+        self.name, self.attributes = name, attributes
+        self._span: trace.Span | None = None
+        self._token: object = None
+
+    async def __aenter__(self) -> None:
+        self._started = workflow.now()
+        if telemetry.replay_safe():
+            info = workflow.info()
+            attributes = {"hvdr.run": info.workflow_id, "hvdr.step": self.name, **self.attributes}
+            self._span = trace.get_tracer("hvdr.workflows").start_span(f"step {self.name}", attributes=attributes)
+            self._token = otel_context.attach(trace.set_span_in_context(self._span))
+
+    async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        outcome = "done" if error is None else "failed"
+        if self._span is not None:
+            otel_context.detach(self._token)  # type: ignore[arg-type]
+            if error is not None:
+                self._span.set_status(Status(StatusCode.ERROR, reason(error)))
+            self._span.end()
+        seconds = (workflow.now() - self._started).total_seconds()
+        meter = workflow.metric_meter()
+        histogram = meter.create_histogram_float(telemetry.STEP_DURATION, "workflow step duration", "s")
+        histogram.record(seconds, {"workflow": workflow.info().workflow_type, "step": self.name, "outcome": outcome})
+
+
+def vm_replication(vm: str, site: str, rpo_s: float | None, health: str | None) -> None:
+    """The VM's current RPO and replication health as gauges (replay-safe: nothing while replaying)."""
+    meter, labels = workflow.metric_meter(), {"vm": vm, "site": site}
+    if rpo_s is not None:
+        meter.create_gauge_float(telemetry.RPO, "host seconds since the last replication", "s").set(rpo_s, labels)
+    if health in telemetry.HEALTH_VALUES:
+        meter.create_gauge(telemetry.HEALTH, "0 Normal, 1 Warning, 2 Critical").set(
+            telemetry.HEALTH_VALUES[health], labels
+        )
+
+
+def drill_outcome(plan: str, outcome: str) -> None:
+    """Count a finished drill (``succeeded`` / ``failed``) of ``plan``: the drill workflow's last act."""
+    counter = workflow.metric_meter().create_counter(telemetry.DRILLS, "finished drills")
+    counter.add(1, {"plan": plan, "outcome": outcome})
 
 
 class Publisher:

@@ -72,6 +72,8 @@ from hvdr.workflows.kit import (
     interruptible,
     reason,
     run_activity,
+    step,
+    vm_replication,
 )
 from hvdr.workflows.protection_v1 import LegacyProtection
 
@@ -150,17 +152,18 @@ class ProtectionWorkflow:
             return
         s = self.state
         try:
-            if s.phase is Phase.PREFLIGHT:
-                await self._preflight()
-                self._set_phase(Phase.ENABLING)
-            elif s.phase is Phase.ENABLING:
-                info = await self._command(
-                    ProtectionActivities.enable_replication, self._replication_input(), "enable replication"
-                )
-                self._observe(info)
-                self._set_phase(Phase.INITIAL_REPLICATION)
-            elif s.phase is Phase.INITIAL_REPLICATION:
-                await self._initial_copy_step()
+            async with step(s.phase.value, vm=s.spec.vm):
+                if s.phase is Phase.PREFLIGHT:
+                    await self._preflight()
+                    self._set_phase(Phase.ENABLING)
+                elif s.phase is Phase.ENABLING:
+                    info = await self._command(
+                        ProtectionActivities.enable_replication, self._replication_input(), "enable replication"
+                    )
+                    self._observe(info)
+                    self._set_phase(Phase.INITIAL_REPLICATION)
+                elif s.phase is Phase.INITIAL_REPLICATION:
+                    await self._initial_copy_step()
         except (ActivityError, LifecycleError) as error:
             if is_cancelled_exception(error):
                 raise
@@ -288,20 +291,21 @@ class ProtectionWorkflow:
             return
         s.raise_alert(AlertKind.REPLICATION_ERROR, Severity.CRITICAL, heal.reason, now)
         try:
-            if heal.action is HealAction.RESUME:
-                await self._command(
-                    ProtectionActivities.resume_replication, self._host_vm(), "resume replication", options=HEAL
-                )
-            else:
-                await self._command(
-                    ProtectionActivities.resynchronize_replication,
-                    ResyncInput(host=spec.primary.host, vm=spec.vm, start_at=heal.start_at),
-                    "resynchronize",
-                    options=HEAL,
-                )
-                s.resync_scheduled_at = heal.start_at or now
-                self._set_phase(Phase.RESYNCHRONIZING)
-            s.heals += 1
+            async with step("heal", vm=spec.vm, action=heal.action.value):
+                if heal.action is HealAction.RESUME:
+                    await self._command(
+                        ProtectionActivities.resume_replication, self._host_vm(), "resume replication", options=HEAL
+                    )
+                else:
+                    await self._command(
+                        ProtectionActivities.resynchronize_replication,
+                        ResyncInput(host=spec.primary.host, vm=spec.vm, start_at=heal.start_at),
+                        "resynchronize",
+                        options=HEAL,
+                    )
+                    s.resync_scheduled_at = heal.start_at or now
+                    self._set_phase(Phase.RESYNCHRONIZING)
+                s.heals += 1
         except ActivityError as error:
             if is_cancelled_exception(error):
                 raise
@@ -313,7 +317,8 @@ class ProtectionWorkflow:
         self, name: str, check: Callable[[], None], action: Callable[[], Awaitable[str]]
     ) -> CommandResult:
         async def execute() -> CommandResult:
-            message = await action()
+            async with step(name, vm=self.state.spec.vm):
+                message = await action()
             return CommandResult(vm=self.state.spec.vm, phase=self.state.phase, message=message)
 
         return await self._commands.submit(f"{name} of {self.state.spec.vm}", check, execute)
@@ -551,6 +556,7 @@ class ProtectionWorkflow:
     def _publish(self) -> None:
         s = self.state
         self._publisher.attributes((HVDR_PHASE, s.phase.value), (HVDR_SITE, s.spec.primary.site))
+        vm_replication(s.spec.vm, s.spec.primary.site, s.rpo_s, s.health.value if s.health else None)
         self._publisher.memo(
             "status", s.status_key(), lambda: ProtectionStatus.of(s).model_dump(mode="json"), refresh=STATUS_REFRESH
         )

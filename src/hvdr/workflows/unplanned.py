@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
 
 from hvdr.workflows.failover import LINK_RETRY, _describe
 from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Commands, Publisher, drain, reason, run_activity
+from hvdr.workflows.kit import step as kit_step
 
 T = TypeVar("T")
 
@@ -340,7 +341,8 @@ class UnplannedFailoverWorkflow:
     async def _step(self, step: Step, action: Callable[[], Awaitable[Any]]) -> None:
         record = self._begin(step)
         try:
-            result = await action()
+            async with kit_step(step.value, vm=self.state.spec.vm):
+                result = await action()
         except (ActivityError, ApplicationError) as error:
             self._end(record, "failed", reason(error))
             raise StepFailed(step, record.detail, error) from None
@@ -471,7 +473,8 @@ class ReverseReplicationWorkflow:
         self.result.steps.append(record)
         self._publisher.attributes((HVDR_PHASE, name))
         try:
-            done = await action()
+            async with kit_step(str(name)):
+                done = await action()
         except ActivityError as error:
             record.ended_at, record.outcome, record.detail = workflow.now(), "failed", reason(error)
             raise
