@@ -22,6 +22,7 @@ from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
+from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
@@ -30,6 +31,7 @@ WORKFLOWS: Sequence[type] = (
     PingWorkflow,
     DiscoveryWorkflow,
     ProtectionWorkflow,
+    MonitorWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
 )
@@ -38,7 +40,7 @@ WORKFLOWS: Sequence[type] = (
 def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
     """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
     links = RunLinks(client)
-    return [links.stand_by, links.go_on]
+    return [links.stand_by, links.go_on, links.watch, links.unwatch]
 
 
 def site_activities(
@@ -64,6 +66,7 @@ def site_activities(
         protection.start_initial_replication,
         protection.import_initial_replication,
         protection.measure_replication,
+        protection.measure_host,
         protection.suspend_replication,
         protection.resume_replication,
         protection.resynchronize_replication,
