@@ -23,6 +23,9 @@ from hvdr.protection import Reading
 from hvdr.replication import ReplicationHealth, ReplicationState
 
 MONITOR_VERSION = 1
+REWATCH_S = 6 * 3600
+"""Host seconds between a run's registrations: a run re-registers this often (starting a monitor that vanished),
+and a monitor drops a VM not registered again within three times that (its run ended without leaving)."""
 WAKE_EVERY_TICK = {
     ReplicationState.SUSPENDED,
     ReplicationState.ERROR,
@@ -57,6 +60,8 @@ class Unwatch(Durable):
 
 class Member(Durable):
     watch: Watch
+    seen_at: datetime | None = None
+    """When the run last registered (workflow time)."""
     digest: str | None = None
     """The :func:`verdict` last sent to the VM's run (None: nothing sent yet, so the next tick wakes it)."""
     missed_cycles: int = 0
@@ -101,12 +106,24 @@ class MonitorState(Durable):
             timedelta(seconds=max(m.watch.frequency_s / m.watch.time_scale, 0.05)) for m in self.members.values()
         )
 
-    def watch(self, watch: Watch) -> None:
+    def watch(self, watch: Watch, now: datetime) -> None:
         """Add a VM, or update what the monitor knows of it (a changed registration wakes the run again)."""
         key = watch.vm.lower()
         current = self.members.get(key)
         if current is None or current.watch != watch:
-            self.members[key] = Member(watch=watch, missed_cycles=current.missed_cycles if current else 0)
+            current = self.members[key] = Member(watch=watch, missed_cycles=current.missed_cycles if current else 0)
+        current.seen_at = now
+
+    def forget_silent(self, now: datetime) -> list[str]:
+        """Drop the VMs whose runs have not registered for three registration periods; their names."""
+        gone = [
+            key
+            for key, m in self.members.items()
+            if m.seen_at is not None and now - m.seen_at > timedelta(seconds=3 * REWATCH_S / m.watch.time_scale)
+        ]
+        for key in gone:
+            del self.members[key]
+        return gone
 
     def unwatch(self, vm: str) -> None:
         self.members.pop(vm.lower(), None)

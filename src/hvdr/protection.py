@@ -250,6 +250,8 @@ class ProtectionState(Durable):
     watching: str | None = None
     """The registration this run sent to its primary host's monitor (a ``Watch`` as JSON); None = not
     registered. Runs of the code before the monitor tick themselves and never set it."""
+    watched_at: datetime | None = None
+    """When the run last registered with its monitor (it does again ``REWATCH_S`` host seconds later)."""
 
     def open_alerts(self) -> list[Alert]:
         return [a for a in self.alerts if a.cleared_at is None]

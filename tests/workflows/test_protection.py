@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from hvdr.monitor import monitor_workflow_id
 from hvdr.protection import (
     DisableRequest,
     Endpoint,
@@ -30,7 +31,6 @@ from hvdr.protection import (
     ResyncRequest,
     protection_workflow_id,
 )
-from hvdr.monitor import monitor_workflow_id
 from hvdr.topology import ReplicationPolicy
 from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
@@ -204,8 +204,10 @@ async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironmen
         vm_lengths = [n async for n in _history_lengths(time_env.client, handle.id, (await handle.describe()).run_id)]
         # Woken once by its first reading; then only its re-registration every 6 hours.
         assert details.ticks < 10 and sum(vm_lengths) < 800 + 30 * 60, (details.ticks, vm_lengths)
-        print(f"30 days at 15-min cycles: monitor {watched.ticks} ticks in {len(lengths)} runs {lengths}; "
-              f"VM run woken {details.ticks} times, history {vm_lengths}")
+        print(
+            f"30 days at 15-min cycles: monitor {watched.ticks} ticks in {len(lengths)} runs {lengths}; "
+            f"VM run woken {details.ticks} times, history {vm_lengths}"
+        )
         await handle.terminate("test done")
         await monitor.terminate("test done")
 

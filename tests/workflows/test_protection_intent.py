@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from temporalio.worker import Worker
 
 from hvdr.activities.protection import HostVM
 from hvdr.hyperv import models as hv
+from hvdr.monitor import monitor_workflow_id
 from hvdr.protection import (
     DisableRequest,
     FailoverBegin,
@@ -30,7 +30,6 @@ from hvdr.protection import (
     ProtectionStatus,
     protection_workflow_id,
 )
-from hvdr.monitor import monitor_workflow_id
 from hvdr.workflows.protection import ProtectionWorkflow
 from tests.workflows.lab_hosts import A1, B1, LabHosts, site_workers
 from tests.workflows.test_protection import _history_lengths, _spec, _until
@@ -88,7 +87,9 @@ async def test_an_update_accepted_during_the_step_that_continues_as_new_complete
         sleeping.cancel()
         continued = (await handle.query(ProtectionWorkflow.details)).continued
         update = await handle.start_update(
-            ProtectionWorkflow.begin_failover, FailoverBegin(operation="fo-1"), wait_for_stage=WorkflowUpdateStage.ACCEPTED
+            ProtectionWorkflow.begin_failover,
+            FailoverBegin(operation="fo-1"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
         )
         release.set()
         begun = await asyncio.wait_for(update.result(), timeout=30)

@@ -66,7 +66,7 @@ class MonitorWorkflow:
 
     @workflow.signal
     def watch(self, watch: Watch) -> None:
-        self.state.watch(watch)
+        self.state.watch(watch, workflow.now())
 
     @workflow.signal
     def unwatch(self, request: Unwatch) -> None:
@@ -83,6 +83,9 @@ class MonitorWorkflow:
     async def _tick(self) -> None:
         s = self.state
         s.ticks += 1
+        s.forget_silent(workflow.now())
+        if not s.members:
+            return
         readings: HostReadings | None = None
         error: str | None = None
         tick = min(m.watch.frequency_s for m in s.members.values())

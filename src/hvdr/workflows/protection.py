@@ -21,8 +21,9 @@ before the monitor (no ``MONITOR_PATCH`` marker) keep measuring per tick until t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
@@ -41,14 +42,14 @@ with workflow.unsafe.imports_passed_through():
         ReplicationInput,
         ResyncInput,
         UpdateInput,
+        reading_of,
         replica_server_settings,
         replication_settings,
-        reading_of,
         replication_update,
     )
     from hvdr.activities.runs import RunLinks
     from hvdr.hyperv import models as hv
-    from hvdr.monitor import Watch
+    from hvdr.monitor import REWATCH_S, Watch
     from hvdr.protection import (
         BRING_UP,
         MONITORED,
@@ -61,10 +62,10 @@ with workflow.unsafe.imports_passed_through():
         HealAction,
         Phase,
         PolicyChange,
-        Reading,
         ProtectionInput,
         ProtectionState,
         ProtectionStatus,
+        Reading,
         ResyncRequest,
         Severity,
         Wake,
@@ -89,9 +90,6 @@ from hvdr.workflows.protection_v1 import LegacyProtection
 KIT_PATCH = "protection-kit"
 MONITOR_PATCH = "protection-monitor"
 """Histories with this marker were recorded by runs that leave monitoring to their host's monitor."""
-REWATCH_S = 6 * 3600
-"""Host seconds a run waits for its monitor before registering again (a monitor terminated by hand, say):
-a healthy VM's run costs about 50 history events a day."""
 LINK_RETRY = RetryPolicy(maximum_attempts=5)
 """Histories without this marker were recorded by the code before the kit: they replay on protection_v1."""
 COPY_POLL_S = 30
@@ -152,13 +150,11 @@ class ProtectionWorkflow:
                         version=PAYLOAD_VERSION, state=s, ticks_per_run=self._ticks_per_run, wake=self._wake
                     )
                 )
-            try:
+            # Until a step is due, or (monitored) a wake, or the registration that re-starts a vanished monitor.
+            with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: self._commands.pending() or self._monitor_due(), timeout=self._interval()
                 )
-            except TimeoutError:
-                if self._by_monitor and self._at(*MONITORED):
-                    s.watching = None  # heard nothing for REWATCH_S: register again (starts a missing monitor)
         if self._by_monitor and s.watching is not None:
             await self._register(None)
         await drain(self._commands)
@@ -168,7 +164,9 @@ class ProtectionWorkflow:
         """Until the next step: a copy interval when monitoring, a poll while bringing up, none otherwise."""
         spec = self.state.spec
         if self._at(*MONITORED):
-            return spec.host_seconds(REWATCH_S if self._by_monitor else spec.policy.copy_frequency_s)
+            if self._by_monitor:
+                return max(self._rewatch_at() - workflow.now(), timedelta(seconds=1))
+            return spec.host_seconds(spec.policy.copy_frequency_s)
         if self._at(*BRING_UP):
             return spec.host_seconds(COPY_POLL_S if self._at(Phase.INITIAL_REPLICATION) else 1)
         return None  # failed, failover: only a command moves the run
@@ -316,11 +314,18 @@ class ProtectionWorkflow:
         """The registration the monitor should hold: this run's while it monitors, none otherwise."""
         return self._watch().model_dump_json() if self._at(*MONITORED) else None
 
+    def _rewatch_at(self) -> datetime:
+        """When this run registers with its monitor again (REWATCH_S host seconds after the last time)."""
+        s = self.state
+        return (s.watched_at or workflow.now()) + s.spec.host_seconds(REWATCH_S)
+
     def _monitor_due(self) -> bool:
         """Something for :meth:`_follow_monitor`: a wake to decide, or a registration to change."""
         if not self._by_monitor:
             return False
-        return (self._wake is not None and self._at(*MONITORED)) or self.state.watching != self._wanted_watch()
+        if self.state.watching != self._wanted_watch():
+            return True
+        return self._at(*MONITORED) and (self._wake is not None or workflow.now() >= self._rewatch_at())
 
     def _watch(self) -> Watch:
         s, spec = self.state, self.state.spec
@@ -338,7 +343,9 @@ class ProtectionWorkflow:
     async def _follow_monitor(self) -> None:
         """Keep the registration current (join, change, leave: failover, failed, disabled), then decide on the
         monitor's latest wake while monitoring (wakes are dropped otherwise)."""
-        if self.state.watching != self._wanted_watch():
+        if self.state.watching != self._wanted_watch() or (
+            self._at(*MONITORED) and workflow.now() >= self._rewatch_at()
+        ):
             await self._register(self._watch() if self._at(*MONITORED) else None)
         if not self._at(*MONITORED):
             self._wake = None
@@ -382,6 +389,7 @@ class ProtectionWorkflow:
                 if alert.kind is AlertKind.MONITORING and alert.message.startswith("cannot register"):
                     s.clear_alert(AlertKind.MONITORING, now)
         s.watching = wanted.model_dump_json()  # also after a failure: tried again after REWATCH_S
+        s.watched_at = now
 
     async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
         """A call to another run (the host's monitor) through this run's own task queue."""
