@@ -44,7 +44,7 @@ class Watch(Durable):
     """A VM's registration with its primary host's monitor: what the monitor needs to know of it."""
 
     vm: str
-    workflow_id: str
+    workflow_id: str = ""
     site: str
     host: str
     frequency_s: int = 300

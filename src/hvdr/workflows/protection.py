@@ -42,7 +42,6 @@ with workflow.unsafe.imports_passed_through():
         ReplicationInput,
         ResyncInput,
         UpdateInput,
-        reading_of,
         replica_server_settings,
         replication_settings,
         replication_update,
@@ -290,7 +289,19 @@ class ProtectionWorkflow:
         if measurement is None:
             return
         report = measurement.report
-        await self._judge(reading_of(report, measurement.host_time) if report is not None else None)
+        if report is None:
+            await self._judge(None)
+            return
+        # Built here, not by the activities' ``reading_of``: its module's models are not the sandbox's.
+        reading = Reading(
+            state=report.state,
+            health=report.health,
+            health_details=list(report.health_details),
+            last_replication=report.last_replication_time,
+            missed_cycles=report.missed_replication_count,
+            host_time=measurement.host_time,
+        )
+        await self._judge(reading)
 
     async def _judge(self, reading: Reading | None) -> None:
         """Decide on a measurement of the VM: record it, raise or clear alerts, heal."""
@@ -312,7 +323,12 @@ class ProtectionWorkflow:
 
     def _wanted_watch(self) -> str | None:
         """The registration the monitor should hold: this run's while it monitors, none otherwise."""
-        return self._watch().model_dump_json() if self._at(*MONITORED) else None
+        return self._key(self._watch()) if self._at(*MONITORED) else None
+
+    @staticmethod
+    def _key(watch: Watch) -> str:
+        """What ``state.watching`` holds: the registration without the run's id (the same for all its runs)."""
+        return watch.model_dump_json(exclude={"workflow_id"})
 
     def _rewatch_at(self) -> datetime:
         """When this run registers with its monitor again (REWATCH_S host seconds after the last time)."""
@@ -366,7 +382,11 @@ class ProtectionWorkflow:
     async def _register(self, wanted: Watch | None) -> None:
         """Leave the monitor of the host registered with (if another or none is wanted), join the wanted one."""
         s, now = self.state, workflow.now()
-        old = Watch.model_validate_json(s.watching) if s.watching else None
+        old = (
+            Watch.model_validate_json(s.watching).model_copy(update={"workflow_id": workflow.info().workflow_id})
+            if s.watching
+            else None
+        )
         if old is not None and (wanted is None or old.host.lower() != wanted.host.lower()):
             try:
                 await self._link(RunLinks.unwatch, old, f"leave the monitor of {old.host}")
@@ -388,7 +408,7 @@ class ProtectionWorkflow:
             for alert in s.open_alerts():
                 if alert.kind is AlertKind.MONITORING and alert.message.startswith("cannot register"):
                     s.clear_alert(AlertKind.MONITORING, now)
-        s.watching = wanted.model_dump_json()  # also after a failure: tried again after REWATCH_S
+        s.watching = self._key(wanted)  # also after a failure: tried again after REWATCH_S
         s.watched_at = now
 
     async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
