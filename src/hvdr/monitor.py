@@ -52,6 +52,9 @@ class Watch(Durable):
     time_scale: float = Field(1.0, gt=0)
     quiet: bool = False
     """Paused by the operator: woken when something changes, not every tick for its suspended state."""
+    since: datetime | None = None
+    """When the run joined this monitor: a new run of the same VM (re-protected) is new to the monitor, so its
+    first tick wakes it, whatever the previous run was last told."""
 
 
 class Unwatch(Durable):

@@ -251,6 +251,8 @@ class ProtectionState(Durable):
     """The registration this run sent to its primary host's monitor (a ``Watch`` as JSON); None = not
     registered. Runs of the code before the monitor tick themselves and never set it."""
     watched_at: datetime | None = None
+    watched_since: datetime | None = None
+    """When the run joined its current monitor."""
     """When the run last registered with its monitor (it does again ``REWATCH_S`` host seconds later)."""
 
     def open_alerts(self) -> list[Alert]:

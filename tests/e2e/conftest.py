@@ -91,8 +91,9 @@ async def estate(
         # id first (visibility lags, and a run it has not listed yet would be reused by the next test's protect),
         # then whatever else visibility lists.
         ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in ("protect", "failover")}
+        ids |= {f"monitor/{host.fqdn.lower()}" for host in default_topology().hosts}
         async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover') AND ExecutionStatus = 'Running'"
+            "HvdrKind IN ('protection', 'failover', 'monitor') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):

@@ -328,7 +328,7 @@ class ProtectionWorkflow:
     @staticmethod
     def _key(watch: Watch) -> str:
         """What ``state.watching`` holds: the registration without the run's id (the same for all its runs)."""
-        return watch.model_dump_json(exclude={"workflow_id"})
+        return watch.model_dump_json(exclude={"workflow_id", "since"})
 
     def _rewatch_at(self) -> datetime:
         """When this run registers with its monitor again (REWATCH_S host seconds after the last time)."""
@@ -354,6 +354,7 @@ class ProtectionWorkflow:
             rpo_alert_threshold_s=spec.policy.rpo_alert_threshold_s,
             time_scale=spec.time_scale,
             quiet=s.phase is Phase.PAUSED,
+            since=s.watched_since,
         )
 
     async def _follow_monitor(self) -> None:
@@ -397,6 +398,9 @@ class ProtectionWorkflow:
             s.watching = None
         if wanted is None:
             return
+        if s.watching is None:  # joining (not refreshing): the monitor treats it as new
+            s.watched_since = now
+            wanted = wanted.model_copy(update={"since": now})
         try:
             await self._link(RunLinks.watch, wanted, f"join the monitor of {wanted.host}")
         except ActivityError as error:
