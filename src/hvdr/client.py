@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -24,6 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     TLSConfig,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -31,7 +32,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from hvdr.codec import data_converter
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
@@ -59,6 +60,7 @@ from hvdr.protection import (
     ResyncRequest,
     protection_workflow_id,
 )
+from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.topology import ReplicationPolicy
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
@@ -649,6 +651,7 @@ class Client:
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                 search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
                 static_summary=f"planned failover of {spec.vm}: {spec.source.host} → {spec.target.host}",
+                memo=self._audit(),
                 result_type=FailoverReport,
             )
         except WorkflowAlreadyStartedError as exc:
@@ -672,9 +675,15 @@ class Client:
 
     # -- runs -----------------------------------------------------------------------------------------------
 
-    async def runs(self, vm: str | None = None, kind: str | None = None, limit: int = 200) -> list[RunSummary]:
-        """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively)."""
-        query = "" if kind is None else "HvdrKind = '" + kind.replace("'", "") + "'"
+    async def runs(
+        self, vm: str | None = None, kind: str | None = None, limit: int = 200, types: Sequence[str] | None = None
+    ) -> list[RunSummary]:
+        """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively; any workflow
+        type, or those of ``types``)."""
+        clauses = [] if kind is None else ["HvdrKind = '" + kind.replace("'", "") + "'"]
+        if types is not None:
+            clauses.append("WorkflowType IN (" + ", ".join("'" + t.replace("'", "") + "'" for t in types) + ")")
+        query = " AND ".join(clauses)
         found: list[RunSummary] = []
         async for execution in self.temporal.list_workflows(query):
             attributes = execution.typed_search_attributes
@@ -711,6 +720,67 @@ class Client:
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
         return report
+
+    # -- reports --------------------------------------------------------------------------------------------
+
+    async def reports(self, vm: str | None = None, limit: int = 200) -> list[RunSummary]:
+        """The runs that have a report (``hvdr report RUN``), newest first."""
+        return await self.runs(vm=vm, limit=limit, types=sorted(REPORT_SOURCES))
+
+    async def report(self, workflow_id: str) -> RunReport:
+        """A run's report, whatever its kind: steps per VM, compensation, approvals, RTO against the plan's target,
+        data loss. A completed run's report is read from its history (no worker needed); a running or failed
+        one is asked for its report so far. Disk checksums measured at the failover, where hosts report them
+        (the lab), are added with :meth:`RunReport.attach_checksums`."""
+        handle, description = await self._described(workflow_id)
+        source = REPORT_SOURCES.get(description.workflow_type)
+        if source is None:
+            raise NotFound(
+                f"{handle.id} is a {description.workflow_type} run, which has no report: `hvdr report` lists the "
+                "runs that have one"
+            )
+        status = description.status.name.lower() if description.status else "unknown"
+        try:
+            if description.status is WorkflowExecutionStatus.COMPLETED:
+                result = await self.temporal.get_workflow_handle(handle.id, result_type=source.result_type).result()
+            else:
+                result = await handle.query(
+                    source.query, result_type=source.result_type, rpc_timeout=timedelta(seconds=15)
+                )
+        except (RPCError, WorkflowFailureError) as exc:
+            raise HvdrError(
+                f"cannot read the report of {handle.id} ({status}): {_root_cause(exc)}; a run that did not complete "
+                "is read through a worker: is one running (`hvdr worker`)?"
+            ) from exc
+        started_by = await description.memo_value(STARTED_BY, default=None, type_hint=str)
+        if started_by is None:  # runs started before the memo: Temporal recorded the client identity anyway
+            async for event in handle.fetch_history_events():
+                started_by = event.workflow_execution_started_event_attributes.identity or None
+                break
+        report = source.convert(result, RunFacts(status=status, started_by=started_by, generated_at=datetime.now(UTC)))
+        target = self._rto_target(report.plan, [v.vm for v in report.vms])
+        if target is not None:
+            report.rto_target_s, report.rto_target_from = target
+        return report
+
+    async def _described(self, workflow_id: str) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+        """A run's handle and description; ids are tried as given, then lower-cased (VM names are case-insensitive)."""
+        for candidate in dict.fromkeys((workflow_id, workflow_id.lower())):
+            handle = self.temporal.get_workflow_handle(candidate)
+            try:
+                return handle, await handle.describe()
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise TemporalUnavailable(f"cannot describe {candidate}: {exc.message}") from exc
+        raise NotFound(f"no run {workflow_id!r}: `hvdr report` lists the runs that have a report")
+
+    def _rto_target(self, plan: str | None, vms: list[str]) -> tuple[int, str] | None:
+        """The RTO target that applies: the run's plan's, else that of the (first) plan holding its VM."""
+        from hvdr.inventory.queries import rto_target
+
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return rto_target(session, plan, vms)
 
 
 def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> ProtectionStatus:

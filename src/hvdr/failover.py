@@ -106,6 +106,8 @@ class FailoverReport(Durable):
     failed_step: Step | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    time_scale: float = 1.0
+    """The hosts' clock speed the run used (the lab's; 1 on real hosts): host seconds = wall seconds × scale."""
 
     @classmethod
     def of(cls, workflow_id: str, state: FailoverState) -> FailoverReport:
@@ -125,4 +127,5 @@ class FailoverReport(Durable):
             failed_step=state.failed_step,
             started_at=state.steps[0].started_at if state.steps else None,
             ended_at=state.steps[-1].ended_at if state.steps else None,
+            time_scale=spec.time_scale,
         )

@@ -7,19 +7,24 @@ endpoints and the inventory — so it never touches a real estate's runs or inve
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from hvdr.cli.common import guarded, run_async, say
 from hvdr.cli.protect import print_statuses
+from hvdr.cli.report import build_report, default_path, write_report
+from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory.db import session_for
 from hvdr.inventory.discovery import record_discovery
-from hvdr.protection import DisableRequest, Phase
+from hvdr.inventory.failover import failover_spec
+from hvdr.protection import DisableRequest, Endpoint, Phase, ProtectionStatus
 from hvdr.runtime.stack import local_stack
 from hvdr.settings import Settings, load_settings
 
 DEMO_NAMESPACE = "hvdr-demo"
 DEMO_SPEED = 300.0
 CLOUD = "cloud-a"
+FAILOVER_VM = "db-01"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -60,6 +65,7 @@ async def _demo(settings: Settings) -> None:
             f"{replicating}/{len(statuses)} VMs replicating to site-b; worst RPO {worst:.0f} s "
             f"(policy copy frequency 300 s)"
         )
+        await _failover_with_report(stack.client, stack.settings, statuses, announce)
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
         announce("protection disabled again (replication removed on both hosts); the runs are complete")
@@ -72,9 +78,35 @@ async def _demo(settings: Settings) -> None:
     )
 
 
+async def _failover_with_report(
+    client: Client, settings: Settings, statuses: list[ProtectionStatus], announce: Callable[[str], None]
+) -> None:
+    """A planned failover of one VM, and its HTML report written where `hvdr report` would put it."""
+    status = next(s for s in statuses if s.vm == FAILOVER_VM)
+    with session_for(settings) as session:
+        spec = failover_spec(
+            session,
+            FAILOVER_VM,
+            Endpoint(site=status.primary_site, host=status.primary_host),
+            Endpoint(site=status.replica_site, host=status.replica_host),
+            time_scale=DEMO_SPEED,
+        )
+    moved = await client.failover_planned(spec)
+    built = await build_report(client, moved.workflow_id, settings)
+    path = write_report(built, "html", default_path(settings, built.run_id))
+    vm = built.vms[0]
+    announce(
+        f"planned failover of {FAILOVER_VM} to {moved.now_runs_on.host}: {moved.outcome.replace('_', ' ')}, "
+        f"RTO {vm.rto_s or 0:.1f} s wall at {built.time_scale:g}x; HTML report: {path}"
+    )
+    if moved.outcome != "succeeded":
+        raise HvdrError(f"the planned failover of {FAILOVER_VM} {moved.outcome}: {moved.error}")
+
+
 @guarded
 def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
-    VM replicates, the status table, then protection disabled again."""
+    VM replicates, the status table, a planned failover of db-01 with its HTML report (path printed), then
+    protection disabled again."""
     run_async(_demo(load_settings()))

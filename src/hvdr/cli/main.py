@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import check, codec, demo, failover, inventory, lab, ping, protect, server, worker
+from hvdr.cli import check, codec, demo, failover, inventory, lab, ping, protect, report, server, worker
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -36,6 +36,7 @@ app.command()(check.check)
 app.add_typer(failover.app, name="failover")
 app.command()(failover.runs)
 app.command()(failover.show)
+app.command()(report.report)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 
