@@ -506,9 +506,10 @@ class Client:
         """End every running protection run at once, touching no host (for rehearsal namespaces such as the
         demo's: real protection ends with ``disable``, which removes replication). Returns how many ended."""
         ended = 0
-        async for run in self.temporal.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
+        query = "HvdrKind IN ('protection', 'monitor') AND ExecutionStatus = 'Running'"
+        async for run in self.temporal.list_workflows(query):  # the host monitors too: they watch nothing now
             await self.temporal.get_workflow_handle(run.id).terminate(reason)
-            ended += 1
+            ended += run.id.startswith("protect/")
         return ended
 
     async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
