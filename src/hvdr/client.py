@@ -70,6 +70,10 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
 
     from hvdr.readiness import CheckReport, CheckRequest
 
+FIRST_TASK_TIMEOUT = timedelta(minutes=1)
+"""Workflow task timeout of protection runs: a run's first task imports its modules into a fresh sandbox, and on a
+busy worker (a burst of hundreds of new runs, a shared machine) that took longer than Temporal's 10-s default —
+each timeout threw the work away and retried it, and the burst never settled."""
 STARTED_BY = "hvdr.startedBy"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
 
@@ -311,6 +315,7 @@ class Client:
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     search_attributes=search_attributes("protection", site=spec.primary.site, vm=spec.vm),
                     static_summary=f"protect {spec.vm}: {spec.primary.site} → {spec.replica.site}",
+                    task_timeout=FIRST_TASK_TIMEOUT,
                     memo=self._audit(),
                     result_type=ProtectionStatus,
                 )

@@ -8,6 +8,8 @@ worker's Temporal client. Both updates are idempotent in the protection run (the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
@@ -75,6 +77,7 @@ class RunLinks:
             start_signal_args=[request],
             search_attributes=search_attributes("monitor", site=request.site),
             static_summary=f"monitor protected VMs on {request.host}",
+            task_timeout=timedelta(minutes=1),  # as protection runs' (hvdr.client.FIRST_TASK_TIMEOUT)
         )
         return handle.id
 
