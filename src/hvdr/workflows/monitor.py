@@ -88,7 +88,8 @@ class MonitorWorkflow:
             return
         readings: HostReadings | None = None
         error: str | None = None
-        tick = min(m.watch.frequency_s for m in s.members.values())
+        # Real seconds (the activity compares Temporal's clock): a sample younger than half a tick is reused.
+        tick = s.interval().total_seconds()
         try:
             readings = await run_activity(
                 ProtectionActivities.measure_host,
