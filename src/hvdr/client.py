@@ -23,6 +23,8 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
+    ScheduleActionExecutionStartWorkflow,
+    ScheduleHandle,
     TLSConfig,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
@@ -35,6 +37,8 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from hvdr.codec import data_converter
+from hvdr.drill import KIND as DRILL_KIND
+from hvdr.drill import DrillInput, DrillReport, DrillSchedule, check_cron, drill_schedule_id
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
@@ -51,18 +55,37 @@ from hvdr.protection import (
     MONITORED,
     CommandResult,
     DisableRequest,
+    Endpoint,
     Phase,
     PolicyChange,
     ProtectionInput,
     ProtectionPolicy,
     ProtectionSpec,
+    ProtectionState,
     ProtectionStatus,
     ResyncRequest,
     protection_workflow_id,
 )
 from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.testfailover import (
+    CleanupRequest,
+    RecoveryPointChoice,
+    TestFailoverInput,
+    TestFailoverReport,
+    TestFailoverSpec,
+    testfailover_workflow_id,
+)
 from hvdr.topology import ReplicationPolicy
+from hvdr.unplanned import (
+    RecoveryPoints,
+    RecoveryPointsRequest,
+    ReverseReport,
+    ReverseSpec,
+    UnplannedReport,
+    UnplannedSpec,
+    reverse_workflow_id,
+)
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
@@ -75,6 +98,7 @@ FIRST_TASK_TIMEOUT = timedelta(minutes=1)
 busy worker (a burst of hundreds of new runs, a shared machine) that took longer than Temporal's 10-s default —
 each timeout threw the work away and retried it, and the burst never settled."""
 STARTED_BY = "hvdr.startedBy"
+DRILL_CRON = "hvdr.cron"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
 
 
@@ -679,6 +703,284 @@ class Client:
         """Fail one VM over to its replica host with zero data loss; returns the run's report."""
         return await self.failover_result(await self.start_planned_failover(spec))
 
+    # -- test failover --------------------------------------------------------------------------------------
+
+    async def test_failover_spec(
+        self, vm: str, *, point: RecoveryPointChoice | str = "latest", keep_s: float | None = None
+    ) -> TestFailoverSpec:
+        """A test failover's spec: the live direction from the VM's protection run, the test network, failover
+        IP and RPO threshold from the inventory. Refused (``Conflict`` / ``NotFound``) while a failover of the
+        VM runs or when it is not protected and replicating."""
+        from temporalio.exceptions import ApplicationError
+
+        from hvdr.activities.testfailover import refuse_conflicts
+        from hvdr.inventory.testfailover import testfailover_spec
+
+        try:
+            status = await refuse_conflicts(self.temporal, vm)
+        except ApplicationError as exc:
+            raise (Conflict if exc.type == "OperationConflict" else NotFound)(exc.message) from None
+        choice = RecoveryPointChoice.parse(point) if isinstance(point, str) else point
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return testfailover_spec(
+                session,
+                status.vm,
+                Endpoint(site=status.primary_site, host=status.primary_host),
+                Endpoint(site=status.replica_site, host=status.replica_host),
+                policy=status.policy or None,
+                point=choice,
+                keep_s=keep_s,
+                time_scale=self.settings.time_scale,
+            )
+
+    async def start_test_failover(self, spec: TestFailoverSpec) -> str:
+        """Start a test failover run (``testfailover/<vm>``); refused while another test of the VM runs."""
+        workflow_id = testfailover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "TestFailover",
+                TestFailoverInput(spec=spec),
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes(
+                    "testfailover", site=spec.target.site, vm=spec.vm, phase="preflight"
+                ),
+                static_summary=f"test failover of {spec.vm} on {spec.target.host}",
+                memo=self._audit(),
+                result_type=TestFailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a test failover of {spec.vm} is already running ({workflow_id}): clean it up first "
+                f"(`hvdr failover test cleanup --vm {spec.vm}`)"
+            ) from exc
+        return workflow_id
+
+    async def test_failover(
+        self,
+        vm: str,
+        *,
+        point: RecoveryPointChoice | str = "latest",
+        keep: timedelta | float | None = None,
+        poll_s: float = 0.5,
+    ) -> TestFailoverReport:
+        """Test-fail one VM over: returns the run's report once the test VM runs verified and is kept (phase
+        ``keep``), or once the run ended (a failure, or a keep of 0). ``keep`` (host seconds or a timedelta)
+        ends the test by itself; without it the test VM stays until :meth:`test_failover_cleanup`."""
+        keep_s = keep.total_seconds() if isinstance(keep, timedelta) else keep
+        spec = await self.test_failover_spec(vm, point=point, keep_s=keep_s)
+        workflow_id = await self.start_test_failover(spec)
+        return await self.test_failover_ready(workflow_id, poll_s=poll_s)
+
+    async def test_failover_ready(self, workflow_id: str, *, poll_s: float = 0.5) -> TestFailoverReport:
+        """Wait until a test failover run keeps its verified test VM, or has ended; its report then."""
+        while True:
+            report = await self.test_failover_report(workflow_id)
+            if report.outcome != "running":
+                return await self.test_failover_result(workflow_id)
+            if report.phase == "keep":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def test_failover_report(self, vm_or_id: str) -> TestFailoverReport:
+        """A test failover run's report so far (by VM name or run id)."""
+        workflow_id = vm_or_id if vm_or_id.lower().startswith("testfailover/") else testfailover_workflow_id(vm_or_id)
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            report: TestFailoverReport = await handle.query("report", result_type=TestFailoverReport)
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover run {workflow_id.lower()!r}: `hvdr runs --kind testfailover` ({exc.message})"
+            ) from exc
+        return report
+
+    async def test_failover_cleanup(self, vm: str) -> TestFailoverReport:
+        """Remove the VM's test VM now: the run stops its keep, removes it, confirms nothing is left and ends;
+        returns its final report."""
+        workflow_id = testfailover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            await handle.execute_update("cleanup", CleanupRequest(by=self.settings.identity), result_type=str)
+        except WorkflowUpdateFailedError as exc:
+            refused = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise Conflict(f"cannot clean up the test failover of {vm}: {refused}") from exc
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover of {vm} is running ({workflow_id}): `hvdr runs --kind testfailover` lists them"
+            ) from exc
+        return await self.test_failover_result(workflow_id)
+
+    async def test_failover_result(self, workflow_id: str) -> TestFailoverReport:
+        """Wait for a test failover run to end and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id.lower(), result_type=TestFailoverReport)
+        try:
+            report: TestFailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    # -- drills ---------------------------------------------------------------------------------------------
+
+    async def drill_schedule(self, plan: str, cron: str, *, note: str = "") -> DrillSchedule:
+        """Schedule drills of ``plan`` (schedule id ``drill/<plan>``; each occurrence a ``drill/<plan>-<time>``
+        run). Refused for an unknown plan, a bad cron expression or a plan already scheduled."""
+        from temporalio.client import (
+            Schedule,
+            ScheduleActionStartWorkflow,
+            ScheduleAlreadyRunningError,
+            ScheduleOverlapPolicy,
+            SchedulePolicy,
+            ScheduleSpec,
+            ScheduleState,
+        )
+
+        from hvdr.inventory.queries import plan as declared_plan
+
+        try:
+            expression = check_cron(cron)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            name = declared_plan(session, plan).name
+        schedule_id = drill_schedule_id(name)
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                "Drill",
+                DrillInput(plan=name),
+                id=schedule_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                typed_search_attributes=search_attributes(DRILL_KIND, plan=name, phase="scheduled"),
+                static_summary=f"drill of plan {name}",
+                memo={STARTED_BY: f"schedule {schedule_id} (created by {self.settings.identity})"},
+            ),
+            spec=ScheduleSpec(cron_expressions=[expression]),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(note=note or f"created by {self.settings.identity}"),
+        )
+        try:
+            await self.temporal.create_schedule(schedule_id, schedule, memo={DRILL_CRON: expression})
+        except ScheduleAlreadyRunningError:
+            raise Conflict(
+                f"plan {name} already has a drill schedule ({schedule_id}): `hvdr drill delete --plan {name}` first"
+            ) from None
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise ConfigError(f"--cron {cron!r} is not a valid cron expression: {exc.message}") from None
+            raise TemporalUnavailable(f"cannot create {schedule_id}: {exc.message}") from exc
+        return await self.drill_schedule_info(name)
+
+    async def drill_schedule_info(self, plan: str) -> DrillSchedule:
+        """One plan's drill schedule: cron, paused, next runs and the drills it started lately."""
+        handle = self._drill_handle(plan)
+        try:
+            described = await handle.describe()
+        except RPCError as exc:
+            raise self._no_schedule(plan, exc) from exc
+        return DrillSchedule(
+            schedule_id=handle.id,
+            plan=handle.id.removeprefix(f"{DRILL_KIND}/"),
+            # The server keeps a cron expression as calendars; the text as written is in the schedule's memo.
+            cron=[await described.memo_value(DRILL_CRON, default="", type_hint=str)],
+            paused=described.schedule.state.paused,
+            note=described.schedule.state.note or "",
+            next_runs=list(described.info.next_action_times[:3]),
+            recent_runs=[
+                a.action.workflow_id
+                for a in described.info.recent_actions
+                if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+            ],
+        )
+
+    async def drill_schedules(self) -> list[DrillSchedule]:
+        """Every plan's drill schedule, by plan name."""
+        found = []
+        async for listed in await self.temporal.list_schedules():
+            if listed.id.startswith(f"{DRILL_KIND}/"):
+                try:
+                    found.append(await self.drill_schedule_info(listed.id.removeprefix(f"{DRILL_KIND}/")))
+                except NotFound:
+                    continue  # deleted since it was listed
+        return sorted(found, key=lambda s: s.plan)
+
+    async def drill_pause(self, plan: str) -> DrillSchedule:
+        handle = self._drill_handle(plan)
+        try:
+            await handle.pause(note=f"paused by {self.settings.identity}")
+        except RPCError as exc:
+            raise self._no_schedule(plan, exc) from exc
+        return await self.drill_schedule_info(plan)
+
+    async def drill_resume(self, plan: str) -> DrillSchedule:
+        handle = self._drill_handle(plan)
+        try:
+            await handle.unpause(note=f"resumed by {self.settings.identity}")
+        except RPCError as exc:
+            raise self._no_schedule(plan, exc) from exc
+        return await self.drill_schedule_info(plan)
+
+    async def drill_delete(self, plan: str) -> str:
+        """Delete the schedule (drills it started keep running and keep their reports); its id."""
+        handle = self._drill_handle(plan)
+        try:
+            await handle.delete()
+        except RPCError as exc:
+            raise self._no_schedule(plan, exc) from exc
+        return handle.id
+
+    async def drill_trigger(self, plan: str, *, timeout_s: float = 30.0) -> str:
+        """Start a drill of the scheduled plan now; the new drill run's id."""
+        from temporalio.client import ScheduleOverlapPolicy
+
+        before = set((await self.drill_schedule_info(plan)).recent_runs)
+        try:
+            await self._drill_handle(plan).trigger(overlap=ScheduleOverlapPolicy.SKIP)
+        except RPCError as exc:
+            raise self._no_schedule(plan, exc) from exc
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            started = [r for r in (await self.drill_schedule_info(plan)).recent_runs if r not in before]
+            if started:
+                return started[-1]
+            await asyncio.sleep(0.2)
+        raise Conflict(
+            f"the drill schedule of {plan} did not start a drill within {timeout_s:.0f} s: a drill of it may still be "
+            "running (overlapping drills are skipped): `hvdr runs --kind drill`"
+        )
+
+    async def drill_report(self, workflow_id: str) -> DrillReport:
+        """A drill run's evidence so far (running) or final."""
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            report: DrillReport = await handle.query("report", result_type=DrillReport)
+        except RPCError as exc:
+            raise NotFound(
+                f"no drill run {workflow_id!r}: `hvdr runs --kind drill` lists them ({exc.message})"
+            ) from exc
+        return report
+
+    async def drill_result(self, workflow_id: str) -> DrillReport:
+        """Wait for a drill run to end; its evidence."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=DrillReport)
+        try:
+            report: DrillReport = await handle.result()
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+        return report
+
+    def _drill_handle(self, plan: str) -> ScheduleHandle:
+        return self.temporal.get_schedule_handle(drill_schedule_id(plan))
+
+    def _no_schedule(self, plan: str, exc: RPCError) -> HvdrError:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return NotFound(
+                f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
+                f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
+            )
+        return TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}")
+
     # -- runs -----------------------------------------------------------------------------------------------
 
     async def runs(
@@ -714,18 +1016,173 @@ class Client:
                 break
         return found
 
-    async def show(self, workflow_id: str) -> FailoverReport:
-        """A failover run's report: its steps with timings and outcomes, so far or final."""
+    async def show(self, workflow_id: str) -> FailoverReport | TestFailoverReport:
+        """A failover run's report: its steps with timings and outcomes, so far or final (an unplanned
+        failover's is an ``UnplannedReport``, with its recovery point, fence and data lost; a test failover's a
+        ``TestFailoverReport``)."""
+        if workflow_id.lower().startswith("testfailover/"):
+            return await self.test_failover_report(workflow_id)
         if not workflow_id.startswith("failover/"):
             raise NotFound(
                 f"`show` knows failover runs (failover/<vm>), not {workflow_id!r}: `hvdr status` shows protection"
             )
         handle = self.temporal.get_workflow_handle(workflow_id.lower())
         try:
-            report: FailoverReport = await handle.query("report", result_type=FailoverReport)
+            report: FailoverReport = await handle.query("report", result_type=UnplannedReport)
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
+        if report.kind != "unplanned":
+            return FailoverReport.model_validate(report.model_dump())
         return report
+
+    # -- unplanned failover ---------------------------------------------------------------------------------
+
+    async def recovery_points(self, vm: str) -> RecoveryPoints:
+        """The recovery points of the VM's replica (oldest first; the last, id ``latest``, is its latest state),
+        read on the replica site's worker."""
+        status = await self.protection_status(vm)
+        request = RecoveryPointsRequest(
+            vm=status.vm, replica=Endpoint(site=status.replica_site, host=status.replica_host)
+        )
+        points: RecoveryPoints = await self.temporal.execute_workflow(
+            "RecoveryPoints",
+            request,
+            id=f"points/{status.vm.lower()}/{uuid.uuid4().hex[:8]}",
+            task_queue=WORKFLOW_TASK_QUEUE,
+            execution_timeout=timedelta(minutes=5),
+            result_type=RecoveryPoints,
+        )
+        return points
+
+    async def start_unplanned_failover(self, spec: UnplannedSpec) -> str:
+        """Start an unplanned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "UnplannedFailover",
+                args=[spec],
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
+                static_summary=f"unplanned failover of {spec.vm} to {spec.target.host} ({spec.point})",
+                result_type=UnplannedReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def unplanned_report(self, workflow_id: str, *, poll_s: float = 0.2) -> UnplannedReport:
+        """The run's report once it waits for commit / cancel or has ended (refused, failed, committed…)."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        while True:
+            description = await handle.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                try:
+                    result: UnplannedReport = await handle.result()
+                    return result
+                except WorkflowFailureError as exc:
+                    raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+            report: UnplannedReport = await handle.query("report", result_type=UnplannedReport)
+            if report.outcome != "running":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def unplanned_failover(self, spec: UnplannedSpec) -> UnplannedReport:
+        """Fail one VM over to its replica from a recovery point (its primary site lost); returns the report once
+        the run waits for :meth:`commit` / :meth:`cancel` (outcome ``waiting``) or has ended (``refused`` when the
+        old primary could not be fenced and ``spec.force`` is false; ``committed`` with auto-commit)."""
+        return await self.unplanned_report(await self.start_unplanned_failover(spec))
+
+    async def _decide(self, vm: str, update: str) -> UnplannedReport:
+        workflow_id = failover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        nothing = f"nothing to {update}: no unplanned failover of {vm} waits for a decision"
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise Conflict(f"{nothing} (`hvdr failover unplanned --vm {vm}` starts one)") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{nothing} ({workflow_id} is {ended})")
+        if description.workflow_type != "UnplannedFailover":
+            raise Conflict(f"{nothing} ({workflow_id} is a {description.workflow_type} run)")
+        try:
+            await handle.execute_update(update, result_type=UnplannedReport)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise Conflict(getattr(cause, "message", None) or str(cause)) from exc
+        return await self.failover_result_unplanned(workflow_id)
+
+    async def failover_result_unplanned(self, workflow_id: str) -> UnplannedReport:
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        try:
+            report: UnplannedReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def commit(self, vm: str) -> UnplannedReport:
+        """Commit the VM's unplanned failover (Complete-VMFailover, irreversible); the run's final report."""
+        return await self._decide(vm, "commit")
+
+    async def cancel(self, vm: str) -> UnplannedReport:
+        """Cancel the VM's unplanned failover (Stop-VMFailover: the copy is off and a replica again); the run
+        ends and another recovery point can be tried with a new run."""
+        return await self._decide(vm, "cancel")
+
+    async def reverse(self, vm: str, spec: ReverseSpec | None = None) -> ReverseReport:
+        """Once the old primary is back after a committed unplanned failover: ``-AsReplica`` there, ``-Reverse``
+        here, the initial replication per the VM's policy; protection then monitors the new direction."""
+        spec = spec or await self._reverse_spec(vm)
+        workflow_id = reverse_workflow_id(spec.vm)
+        try:
+            handle = await self.temporal.start_workflow(
+                "ReverseReplication",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("reverse", site=spec.primary.site, vm=spec.vm, phase="as-replica"),
+                static_summary=f"reverse replication of {spec.vm}: {spec.primary.host} → {spec.replica.host}",
+                result_type=ReverseReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(f"a reverse of {spec.vm} is already running ({workflow_id})") from exc
+        try:
+            report: ReverseReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def _reverse_spec(self, vm: str) -> ReverseSpec:
+        workflow_id = failover_workflow_id(vm)
+        nothing = f"nothing to reverse for {vm}: reverse follows a committed unplanned failover"
+        try:
+            report = await self.show(workflow_id)
+            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except NotFound as exc:
+            raise Conflict(f"{nothing} (there is no failover run {workflow_id})") from exc
+        if not isinstance(report, UnplannedReport) or report.outcome != "committed":
+            state = "waiting: `hvdr commit` it first" if report.outcome == "waiting" else report.outcome
+            raise Conflict(f"{nothing} ({workflow_id}: {report.kind} failover, {state})")
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"{nothing}: {workflow_id} is still finishing; retry in a moment")
+        try:  # the policy the VM is protected with (its protection run holds it)
+            state = await self._protection(report.vm).query("details", result_type=ProtectionState)
+        except RPCError as exc:
+            raise NotFound(f"{report.vm} has no protection run to reverse: {exc.message}") from exc
+        copy = state.spec.policy.initial_replication
+        scheduled = copy.method == "scheduled"  # an offline policy's copy goes over the network on the way back
+        return ReverseSpec(
+            vm=report.vm,
+            primary=report.target,
+            replica=report.source,
+            initial_method="scheduled" if scheduled else "network",
+            initial_start_time=copy.at if scheduled else None,
+        )
 
     # -- reports --------------------------------------------------------------------------------------------
 

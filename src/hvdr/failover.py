@@ -35,9 +35,22 @@ class Step(StrEnum):
     VERIFY = "verify"
     REVERSE = "reverse"
     RECORD = "record"
+    FENCE = "fence"
+    COMMIT = "commit"
+    CANCEL = "cancel"
 
 
-PLANNED_STEPS: tuple[Step, ...] = tuple(Step)
+PLANNED_STEPS: tuple[Step, ...] = (
+    Step.PREFLIGHT,
+    Step.SHUTDOWN,
+    Step.PREPARE,
+    Step.FAILOVER,
+    Step.CONNECT,
+    Step.START,
+    Step.VERIFY,
+    Step.REVERSE,
+    Step.RECORD,
+)
 
 ShutdownMode = Literal["graceful", "force", "turn_off"]
 

@@ -24,8 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, computed_field
 
+from hvdr.drill import DrillReport, VMEvidence
 from hvdr.failover import FailoverReport, Step
 from hvdr.payloads import Durable
+from hvdr.testfailover import TestFailoverReport, TestStep
+from hvdr.unplanned import UnplannedReport
 
 Outcome = str
 """A step's outcome: running, done, failed, undone, skipped (plans add waiting, approved, rejected, timed_out)."""
@@ -156,6 +159,10 @@ class RunReport(Durable):
     actions: list[ReportStep] = Field(default_factory=list)
     """Plan actions (scripts, manual steps, delays) with their group."""
     approvals: list[Approval] = Field(default_factory=list)
+    evidence_columns: list[str] = Field(default_factory=list)
+    evidence: list[list[str]] = Field(default_factory=list)
+    """What a drill proved, one row per VM (measured RTO against the target, RPO at drill time, checks passed,
+    clean-up confirmed, production's RPO unaffected); empty for other runs."""
     rto_target_s: int | None = None
     """The plan's target (for a single-VM run: the target of the plan the VM belongs to, if any)."""
     rto_target_from: str | None = None
@@ -317,7 +324,124 @@ def _planned_failover(result: Any, facts: RunFacts) -> RunReport:
     return from_failover(FailoverReport.model_validate(result), facts)
 
 
+TEST_NO_LOSS = "test failover: production kept running and replicating; the test VM's writes are discarded"
+EVIDENCE_COLUMNS = [
+    "VM",
+    "group",
+    "outcome",
+    "RTO (host s)",
+    "RTO target (s)",
+    "RPO at drill (s)",
+    "checks passed",
+    "clean-up confirmed",
+    "production RPO unaffected",
+]
+
+
+def test_timeline(report: TestFailoverReport, group: str | None = None) -> VMTimeline:
+    """One VM's lane from its test failover: down = the test's first step, up = its test VM verified."""
+    verify = next((s for s in report.steps if s.step is TestStep.VERIFY and s.outcome == "done"), None)
+    return VMTimeline(
+        vm=report.vm,
+        source=report.source.host,
+        target=report.target.host,
+        now_runs_on=report.source.host,
+        outcome=report.outcome,
+        group=group,
+        steps=[
+            ReportStep(
+                name=s.step.value,
+                started_at=s.started_at,
+                ended_at=s.ended_at,
+                outcome=s.outcome,
+                message=s.detail,
+                group=group,
+            )
+            for s in report.steps
+        ],
+        error=report.error,
+        down_at=report.started_at,
+        up_at=verify.ended_at if verify is not None else None,
+        data_loss=DataLoss(lost_s=0.0, basis=TEST_NO_LOSS),
+    )
+
+
+def _yes(value: bool | None) -> str:
+    return {True: "yes", False: "NO", None: "not measured"}[value]
+
+
+def _evidence_row(vm: VMEvidence, target: int | None) -> list[str]:
+    def whole(value: float | None) -> str:
+        return "—" if value is None else f"{value:.0f}"
+
+    rpo = whole(vm.rpo_at_drill_s)
+    if vm.rpo_max_s is not None:
+        threshold = f", threshold {vm.rpo_threshold_s:.0f}" if vm.rpo_threshold_s is not None else ""
+        rpo += f" (max {vm.rpo_max_s:.0f}{threshold})"
+    met = "" if target is None or vm.rto_s is None else (" ✓" if vm.rto_s <= target else " ✗ over target")
+    return [
+        vm.vm,
+        vm.group,
+        vm.outcome,
+        whole(vm.rto_s) + met,
+        whole(target),
+        rpo,
+        _yes(vm.checks_passed),
+        _yes(vm.cleaned_up),
+        _yes(vm.rpo_unaffected),
+    ]
+
+
+def from_drill(report: DrillReport, facts: RunFacts) -> RunReport:
+    """A drill's evidence as a run report: each VM's test failover as a lane, and the evidence table."""
+    lanes = [
+        test_timeline(v.test, v.group)
+        if v.test is not None
+        else VMTimeline(vm=v.vm, outcome=v.outcome, group=v.group, error=v.error)
+        for v in report.vms
+    ]
+    now = facts.generated_at or report.ended_at or report.started_at or datetime.now(UTC)
+    return RunReport(
+        run_id=report.workflow_id,
+        kind="drill",
+        operation="test",
+        title=f"drill of plan {report.plan}",
+        plan=report.plan,
+        started_by=facts.started_by,
+        status=facts.status,
+        outcome=report.outcome,
+        error=report.error,
+        started_at=report.started_at,
+        ended_at=report.ended_at,
+        vms=lanes,
+        evidence_columns=EVIDENCE_COLUMNS,
+        evidence=[_evidence_row(v, report.rto_target_s) for v in report.vms],
+        rto_target_s=report.rto_target_s,
+        rto_target_from=f"plan {report.plan}" if report.rto_target_s is not None else None,
+        time_scale=report.time_scale,
+        generated_at=now,
+    )
+
+
+def _drill(result: Any, facts: RunFacts) -> RunReport:
+    return from_drill(DrillReport.model_validate(result), facts)
+
+
+def _unplanned_failover(result: Any, facts: RunFacts) -> RunReport:
+    unplanned = UnplannedReport.model_validate(result)
+    report = from_failover(unplanned, facts)
+    vm, point = report.vms[0], unplanned.recovery_point
+    if point is not None and point.time is not None and unplanned.failed_over_at is not None:
+        vm.data_loss = DataLoss.unplanned(point.time, unplanned.failed_over_at)
+    verify = next((s for s in unplanned.steps if s.step is Step.VERIFY and s.outcome == "done"), None)
+    if verify is not None and unplanned.outcome in ("waiting", "committed"):
+        vm.up_at = verify.ended_at
+    return report
+
+
 REPORT_SOURCES: dict[str, ReportSource] = {
     "PlannedFailover": ReportSource(FailoverReport, _planned_failover),
+    "Drill": ReportSource(DrillReport, _drill),
+    "UnplannedFailover": ReportSource(UnplannedReport, _unplanned_failover),
 }
 """Workflow type → how its runs report. A new kind of run registers here (one line)."""

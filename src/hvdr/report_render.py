@@ -193,6 +193,15 @@ def markdown(report: RunReport) -> str:
         lines.append(f"| error | {md(report.error)} |")
     lines += ["", "## VMs", "", _md_row(VM_COLUMNS), _md_row(["---"] * len(VM_COLUMNS))]
     lines += [_md_row(_vm_cells(report, vm)) for vm in report.vms]
+    if report.evidence:
+        lines += [
+            "",
+            "## Evidence",
+            "",
+            _md_row(report.evidence_columns),
+            _md_row(["---"] * len(report.evidence_columns)),
+        ]
+        lines += [_md_row(row) for row in report.evidence]
     lines += ["", "## Steps", "", _md_row(STEP_COLUMNS), _md_row(["---"] * len(STEP_COLUMNS))]
     lines += [_md_row(_step_cells(report, lane, step)) for lane, step in _step_rows(report)]
     compensation = [(vm.vm, line) for vm in report.vms for line in vm.compensation]
@@ -348,6 +357,13 @@ def _html_table(columns: tuple[str, ...], rows: list[list[str]]) -> str:
     return "".join(out) + "</table>"
 
 
+def _evidence(report: RunReport) -> list[str]:
+    """A drill's evidence table (other runs have none)."""
+    if not report.evidence:
+        return []
+    return ["<h2>Evidence</h2>", _html_table(tuple(report.evidence_columns), report.evidence)]
+
+
 def page(report: RunReport) -> str:
     met = report.met_target
     target_class = {True: "met", False: "missed", None: ""}[met]
@@ -376,6 +392,11 @@ def page(report: RunReport) -> str:
         gantt(report),
         "<h2>VMs</h2>",
         _html_table(VM_COLUMNS, [_vm_cells(report, vm) for vm in report.vms]),
+        *(
+            ["<h2>Evidence</h2>", _html_table(tuple(report.evidence_columns), report.evidence)]
+            if report.evidence
+            else []
+        ),
         "<h2>Steps</h2>",
         _html_table(STEP_COLUMNS, [_step_cells(report, lane, step) for lane, step in _step_rows(report)]),
     ]

@@ -90,10 +90,14 @@ async def estate(
         # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh. By
         # id first (visibility lags, and a run it has not listed yet would be reused by the next test's protect),
         # then whatever else visibility lists.
-        ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in ("protect", "failover")}
+        ids = {
+            f"{kind}/{vm.name.lower()}"
+            for vm in default_topology().vms
+            for kind in ("protect", "failover", "testfailover")
+        }
         ids |= {f"monitor/{host.fqdn.lower()}" for host in default_topology().hosts}
         async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover', 'monitor') AND ExecutionStatus = 'Running'"
+            "HvdrKind IN ('protection', 'failover', 'testfailover', 'monitor') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):

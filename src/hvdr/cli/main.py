@@ -10,7 +10,21 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import check, codec, demo, failover, inventory, lab, ping, protect, report, server, worker
+from hvdr.cli import (
+    check,
+    codec,
+    demo,
+    drill,
+    failover,
+    inventory,
+    lab,
+    ping,
+    protect,
+    report,
+    server,
+    unplanned,
+    worker,
+)
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -36,7 +50,9 @@ app.command()(check.check)
 app.add_typer(failover.app, name="failover")
 app.command()(failover.runs)
 app.command()(failover.show)
+unplanned.register(app)  # also `hvdr failover unplanned`
 app.command()(report.report)
+app.add_typer(drill.app, name="drill")
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 

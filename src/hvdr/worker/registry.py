@@ -14,18 +14,26 @@ from temporalio.client import Client as TemporalClient
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.discovery import DiscoveryActivities
+from hvdr.activities.drill import DrillLinks
 from hvdr.activities.failover import FailoverActivities, Placements
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
+from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
+from hvdr.activities.unplanned import UnplannedActivities
+from hvdr.settings import Settings
+from hvdr.worker.drills import InventoryDrills
 from hvdr.workflows.discovery import DiscoveryWorkflow
+from hvdr.workflows.drill import DrillWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
+from hvdr.workflows.testfailover import TestFailoverWorkflow
+from hvdr.workflows.unplanned import RecoveryPointsWorkflow, ReverseReplicationWorkflow, UnplannedFailoverWorkflow
 
 WORKFLOWS: Sequence[type] = (
     PingWorkflow,
@@ -34,13 +42,28 @@ WORKFLOWS: Sequence[type] = (
     MonitorWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
+    TestFailoverWorkflow,
+    DrillWorkflow,
+    UnplannedFailoverWorkflow,
+    ReverseReplicationWorkflow,
+    RecoveryPointsWorkflow,
 )
 
 
-def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
-    """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
+def workflow_activities(client: TemporalClient, settings: Settings | None = None) -> list[Callable[..., Any]]:
+    """Activities of the workflow task queue: they touch no host, only other runs (through Temporal) and, for
+    drills, the inventory of ``settings`` (default: the loaded settings)."""
     links = RunLinks(client)
-    return [links.stand_by, links.go_on, links.watch, links.unwatch]
+    drills = DrillLinks(client, InventoryDrills(settings))
+    return [
+        links.stand_by,
+        links.go_on,
+        links.watch,
+        links.unwatch,
+        TestFailoverLinks(client).check_operations,
+        drills.resolve,
+        drills.record,
+    ]
 
 
 def site_activities(
@@ -57,6 +80,8 @@ def site_activities(
     if placements is None and isinstance(hosts, Placements):
         placements = hosts
     failover = FailoverActivities(hosts, calls, placements)
+    test = TestFailoverActivities(hosts, calls)
+    unplanned = UnplannedActivities(hosts, calls, placements)
     return [
         ping_site,
         DiscoveryActivities(hosts, calls).discover_site,
@@ -85,4 +110,15 @@ def site_activities(
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        test.prepare_replica,
+        test.start,
+        test.remove,
+        test.confirm,
+        unplanned.recovery_points,
+        unplanned.check_replica,
+        unplanned.probe,
+        unplanned.fence,
+        unplanned.fail_over_from,
+        unplanned.complete,
+        unplanned.as_replica,
     ]

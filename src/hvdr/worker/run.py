@@ -46,6 +46,7 @@ def build_workers(
     hosts: Hosts | None = None,
 ) -> list[Worker]:
     """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
+    settings = settings or getattr(hosts, "settings", None)
     hosts = hosts or HostDirectory(settings or load_settings())
     # A client from hvdr.client carries the tracing interceptor (and the worker inherits it); another gets it here.
     traced = any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"])
@@ -56,7 +57,7 @@ def build_workers(
             client,
             task_queue=workflow_task_queue,
             workflows=list(WORKFLOWS),
-            activities=workflow_activities(client),
+            activities=workflow_activities(client, settings),
             max_concurrent_workflow_tasks=WORKFLOW_TASKS,
             graceful_shutdown_timeout=drain_timeout,
             interceptors=interceptors,
