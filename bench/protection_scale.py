@@ -188,19 +188,18 @@ def stage(text: str) -> Iterator[None]:
     print(f"  done in {time.perf_counter() - began:.1f} s", flush=True)
 
 
-async def sampled_actions(client: Client, vms: list[str], start: datetime, end: datetime) -> tuple[int, int]:
-    """(actions, events) recorded between start and end in the histories of these VMs' runs."""
+async def sampled_actions(client: Client, query: str, start: datetime, end: datetime) -> tuple[int, int]:
+    """(actions, events) recorded between start and end in the histories of the runs the query lists."""
     actions = events = 0
     stamp = start.strftime("%Y-%m-%dT%H:%M:%SZ")
-    for vm in vms:
-        query = f"WorkflowId = 'protect/{vm}' AND (ExecutionStatus = 'Running' OR CloseTime >= '{stamp}')"
-        async for run in client.temporal.list_workflows(query):
-            handle = client.temporal.get_workflow_handle(run.id, run_id=run.run_id)
-            async for event in handle.fetch_history_events():
-                at = event.event_time.ToDatetime(tzinfo=UTC)
-                if start <= at < end:
-                    events += 1
-                    actions += event.event_type in ACTIONS
+    query = f"{query} AND (ExecutionStatus = 'Running' OR CloseTime >= '{stamp}')"
+    async for run in client.temporal.list_workflows(query):
+        handle = client.temporal.get_workflow_handle(run.id, run_id=run.run_id)
+        async for event in handle.fetch_history_events():
+            at = event.event_time.ToDatetime(tzinfo=UTC)
+            if start <= at < end:
+                events += 1
+                actions += event.event_type in ACTIONS
     return actions, events
 
 
@@ -278,11 +277,14 @@ async def bench(args: argparse.Namespace, processes: Processes, home: Path) -> N
     }
     window_end = datetime.now(UTC)
     sample = [r.vm for r in rollout.runs[:: max(1, len(rollout.runs) // args.sample)]][: args.sample]
-    actions, sampled_events = await sampled_actions(client, sample, window_start, window_end)
-    # Visibility has no history length for running runs here: read the sample's histories and scale up.
+    vm_query = "(" + " OR ".join(f"WorkflowId = 'protect/{vm}'" for vm in sample) + ")"
+    actions, sampled_events = await sampled_actions(client, vm_query, window_start, window_end)
+    # Visibility has no history length for running runs here: read the sample's histories and scale up; the
+    # host monitors (a few) are read whole.
     scale = len(rollout.runs) / max(len(sample), 1)
-    actions_per_s = actions / wall * scale
-    events = round(sampled_events * scale)
+    monitor_actions, monitor_events = await sampled_actions(client, "HvdrKind = 'monitor'", window_start, window_end)
+    actions_per_s = (actions * scale + monitor_actions) / wall
+    events = round(sampled_events * scale + monitor_events)
 
     status_began = time.perf_counter()
     listed = processes.hvdr("status", "-o", "json")
@@ -296,10 +298,11 @@ async def bench(args: argparse.Namespace, processes: Processes, home: Path) -> N
     print(f"window: {wall:.1f} s wall, {args.vms} VMs ≈ {equivalent:,.0f} VMs at {args.frequency} s in real time")
     print(f"worker CPU: {cpu['worker'] / wall:.2f} core (target ≤ 0.25)")
     print(f"Temporal server CPU: {cpu['server'] / wall:.2f} core (target ≤ 0.25)")
-    print(f"history events: {events / wall:.0f} per second (~{events} in the window, scaled from the sample)")
+    print(f"history events: {events / wall:.1f} per second (~{events} in the window, VM runs scaled from the sample)")
     print(
-        f"Temporal actions: {actions_per_s:.0f} per second (counted in {len(sample)} VMs' histories: "
-        f"{actions} actions of {sampled_events} events)"
+        f"Temporal actions: {actions_per_s:.1f} per second (VM runs: {actions} actions of {sampled_events} events "
+        f"in {len(sample)} sampled histories, scaled to {len(rollout.runs)}; host monitors: {monitor_actions} "
+        f"actions of {monitor_events} events)"
     )
     print(f"history events per VM per day (host time): {per_vm_day:,.0f}")
     print(

@@ -43,6 +43,7 @@ from hvdr.drill import DrillInput, DrillReport, DrillSchedule, check_cron, drill
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
 from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
+from hvdr.monitor import HostLive, monitor_workflow_id
 from hvdr.outcomes import (
     SETTLED,
     STARTING,
@@ -53,6 +54,7 @@ from hvdr.outcomes import (
 )
 from hvdr.plan import PlanReport, PlanSpec, measured_times, plan_workflow_id
 from hvdr.protection import (
+    MONITORED,
     CommandResult,
     DisableRequest,
     Endpoint,
@@ -95,6 +97,11 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
 
 REASON_MAX = 1000
 """Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
+
+FIRST_TASK_TIMEOUT = timedelta(minutes=1)
+"""Workflow task timeout of protection runs: a run's first task imports its modules into a fresh sandbox, and on a
+busy worker (a burst of hundreds of new runs, a shared machine) that took longer than Temporal's 10-s default —
+each timeout threw the work away and retried it, and the burst never settled."""
 STARTED_BY = "hvdr.startedBy"
 DRILL_CRON = "hvdr.cron"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
@@ -339,6 +346,7 @@ class Client:
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     search_attributes=search_attributes("protection", site=spec.primary.site, vm=spec.vm),
                     static_summary=f"protect {spec.vm}: {spec.primary.site} → {spec.replica.site}",
+                    task_timeout=FIRST_TASK_TIMEOUT,
                     memo=self._audit(),
                     result_type=ProtectionStatus,
                 )
@@ -481,18 +489,41 @@ class Client:
         return status
 
     async def protection_status(self, vm: str) -> ProtectionStatus:
-        """The protection of one VM, as its run knows it now."""
-        return await self._query_status(self._protection(vm), vm)
+        """The protection of one VM, as its run knows it now, with the live RPO its host's monitor last read."""
+        status = await self._query_status(self._protection(vm), vm)
+        live: dict[str, HostLive] = {}
+        try:
+            description = await self.temporal.get_workflow_handle(monitor_workflow_id(status.primary_host)).describe()
+            memo = await description.memo_value("live", None, type_hint=HostLive)
+        except (RPCError, ValueError, TypeError):  # no monitor (yet), or a memo another version wrote
+            return status
+        if memo is not None and description.status is WorkflowExecutionStatus.RUNNING:
+            live[memo.host.lower()] = memo
+        return with_live(status, live)
+
+    async def _monitors(self) -> dict[str, HostLive]:
+        """Every running host monitor's last measurement, by host name in lower case (one listing)."""
+        found: dict[str, HostLive] = {}
+        async for execution in self.temporal.list_workflows("HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"):
+            try:
+                memo = await execution.memo_value("live", None, type_hint=HostLive)
+            except Exception:  # a memo another version wrote: the runs' own values are shown instead
+                continue
+            if memo is not None:
+                found[memo.host.lower()] = memo
+        return found
 
     async def protection_statuses(self) -> list[ProtectionStatus]:
         """Every VM under protection (running protection runs), by VM name, from Temporal's visibility.
 
-        One list call reads each run's ``status`` memo (which the run upserts when what it shows changes); no
-        run is queried or replayed. A run whose memo is missing or unreadable is listed in phase ``unknown``,
-        never dropped.
+        One list call reads each run's ``status`` memo (which the run upserts when what it shows changes), another
+        the host monitors' ``live`` memo (state, health and RPO of every VM at the monitor's last tick); no run is
+        queried or replayed. A run whose memo is missing or unreadable is listed in phase ``unknown``, never
+        dropped.
         """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
         rows: list[ProtectionStatus] = []
+        monitors = asyncio.ensure_future(self._monitors())
         async for execution in self.temporal.list_workflows(query):
             vm = execution.typed_search_attributes.get(HVDR_VM) or execution.id.removeprefix("protect/")
             try:
@@ -504,15 +535,17 @@ class Client:
                 rows.append(ProtectionStatus.unknown(vm, execution.id, "the run has not published a status yet"))
             else:
                 rows.append(status)
-        return sorted(rows, key=lambda s: s.vm.lower())
+        live = await monitors
+        return sorted((with_live(row, live) for row in rows), key=lambda s: s.vm.lower())
 
     async def terminate_protections(self, reason: str) -> int:
         """End every running protection run at once, touching no host (for rehearsal namespaces such as the
         demo's: real protection ends with ``disable``, which removes replication). Returns how many ended."""
         ended = 0
-        async for run in self.temporal.list_workflows("HvdrKind = 'protection' AND ExecutionStatus = 'Running'"):
+        query = "HvdrKind IN ('protection', 'monitor') AND ExecutionStatus = 'Running'"
+        async for run in self.temporal.list_workflows(query):  # the host monitors too: they watch nothing now
             await self.temporal.get_workflow_handle(run.id).terminate(reason)
-            ended += 1
+            ended += run.id.startswith("protect/")
         return ended
 
     async def _command(self, vm: str, update: str, argument: object | None = None) -> CommandResult:
@@ -1334,6 +1367,26 @@ class Client:
 def _run_number(workflow_id: str) -> int:
     tail = workflow_id.rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> ProtectionStatus:
+    """A VM's status with what its host's monitor read last (fresher than the run's, which changes only when
+    something needs deciding). Outside monitoring, or with no monitor reading of the VM, the run's own."""
+    if status.phase not in MONITORED:
+        return status
+    live = monitors.get(status.primary_host.lower())
+    row = live.rows.get(status.vm.lower()) if live is not None else None
+    if live is None or row is None or row.replication_state is None:
+        return status
+    return status.model_copy(
+        update={
+            "replication_state": row.replication_state,
+            "health": row.health,
+            "rpo_s": row.rpo_s,
+            "last_replication": row.last_replication,
+            "updated_at": live.measured_at,
+        }
+    )
 
 
 def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:

@@ -198,6 +198,15 @@ class Reading(Durable):
     """The host's clock when it measured: RPO is host time minus last replication, immune to clock skew."""
 
 
+class Wake(Durable):
+    """What a host monitor tells a VM's run (signal ``monitor_wake``): a reading that needs deciding, the VM
+    missing from the host's report (``reading`` None), or why the host could not be measured (``error``)."""
+
+    host: str
+    reading: Reading | None = None
+    error: str | None = None
+
+
 class HealAction(StrEnum):
     RESUME = "resume"
     RESYNC = "resync"
@@ -238,6 +247,13 @@ class ProtectionState(Durable):
     failover_operation: str | None = None
     continued: int = 0
     updated_at: datetime | None = None
+    watching: str | None = None
+    """The registration this run sent to its primary host's monitor (a ``Watch`` as JSON); None = not
+    registered. Runs of the code before the monitor tick themselves and never set it."""
+    watched_at: datetime | None = None
+    watched_since: datetime | None = None
+    """When the run joined its current monitor."""
+    """When the run last registered with its monitor (it does again ``REWATCH_S`` host seconds later)."""
 
     def open_alerts(self) -> list[Alert]:
         return [a for a in self.alerts if a.cleared_at is None]
@@ -409,6 +425,8 @@ class ProtectionInput(Durable):
     state: ProtectionState
     ticks_per_run: int = Field(500, ge=1)
     """Continue-as-new after this many monitoring ticks even if Temporal has not suggested it yet."""
+    wake: Wake | None = None
+    """A wake of the host monitor that arrived while the previous run continued-as-new: decided first."""
 
     @classmethod
     def new(cls, spec: ProtectionSpec) -> ProtectionInput:

@@ -104,8 +104,9 @@ async def estate(
             for vm in default_topology().vms
             for kind in ("protect", "failover", "testfailover")
         }
+        ids |= {f"monitor/{host.fqdn.lower()}" for host in default_topology().hosts}
         async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover', 'testfailover', 'plan', 'plan-dry-run') "
+            "HvdrKind IN ('protection', 'failover', 'testfailover', 'plan', 'plan-dry-run', 'monitor') "
             "AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)

@@ -36,7 +36,9 @@ from hvdr.lab.seam import Cmdlet, Invocation, PSError, PSHost, WireFaults
 from hvdr.models import DiscoveredHost
 from hvdr.settings import site_task_queue
 from hvdr.topology import Topology, parse_topology
-from hvdr.worker.registry import WORKFLOWS, site_activities
+from hvdr.worker.registry import WORKFLOWS, site_activities, workflow_activities
+from hvdr.workflows.monitor import MonitorWorkflow
+from hvdr.workflows.protection import ProtectionWorkflow
 
 T = TypeVar("T", bound="LabTransport")
 A1, B1 = "hv-a1.site-a.lab.local", "hv-b1.site-b.lab.local"
@@ -261,13 +263,26 @@ def site_workers(
     wrap: Mapping[str, Callable[[Callable[..., Any]], Callable[..., Any]]] | None = None,
 ) -> list[Worker]:
     """A workflow worker on ``queue`` and one worker per site running the real activities over ``hosts``;
-    ``wrap`` maps an activity's name to a function that wraps the real activity (to hold or count it)."""
+    ``wrap`` maps an activity's name to a function that wraps the real activity (to hold or count it).
+
+    Protection comes with its host monitor (MonitorWorkflow and the run-link activities on ``queue``)."""
     calls = HostCalls(hosts)
     wrap = wrap or {}
     activities: list[Callable[..., Any]] = [
         wrap[a.__name__](a) if a.__name__ in wrap else a for a in site_activities(hosts, calls)
     ]
-    workers = [Worker(client, task_queue=queue, workflows=list(workflows), graceful_shutdown_timeout=drain)]
+    registered = list(workflows)
+    if ProtectionWorkflow in registered and MonitorWorkflow not in registered:
+        registered.append(MonitorWorkflow)
+    workers = [
+        Worker(
+            client,
+            task_queue=queue,
+            workflows=registered,
+            activities=workflow_activities(client),
+            graceful_shutdown_timeout=drain,
+        )
+    ]
     workers += [
         Worker(client, task_queue=site_task_queue(site), activities=activities, graceful_shutdown_timeout=drain)
         for site in SITES

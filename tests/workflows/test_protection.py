@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from hvdr.monitor import monitor_workflow_id
 from hvdr.protection import (
     DisableRequest,
     Endpoint,
@@ -31,6 +32,7 @@ from hvdr.protection import (
     protection_workflow_id,
 )
 from hvdr.topology import ReplicationPolicy
+from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from tests.workflows.lab_hosts import A1, B1, LabHosts, site_workers
 
@@ -127,10 +129,11 @@ async def _assert_host_commands_heartbeat_and_outlast_the_driver(
     """Every host command was scheduled with a heartbeat timeout of 30-60 s, a start-to-close beyond the
     driver's 30-min budget (no attempt 2 while attempt 1's cmdlet runs), a schedule-to-start and capped retries."""
     history = await handle.fetch_history()
-    scheduled = [
+    scheduled = [  # host activities run on a site's queue (registering with the host monitor touches no host)
         e.activity_task_scheduled_event_attributes
         for e in history.events
         if e.HasField("activity_task_scheduled_event_attributes")
+        and e.activity_task_scheduled_event_attributes.task_queue.name.startswith("hvdr-site-")
     ]
     commands = [a for a in scheduled if a.activity_type.name != "measure_replication"]
     assert {a.activity_type.name for a in commands} >= {
@@ -177,6 +180,8 @@ async def test_partition_raises_alerts_that_clear_by_themselves(
 
 
 async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironment, lab_hosts: LabFactory) -> None:
+    """A month of 15-min cycles: the host's monitor measures every cycle and continues-as-new; the VM's run,
+    woken only when something needs deciding, stays small and replicating."""
     lab = lab_hosts("web-01", write_kib_per_s=0.5)  # a quiet guest: a month of its writes costs little to simulate
     queue = f"tq-{uuid.uuid4()}"
     workers = _workers(time_env.client, queue, lab)
@@ -187,14 +192,24 @@ async def test_thirty_days_keep_every_history_small(time_env: WorkflowEnvironmen
             await time_env.sleep(timedelta(days=1))
         status = await handle.query(ProtectionWorkflow.status)
         assert status.phase is Phase.REPLICATING
-        details = await handle.query(ProtectionWorkflow.details)
-        assert details.ticks >= 30 * 96 - 5
-        assert details.continued >= 5
-        lengths = [n async for n in _history_lengths(time_env.client, handle.id, (await handle.describe()).run_id)]
-        assert len(lengths) == details.continued + 1
+        monitor = time_env.client.get_workflow_handle_for(MonitorWorkflow.run, monitor_workflow_id(A1))
+        watched = await monitor.query(MonitorWorkflow.details)
+        assert watched.ticks >= 30 * 96 - 5 and list(watched.members) == ["web-01"]
+        assert watched.continued >= 5
+        assert lab.calls("Measure-VMReplication", host=A1) >= 30 * 96 - 5
+        lengths = [n async for n in _history_lengths(time_env.client, monitor.id, (await monitor.describe()).run_id)]
+        assert len(lengths) == watched.continued + 1
         assert max(lengths) < 10_000, lengths
-        print(f"30 days at 15-min cycles: {details.ticks} ticks in {len(lengths)} runs, history lengths {lengths}")
+        details = await handle.query(ProtectionWorkflow.details)
+        vm_lengths = [n async for n in _history_lengths(time_env.client, handle.id, (await handle.describe()).run_id)]
+        # Woken once by its first reading; then only its re-registration every 6 hours.
+        assert details.ticks < 10 and sum(vm_lengths) < 800 + 30 * 60, (details.ticks, vm_lengths)
+        print(
+            f"30 days at 15-min cycles: monitor {watched.ticks} ticks in {len(lengths)} runs {lengths}; "
+            f"VM run woken {details.ticks} times, history {vm_lengths}"
+        )
         await handle.terminate("test done")
+        await monitor.terminate("test done")
 
 
 async def _history_lengths(client: TemporalClient, workflow_id: str, run_id: str) -> AsyncIterator[int]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections import Counter
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -18,11 +17,13 @@ from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError, Workflo
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from hvdr.activities.protection import HostVM, MeasureInput, Measurement
+from hvdr.activities.protection import HostVM
 from hvdr.hyperv import models as hv
+from hvdr.monitor import monitor_workflow_id
 from hvdr.protection import (
     DisableRequest,
     FailoverBegin,
+    FailoverEnd,
     Phase,
     ProtectionInput,
     ProtectionSpec,
@@ -52,48 +53,53 @@ async def _start(client: TemporalClient, queue: str, spec: ProtectionSpec, ticks
     )
 
 
-async def test_an_update_accepted_during_the_tick_that_continues_as_new_completes(
+async def test_an_update_accepted_during_the_step_that_continues_as_new_completes(
     time_env: WorkflowEnvironment, lab_hosts: LabFactory
 ) -> None:
+    """The step is a decision on the host monitor's wake (a heal): the update accepted while it runs is executed
+    by the drain before the run continues-as-new, and the continued run goes on."""
     lab = lab_hosts("db-01", disk_gb=2)
     entered, release, hold = asyncio.Event(), asyncio.Event(), [False]
-    per_run: Counter[str] = Counter()
-    ticks_per_run = 4
 
     def held(original: Callable[..., Any]) -> Callable[..., Any]:
-        @activity.defn(name="measure_replication")
-        async def measure_replication(request: MeasureInput) -> Measurement:
-            run = activity.info().workflow_run_id or ""
-            per_run[run] += 1
-            if hold[0] and per_run[run] == ticks_per_run:  # the last tick of a run that monitors from its start
+        @activity.defn(name="resume_replication")
+        async def resume_replication(request: HostVM) -> hv.ReplicationInfo:
+            if hold[0]:
+                hold[0] = False
                 entered.set()
                 await release.wait()
-            result: Measurement = await original(request)
+            result: hv.ReplicationInfo = await original(request)
             return result
 
-        return measure_replication
+        return resume_replication
 
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
-    workers = _workers(client, queue, lab, measure_replication=held)
+    workers = _workers(client, queue, lab, resume_replication=held)
     async with workers[0], workers[1], workers[2]:
-        handle = await _start(client, queue, _spec("db-01"), ticks_per_run=ticks_per_run)
+        handle = await _start(client, queue, _spec("db-01"), ticks_per_run=1)  # every step is its run's last
         await _until(handle, Phase.REPLICATING, time_env)
         hold[0] = True
-        # Let the server's clock reach that tick; a sleep cannot end while the tick is held, so stop it there.
+        lab.backend.add_fault("storage_full", host=B1)  # the next cycle fails: Error, the monitor wakes the run
+        # Let the server's clock reach that heal; a sleep cannot end while the heal is held, so stop it there.
         sleeping = asyncio.ensure_future(time_env.sleep(timedelta(hours=1)))
         await asyncio.wait_for(entered.wait(), timeout=60)
         sleeping.cancel()
-        update = await handle.start_update(ProtectionWorkflow.pause, wait_for_stage=WorkflowUpdateStage.ACCEPTED)
-        hold[0] = False
+        continued = (await handle.query(ProtectionWorkflow.details)).continued
+        update = await handle.start_update(
+            ProtectionWorkflow.begin_failover,
+            FailoverBegin(operation="fo-1"),
+            wait_for_stage=WorkflowUpdateStage.ACCEPTED,
+        )
         release.set()
-        paused = await asyncio.wait_for(update.result(), timeout=30)
-        assert paused.phase is Phase.PAUSED
-        await time_env.sleep(timedelta(hours=2))
+        begun = await asyncio.wait_for(update.result(), timeout=30)
+        assert begun.phase is Phase.FAILOVER
         details = await handle.query(ProtectionWorkflow.details)
-        assert details.phase is Phase.PAUSED and details.continued >= 5, "the run went on, continuing as new"
-        resumed = await asyncio.wait_for(handle.execute_update(ProtectionWorkflow.resume), timeout=30)
-        assert resumed.phase is Phase.REPLICATING
+        assert details.phase is Phase.FAILOVER and details.continued > continued, "the run continued as new"
+        ended = await asyncio.wait_for(
+            handle.execute_update(ProtectionWorkflow.end_failover, FailoverEnd(operation="fo-1")), timeout=30
+        )
+        assert ended.phase is Phase.REPLICATING
         await handle.terminate("test done")
 
 
@@ -218,6 +224,7 @@ async def test_a_command_does_not_wait_behind_a_heal_retrying_a_dead_primary(
 async def test_a_steady_run_writes_status_and_search_attributes_only_on_change(
     time_env: WorkflowEnvironment, lab_hosts: LabFactory
 ) -> None:
+    """Steady replication: the host's monitor ticks; the VM's run, with nothing to decide, writes nothing."""
     lab = lab_hosts("web-02", disk_gb=2)
     queue = f"tq-{uuid.uuid4()}"
     client = time_env.client
@@ -227,12 +234,19 @@ async def test_a_steady_run_writes_status_and_search_attributes_only_on_change(
         await _until(handle, Phase.REPLICATING, time_env)
         await time_env.sleep(timedelta(minutes=10))
         before = await handle.fetch_history()
+        monitor = client.get_workflow_handle(monitor_workflow_id(A1))
+        ticks_before = len(await _fired(monitor))
         await time_env.sleep(timedelta(hours=2))  # 24 ticks at 300 s
         after = await handle.fetch_history()
         new = after.events[len(before.events) :]
-        ticks = sum(e.event_type == EventType.EVENT_TYPE_TIMER_FIRED for e in new)
         memos = sum(e.event_type == EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED for e in new)
         attributes = sum(e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES for e in new)
-        assert ticks >= 20
-        assert attributes == 0 and memos <= 2, (memos, attributes)  # the hourly refresh of updated_at only
+        assert attributes == 0 and memos == 0 and len(new) == 0, [e.event_type for e in new]
+        assert len(await _fired(monitor)) - ticks_before >= 20, "the monitor measured every cycle"
         await handle.terminate("test done")
+        await monitor.terminate("test done")
+
+
+async def _fired(handle: WorkflowHandle[Any, Any]) -> list[object]:
+    history = await handle.fetch_history()
+    return [e for e in history.events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]

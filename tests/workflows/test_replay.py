@@ -22,12 +22,14 @@ from typing import Any
 
 import pytest
 from temporalio.client import Client as TemporalClient
-from temporalio.client import WorkflowHistory
+from temporalio.client import WorkflowHandle, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from hvdr.monitor import MonitorInput, Watch, monitor_workflow_id
 from hvdr.protection import DisableRequest, InitialCopy, Phase, ResyncRequest
+from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from tests.workflows.lab_hosts import A1, B1, LabHosts, lab_topology, site_workers
 from tests.workflows.test_protection import _spec, _until
@@ -76,6 +78,13 @@ async def _until_replicating_then_disable(handle: Handle, env: WorkflowEnvironme
     await handle.result()
 
 
+async def _replicate_an_hour_then_disable(handle: Handle, env: WorkflowEnvironment, lab: LabHosts) -> None:
+    await _until(handle, Phase.REPLICATING, env)
+    await env.sleep(timedelta(hours=1))
+    await handle.execute_update(ProtectionWorkflow.disable, DisableRequest())
+    await handle.result()
+
+
 def _no_replica_server(lab: LabHosts) -> None:
     """hv-b1 stops being a Replica server (and the spec does not let hvdr configure it)."""
     result = lab.transports[B1].run("Set-VMReplicationServer -ReplicationEnabled $false -Confirm:$false")
@@ -88,10 +97,20 @@ SCENARIOS: dict[str, tuple[Scenario, dict[str, Any], Callable[[LabHosts], None] 
     "protection_kit_failure": (_failure, {}, _no_replica_server),
     "protection_kit_continue_as_new": (_until_replicating_then_disable, {"ticks_per_run": 3}, None),
     "protection_kit_offline_copy": (_until_replicating_then_disable, {"offline": True}, None),
+    # Recorded after the host monitor (MONITOR_PATCH): the VM's run waits for wakes; the monitor's runs too.
+    "protection_monitor_lifecycle": (_lifecycle, {"monitor": True}, None),
+    "protection_monitor_heal": (_heal, {"monitor": True}, None),
+    "protection_monitor_continue_as_new": (
+        _replicate_an_hour_then_disable,
+        {"monitor": True, "ticks_per_run": 3, "monitor_ticks_per_run": 3},
+        None,
+    ),
 }
+"""Scenarios marked ``monitor`` also record the host monitor's histories (``monitor_<scenario>*.json``)."""
 
 
-async def _record(client: TemporalClient, env: WorkflowEnvironment, name: str) -> list[str]:
+async def _record(client: TemporalClient, env: WorkflowEnvironment, name: str) -> tuple[list[str], list[str]]:
+    """The VM run's histories and (for a ``monitor`` scenario) its host monitor's, each first run first."""
     scenario, options, setup = SCENARIOS[name]
     lab = LabHosts(lab_topology(["db-01"], disk_gb=2))
     if setup is not None:
@@ -103,11 +122,27 @@ async def _record(client: TemporalClient, env: WorkflowEnvironment, name: str) -
     workers = site_workers(client, queue, lab, workflows=[ProtectionWorkflow])
     async with workers[0], workers[1], workers[2]:
         handle = await _start(client, queue, spec, ticks_per_run=options.get("ticks_per_run", 500))
+        if "monitor_ticks_per_run" in options:  # the monitor starts first, continuing-as-new every few ticks
+            watch = Watch(
+                vm="db-01", workflow_id=handle.id, site="site-a", host=A1, frequency_s=300, rpo_alert_threshold_s=900
+            )
+            await client.start_workflow(
+                MonitorWorkflow.run,
+                MonitorInput.new(A1, "site-a").model_copy(update={"ticks_per_run": options["monitor_ticks_per_run"]}),
+                id=monitor_workflow_id(A1),
+                task_queue=queue,
+                start_signal="watch",
+                start_signal_args=[watch],
+            )
         await scenario(handle, env, lab)
-        return [history async for history in _runs(client, handle)]
+        runs = [history async for history in _runs(client, handle)]
+        if not options.get("monitor"):
+            return runs, []
+        monitor = client.get_workflow_handle(monitor_workflow_id(A1))
+        return runs, [history async for history in _runs(client, monitor)]
 
 
-async def _runs(client: TemporalClient, handle: Handle) -> AsyncIterator[str]:
+async def _runs(client: TemporalClient, handle: WorkflowHandle[Any, Any]) -> AsyncIterator[str]:
     """Every run's history, the first run first (a continued run's chain, followed backwards)."""
     run_id = (await handle.describe()).run_id
     chain = []
@@ -150,12 +185,13 @@ def _save(name: str, history_json: str) -> None:
 @pytest.mark.skipif(not os.environ.get("HVDR_RECORD_HISTORIES"), reason="records only when asked to")
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_record_histories(time_env: WorkflowEnvironment, name: str) -> None:
-    runs = await _record(time_env.client, time_env, name)
-    if len(runs) == 1:
-        _save(name, runs[0])
-    else:  # the first run, and one that started from a continue-as-new
-        _save(f"{name}_first", runs[0])
-        _save(f"{name}_continued", runs[len(runs) // 2])
+    runs, monitor_runs = await _record(time_env.client, time_env, name)
+    for prefix, chain in ((name, runs), ("monitor_" + name.removeprefix("protection_monitor_"), monitor_runs)):
+        if len(chain) == 1:
+            _save(prefix, chain[0])
+        elif chain:  # the first run, and one that started from a continue-as-new (the longest: it did most)
+            _save(f"{prefix}_first", chain[0])
+            _save(f"{prefix}_continued", max(chain[1:], key=len))
     if name == "protection_kit_lifecycle":
         _save("protection_kit_extra_fields", _with_edited_input(runs[0], _add_fields))
         _save("protection_kit_fields_removed", _with_edited_input(runs[0], _remove_fields))
@@ -177,8 +213,19 @@ def test_histories_cover_the_paths_that_must_keep_replaying() -> None:
         "protection_kit_offline_copy",
         "protection_kit_extra_fields",
         "protection_kit_fields_removed",
+        "protection_monitor_lifecycle",
+        "protection_monitor_heal",
+        "protection_monitor_continue_as_new_continued",
     ):
         assert wanted in names
+    monitors = {p.stem for p in _monitors()}
+    for wanted in ("monitor_lifecycle", "monitor_heal", "monitor_continue_as_new_continued"):
+        assert wanted in monitors
+
+
+def _monitors() -> list[Path]:
+    """The host monitors' histories."""
+    return sorted(HISTORIES.glob("monitor*.json"))
 
 
 @pytest.mark.parametrize("path", _committed(), ids=lambda p: p.stem)
@@ -187,4 +234,13 @@ async def test_committed_history_replays(path: Path) -> None:
     history = WorkflowHistory.from_json(f"protect/{path.stem}", text)
     assert len(history.events) > 20, "a committed history should cover a real piece of a run"
     replayer = Replayer(workflows=[ProtectionWorkflow], data_converter=pydantic_data_converter)
+    await replayer.replay_workflow(history)
+
+
+@pytest.mark.parametrize("path", _monitors(), ids=lambda p: p.stem)
+async def test_committed_monitor_history_replays(path: Path) -> None:
+    text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    history = WorkflowHistory.from_json(f"monitor/{path.stem}", text)
+    assert len(history.events) > 20, "a committed history should cover a real piece of a run"
+    replayer = Replayer(workflows=[MonitorWorkflow], data_converter=pydantic_data_converter)
     await replayer.replay_workflow(history)

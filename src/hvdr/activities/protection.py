@@ -21,7 +21,7 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls, earlier_attempt_sent
 from hvdr.activities.hosts import Hosts
 from hvdr.hyperv import models as hv
-from hvdr.protection import ProtectionPolicy, ProtectionSpec
+from hvdr.protection import ProtectionPolicy, ProtectionSpec, Reading
 from hvdr.topology import host_key, same_host
 
 
@@ -81,6 +81,30 @@ class Measurement(BaseModel):
     report: hv.ReplicationHealthReport | None
     host_time: datetime
     """The host's clock when it measured: RPO is host time minus last replication, immune to clock skew."""
+
+
+class HostMeasureInput(BaseModel):
+    host: str
+    vms: list[str]
+    """The VMs whose readings are wanted (the host reports all of its VMs; only these are returned)."""
+    max_age_s: float = 0
+
+
+class HostReadings(BaseModel):
+    host_time: datetime
+    readings: dict[str, Reading]
+    """By VM name in lower case; a VM the host did not report (it does not replicate there) is missing."""
+
+
+def reading_of(report: hv.ReplicationHealthReport, host_time: datetime) -> Reading:
+    return Reading(
+        state=report.state,
+        health=report.health,
+        health_details=list(report.health_details),
+        last_replication=report.last_replication_time,
+        missed_cycles=report.missed_replication_count,
+        host_time=host_time,
+    )
 
 
 def replication_settings(spec: ProtectionSpec) -> hv.ReplicationSettings:
@@ -274,6 +298,18 @@ class ProtectionActivities:
     async def measure_replication(self, request: MeasureInput) -> Measurement:
         sample = await self._sample(request.host, request.max_age_s)
         return Measurement(report=sample.reports.get(request.vm.lower()), host_time=sample.host_time)
+
+    @activity.defn(name="measure_host")
+    async def measure_host(self, request: HostMeasureInput) -> HostReadings:
+        """Every named VM of one host in one Measure-VMReplication (the host monitor's tick)."""
+        sample = await self._sample(request.host, request.max_age_s)
+        wanted = {vm.lower() for vm in request.vms}
+        return HostReadings(
+            host_time=sample.host_time,
+            readings={
+                vm: reading_of(report, sample.host_time) for vm, report in sample.reports.items() if vm in wanted
+            },
+        )
 
     async def _sample(self, host_name: str, max_age_s: float) -> _HostSample:
         key = host_key(host_name)

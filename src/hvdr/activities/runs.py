@@ -1,4 +1,5 @@
-"""Activities that talk to other hvdr runs: a failover asks the VM's protection run to stand by, then to go on.
+"""Activities that talk to other hvdr runs: a failover asks the VM's protection run to stand by, then to go on;
+a protection run registers with (and leaves) its primary host's monitor.
 
 A workflow cannot send an update to another workflow, and the protection run must *accept* the stand-by (its
 validator refuses while another operation holds the VM), so the failover sends it from an activity with the
@@ -7,13 +8,17 @@ worker's Temporal client. Both updates are idempotent in the protection run (the
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
+from hvdr.monitor import MonitorInput, Unwatch, Watch, monitor_workflow_id
 from hvdr.protection import CommandResult, FailoverBegin, FailoverEnd, protection_workflow_id
+from hvdr.visibility import search_attributes
 
 
 class StandBy(BaseModel):
@@ -72,3 +77,32 @@ class RunLinks:
         except RPCError:
             return False
         return description.status is WorkflowExecutionStatus.RUNNING
+
+    @activity.defn(name="monitor_watch")
+    async def watch(self, request: Watch) -> str:
+        """Register a VM with its host's monitor, starting the monitor if it is not running (signal-with-start:
+        one monitor per host however many runs register at once). Returns the monitor's workflow id."""
+        handle = await self.client.start_workflow(
+            "Monitor",
+            MonitorInput.new(request.host, request.site),
+            id=monitor_workflow_id(request.host),
+            task_queue=activity.info().task_queue,
+            start_signal="watch",
+            start_signal_args=[request],
+            search_attributes=search_attributes("monitor", site=request.site),
+            static_summary=f"monitor protected VMs on {request.host}",
+            task_timeout=timedelta(minutes=1),  # as protection runs' (hvdr.client.FIRST_TASK_TIMEOUT)
+        )
+        return handle.id
+
+    @activity.defn(name="monitor_unwatch")
+    async def unwatch(self, request: Watch) -> bool:
+        """Take a VM off its host's monitor; False when no monitor runs there (nothing watches it anyway)."""
+        handle = self.client.get_workflow_handle(monitor_workflow_id(request.host))
+        try:
+            await handle.signal("unwatch", Unwatch(vm=request.vm))
+        except RPCError as error:
+            if error.status is RPCStatusCode.NOT_FOUND:
+                return False
+            raise
+        return True

@@ -30,6 +30,7 @@ from hvdr.worker.drills import InventoryDrills
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.drill import DrillWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
+from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.plan import PlanWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
@@ -41,6 +42,7 @@ WORKFLOWS: Sequence[type] = (
     PingWorkflow,
     DiscoveryWorkflow,
     ProtectionWorkflow,
+    MonitorWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
     PlanWorkflow,
@@ -62,6 +64,8 @@ def workflow_activities(client: TemporalClient, settings: Settings | None = None
         links.go_on,
         links.protected,
         PlanLinks(links).links,
+        links.watch,
+        links.unwatch,
         TestFailoverLinks(client).check_operations,
         drills.resolve,
         drills.record,
@@ -93,6 +97,7 @@ def site_activities(
         protection.start_initial_replication,
         protection.import_initial_replication,
         protection.measure_replication,
+        protection.measure_host,
         protection.suspend_replication,
         protection.resume_replication,
         protection.resynchronize_replication,

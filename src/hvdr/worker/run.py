@@ -30,6 +30,13 @@ log = logging.getLogger(__name__)
 DEFAULT_DRAIN = timedelta(seconds=30)
 
 
+WORKFLOW_TASKS = 8
+"""Workflow tasks a worker runs at once. They are CPU-bound Python under one GIL: with the SDK's default of 100,
+a burst of new runs (``protect enable --cloud`` of hundreds of VMs, each run's first task importing its modules
+into a fresh sandbox) stretched every task past its 10-s timeout, and the retries never settled. Queued tasks
+wait at no cost; the host monitors keep the steady state to a few tasks per copy interval per host."""
+
+
 def build_workers(
     client: TemporalClient,
     sites: Sequence[str],
@@ -55,6 +62,7 @@ def build_workers(
             task_queue=workflow_task_queue,
             workflows=list(WORKFLOWS),
             activities=workflow_activities(client, settings),
+            max_concurrent_workflow_tasks=WORKFLOW_TASKS,
             graceful_shutdown_timeout=drain_timeout,
             interceptors=worker_interceptors,
             workflow_runner=runner,

@@ -9,17 +9,25 @@ the run issues no commands to the hosts and afterwards continues in the new dire
 every step counts, and the run continues-as-new (after draining its handlers) when Temporal suggests it or
 after ``ticks_per_run`` steps — also in the middle of a multi-day initial copy.
 
-Runs started before this code replay on :mod:`hvdr.workflows.protection_v1` (see ``KIT_PATCH``).
+Steady-state monitoring belongs to the primary host's monitor (:mod:`hvdr.workflows.monitor`): once the VM
+replicates, the run registers with ``monitor/<host>`` and waits, without ticking, until the monitor wakes it
+(signal ``monitor_wake``) because something needs deciding, or an operator's command arrives. It re-registers
+when what the monitor must know changes (policy, pause, a new primary after failover), every ``REWATCH_S`` host
+seconds (a monitor that vanished is started again), and leaves the monitor when it stops monitoring.
+
+Runs started before this code replay on :mod:`hvdr.workflows.protection_v1` (see ``KIT_PATCH``); runs started
+before the monitor (no ``MONITOR_PATCH`` marker) keep measuring per tick until they continue-as-new.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, is_cancelled_exception
 
 with workflow.unsafe.imports_passed_through():
@@ -38,7 +46,9 @@ with workflow.unsafe.imports_passed_through():
         replication_settings,
         replication_update,
     )
+    from hvdr.activities.runs import RunLinks
     from hvdr.hyperv import models as hv
+    from hvdr.monitor import REWATCH_S, Watch
     from hvdr.protection import (
         BRING_UP,
         MONITORED,
@@ -57,6 +67,7 @@ with workflow.unsafe.imports_passed_through():
         Reading,
         ResyncRequest,
         Severity,
+        Wake,
     )
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
@@ -78,6 +89,9 @@ from hvdr.workflows.kit import (
 from hvdr.workflows.protection_v1 import LegacyProtection
 
 KIT_PATCH = "protection-kit"
+MONITOR_PATCH = "protection-monitor"
+"""Histories with this marker were recorded by runs that leave monitoring to their host's monitor."""
+LINK_RETRY = RetryPolicy(maximum_attempts=5)
 """Histories without this marker were recorded by the code before the kit: they replay on protection_v1."""
 COPY_POLL_S = 30
 """Host seconds between polls of an initial copy (11 history events a poll; days of copying continue-as-new)."""
@@ -102,6 +116,8 @@ class ProtectionWorkflow:
         self._commands: Commands[CommandResult] = Commands()
         self._publisher = Publisher()
         self._legacy: LegacyProtection | None = None
+        self._by_monitor = False
+        self._wake: Wake | None = request.wake
 
     # -- the lifecycle ----------------------------------------------------------------------------------
 
@@ -110,13 +126,17 @@ class ProtectionWorkflow:
         if not workflow.patched(KIT_PATCH):
             self._legacy = LegacyProtection(self.state)
             return await self._legacy.run(request)
+        self._by_monitor = workflow.patched(MONITOR_PATCH)
         s = self.state
         self._publish()
         while not self._at(Phase.DISABLED):
             if await self._commands.run_all():
                 self._publish()
                 continue  # the next step follows the commands at once, from what they changed
-            if self._at(*BRING_UP, *MONITORED):
+            if self._monitor_due():
+                await self._follow_monitor()
+                self._publish()
+            elif self._at(*BRING_UP) or (self._at(*MONITORED) and not self._by_monitor):
                 self._steps_this_run += 1
                 await interruptible(self._step(), self._commands.pending)
                 self._publish()
@@ -127,10 +147,17 @@ class ProtectionWorkflow:
                     break
                 s.continued, s.version = s.continued + 1, PAYLOAD_VERSION
                 workflow.continue_as_new(
-                    ProtectionInput(version=PAYLOAD_VERSION, state=s, ticks_per_run=self._ticks_per_run)
+                    ProtectionInput(
+                        version=PAYLOAD_VERSION, state=s, ticks_per_run=self._ticks_per_run, wake=self._wake
+                    )
                 )
+            # Until a step is due, or (monitored) a wake, or the registration that re-starts a vanished monitor.
             with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(self._commands.pending, timeout=self._interval())
+                await workflow.wait_condition(
+                    lambda: self._commands.pending() or self._monitor_due(), timeout=self._interval()
+                )
+        if self._by_monitor and s.watching is not None:
+            await self._register(None)
         await drain(self._commands)
         return ProtectionStatus.of(s)
 
@@ -138,6 +165,8 @@ class ProtectionWorkflow:
         """Until the next step: a copy interval when monitoring, a poll while bringing up, none otherwise."""
         spec = self.state.spec
         if self._at(*MONITORED):
+            if self._by_monitor:
+                return max(self._rewatch_at() - workflow.now(), timedelta(seconds=1))
             return spec.host_seconds(spec.policy.copy_frequency_s)
         if self._at(*BRING_UP):
             return spec.host_seconds(COPY_POLL_S if self._at(Phase.INITIAL_REPLICATION) else 1)
@@ -262,24 +291,144 @@ class ProtectionWorkflow:
         s.updated_at = now
         if measurement is None:
             return
-        s.clear_alert(AlertKind.MONITORING, now)
         report = measurement.report
         if report is None:
+            await self._judge(None)
+            return
+        # Built here, not by the activities' ``reading_of``: its module's models are not the sandbox's.
+        reading = Reading(
+            state=report.state,
+            health=report.health,
+            health_details=list(report.health_details),
+            last_replication=report.last_replication_time,
+            missed_cycles=report.missed_replication_count,
+            host_time=measurement.host_time,
+        )
+        await self._judge(reading)
+
+    async def _judge(self, reading: Reading | None) -> None:
+        """Decide on a measurement of the VM: record it, raise or clear alerts, heal."""
+        s, spec, now = self.state, self.state.spec, workflow.now()
+        s.clear_alert(AlertKind.MONITORING, now)
+        if reading is None:
             message = f"{spec.vm} is not replicating on {spec.primary.host}"
             s.raise_alert(AlertKind.REPLICATION_ERROR, Severity.CRITICAL, message, now)
             return
-        s.take(
-            Reading(
-                state=report.state,
-                health=report.health,
-                health_details=list(report.health_details),
-                last_replication=report.last_replication_time,
-                missed_cycles=report.missed_replication_count,
-                host_time=measurement.host_time,
-            ),
-            now,
-        )
+        s.take(reading, now)
         await self._heal()
+
+    # -- the host monitor ---------------------------------------------------------------------------------
+
+    @workflow.signal(name="monitor_wake")
+    def monitor_wake(self, wake: Wake) -> None:
+        """The host's monitor read something that needs deciding (the latest wake replaces an unread one)."""
+        self._wake = wake
+
+    def _wanted_watch(self) -> str | None:
+        """The registration the monitor should hold: this run's while it monitors, none otherwise."""
+        return self._key(self._watch()) if self._at(*MONITORED) else None
+
+    @staticmethod
+    def _key(watch: Watch) -> str:
+        """What ``state.watching`` holds: the registration without the run's id (the same for all its runs)."""
+        return watch.model_dump_json(exclude={"workflow_id", "since"})
+
+    def _rewatch_at(self) -> datetime:
+        """When this run registers with its monitor again (REWATCH_S host seconds after the last time)."""
+        s = self.state
+        return (s.watched_at or workflow.now()) + s.spec.host_seconds(REWATCH_S)
+
+    def _monitor_due(self) -> bool:
+        """Something for :meth:`_follow_monitor`: a wake to decide, or a registration to change."""
+        if not self._by_monitor:
+            return False
+        if self.state.watching != self._wanted_watch():
+            return True
+        return self._at(*MONITORED) and (self._wake is not None or workflow.now() >= self._rewatch_at())
+
+    def _watch(self) -> Watch:
+        s, spec = self.state, self.state.spec
+        return Watch(
+            vm=spec.vm,
+            workflow_id=workflow.info().workflow_id,
+            site=spec.primary.site,
+            host=spec.primary.host,
+            frequency_s=spec.policy.copy_frequency_s,
+            rpo_alert_threshold_s=spec.policy.rpo_alert_threshold_s,
+            time_scale=spec.time_scale,
+            quiet=s.phase is Phase.PAUSED,
+            since=s.watched_since,
+        )
+
+    async def _follow_monitor(self) -> None:
+        """Keep the registration current (join, change, leave: failover, failed, disabled), then decide on the
+        monitor's latest wake while monitoring (wakes are dropped otherwise)."""
+        if self.state.watching != self._wanted_watch() or (
+            self._at(*MONITORED) and workflow.now() >= self._rewatch_at()
+        ):
+            await self._register(self._watch() if self._at(*MONITORED) else None)
+        if not self._at(*MONITORED):
+            self._wake = None
+        elif self._wake is not None:
+            wake, self._wake = self._wake, None
+            self._steps_this_run += 1
+            await interruptible(self._decide(wake), self._commands.pending)
+
+    async def _decide(self, wake: Wake) -> None:
+        s, now = self.state, workflow.now()
+        s.ticks += 1
+        s.updated_at = now
+        if wake.error is not None:
+            s.raise_alert(AlertKind.MONITORING, Severity.WARNING, wake.error, now)
+            return
+        await self._judge(wake.reading)
+
+    async def _register(self, wanted: Watch | None) -> None:
+        """Leave the monitor of the host registered with (if another or none is wanted), join the wanted one."""
+        s, now = self.state, workflow.now()
+        old = (
+            Watch.model_validate_json(s.watching).model_copy(update={"workflow_id": workflow.info().workflow_id})
+            if s.watching
+            else None
+        )
+        if old is not None and (wanted is None or old.host.lower() != wanted.host.lower()):
+            try:
+                await self._link(RunLinks.unwatch, old, f"leave the monitor of {old.host}")
+            except ActivityError as error:
+                if is_cancelled_exception(error):
+                    raise
+                # Harmless: the monitor's wakes are ignored outside monitoring, and it drops an ended run.
+            s.watching = None
+        if wanted is None:
+            return
+        if s.watching is None:  # joining (not refreshing): the monitor treats it as new
+            s.watched_since = now
+            wanted = wanted.model_copy(update={"since": now})
+        try:
+            await self._link(RunLinks.watch, wanted, f"join the monitor of {wanted.host}")
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            message = f"cannot register with the monitor of {wanted.host}: {reason(error)}"
+            s.raise_alert(AlertKind.MONITORING, Severity.WARNING, message, now)
+        else:
+            for alert in s.open_alerts():
+                if alert.kind is AlertKind.MONITORING and alert.message.startswith("cannot register"):
+                    s.clear_alert(AlertKind.MONITORING, now)
+        s.watching = self._key(wanted)  # also after a failure: tried again after REWATCH_S
+        s.watched_at = now
+
+    async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
+        """A call to another run (the host's monitor) through this run's own task queue."""
+        result: T = await workflow.execute_activity_method(
+            method,
+            argument,
+            task_queue=workflow.info().task_queue,
+            summary=summary,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=LINK_RETRY,
+        )
+        return result
 
     async def _heal(self) -> None:
         s, spec = self.state, self.state.spec
