@@ -7,10 +7,14 @@ endpoints and the inventory — so it never touches a real estate's runs or inve
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 from hvdr.cli.common import guarded, run_async, say
+from hvdr.cli.failover import print_report
 from hvdr.cli.protect import print_statuses
+from hvdr.client import Client
 from hvdr.errors import HvdrError
+from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
 from hvdr.inventory.discovery import record_discovery
 from hvdr.protection import DisableRequest, Phase
@@ -20,6 +24,7 @@ from hvdr.settings import Settings, load_settings
 DEMO_NAMESPACE = "hvdr-demo"
 DEMO_SPEED = 300.0
 CLOUD = "cloud-a"
+TIER = "db"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -60,11 +65,13 @@ async def _demo(settings: Settings) -> None:
             f"{replicating}/{len(statuses)} VMs replicating to site-b; worst RPO {worst:.0f} s "
             f"(policy copy frequency 300 s)"
         )
+        if replicating != len(statuses):
+            raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
+        # Test failover of the tier and its clean-up go here (production replication keeps running meanwhile).
+        await _fail_over_and_back(client, demo, announce)
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
         announce("protection disabled again (replication removed on both hosts); the runs are complete")
-        if replicating != len(statuses):
-            raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
     say(
         ("Demo complete.", "green"),
         f" Its runs are in the web UI ({stack.server.ui_url}, namespace "
@@ -72,9 +79,31 @@ async def _demo(settings: Settings) -> None:
     )
 
 
+async def _fail_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
+    """Planned failover of one tier to site-b, then failback home, printing each run's report."""
+    with session_for(settings) as session:
+        tier = [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
+    for back in (False, True):
+        specs = [await client.failover_spec(vm, back=back, time_scale=DEMO_SPEED) for vm in tier]
+        ids = [await client.start_planned_failover(spec) for spec in specs]
+        what = "failback of" if back else "planned failover of"
+        announce(f"{what} the {TIER} tier ({', '.join(tier)}): {', '.join(ids)}")
+        reports = await asyncio.gather(*(client.failover_result(i) for i in ids))
+        for report in reports:
+            print_report(report)
+        moved = [r for r in reports if r.outcome == "succeeded"]
+        if len(moved) != len(reports):
+            raise HvdrError(f"the {what} the {TIER} tier did not complete: `hvdr show {ids[0]}`")
+        where = ", ".join(sorted({r.now_runs_on.host for r in reports}))
+        announce(f"the {TIER} tier runs on {where}, zero data loss; protection follows the new direction")
+        # Protection takes up monitoring in the new direction before the next move.
+        await client.wait_replicating(tier, timeout=120)
+
+
 @guarded
 def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
-    VM replicates, the status table, then protection disabled again."""
+    VM replicates, the status table, a planned failover of the database tier to site-b and its failback, each
+    run's report, then protection disabled again."""
     run_async(_demo(load_settings()))
