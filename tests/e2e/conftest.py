@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from temporalio.api.enums.v1 import PendingActivityState, WorkflowExecutionStatus
+from temporalio import activity
 from temporalio.client import Client as TemporalClient
-from temporalio.client import WorkflowHandle
+from temporalio.client import Interceptor as ClientInterceptor
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from hvdr.client import Client
 from hvdr.failover import OPERATION_KINDS
@@ -41,6 +42,7 @@ class Estate:
     stop_workers: asyncio.Event
     workers: asyncio.Task[None]
     stop_site_workers: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: CrashGate = field(default_factory=lambda: CrashGate())
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.lab.control(method, path, body)
@@ -57,7 +59,16 @@ class Estate:
         stop the site workers alone)."""
         self.stop_workers, self.stop_site_workers = asyncio.Event(), asyncio.Event()
         self.hosts = HostDirectory(self.settings)
-        workers = build_workers(self.client.temporal, ["site-a", "site-b"], hosts=self.hosts)
+        self.gate = CrashGate()
+        temporal = self.client.temporal
+        gated = TemporalClient(
+            temporal.service_client,
+            namespace=temporal.namespace,
+            data_converter=temporal.data_converter,
+            interceptors=[*temporal.config()["interceptors"], self.gate],
+        )
+        # A worker killed by a test is gone for good: its runs' next tasks need not wait 10 s for it.
+        workers = build_workers(gated, ["site-a", "site-b"], hosts=self.hosts, sticky_timeout=timedelta(seconds=1))
         self.workers = asyncio.create_task(self._run(workers))
 
     async def _run(self, workers: list[Worker]) -> None:
@@ -79,32 +90,52 @@ class Estate:
         await asyncio.gather(self.workers, return_exceptions=True)
         self.hosts.close()
 
-    async def crash_at_boundary(self, handle: WorkflowHandle[Any, Any]) -> list[str]:
-        """Kill the workers at the run's next boundary between two activities; returns the activities it waits
-        to start there ([] when the run ended first).
-
-        The site workers stop taking work and finish the activity they run, so its result is in the history and
-        the run waits with nothing in flight; then the workflow worker is killed too. Start them again with
+    async def crash_at_boundary(self, workflow_id: str, timeout: float = 120.0) -> str | None:
+        """Kill the workers at the run's next boundary between two activities: the activity it starts next is
+        refused at once (as a worker that is shutting down refuses the tasks it still polls), then every worker
+        is killed. Returns that activity's type (None when the run ended first). Start them again with
         :meth:`start_workers`."""
-        self.stop_site_workers.set()
-        waiting = await waiting_at_boundary(handle)
+        self.gate.arm(workflow_id)
+        handle = self.client.temporal.get_workflow_handle(workflow_id)
+        ended = asyncio.ensure_future(handle.result())
+        reached = asyncio.ensure_future(self.gate.reached.wait())
+        await asyncio.wait([ended, reached], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        reached.cancel()
         await self.kill_workers()
-        return waiting
+        return self.gate.refused
 
 
-async def waiting_at_boundary(handle: WorkflowHandle[Any, Any], timeout: float = 60.0) -> list[str]:
-    """Wait until the run has no workflow task and no started activity; the activities scheduled then."""
-    deadline = time.monotonic() + timeout
-    while True:
-        raw = (await handle.describe()).raw_description
-        if raw.workflow_execution_info.status != WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING:
-            return []
-        pending = list(raw.pending_activities)
-        scheduled = PendingActivityState.PENDING_ACTIVITY_STATE_SCHEDULED
-        if not raw.HasField("pending_workflow_task") and pending and all(a.state == scheduled for a in pending):
-            return [a.activity_type.name for a in pending]
-        assert time.monotonic() < deadline, raw
-        await asyncio.sleep(0.02)
+class CrashGate(ClientInterceptor, Interceptor):
+    """Once armed for a run, refuses that run's next activity attempt (and, from then on, every activity: the
+    worker is dying) before it does anything; the attempt fails retryably, and the next attempt goes to the
+    workers started after the crash."""
+
+    def __init__(self) -> None:
+        self.workflow_id: str | None = None
+        self.refused: str | None = None
+        self.reached = asyncio.Event()
+
+    def arm(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Gated(next, self)
+
+
+class _Gated(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, gate: CrashGate) -> None:
+        super().__init__(next)
+        self.gate = gate
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        gate, info = self.gate, activity.info()
+        if gate.reached.is_set() or (gate.workflow_id is not None and info.workflow_id == gate.workflow_id):
+            if not gate.reached.is_set():
+                gate.refused = info.activity_type
+                gate.reached.set()
+            raise ApplicationError("Worker shutting down")
+        return await self.next.execute_activity(input)
 
 
 @contextlib.asynccontextmanager

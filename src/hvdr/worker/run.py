@@ -37,8 +37,12 @@ def build_workers(
     workflow_task_queue: str = WORKFLOW_TASK_QUEUE,
     settings: Settings | None = None,
     hosts: Hosts | None = None,
+    sticky_timeout: timedelta = timedelta(seconds=10),
 ) -> list[Worker]:
-    """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
+    """One worker for the workflows and one per site for that site's activities (sharing one host directory).
+
+    ``sticky_timeout``: how long a run's next workflow task waits for the worker that ran the last one before
+    another worker takes it (after a crash, that is how long the runs it had cached pause)."""
     hosts = hosts or HostDirectory(settings or load_settings())
     # A client from hvdr.client carries the tracing interceptor (and the worker inherits it); another gets it here.
     traced = any(isinstance(i, TracingInterceptor) for i in client.config()["interceptors"])
@@ -51,6 +55,7 @@ def build_workers(
             workflows=list(WORKFLOWS),
             activities=workflow_activities(client),
             graceful_shutdown_timeout=drain_timeout,
+            sticky_queue_schedule_to_start_timeout=sticky_timeout,
             interceptors=interceptors,
         )
     ]
