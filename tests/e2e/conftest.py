@@ -119,10 +119,6 @@ class CrashGate(ClientInterceptor, Interceptor):
     def arm(self, workflow_id: str) -> None:
         self.workflow_id = workflow_id
 
-    def disarm(self) -> None:
-        self.workflow_id, self.refused = None, None
-        self.reached.clear()
-
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Gated(next, self)
 

@@ -8,23 +8,17 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hvdr.client import connect_temporal
 from hvdr.failover import FailoverReport, Step
 from hvdr.inventory.db import session_for
 from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import VMRow
 from hvdr.protection import Phase
-from hvdr.runtime import temporal_server
-from hvdr.settings import load_settings
-from tests.cli.helpers import free_port_pair
-from tests.e2e.conftest import SPEED, Estate, lab_environment, open_estate
+from tests.e2e.conftest import SPEED, Estate
 from tests.e2e.test_protection_lab import _protect, _wait
 from tests.workflows.test_failover_replay import PLANNED_HISTORY
 
@@ -323,40 +317,3 @@ async def test_a_replica_host_lost_during_the_shutdown_fails_the_prepare_and_is_
     estate.control("DELETE", f"/faults/{down}")
     _assert_rolled_back(estate, report, vm, Step.PREPARE)
     assert estate.calls("Start-VM", vm) == 1, "the source was started again, once"
-
-
-@pytest.fixture
-async def own_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Estate]:
-    """An estate on its own embedded Temporal server (its SQLite file in the home), which a test may restart."""
-    lab_environment(monkeypatch, tmp_path / "home", f"127.0.0.1:{free_port_pair()}")
-    settings = load_settings()
-    await temporal_server.start(settings)
-    try:
-        async with open_estate(await connect_temporal(settings)) as estate:
-            yield estate
-    finally:
-        temporal_server.stop(settings)
-
-
-async def test_temporal_server_restarted_at_a_step_boundary_loses_nothing(own_server: Estate) -> None:
-    """The embedded server stops and starts again between the prepare and the failover (the source off and
-    prepared, the replica not failed over) while the workers run; the run goes on from its SQLite history."""
-    estate, vm = own_server, "app-03"
-    await _protected(estate, vm)
-    spec = _spec(estate, vm)
-    before = _moves(estate, vm)
-    workflow_id = await estate.client.start_planned_failover(spec)
-    assert await _reached(estate.client.temporal.get_workflow_handle(workflow_id), Step.PREPARE)
-    estate.gate.arm(workflow_id)  # hold the run at the next boundary while the server restarts
-    await asyncio.wait_for(estate.gate.reached.wait(), 120)
-    assert temporal_server.stop(estate.settings)[0] == "stopped"
-    assert _copy(estate, vm, "Primary")["replication_state"] == "PreparedForFailover"
-    await temporal_server.start(estate.settings)
-    estate.gate.disarm()
-    report = await estate.client.failover_result(workflow_id)
-    assert report.outcome == "succeeded", report
-    after = _moves(estate, vm)
-    assert {c: after[c] - before[c] for c in after} == {**MOVES, "Stop-VMFailover": 0}
-    assert _copy(estate, vm, "Primary")["host"] == spec.target.host
-    status = await _wait(estate, [vm], lambda s: s.primary_host == spec.target.host and s.rpo_s is not None)
-    assert status[0].phase is Phase.REPLICATING
