@@ -12,6 +12,8 @@ from hvdr.models import DiscoveredSite, PingReply, PingResult
 from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout, ProtectionRun
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
+from hvdr.testfailover import TestFailoverReport, TestFailoverSpec
+from hvdr.unplanned import RecoveryPoints, ReverseReport, UnplannedReport, UnplannedSpec
 
 __all__ = [
     "Client",
@@ -32,7 +34,13 @@ __all__ = [
     "ProtectionRun",
     "ProtectionSpec",
     "ProtectionStatus",
+    "RecoveryPoints",
+    "ReverseReport",
     "Settings",
     "TemporalUnavailable",
+    "TestFailoverReport",
+    "TestFailoverSpec",
+    "UnplannedReport",
+    "UnplannedSpec",
     "load_settings",
 ]

@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Self, overload
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -24,6 +24,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     TLSConfig,
+    WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
@@ -31,7 +32,7 @@ from temporalio.client import (
 )
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from hvdr.codec import data_converter
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
@@ -62,13 +63,32 @@ from hvdr.protection import (
     ProtectionInput,
     ProtectionPolicy,
     ProtectionSpec,
+    ProtectionState,
     ProtectionStatus,
     ResyncRequest,
     protection_workflow_id,
 )
 from hvdr.replication import ReplicationHealth
+from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
+from hvdr.testfailover import (
+    CleanupRequest,
+    RecoveryPointChoice,
+    TestFailoverInput,
+    TestFailoverReport,
+    TestFailoverSpec,
+    testfailover_workflow_id,
+)
 from hvdr.topology import ReplicationPolicy
+from hvdr.unplanned import (
+    RecoveryPoints,
+    RecoveryPointsRequest,
+    ReverseReport,
+    ReverseSpec,
+    UnplannedReport,
+    UnplannedSpec,
+    reverse_workflow_id,
+)
 from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
 
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
@@ -736,6 +756,7 @@ class Client:
                     "failback" if back else "failover", site=spec.source.site, vm=spec.vm, phase="preflight"
                 ),
                 static_summary=f"{what} of {spec.vm}: {spec.source.host} → {spec.target.host}",
+                memo=self._audit(),
                 result_type=FailoverReport,
             )
         except WorkflowAlreadyStartedError as exc:
@@ -774,11 +795,135 @@ class Client:
         )
         return await self.failover_result(await self.start_planned_failover(spec))
 
+    # -- test failover --------------------------------------------------------------------------------------
+
+    async def test_failover_spec(
+        self, vm: str, *, point: RecoveryPointChoice | str = "latest", keep_s: float | None = None
+    ) -> TestFailoverSpec:
+        """A test failover's spec: the live direction from the VM's protection run, the test network, failover
+        IP and RPO threshold from the inventory. Refused (``Conflict`` / ``NotFound``) while a failover of the
+        VM runs or when it is not protected and replicating."""
+        from temporalio.exceptions import ApplicationError
+
+        from hvdr.activities.testfailover import refuse_conflicts
+        from hvdr.inventory.testfailover import testfailover_spec
+
+        try:
+            status = await refuse_conflicts(self.temporal, vm)
+        except ApplicationError as exc:
+            raise (Conflict if exc.type == "OperationConflict" else NotFound)(exc.message) from None
+        choice = RecoveryPointChoice.parse(point) if isinstance(point, str) else point
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return testfailover_spec(
+                session,
+                status.vm,
+                Endpoint(site=status.primary_site, host=status.primary_host),
+                Endpoint(site=status.replica_site, host=status.replica_host),
+                policy=status.policy or None,
+                point=choice,
+                keep_s=keep_s,
+                time_scale=self.settings.time_scale,
+            )
+
+    async def start_test_failover(self, spec: TestFailoverSpec) -> str:
+        """Start a test failover run (``testfailover/<vm>``); refused while another test of the VM runs."""
+        workflow_id = testfailover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "TestFailover",
+                TestFailoverInput(spec=spec),
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes(
+                    "testfailover", site=spec.target.site, vm=spec.vm, phase="preflight"
+                ),
+                static_summary=f"test failover of {spec.vm} on {spec.target.host}",
+                memo=self._audit(),
+                result_type=TestFailoverReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a test failover of {spec.vm} is already running ({workflow_id}): clean it up first "
+                f"(`hvdr failover test cleanup --vm {spec.vm}`)"
+            ) from exc
+        return workflow_id
+
+    async def test_failover(
+        self,
+        vm: str,
+        *,
+        point: RecoveryPointChoice | str = "latest",
+        keep: timedelta | float | None = None,
+        poll_s: float = 0.5,
+    ) -> TestFailoverReport:
+        """Test-fail one VM over: returns the run's report once the test VM runs verified and is kept (phase
+        ``keep``), or once the run ended (a failure, or a keep of 0). ``keep`` (host seconds or a timedelta)
+        ends the test by itself; without it the test VM stays until :meth:`test_failover_cleanup`."""
+        keep_s = keep.total_seconds() if isinstance(keep, timedelta) else keep
+        spec = await self.test_failover_spec(vm, point=point, keep_s=keep_s)
+        workflow_id = await self.start_test_failover(spec)
+        return await self.test_failover_ready(workflow_id, poll_s=poll_s)
+
+    async def test_failover_ready(self, workflow_id: str, *, poll_s: float = 0.5) -> TestFailoverReport:
+        """Wait until a test failover run keeps its verified test VM, or has ended; its report then."""
+        while True:
+            report = await self.test_failover_report(workflow_id)
+            if report.outcome != "running":
+                return await self.test_failover_result(workflow_id)
+            if report.phase == "keep":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def test_failover_report(self, vm_or_id: str) -> TestFailoverReport:
+        """A test failover run's report so far (by VM name or run id)."""
+        workflow_id = vm_or_id if vm_or_id.lower().startswith("testfailover/") else testfailover_workflow_id(vm_or_id)
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            report: TestFailoverReport = await handle.query("report", result_type=TestFailoverReport)
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover run {workflow_id.lower()!r}: `hvdr runs --kind testfailover` ({exc.message})"
+            ) from exc
+        return report
+
+    async def test_failover_cleanup(self, vm: str) -> TestFailoverReport:
+        """Remove the VM's test VM now: the run stops its keep, removes it, confirms nothing is left and ends;
+        returns its final report."""
+        workflow_id = testfailover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id)
+        try:
+            await handle.execute_update("cleanup", CleanupRequest(by=self.settings.identity), result_type=str)
+        except WorkflowUpdateFailedError as exc:
+            refused = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise Conflict(f"cannot clean up the test failover of {vm}: {refused}") from exc
+        except RPCError as exc:
+            raise NotFound(
+                f"no test failover of {vm} is running ({workflow_id}): `hvdr runs --kind testfailover` lists them"
+            ) from exc
+        return await self.test_failover_result(workflow_id)
+
+    async def test_failover_result(self, workflow_id: str) -> TestFailoverReport:
+        """Wait for a test failover run to end and return its report."""
+        handle = self.temporal.get_workflow_handle(workflow_id.lower(), result_type=TestFailoverReport)
+        try:
+            report: TestFailoverReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
     # -- runs -----------------------------------------------------------------------------------------------
 
-    async def runs(self, vm: str | None = None, kind: str | None = None, limit: int = 200) -> list[RunSummary]:
-        """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively)."""
-        query = "" if kind is None else "HvdrKind = '" + kind.replace("'", "") + "'"
+    async def runs(
+        self, vm: str | None = None, kind: str | None = None, limit: int = 200, types: Sequence[str] | None = None
+    ) -> list[RunSummary]:
+        """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively; any workflow
+        type, or those of ``types``)."""
+        clauses = [] if kind is None else ["HvdrKind = '" + kind.replace("'", "") + "'"]
+        if types is not None:
+            clauses.append("WorkflowType IN (" + ", ".join("'" + t.replace("'", "") + "'" for t in types) + ")")
+        query = " AND ".join(clauses)
         found: list[RunSummary] = []
         async for execution in self.temporal.list_workflows(query):
             attributes = execution.typed_search_attributes
@@ -803,8 +948,12 @@ class Client:
                 break
         return found
 
-    async def show(self, workflow_id: str) -> FailoverReport:
-        """A failover run's report: its steps with timings and outcomes, so far or final."""
+    async def show(self, workflow_id: str) -> FailoverReport | TestFailoverReport:
+        """A failover run's report: its steps with timings and outcomes, so far or final (an unplanned
+        failover's is an ``UnplannedReport``, with its recovery point, fence and data lost; a test failover's a
+        ``TestFailoverReport``)."""
+        if workflow_id.lower().startswith("testfailover/"):
+            return await self.test_failover_report(workflow_id)
         if not workflow_id.lower().startswith(("failover/", "failback/")):
             raise NotFound(
                 f"`show` knows failover and failback runs (failover/<vm>, failback/<vm>), not {workflow_id!r}: "
@@ -812,10 +961,222 @@ class Client:
             )
         handle = self.temporal.get_workflow_handle(workflow_id.lower())
         try:
-            report: FailoverReport = await handle.query("report", result_type=FailoverReport)
+            report: FailoverReport = await handle.query("report", result_type=UnplannedReport)
         except RPCError as exc:
             raise NotFound(f"no run {workflow_id!r}: `hvdr runs` lists them ({exc.message})") from exc
+        if report.kind != "unplanned":
+            return FailoverReport.model_validate(report.model_dump())
         return report
+
+    # -- unplanned failover ---------------------------------------------------------------------------------
+
+    async def recovery_points(self, vm: str) -> RecoveryPoints:
+        """The recovery points of the VM's replica (oldest first; the last, id ``latest``, is its latest state),
+        read on the replica site's worker."""
+        status = await self.protection_status(vm)
+        request = RecoveryPointsRequest(
+            vm=status.vm, replica=Endpoint(site=status.replica_site, host=status.replica_host)
+        )
+        points: RecoveryPoints = await self.temporal.execute_workflow(
+            "RecoveryPoints",
+            request,
+            id=f"points/{status.vm.lower()}/{uuid.uuid4().hex[:8]}",
+            task_queue=WORKFLOW_TASK_QUEUE,
+            execution_timeout=timedelta(minutes=5),
+            result_type=RecoveryPoints,
+        )
+        return points
+
+    async def start_unplanned_failover(self, spec: UnplannedSpec) -> str:
+        """Start an unplanned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
+        workflow_id = failover_workflow_id(spec.vm)
+        try:
+            await self.temporal.start_workflow(
+                "UnplannedFailover",
+                args=[spec],
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
+                static_summary=f"unplanned failover of {spec.vm} to {spec.target.host} ({spec.point})",
+                result_type=UnplannedReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(
+                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+            ) from exc
+        return workflow_id
+
+    async def unplanned_report(self, workflow_id: str, *, poll_s: float = 0.2) -> UnplannedReport:
+        """The run's report once it waits for commit / cancel or has ended (refused, failed, committed…)."""
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        while True:
+            description = await handle.describe()
+            if description.status is not WorkflowExecutionStatus.RUNNING:
+                try:
+                    result: UnplannedReport = await handle.result()
+                    return result
+                except WorkflowFailureError as exc:
+                    raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+            report: UnplannedReport = await handle.query("report", result_type=UnplannedReport)
+            if report.outcome != "running":
+                return report
+            await asyncio.sleep(poll_s)
+
+    async def unplanned_failover(self, spec: UnplannedSpec) -> UnplannedReport:
+        """Fail one VM over to its replica from a recovery point (its primary site lost); returns the report once
+        the run waits for :meth:`commit` / :meth:`cancel` (outcome ``waiting``) or has ended (``refused`` when the
+        old primary could not be fenced and ``spec.force`` is false; ``committed`` with auto-commit)."""
+        return await self.unplanned_report(await self.start_unplanned_failover(spec))
+
+    async def _decide(self, vm: str, update: str) -> UnplannedReport:
+        workflow_id = failover_workflow_id(vm)
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        nothing = f"nothing to {update}: no unplanned failover of {vm} waits for a decision"
+        try:
+            description = await handle.describe()
+        except RPCError as exc:
+            raise Conflict(f"{nothing} (`hvdr failover unplanned --vm {vm}` starts one)") from exc
+        if description.status is not WorkflowExecutionStatus.RUNNING:
+            ended = description.status.name.lower() if description.status else "closed"
+            raise Conflict(f"{nothing} ({workflow_id} is {ended})")
+        if description.workflow_type != "UnplannedFailover":
+            raise Conflict(f"{nothing} ({workflow_id} is a {description.workflow_type} run)")
+        try:
+            await handle.execute_update(update, result_type=UnplannedReport)
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            raise Conflict(getattr(cause, "message", None) or str(cause)) from exc
+        return await self.failover_result_unplanned(workflow_id)
+
+    async def failover_result_unplanned(self, workflow_id: str) -> UnplannedReport:
+        handle = self.temporal.get_workflow_handle(workflow_id, result_type=UnplannedReport)
+        try:
+            report: UnplannedReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def commit(self, vm: str) -> UnplannedReport:
+        """Commit the VM's unplanned failover (Complete-VMFailover, irreversible); the run's final report."""
+        return await self._decide(vm, "commit")
+
+    async def cancel(self, vm: str) -> UnplannedReport:
+        """Cancel the VM's unplanned failover (Stop-VMFailover: the copy is off and a replica again); the run
+        ends and another recovery point can be tried with a new run."""
+        return await self._decide(vm, "cancel")
+
+    async def reverse(self, vm: str, spec: ReverseSpec | None = None) -> ReverseReport:
+        """Once the old primary is back after a committed unplanned failover: ``-AsReplica`` there, ``-Reverse``
+        here, the initial replication per the VM's policy; protection then monitors the new direction."""
+        spec = spec or await self._reverse_spec(vm)
+        workflow_id = reverse_workflow_id(spec.vm)
+        try:
+            handle = await self.temporal.start_workflow(
+                "ReverseReplication",
+                spec,
+                id=workflow_id,
+                task_queue=WORKFLOW_TASK_QUEUE,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                search_attributes=search_attributes("reverse", site=spec.primary.site, vm=spec.vm, phase="as-replica"),
+                static_summary=f"reverse replication of {spec.vm}: {spec.primary.host} → {spec.replica.host}",
+                result_type=ReverseReport,
+            )
+        except WorkflowAlreadyStartedError as exc:
+            raise Conflict(f"a reverse of {spec.vm} is already running ({workflow_id})") from exc
+        try:
+            report: ReverseReport = await handle.result()
+            return report
+        except WorkflowFailureError as exc:
+            raise HvdrError(f"{workflow_id} failed: {_root_cause(exc)}") from exc
+
+    async def _reverse_spec(self, vm: str) -> ReverseSpec:
+        workflow_id = failover_workflow_id(vm)
+        nothing = f"nothing to reverse for {vm}: reverse follows a committed unplanned failover"
+        try:
+            report = await self.show(workflow_id)
+            description = await self.temporal.get_workflow_handle(workflow_id).describe()
+        except NotFound as exc:
+            raise Conflict(f"{nothing} (there is no failover run {workflow_id})") from exc
+        if not isinstance(report, UnplannedReport) or report.outcome != "committed":
+            state = "waiting: `hvdr commit` it first" if report.outcome == "waiting" else report.outcome
+            raise Conflict(f"{nothing} ({workflow_id}: {report.kind} failover, {state})")
+        if description.status is WorkflowExecutionStatus.RUNNING:
+            raise Conflict(f"{nothing}: {workflow_id} is still finishing; retry in a moment")
+        try:  # the policy the VM is protected with (its protection run holds it)
+            state = await self._protection(report.vm).query("details", result_type=ProtectionState)
+        except RPCError as exc:
+            raise NotFound(f"{report.vm} has no protection run to reverse: {exc.message}") from exc
+        copy = state.spec.policy.initial_replication
+        scheduled = copy.method == "scheduled"  # an offline policy's copy goes over the network on the way back
+        return ReverseSpec(
+            vm=report.vm,
+            primary=report.target,
+            replica=report.source,
+            initial_method="scheduled" if scheduled else "network",
+            initial_start_time=copy.at if scheduled else None,
+        )
+
+    # -- reports --------------------------------------------------------------------------------------------
+
+    async def reports(self, vm: str | None = None, limit: int = 200) -> list[RunSummary]:
+        """The runs that have a report (``hvdr report RUN``), newest first."""
+        return await self.runs(vm=vm, limit=limit, types=sorted(REPORT_SOURCES))
+
+    async def report(self, workflow_id: str) -> RunReport:
+        """A run's report, whatever its kind: steps per VM, compensation, approvals, RTO against the plan's target,
+        data loss. A completed run's report is read from its history (no worker needed); a running or failed
+        one is asked for its report so far. Disk checksums measured at the failover, where hosts report them
+        (the lab), are added with :meth:`RunReport.attach_checksums`."""
+        handle, description = await self._described(workflow_id)
+        source = REPORT_SOURCES.get(description.workflow_type)
+        if source is None:
+            raise NotFound(
+                f"{handle.id} is a {description.workflow_type} run, which has no report: `hvdr report` lists the "
+                "runs that have one"
+            )
+        status = description.status.name.lower() if description.status else "unknown"
+        try:
+            if description.status is WorkflowExecutionStatus.COMPLETED:
+                result = await self.temporal.get_workflow_handle(handle.id, result_type=source.result_type).result()
+            else:
+                result = await handle.query(
+                    source.query, result_type=source.result_type, rpc_timeout=timedelta(seconds=15)
+                )
+        except (RPCError, WorkflowFailureError) as exc:
+            raise HvdrError(
+                f"cannot read the report of {handle.id} ({status}): {_root_cause(exc)}; a run that did not complete "
+                "is read through a worker: is one running (`hvdr worker`)?"
+            ) from exc
+        started_by = await description.memo_value(STARTED_BY, default=None, type_hint=str)
+        if started_by is None:  # runs started before the memo: Temporal recorded the client identity anyway
+            async for event in handle.fetch_history_events():
+                started_by = event.workflow_execution_started_event_attributes.identity or None
+                break
+        report = source.convert(result, RunFacts(status=status, started_by=started_by, generated_at=datetime.now(UTC)))
+        target = self._rto_target(report.plan, [v.vm for v in report.vms])
+        if target is not None:
+            report.rto_target_s, report.rto_target_from = target
+        return report
+
+    async def _described(self, workflow_id: str) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
+        """A run's handle and description; ids are tried as given, then lower-cased (VM names are case-insensitive)."""
+        for candidate in dict.fromkeys((workflow_id, workflow_id.lower())):
+            handle = self.temporal.get_workflow_handle(candidate)
+            try:
+                return handle, await handle.describe()
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise TemporalUnavailable(f"cannot describe {candidate}: {exc.message}") from exc
+        raise NotFound(f"no run {workflow_id!r}: `hvdr report` lists the runs that have a report")
+
+    def _rto_target(self, plan: str | None, vms: list[str]) -> tuple[int, str] | None:
+        """The RTO target that applies: the run's plan's, else that of the (first) plan holding its VM."""
+        from hvdr.inventory.queries import rto_target
+
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:
+            return rto_target(session, plan, vms)
 
 
 def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:

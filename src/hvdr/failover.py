@@ -19,7 +19,7 @@ from pydantic import Field
 from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
 
-OPERATION_KINDS: tuple[str, ...] = ("failover", "failback")
+OPERATION_KINDS: tuple[str, ...] = ("failover", "failback", "testfailover", "reverse")
 """The kinds of run that operate on a VM, each with the id ``<kind>/<vm>`` (lower-cased). A VM takes one
 operation at a time, whatever its kind: :meth:`hvdr.client.Client.operation_conflict` looks for a running run of
 each kind before one starts, and the run itself claims the VM through its protection run (the
@@ -54,9 +54,22 @@ class Step(StrEnum):
     VERIFY = "verify"
     REVERSE = "reverse"
     RECORD = "record"
+    FENCE = "fence"
+    COMMIT = "commit"
+    CANCEL = "cancel"
 
 
-PLANNED_STEPS: tuple[Step, ...] = tuple(Step)
+PLANNED_STEPS: tuple[Step, ...] = (
+    Step.PREFLIGHT,
+    Step.SHUTDOWN,
+    Step.PREPARE,
+    Step.FAILOVER,
+    Step.CONNECT,
+    Step.START,
+    Step.VERIFY,
+    Step.REVERSE,
+    Step.RECORD,
+)
 
 ShutdownMode = Literal["graceful", "force", "turn_off"]
 
@@ -134,6 +147,8 @@ class FailoverReport(Durable):
     failed_step: Step | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
+    time_scale: float = 1.0
+    """The hosts' clock speed the run used (the lab's; 1 on real hosts): host seconds = wall seconds × scale."""
 
     @classmethod
     def of(cls, workflow_id: str, state: FailoverState) -> FailoverReport:
@@ -153,4 +168,5 @@ class FailoverReport(Durable):
             failed_step=state.failed_step,
             started_at=state.steps[0].started_at if state.steps else None,
             ended_at=state.steps[-1].ended_at if state.steps else None,
+            time_scale=spec.time_scale,
         )

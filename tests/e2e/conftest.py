@@ -166,7 +166,7 @@ async def open_estate(temporal: TemporalClient, *, https: bool = False) -> Async
         kinds = ("protect", *OPERATION_KINDS)
         ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in kinds}
         async for run in temporal.list_workflows(
-            "HvdrKind IN ('protection', 'failover', 'failback') AND ExecutionStatus = 'Running'"
+            "HvdrKind IN ('protection', 'failover', 'failback', 'testfailover') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):

@@ -53,6 +53,10 @@ def test_planned_failover_and_failback_lose_nothing(sh: Shell) -> None:
     planned_failover(sh, "db-01", B1, A1)  # failback: the same sequence the other way
     sh.to_next_cycle(A1, "db-01")
     assert sh.checksum(A1, "db-01") == sh.checksum(B1, "db-01")
+    # The control API's failover records (GET /failovers): both copies equal at each failover, nothing lost.
+    rows = [(r["source_host"], r["replica_host"], r["kind"], r["blocks_lost"]) for r in sh.backend.failovers]
+    assert rows == [(A1, B1, "Planned", 0), (B1, A1, "Planned", 0)]
+    assert all(r["source_checksum"] == r["replica_checksum"] for r in sh.backend.failovers)
     assert _states(sh, "db-01") == (("Primary", "Replicating"), ("Replica", "Replicating"))
 
 
@@ -136,6 +140,9 @@ def test_unplanned_failover_to_the_latest_point(sh: Shell) -> None:
     assert sh.checksum(B1, "web-01") == at_cycle
     assert abs(sh.one(B1, "Get-VMReplication", "web-01")["LastReplicationTime"].timestamp() - at) < 1e-3
     assert sh.one(B1, "Measure-VMReplication", "web-01")["FailedOverReplicationType"].name == "Regular"
+    [record] = sh.backend.failovers  # what the source wrote after the last cycle is measured as lost
+    assert (record["kind"], record["replica_checksum"]) == ("Regular", at_cycle)
+    assert record["source_checksum"] != at_cycle and record["blocks_lost"] > 0
 
 
 def test_test_failover_creates_and_removes_the_test_vm(sh: Shell) -> None:

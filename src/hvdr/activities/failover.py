@@ -25,6 +25,7 @@ from hvdr.failover import FailoverIP, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
+from hvdr.recovery_points import LATEST, RecoveryPointInfo
 
 S = hv.ReplicationState
 
@@ -83,6 +84,22 @@ class PlacementInput(BaseModel):
     vm: str
     host: str
     site: str
+
+
+def point_infos(snapshots: list[hv.RecoveryPoint], latest: hv.ReplicationInfo) -> list[RecoveryPointInfo]:
+    """The replica's recovery points, oldest first, then its latest state (id ``latest``) when it has one."""
+    points = [
+        RecoveryPointInfo(
+            id=str(p.id),
+            time=p.creation_time,
+            type="application-consistent" if p.snapshot_type is hv.SnapshotType.APP_CONSISTENT_REPLICA else "standard",
+            name=p.name,
+        )
+        for p in snapshots
+    ]
+    if latest.last_replication_time is not None:
+        points.append(RecoveryPointInfo(id=LATEST, time=latest.last_replication_time, type="standard", name="Latest"))
+    return points
 
 
 def _fail(message: str, kind: str) -> ApplicationError:
@@ -157,7 +174,7 @@ class FailoverActivities:
     async def check_target(self, request: TargetCheck) -> hv.ReplicationInfo:
         """The replica host answers, holds the replica Off and Replicating, has the mapped network, and the
         replica carries the declared failover IP (set now when missing, as protection should have)."""
-        calls, name = self.calls, request.host
+        name = request.host
         host, vm = await self._vm(name, request.vm)
         rep = await self._replication(host, name, request.vm)
         if vm.replication_mode is not hv.ReplicationMode.REPLICA or rep.state not in (S.REPLICATING,):
@@ -169,17 +186,20 @@ class FailoverActivities:
         if vm.state is not hv.VMState.OFF:
             raise _fail(f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning")
         if request.network is not None:
-            script = f"@(Get-VMSwitch | Where-Object {{ $_.Name -eq {ps_quote(request.network)} }}).Count"
-            found = await calls.run(name, host.run_script, script, 60.0)
-            if found.stdout.strip() in ("", "0"):
-                raise _fail(
-                    f"{name} has no virtual switch {request.network!r} (the network mapping's target): create it "
-                    "on the host or fix the topology's network_mappings",
-                    "TargetNetworkMissing",
-                )
+            await self._require_switch(host, name, request.network)
         if request.failover_ip is not None:
             await self._ensure_failover_ip(host, name, request.vm, request.failover_ip)
         return rep
+
+    async def _require_switch(self, host: HyperVHost, name: str, network: str) -> None:
+        script = f"@(Get-VMSwitch | Where-Object {{ $_.Name -eq {ps_quote(network)} }}).Count"
+        found = await self.calls.run(name, host.run_script, script, 60.0)
+        if found.stdout.strip() in ("", "0"):
+            raise _fail(
+                f"{name} has no virtual switch {network!r} (the network mapping's target): create it "
+                "on the host or fix the topology's network_mappings",
+                "TargetNetworkMissing",
+            )
 
     async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverIP) -> None:
         calls = self.calls

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from hvdr.cli.common import guarded, run_async, say
 from hvdr.cli.failover import print_report
 from hvdr.cli.protect import print_statuses
+from hvdr.cli.report import build_report, default_path, write_report
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory import queries
@@ -80,7 +81,8 @@ async def _demo(settings: Settings) -> None:
 
 
 async def _fail_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
-    """Planned failover of one tier to site-b, then failback home, printing each run's report."""
+    """Planned failover of one tier to site-b, then failback home, printing each run's report (and writing the
+    planned failovers' HTML reports where `hvdr report` would put them)."""
     with session_for(settings) as session:
         tier = [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
     for back in (False, True):
@@ -96,6 +98,12 @@ async def _fail_over_and_back(client: Client, settings: Settings, announce: Call
             raise HvdrError(f"the {what} the {TIER} tier did not complete: `hvdr show {ids[0]}`")
         where = ", ".join(sorted({r.now_runs_on.host for r in reports}))
         announce(f"the {TIER} tier runs on {where}, zero data loss; protection follows the new direction")
+        if not back:
+            for report in reports:
+                built = await build_report(client, report.workflow_id, settings)
+                path = write_report(built, "html", default_path(settings, built.run_id))
+                rto = built.vms[0].rto_s or 0.0
+                announce(f"{report.vm}: RTO {rto:.1f} s wall at {built.time_scale:g}x; HTML report: {path}")
         # Protection takes up monitoring in the new direction before the next move.
         await client.wait_replicating(tier, timeout=120)
 
@@ -104,6 +112,6 @@ async def _fail_over_and_back(client: Client, settings: Settings, announce: Call
 def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
-    VM replicates, the status table, a planned failover of the database tier to site-b and its failback, each
-    run's report, then protection disabled again."""
+    VM replicates, the status table, a planned failover of the database tier to site-b (with HTML reports) and its
+    failback, each run's report, then protection disabled again."""
     run_async(_demo(load_settings()))

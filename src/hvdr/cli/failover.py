@@ -7,17 +7,21 @@ import enum
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, run_async, say
+from hvdr.cli.testfailover import app as test_app
+from hvdr.cli.testfailover import print_steps, print_test_report
 from hvdr.client import Client
 from hvdr.failover import FailoverReport, ShutdownMode
 from hvdr.inventory.db import session_for
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
 from hvdr.settings import load_settings
+from hvdr.testfailover import TestFailoverReport
+from hvdr.unplanned import UnplannedReport
 
 app = typer.Typer(help="Fail protected VMs over to their replica hosts.", no_args_is_help=True)
+app.add_typer(test_app, name="test")
 
 
 class Shutdown(enum.StrEnum):
@@ -141,19 +145,7 @@ def print_report(report: FailoverReport) -> None:
         " runs on ",
         report.now_runs_on.host,
     )
-    table = Table()
-    for column in ("step", "outcome", "started", "seconds", "detail"):
-        table.add_column(column)
-    for step in report.steps:
-        seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
-        table.add_row(
-            cell(step.step.value),
-            cell(step.outcome),
-            cell(step.started_at.strftime("%H:%M:%S")),
-            cell(f"{seconds:.1f}" if seconds is not None else None),
-            cell(step.detail),
-        )
-    console.print(table)
+    print_steps(report.steps)
     for line in report.undone:
         say("undone: ", line)
     if report.error:
@@ -163,7 +155,9 @@ def print_report(report: FailoverReport) -> None:
 @guarded
 def runs(
     vm: Annotated[str | None, typer.Option("--vm", help="Only this VM's runs.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="protection, failover, discovery or ping.")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", help="protection, failover, testfailover, discovery or ping.")
+    ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """hvdr's runs, newest first: id, kind, VM, site, current phase or step, status, start and end."""
@@ -181,17 +175,27 @@ def runs(
 
 @guarded
 def show(
-    run: Annotated[str, typer.Argument(help="A run id, e.g. failover/db-01 or failback/db-01 (`hvdr runs`).")],
+    run: Annotated[
+        str,
+        typer.Argument(help="A run id: failover/db-01, failback/db-01 or testfailover/db-01 (`hvdr runs` lists them)."),
+    ],
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
-    """A failover or failback run's report: every step with its start, duration and outcome, what was undone and why."""
+    """A failover, failback or test failover run's report: every step with its start, duration and outcome, what
+    was undone (or cleaned up) and why."""
 
-    async def shown() -> FailoverReport:
+    async def shown() -> FailoverReport | TestFailoverReport:
         client = await Client.connect()
         return await client.show(run)
 
     report = run_async(shown())
-    if output is OutputFormat.table:
-        print_report(report)
-    else:
+    if output is not OutputFormat.table:
         emit(report, [], output)
+    elif isinstance(report, TestFailoverReport):
+        print_test_report(report)
+    elif isinstance(report, UnplannedReport):
+        from hvdr.cli.unplanned import print_unplanned  # it imports this module (its command joins `failover`)
+
+        print_unplanned(report)
+    else:
+        print_report(report)

@@ -10,7 +10,7 @@ from importlib.metadata import version
 
 import typer
 
-from hvdr.cli import check, codec, demo, failover, inventory, lab, ping, protect, server, worker
+from hvdr.cli import check, codec, demo, failover, inventory, lab, ping, protect, report, server, unplanned, worker
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
 
@@ -37,6 +37,8 @@ app.add_typer(failover.app, name="failover")
 app.command()(failover.failback)
 app.command()(failover.runs)
 app.command()(failover.show)
+unplanned.register(app)  # also `hvdr failover unplanned`
+app.command()(report.report)
 app.add_typer(lab.app, name="lab")
 app.command("codec-server")(codec.codec_server)
 

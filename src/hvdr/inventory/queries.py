@@ -145,3 +145,18 @@ def plan(session: Session, name: str) -> RecoveryPlan:
     if row is None:
         raise NotFound(f"unknown recovery plan {name!r} (`hvdr plans` lists them)")
     return RecoveryPlan.model_validate(row.spec)
+
+
+def rto_target(session: Session, plan_name: str | None, vms: list[str]) -> tuple[int, str] | None:
+    """The RTO target a run is measured against, with where it comes from: its plan's ``rto_target_s``, else (a
+    single-VM run) that of the first plan, by name, that holds one of its VMs and declares a target."""
+    if plan_name is not None:
+        declared = plan(session, plan_name)
+        return None if declared.rto_target_s is None else (declared.rto_target_s, f"plan {declared.name}")
+    wanted = {vm.lower() for vm in vms}
+    for row in session.exec(select(RecoveryPlanRow).order_by(col(RecoveryPlanRow.name))).all():
+        candidate = RecoveryPlan.model_validate(row.spec)
+        held = any(vm.lower() in wanted for group in candidate.groups for vm in group.vms)
+        if held and candidate.rto_target_s is not None:
+            return candidate.rto_target_s, f"plan {candidate.name}, which holds {', '.join(sorted(wanted))}"
+    return None

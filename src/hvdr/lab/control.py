@@ -13,6 +13,9 @@ call counts, clock.
 ``DELETE /faults``         clear every fault;  ``DELETE /faults/{id}`` clears one (404 when unknown)
 ``GET /calls``             cmdlet calls per host, cmdlet and VM: ``{"total": n, "calls": [{host, cmdlet, vm, count}]}``
 ``DELETE /calls``          reset the counters
+``GET /failovers``         every failover of a replica (not a test): vm, id, kind (Planned / Regular /
+                           ApplicationConsistent), at, source_host, replica_host, source_checksum,
+                           replica_checksum, blocks_lost (the source as it was at that moment)
 ``POST /clock``            ``{"advance_s": seconds}`` and/or ``{"speed": factor}`` → the new status
 =========================  =====================================================================================
 
@@ -123,6 +126,13 @@ async def calls(request: web.Request) -> web.Response:
     return web.json_response({"total": sum(r["count"] for r in rows), "calls": rows})
 
 
+async def failovers(request: web.Request) -> web.Response:
+    backend = request.app[BACKEND]
+    with backend.lock:
+        rows = list(backend.failovers)
+    return web.json_response(rows)
+
+
 async def reset_calls(request: web.Request) -> web.Response:
     backend = request.app[BACKEND]
     with backend.lock:
@@ -165,5 +175,6 @@ def create_app(
     app.router.add_delete("/faults/{fault_id}", clear_fault)
     app.router.add_get("/calls", calls)
     app.router.add_delete("/calls", reset_calls)
+    app.router.add_get("/failovers", failovers)
     app.router.add_post("/clock", clock)
     return app

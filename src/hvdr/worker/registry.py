@@ -20,11 +20,15 @@ from hvdr.activities.ping import ping_site
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.readiness import ReadinessActivities
 from hvdr.activities.runs import RunLinks
+from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
+from hvdr.activities.unplanned import UnplannedActivities
 from hvdr.workflows.discovery import DiscoveryWorkflow
 from hvdr.workflows.failover import PlannedFailoverWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
 from hvdr.workflows.readiness import CheckWorkflow
+from hvdr.workflows.testfailover import TestFailoverWorkflow
+from hvdr.workflows.unplanned import RecoveryPointsWorkflow, ReverseReplicationWorkflow, UnplannedFailoverWorkflow
 
 WORKFLOWS: Sequence[type] = (
     PingWorkflow,
@@ -32,13 +36,17 @@ WORKFLOWS: Sequence[type] = (
     ProtectionWorkflow,
     CheckWorkflow,
     PlannedFailoverWorkflow,
+    TestFailoverWorkflow,
+    UnplannedFailoverWorkflow,
+    ReverseReplicationWorkflow,
+    RecoveryPointsWorkflow,
 )
 
 
 def workflow_activities(client: TemporalClient) -> list[Callable[..., Any]]:
     """Activities of the workflow task queue: they touch no host, only other runs (through Temporal)."""
     links = RunLinks(client)
-    return [links.stand_by, links.go_on]
+    return [links.stand_by, links.go_on, TestFailoverLinks(client).check_operations]
 
 
 def site_activities(
@@ -55,6 +63,8 @@ def site_activities(
     if placements is None and isinstance(hosts, Placements):
         placements = hosts
     failover = FailoverActivities(hosts, calls, placements)
+    test = TestFailoverActivities(hosts, calls)
+    unplanned = UnplannedActivities(hosts, calls, placements)
     return [
         ping_site,
         DiscoveryActivities(hosts, calls).discover_site,
@@ -82,4 +92,15 @@ def site_activities(
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        test.prepare_replica,
+        test.start,
+        test.remove,
+        test.confirm,
+        unplanned.recovery_points,
+        unplanned.check_replica,
+        unplanned.probe,
+        unplanned.fence,
+        unplanned.fail_over_from,
+        unplanned.complete,
+        unplanned.as_replica,
     ]

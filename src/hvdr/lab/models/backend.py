@@ -72,6 +72,8 @@ class LabBackend:
         self.faults = FaultSet()
         self.calls: Counter[tuple[str, str, str | None]] = Counter()
         self.exports: dict[str, ExportMedia] = {}
+        self.failovers: list[dict[str, Any]] = []
+        """Every failover of a replica (not a test), with both copies' disk checksums at that moment."""
         self.cycles_completed = 0
         self._version = 1
         self._events: list[tuple[float, int, str, Any, Any]] = []
@@ -89,6 +91,7 @@ class LabBackend:
             self.faults = FaultSet()
             self.calls.clear()
             self.exports.clear()
+            self.failovers.clear()
             self._events.clear()
             self.cycles_completed = 0
 
@@ -343,6 +346,31 @@ class LabBackend:
         ]
 
     # -- the truth, for the control API ------------------------------------------------------------------
+
+    def record_failover(self, replica: VirtualMachine, primary_server: str, kind: str, at: float) -> None:
+        """Note a failover with what each copy holds: the replica as it failed over, the source as it is then (a
+        prepared planned failover's source is off and fully sent, so the two are equal unless blocks were lost)."""
+        source = self.find_vm(primary_server, replica.id)
+        lost: int | None = None
+        if source is not None:
+            self.catch_up(source, at)
+            lost = sum(
+                sum(1 for a, b in zip(mine.blocks, theirs.blocks, strict=False) if a != b)
+                for mine, theirs in zip(replica.disks, source.disks, strict=False)
+            )
+        self.failovers.append(
+            {
+                "vm": replica.name,
+                "id": str(replica.id),
+                "kind": kind,
+                "at": to_datetime(at).isoformat(),
+                "replica_host": replica.host.fqdn,
+                "source_host": source.host.fqdn if source is not None else primary_server,
+                "replica_checksum": replica.checksum(),
+                "source_checksum": source.checksum() if source is not None else None,
+                "blocks_lost": lost,
+            }
+        )
 
     def vm_report(self) -> list[dict[str, Any]]:
         """Every VM copy on every host, with its disks' checksum (brought up to now first)."""

@@ -120,6 +120,7 @@ def start_failover(
     rel.failed_over_to = point
     rel.state = S.FailedOverWaitingCompletion
     rel.last_failover_time = now
+    b.record_failover(vm, rel.primary_server, rel.failed_over_type.name, now)
     guest.inject_failover_ip(vm)
     return None
 
