@@ -262,7 +262,7 @@ MOVES = {"Stop-VM": 1, "Start-VMFailover": 2, "Connect-VMNetworkAdapter": 1, "St
 
 async def _reached(handle: Any, step: Step) -> bool:
     """Wait until the run is at ``step`` or past it; False when it ended first."""
-    order = list(Step)
+    order = list(PLANNED_STEPS)
     deadline = time.monotonic() + 120
     while True:
         state = await handle.query("details")
