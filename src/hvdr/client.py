@@ -41,7 +41,15 @@ from hvdr.codec import data_converter
 from hvdr.drill import KIND as DRILL_KIND
 from hvdr.drill import DrillInput, DrillReport, DrillSchedule, check_cron, drill_schedule_id
 from hvdr.errors import ConfigError, Conflict, HvdrError, NotFound, TemporalUnavailable
-from hvdr.failover import FailoverReport, FailoverSpec, failover_workflow_id
+from hvdr.failover import (
+    OPERATION_KINDS,
+    FailoverReport,
+    FailoverSpec,
+    ShutdownMode,
+    failback_workflow_id,
+    failover_workflow_id,
+    operation_workflow_id,
+)
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
 from hvdr.monitor import HostLive, monitor_workflow_id
 from hvdr.outcomes import (
@@ -68,6 +76,7 @@ from hvdr.protection import (
     ResyncRequest,
     protection_workflow_id,
 )
+from hvdr.replication import ReplicationHealth
 from hvdr.report import REPORT_SOURCES, RunFacts, RunReport
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
 from hvdr.testfailover import (
@@ -676,9 +685,110 @@ class Client:
 
     # -- failover -------------------------------------------------------------------------------------------
 
+    async def operation_conflict(self, vm: str) -> str | None:
+        """Why no operation may start on the VM now, in one line, or None when none runs: a running run of any
+        operation kind (``<kind>/<vm>``, :data:`hvdr.failover.OPERATION_KINDS`), or the VM's protection run held
+        by one. Every operation calls it before it starts a run (nothing is changed when it refuses); the run
+        then claims the VM atomically through its protection run (:mod:`hvdr.activities.runs`)."""
+        for kind in OPERATION_KINDS:
+            workflow_id = operation_workflow_id(kind, vm)
+            try:
+                description = await self.temporal.get_workflow_handle(workflow_id).describe()
+            except RPCError:
+                continue  # never ran
+            if description.status is WorkflowExecutionStatus.RUNNING:
+                return f"{vm} is busy: {workflow_id} is running; wait for it to end (`hvdr show {workflow_id}`)"
+        try:
+            details = await self._protection(vm).query("details")
+        except RPCError:
+            return None
+        holder = details.get("failover_operation") if isinstance(details, dict) else None
+        if details.get("phase") == Phase.FAILOVER.value and holder:
+            return f"{vm} is busy: {holder} holds it; wait for it to end (`hvdr show {holder}`)"
+        return None
+
+    async def failover_spec(
+        self,
+        vm: str,
+        *,
+        back: bool = False,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        force: bool = False,
+        time_scale: float | None = None,
+    ) -> FailoverSpec:
+        """What a planned failover (or, with ``back``, a failback) of the VM would do, after refusing what a
+        careful administrator would refuse: another operation on the VM, a VM not protected or not Replicating
+        (even with ``force``), Critical health (unless ``force`` and the last replication is recent)."""
+        busy = await self.operation_conflict(vm)
+        if busy is not None:
+            raise Conflict(busy)
+        status = await self._protected(vm, force)
+        session_for, failover_spec, vm_home = _failover_inventory()
+        source = Endpoint(site=status.primary_site, host=status.primary_host)
+        target = Endpoint(site=status.replica_site, host=status.replica_host)
+        with session_for(self.settings) as session:
+            if back:
+                home_host, home_site = vm_home(session, vm)
+                if status.primary_site == home_site:
+                    raise Conflict(
+                        f"{vm} is already home: it runs on {status.primary_host} at {home_site} (declared on "
+                        f"{home_host}); failback returns a failed-over VM to its home site"
+                    )
+                if status.replica_site != home_site:
+                    raise Conflict(
+                        f"{vm} replicates to {status.replica_site}, not its home site {home_site}: failback needs "
+                        "reverse replication towards home (a planned failover or `hvdr reverse` sets it up)"
+                    )
+            spec = failover_spec(
+                session,
+                vm,
+                source,
+                target,
+                shutdown=shutdown,
+                rollback=rollback,
+                time_scale=time_scale or self.settings.time_scale,
+            )
+        return spec.model_copy(update={"kind": "failback" if back else "planned", "force": force})
+
+    async def _protected(self, vm: str, force: bool) -> ProtectionStatus:
+        """The VM's protection, refused unless it replicates now (Critical health only with ``force``)."""
+        try:
+            status = await self.protection_status(vm)
+        except NotFound:
+            status = None
+        if status is None or status.phase in (Phase.DISABLED, Phase.DISABLING):
+            raise Conflict(
+                f"{vm} is not protected: protect it first (`hvdr protect enable --vm {vm}`); --force does not fail "
+                "over a VM without a replica"
+            )
+        if status.phase is not Phase.REPLICATING:
+            raise Conflict(
+                f"{vm} is not healthy: its protection is {status.phase.value}, a failover needs it replicating "
+                f"(`hvdr status`; resume or resynchronize it first: --force does not skip this)"
+            )
+        limit = FailoverSpec.model_fields["max_point_age_s"].default
+        if status.health is ReplicationHealth.CRITICAL and not force:
+            raise Conflict(
+                f"{vm} is not healthy: replication health is Critical (`hvdr status`); fix it first, or pass --force "
+                f"to fail over anyway while the last replication is at most {limit:.0f} s old"
+            )
+        if status.health is ReplicationHealth.CRITICAL and (status.rpo_s is None or status.rpo_s > limit):
+            raise Conflict(
+                f"{vm} is Critical and its last replication is more than {limit:.0f} s old: --force fails over "
+                "only a recent replica; resynchronize it first"
+            )
+        return status
+
     async def start_planned_failover(self, spec: FailoverSpec) -> str:
-        """Start a planned failover run (``failover/<vm>``); refused while another failover of the VM runs."""
-        workflow_id = failover_workflow_id(spec.vm)
+        """Start a planned failover run (``failover/<vm>``), or a failback (``failback/<vm>``) when the spec's
+        kind says so; refused while another operation on the VM runs."""
+        back = spec.kind == "failback"
+        workflow_id = failback_workflow_id(spec.vm) if back else failover_workflow_id(spec.vm)
+        busy = await self.operation_conflict(spec.vm)
+        if busy is not None:
+            raise Conflict(busy)
+        what = "failback" if back else "planned failover"
         try:
             await self.temporal.start_workflow(
                 "PlannedFailover",
@@ -686,14 +796,16 @@ class Client:
                 id=workflow_id,
                 task_queue=WORKFLOW_TASK_QUEUE,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-                search_attributes=search_attributes("failover", site=spec.source.site, vm=spec.vm, phase="preflight"),
-                static_summary=f"planned failover of {spec.vm}: {spec.source.host} → {spec.target.host}",
+                search_attributes=search_attributes(
+                    "failback" if back else "failover", site=spec.source.site, vm=spec.vm, phase="preflight"
+                ),
+                static_summary=f"{what} of {spec.vm}: {spec.source.host} → {spec.target.host}",
                 memo=self._audit(),
                 result_type=FailoverReport,
             )
         except WorkflowAlreadyStartedError as exc:
             raise Conflict(
-                f"a failover of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
+                f"a {what} of {spec.vm} is already running ({workflow_id}): wait for it (`hvdr show {workflow_id}`)"
             ) from exc
         return workflow_id
 
@@ -708,6 +820,23 @@ class Client:
 
     async def failover_planned(self, spec: FailoverSpec) -> FailoverReport:
         """Fail one VM over to its replica host with zero data loss; returns the run's report."""
+        return await self.failover_result(await self.start_planned_failover(spec))
+
+    async def failback(
+        self,
+        vm: str,
+        *,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        force: bool = False,
+        time_scale: float | None = None,
+    ) -> FailoverReport:
+        """Return a failed-over VM to its home site (where the topology declares it): a planned failover back,
+        zero data loss, then reverse replication so protection runs in the original direction again. Refused when
+        the VM is already home. Run id ``failback/<vm>``; returns its report."""
+        spec = await self.failover_spec(
+            vm, back=True, shutdown=shutdown, rollback=rollback, force=force, time_scale=time_scale
+        )
         return await self.failover_result(await self.start_planned_failover(spec))
 
     # -- recovery plans -------------------------------------------------------------------------------------
@@ -1101,9 +1230,10 @@ class Client:
         ``TestFailoverReport``)."""
         if workflow_id.lower().startswith("testfailover/"):
             return await self.test_failover_report(workflow_id)
-        if not workflow_id.startswith("failover/"):
+        if not workflow_id.lower().startswith(("failover/", "failback/")):
             raise NotFound(
-                f"`show` knows failover runs (failover/<vm>), not {workflow_id!r}: `hvdr status` shows protection"
+                f"`show` knows failover and failback runs (failover/<vm>, failback/<vm>), not {workflow_id!r}: "
+                "`hvdr status` shows protection"
             )
         handle = self.temporal.get_workflow_handle(workflow_id.lower())
         try:
@@ -1399,6 +1529,19 @@ def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str 
     session_for, _, vms_to_protect = _inventory()
     with session_for(settings) as session:
         return vms_to_protect(session, names, cloud)
+
+
+def _failover_inventory() -> tuple[
+    Callable[[Settings], AbstractContextManager[Session]],
+    Callable[..., FailoverSpec],
+    Callable[[Session, str], tuple[str, str | None]],
+]:
+    """The inventory's session, failover spec and VM home functions, imported when first needed (see
+    :func:`_inventory`)."""
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.failover import failover_spec, vm_home
+
+    return session_for, failover_spec, vm_home
 
 
 def _inventory() -> tuple[

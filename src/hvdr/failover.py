@@ -19,10 +19,29 @@ from pydantic import Field
 from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
 
+OPERATION_KINDS: tuple[str, ...] = ("failover", "failback", "testfailover", "reverse")
+"""The kinds of run that operate on a VM, each with the id ``<kind>/<vm>`` (lower-cased). A VM takes one
+operation at a time, whatever its kind: :meth:`hvdr.client.Client.operation_conflict` looks for a running run of
+each kind before one starts, and the run itself claims the VM through its protection run (the
+``protection_stand_by`` activity, which refuses while another operation holds the VM). A new kind of operation
+appends its kind here."""
+
+OperationKind = Literal["planned", "failback"]
+
+
+def operation_workflow_id(kind: str, vm: str) -> str:
+    """The run id of an operation on a VM: case-insensitive, as VM names are on Hyper-V."""
+    return f"{kind}/{vm.lower()}"
+
 
 def failover_workflow_id(vm: str) -> str:
     """One failover run per VM at a time; the id is case-insensitive (VM names are, on Hyper-V)."""
-    return f"failover/{vm.lower()}"
+    return operation_workflow_id("failover", vm)
+
+
+def failback_workflow_id(vm: str) -> str:
+    """A failback: a planned failover back to the VM's home site (where the topology declares it)."""
+    return operation_workflow_id("failback", vm)
 
 
 class Step(StrEnum):
@@ -79,6 +98,15 @@ class FailoverSpec(Durable):
     boot_timeout_s: float = Field(600.0, gt=0)
     """Host seconds the guest has after Start-VM to answer with a heartbeat (and its failover IP)."""
     time_scale: float = Field(1.0, gt=0)
+    kind: OperationKind = "planned"
+    """failback: the same sequence, back to the VM's home site (the report says so)."""
+    force: bool = False
+    """Proceed although replication's health is Critical, when the last replication is recent enough
+    (``max_point_age_s``): the prepare's final sync still sends every pending change. Never past a VM that is not
+    protected or not Replicating."""
+    max_point_age_s: float = Field(3600.0, gt=0)
+    """Host seconds since the last replication that ``force`` accepts (Hyper-V's own "behind by more than an
+    hour" line)."""
 
 
 class StepRecord(Durable):
@@ -93,7 +121,7 @@ class FailoverState(Durable):
     """The one state of a failover run (its queries return it)."""
 
     spec: FailoverSpec
-    kind: Literal["planned"] = "planned"
+    kind: OperationKind = "planned"
     step: Step = Step.PREFLIGHT
     steps: list[StepRecord] = Field(default_factory=list)
     undone: list[str] = Field(default_factory=list)

@@ -7,18 +7,25 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from temporalio import activity
+from temporalio.client import Client as TemporalClient
+from temporalio.client import Interceptor as ClientInterceptor
 from temporalio.client import WorkflowQueryFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor, Worker
 
 from hvdr.actions import DecisionResult
 from hvdr.client import Client
 from hvdr.errors import HvdrError
+from hvdr.failover import OPERATION_KINDS
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.lab.runner import Lab
@@ -38,6 +45,8 @@ class Estate:
     hosts: HostDirectory
     stop_workers: asyncio.Event
     workers: asyncio.Task[None]
+    stop_site_workers: asyncio.Event = field(default_factory=asyncio.Event)
+    gate: CrashGate = field(default_factory=lambda: CrashGate())
 
     def control(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         return self.lab.control(method, path, body)
@@ -50,10 +59,34 @@ class Estate:
         return [row for row in self.control("GET", "/vms") if row["name"] == vm]
 
     async def start_workers(self) -> None:
-        self.stop_workers = asyncio.Event()
+        """The workflow worker and the site workers, as ``hvdr worker`` runs them (in two groups, so a test can
+        stop the site workers alone)."""
+        self.stop_workers, self.stop_site_workers = asyncio.Event(), asyncio.Event()
         self.hosts = HostDirectory(self.settings)
-        workers = build_workers(self.client.temporal, ["site-a", "site-b"], hosts=self.hosts)
-        self.workers = asyncio.create_task(run_workers(workers, self.stop_workers))
+        self.gate = CrashGate()
+        temporal = self.client.temporal
+        gated = TemporalClient(
+            temporal.service_client,
+            namespace=temporal.namespace,
+            data_converter=temporal.data_converter,
+            interceptors=[*temporal.config()["interceptors"], self.gate],
+        )
+        # A worker killed by a test is gone for good: its runs' next tasks need not wait 10 s for it.
+        workers = build_workers(gated, ["site-a", "site-b"], hosts=self.hosts, sticky_timeout=timedelta(seconds=1))
+        self.workers = asyncio.create_task(self._run(workers))
+
+    async def _run(self, workers: list[Worker]) -> None:
+        sites = asyncio.create_task(run_workers(workers[1:], self.stop_site_workers))
+        try:
+            await run_workers(workers[:1], self.stop_workers)
+        finally:
+            self.stop_site_workers.set()
+            await asyncio.gather(sites, return_exceptions=True)
+
+    async def stop(self) -> None:
+        self.stop_workers.set()
+        await asyncio.gather(self.workers, return_exceptions=True)
+        self.hosts.close()
 
     async def kill_workers(self) -> None:
         """Stop the workers without draining (as a crash would leave activities unfinished)."""
@@ -61,25 +94,66 @@ class Estate:
         await asyncio.gather(self.workers, return_exceptions=True)
         self.hosts.close()
 
+    async def crash_at_boundary(self, workflow_id: str, timeout: float = 120.0) -> str | None:
+        """Kill the workers at the run's next boundary between two activities: the activity it starts next is
+        refused at once (as a worker that is shutting down refuses the tasks it still polls), then every worker
+        is killed. Returns that activity's type (None when the run ended first). Start them again with
+        :meth:`start_workers`."""
+        self.gate.arm(workflow_id)
+        handle = self.client.temporal.get_workflow_handle(workflow_id)
+        ended = asyncio.ensure_future(handle.result())
+        reached = asyncio.ensure_future(self.gate.reached.wait())
+        await asyncio.wait([ended, reached], timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        ended.cancel()
+        reached.cancel()
+        await self.kill_workers()
+        return self.gate.refused
 
-@pytest.fixture
-async def estate(
-    request: pytest.FixtureRequest, env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+
+class CrashGate(ClientInterceptor, Interceptor):
+    """Once armed for a run, refuses that run's next activity attempt (and, from then on, every activity: the
+    worker is dying) before it does anything; the attempt fails retryably, and the next attempt goes to the
+    workers started after the crash."""
+
+    def __init__(self) -> None:
+        self.workflow_id: str | None = None
+        self.refused: str | None = None
+        self.reached = asyncio.Event()
+
+    def arm(self, workflow_id: str) -> None:
+        self.workflow_id = workflow_id
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _Gated(next, self)
+
+
+class _Gated(ActivityInboundInterceptor):
+    def __init__(self, next: ActivityInboundInterceptor, gate: CrashGate) -> None:
+        super().__init__(next)
+        self.gate = gate
+
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        gate, info = self.gate, activity.info()
+        if gate.reached.is_set() or (gate.workflow_id is not None and info.workflow_id == gate.workflow_id):
+            if not gate.reached.is_set():
+                gate.refused = info.activity_type
+                gate.reached.set()
+            raise ApplicationError("Worker shutting down")
+        return await self.next.execute_activity(input)
+
+
+@contextlib.asynccontextmanager
+async def open_estate(
+    temporal: TemporalClient, *, https: bool = False, password: str | None = None
 ) -> AsyncIterator[Estate]:
-    """The lab over plain HTTP; ``@pytest.mark.parametrize("estate", [{"https": True}], indirect=True)`` serves
-    it over HTTPS with its generated certificate, ``{"password": …}`` gives its hosts that password."""
-    for name in ("HVDR_DATABASE_URL", "HVDR_TOPOLOGY", "HVDR_TIME_SCALE", "HVDR_CONFIG"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("HVDR_HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("HVDR_TEMPORAL_ADDRESS", env.client.service_client.config.target_host)
-    monkeypatch.setenv("HVDR_LAB", "1")
+    """The lab, the default topology applied to a fresh inventory, and workers on ``temporal``; the caller sets
+    the environment first (:func:`lab_environment`). ``password``: the lab hosts' password instead of the default."""
     settings = load_settings()
-    param = getattr(request, "param", {})
     topology = default_topology()
-    if "password" in param:
+    if password is not None:
         for credential in topology.lab.credentials.values():
-            credential.password = param["password"]
-    lab = Lab(topology, speed=SPEED, https=bool(param.get("https", False)))
+            credential.password = password
+    lab = Lab(topology, speed=SPEED, https=https)
     lab.start()
     lab.write_endpoints(settings.lab_endpoints)
     with session_for(settings) as session:
@@ -87,7 +161,7 @@ async def estate(
     estate = Estate(
         lab,
         settings,
-        Client(env.client, settings),
+        Client(temporal, settings),
         HostDirectory(settings),
         asyncio.Event(),
         asyncio.create_task(asyncio.sleep(0)),
@@ -99,23 +173,18 @@ async def estate(
         # Runs are keyed by VM name on the session's shared server: end them so the next test starts afresh. By
         # id first (visibility lags, and a run it has not listed yet would be reused by the next test's protect),
         # then whatever else visibility lists.
-        ids = {
-            f"{kind}/{vm.name.lower()}"
-            for vm in default_topology().vms
-            for kind in ("protect", "failover", "testfailover")
-        }
+        kinds = ("protect", *OPERATION_KINDS)
+        ids = {f"{kind}/{vm.name.lower()}" for vm in default_topology().vms for kind in kinds}
         ids |= {f"monitor/{host.fqdn.lower()}" for host in default_topology().hosts}
-        async for run in env.client.list_workflows(
-            "HvdrKind IN ('protection', 'failover', 'testfailover', 'plan', 'plan-dry-run', 'monitor') "
-            "AND ExecutionStatus = 'Running'"
+        async for run in temporal.list_workflows(
+            "HvdrKind IN ('protection', 'failover', 'failback', 'testfailover', 'reverse', 'plan', 'plan-dry-run', "
+            "'monitor', 'drill') AND ExecutionStatus = 'Running'"
         ):
             ids.add(run.id)
         for workflow_id in sorted(ids):
             with contextlib.suppress(RPCError):  # not running: nothing to end
-                await env.client.get_workflow_handle(workflow_id).terminate("end of test")
-        estate.stop_workers.set()
-        await asyncio.gather(estate.workers, return_exceptions=True)
-        estate.hosts.close()
+                await temporal.get_workflow_handle(workflow_id).terminate("end of test")
+        await estate.stop()
         lab.stop()
 
 
@@ -132,3 +201,33 @@ async def approve_when_waiting(client: Client, run: str, step: str, timeout: flo
             pass
         assert time.monotonic() < deadline, f"{run} never waited for {step}"
         await asyncio.sleep(0.2)
+
+
+def lab_environment(monkeypatch: pytest.MonkeyPatch, home: Path, temporal_address: str) -> None:
+    for name in ("HVDR_DATABASE_URL", "HVDR_TOPOLOGY", "HVDR_TIME_SCALE", "HVDR_CONFIG"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HVDR_HOME", str(home))
+    monkeypatch.setenv("HVDR_TEMPORAL_ADDRESS", temporal_address)
+    monkeypatch.setenv("HVDR_LAB", "1")
+
+
+@pytest.fixture
+async def estate(
+    request: pytest.FixtureRequest, env: WorkflowEnvironment, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Estate]:
+    """The lab over plain HTTP; ``@pytest.mark.parametrize("estate", [{"https": True}], indirect=True)`` serves
+    it over HTTPS with its generated certificate, ``{"password": …}`` gives its hosts that password."""
+    lab_environment(monkeypatch, tmp_path / "home", env.client.service_client.config.target_host)
+    param = getattr(request, "param", {})
+    async with open_estate(env.client, https=bool(param.get("https", False)), password=param.get("password")) as estate:
+        yield estate
+
+
+@pytest.fixture(scope="module")
+async def shared_estate(env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Estate]:
+    """One estate for a module's tests that each use their own VMs (and clear the faults they inject)."""
+    home = tmp_path_factory.mktemp("shared") / "home"
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        lab_environment(monkeypatch, home, env.client.service_client.config.target_host)
+        async with open_estate(env.client) as estate:
+            yield estate

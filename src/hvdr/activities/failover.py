@@ -44,6 +44,9 @@ class SourceCheck(BaseModel):
     host: str
     vm: str
     replica_host: str
+    force: bool = False
+    """Accept Critical health when the last replication is at most ``max_point_age_s`` host seconds old."""
+    max_point_age_s: float = 3600.0
 
 
 class TargetCheck(BaseModel):
@@ -141,13 +144,36 @@ class FailoverActivities:
                 "(`hvdr discover`) or fail over to where it replicates",
                 "WrongReplica",
             )
-        if rep.state is not S.REPLICATING or rep.health is hv.ReplicationHealth.CRITICAL:
+        if rep.state is not S.REPLICATING:
             raise _fail(
                 f"replication of {request.vm} is {rep.state.value} (health {rep.health.value}); a planned failover "
-                "needs it Replicating: resume or resynchronize it first",
+                "needs it Replicating: resume or resynchronize it first (--force does not skip this)",
                 "ReplicationNotHealthy",
             )
+        if rep.health is hv.ReplicationHealth.CRITICAL:
+            await self._forced_past_critical(host, request, rep)
         return vm
+
+    async def _forced_past_critical(self, host: HyperVHost, request: SourceCheck, rep: hv.ReplicationInfo) -> None:
+        """Critical health with the state Replicating (a failed send, missed cycles): an administrator fails over
+        anyway when told to and the replica is recent, since the prepare's final sync sends what is pending."""
+        if not request.force:
+            raise _fail(
+                f"replication of {request.vm} is Replicating but its health is Critical: fix it first, or pass "
+                f"--force to fail over anyway when the last replication is at most "
+                f"{request.max_point_age_s:.0f} s old",
+                "ReplicationNotHealthy",
+            )
+        now = await self.calls.run(request.host, host.get_host_time)
+        last = rep.last_replication_time
+        age = (now - last).total_seconds() if last is not None else None
+        if age is None or age > request.max_point_age_s:
+            when = "never" if age is None else f"{age:.0f} s ago"
+            raise _fail(
+                f"replication of {request.vm} is Critical and its last replication was {when}, more than "
+                f"{request.max_point_age_s:.0f} s: --force fails over only a recent replica; resynchronize first",
+                "ReplicationNotHealthy",
+            )
 
     @activity.defn(name="failover_check_target")
     async def check_target(self, request: TargetCheck) -> hv.ReplicationInfo:

@@ -1,18 +1,32 @@
-"""Activities that talk to other hvdr runs: a failover asks the VM's protection run to stand by, then to go on;
+"""Activities that talk to other hvdr runs: an operation asks the VM's protection run to stand by, then to go on;
 a protection run registers with (and leaves) its primary host's monitor.
 
-A workflow cannot send an update to another workflow, and the protection run must *accept* the stand-by (its
-validator refuses while another operation holds the VM), so the failover sends it from an activity with the
-worker's Temporal client. Both updates are idempotent in the protection run (the same operation begins once).
+The stand-by is the VM's claim: one operation at a time holds a VM, whatever its kind. Any operation run claims
+it by running ``protection_stand_by`` (``StandBy(vm, begin=FailoverBegin(operation=<its workflow id>))``) before
+it changes anything, and releases it with ``protection_go_on``; a claim refused because another operation holds
+the VM fails with ``OperationConflict`` naming that operation (non-retryable), and ``None`` means the VM is not
+protected. The protection run's validator makes the claim atomic: two operations started at once cannot both
+hold the VM. (Clients refuse earlier, before a run starts: :meth:`hvdr.client.Client.operation_conflict`.)
+
+A workflow cannot send an update to another workflow, and the protection run must *accept* the stand-by, so the
+operation sends it from an activity with the worker's Temporal client. Both updates are idempotent in the
+protection run (the same operation begins once).
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowHandle,
+    WorkflowQueryFailedError,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -35,6 +49,16 @@ class Protected(BaseModel):
     vm: str
 
 
+async def _holder(handle: WorkflowHandle[Any, Any]) -> str | None:
+    """The operation that holds the VM, as its protection run says (None when none does or it cannot say)."""
+    try:
+        details = await handle.query("details")
+    except (RPCError, WorkflowQueryFailedError):
+        return None
+    holder = details.get("failover_operation") if isinstance(details, dict) else None
+    return str(holder) if holder else None
+
+
 class RunLinks:
     """Registered on the workflow task queue's worker (it needs only Temporal, no host)."""
 
@@ -53,9 +77,11 @@ class RunLinks:
             result: CommandResult = await handle.execute_update(update, argument, result_type=CommandResult)
         except WorkflowUpdateFailedError as error:
             cause = error.cause
-            raise ApplicationError(
-                getattr(cause, "message", None) or str(cause), type="OperationConflict", non_retryable=True
-            ) from None
+            message = getattr(cause, "message", None) or str(cause)
+            holder = await _holder(handle)
+            if holder is not None and holder != getattr(argument, "operation", None):
+                message = f"{vm} is held by another operation, {holder}: wait for it to end (`hvdr show {holder}`)"
+            raise ApplicationError(message, type="OperationConflict", non_retryable=True) from None
         return result
 
     @activity.defn(name="protection_stand_by")

@@ -10,21 +10,22 @@ import asyncio
 from collections.abc import Callable
 
 from hvdr.cli.common import guarded, run_async, say
+from hvdr.cli.failover import print_report
 from hvdr.cli.protect import print_statuses
 from hvdr.cli.report import build_report, default_path, write_report
 from hvdr.client import Client
 from hvdr.errors import HvdrError
+from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
 from hvdr.inventory.discovery import record_discovery
-from hvdr.inventory.failover import failover_spec
-from hvdr.protection import DisableRequest, Endpoint, Phase, ProtectionStatus
+from hvdr.protection import DisableRequest, Phase
 from hvdr.runtime.stack import local_stack
 from hvdr.settings import Settings, load_settings
 
 DEMO_NAMESPACE = "hvdr-demo"
 DEMO_SPEED = 300.0
 CLOUD = "cloud-a"
-FAILOVER_VM = "db-01"
+TIER = "db"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -65,12 +66,13 @@ async def _demo(settings: Settings) -> None:
             f"{replicating}/{len(statuses)} VMs replicating to site-b; worst RPO {worst:.0f} s "
             f"(policy copy frequency 300 s)"
         )
-        await _failover_with_report(stack.client, stack.settings, statuses, announce)
+        if replicating != len(statuses):
+            raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
+        # Test failover of the tier and its clean-up go here (production replication keeps running meanwhile).
+        await _fail_over_and_back(client, demo, announce)
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
         announce("protection disabled again (replication removed on both hosts); the runs are complete")
-        if replicating != len(statuses):
-            raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
     say(
         ("Demo complete.", "green"),
         f" Its runs are in the web UI ({stack.server.ui_url}, namespace "
@@ -78,35 +80,38 @@ async def _demo(settings: Settings) -> None:
     )
 
 
-async def _failover_with_report(
-    client: Client, settings: Settings, statuses: list[ProtectionStatus], announce: Callable[[str], None]
-) -> None:
-    """A planned failover of one VM, and its HTML report written where `hvdr report` would put it."""
-    status = next(s for s in statuses if s.vm == FAILOVER_VM)
+async def _fail_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
+    """Planned failover of one tier to site-b, then failback home, printing each run's report (and writing the
+    planned failovers' HTML reports where `hvdr report` would put them)."""
     with session_for(settings) as session:
-        spec = failover_spec(
-            session,
-            FAILOVER_VM,
-            Endpoint(site=status.primary_site, host=status.primary_host),
-            Endpoint(site=status.replica_site, host=status.replica_host),
-            time_scale=DEMO_SPEED,
-        )
-    moved = await client.failover_planned(spec)
-    built = await build_report(client, moved.workflow_id, settings)
-    path = write_report(built, "html", default_path(settings, built.run_id))
-    vm = built.vms[0]
-    announce(
-        f"planned failover of {FAILOVER_VM} to {moved.now_runs_on.host}: {moved.outcome.replace('_', ' ')}, "
-        f"RTO {vm.rto_s or 0:.1f} s wall at {built.time_scale:g}x; HTML report: {path}"
-    )
-    if moved.outcome != "succeeded":
-        raise HvdrError(f"the planned failover of {FAILOVER_VM} {moved.outcome}: {moved.error}")
+        tier = [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
+    for back in (False, True):
+        specs = [await client.failover_spec(vm, back=back, time_scale=DEMO_SPEED) for vm in tier]
+        ids = [await client.start_planned_failover(spec) for spec in specs]
+        what = "failback of" if back else "planned failover of"
+        announce(f"{what} the {TIER} tier ({', '.join(tier)}): {', '.join(ids)}")
+        reports = await asyncio.gather(*(client.failover_result(i) for i in ids))
+        for report in reports:
+            print_report(report)
+        moved = [r for r in reports if r.outcome == "succeeded"]
+        if len(moved) != len(reports):
+            raise HvdrError(f"the {what} the {TIER} tier did not complete: `hvdr show {ids[0]}`")
+        where = ", ".join(sorted({r.now_runs_on.host for r in reports}))
+        announce(f"the {TIER} tier runs on {where}, zero data loss; protection follows the new direction")
+        if not back:
+            for report in reports:
+                built = await build_report(client, report.workflow_id, settings)
+                path = write_report(built, "html", default_path(settings, built.run_id))
+                rto = built.vms[0].rto_s or 0.0
+                announce(f"{report.vm}: RTO {rto:.1f} s wall at {built.time_scale:g}x; HTML report: {path}")
+        # Protection takes up monitoring in the new direction before the next move.
+        await client.wait_replicating(tier, timeout=120)
 
 
 @guarded
 def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
-    VM replicates, the status table, a planned failover of db-01 with its HTML report (path printed), then
-    protection disabled again."""
+    VM replicates, the status table, a planned failover of the database tier to site-b (with HTML reports) and its
+    failback, each run's report, then protection disabled again."""
     run_async(_demo(load_settings()))

@@ -12,13 +12,10 @@ from hvdr.cli.common import OutputFormat, emit, fail, guarded, run_async, say
 from hvdr.cli.testfailover import app as test_app
 from hvdr.cli.testfailover import print_steps, print_test_report
 from hvdr.client import Client
-from hvdr.errors import HvdrError
-from hvdr.failover import FailoverReport, FailoverSpec, ShutdownMode
+from hvdr.failover import FailoverReport, ShutdownMode
 from hvdr.inventory.db import session_for
-from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
-from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
 from hvdr.testfailover import TestFailoverReport
 from hvdr.unplanned import UnplannedReport
@@ -40,33 +37,71 @@ _MODES: dict[Shutdown, ShutdownMode] = {
 }
 
 
+_SHUTDOWN_HELP = (
+    "graceful: the guest shuts down (fails after Hyper-V's 5 minutes); force: then turned off; "
+    "turn-off: power off at once."
+)
+_FORCE_HELP = (
+    "Proceed although replication's health is Critical, when the last replication is at most an hour old "
+    "(never for a VM that is not protected or not replicating)."
+)
+VMs = Annotated[list[str] | None, typer.Option("--vm", help="A protected VM (repeatable).")]
+ShutdownOption = Annotated[Shutdown, typer.Option("--shutdown", help=_SHUTDOWN_HELP)]
+NoRollback = Annotated[
+    bool, typer.Option("--no-rollback", help="Leave everything as it is when a step fails (no compensation).")
+]
+Force = Annotated[bool, typer.Option("--force", help=_FORCE_HELP)]
+Wait = Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the runs and print their reports.")]
+Output = Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")]
+
+
 @app.command()
 @guarded
 def planned(
-    vm: Annotated[list[str] | None, typer.Option("--vm", help="A protected VM (repeatable).")] = None,
-    shutdown: Annotated[
-        Shutdown,
-        typer.Option(
-            "--shutdown",
-            help="graceful: the guest shuts down (fails after Hyper-V's 5 minutes); force: then turned off; "
-            "turn-off: power off at once.",
-        ),
-    ] = Shutdown.graceful,
-    no_rollback: Annotated[
-        bool, typer.Option("--no-rollback", help="Leave everything as it is when a step fails (no compensation).")
-    ] = False,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the runs and print their reports.")] = True,
-    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+    vm: VMs = None,
+    shutdown: ShutdownOption = Shutdown.graceful,
+    no_rollback: NoRollback = False,
+    force: Force = False,
+    wait: Wait = True,
+    output: Output = OutputFormat.table,
 ) -> None:
     """Planned failover, zero data loss: preflight → guest shutdown → prepare (final sync) → fail over on the
     replica → connect the mapped network → start → verify → reverse replication. A failed step after the
     shutdown is undone in reverse order and the source runs again (unless --no-rollback)."""
+    _move(vm, back=False, shutdown=shutdown, rollback=not no_rollback, force=force, wait=wait, output=output)
+
+
+@guarded
+def failback(
+    vm: VMs = None,
+    shutdown: ShutdownOption = Shutdown.graceful,
+    no_rollback: NoRollback = False,
+    force: Force = False,
+    wait: Wait = True,
+    output: Output = OutputFormat.table,
+) -> None:
+    """Return failed-over VMs to their home site (where the topology declares them): a planned failover back,
+    zero data loss, then reverse replication so protection runs in the original direction. One run per VM
+    (failback/<vm>); refused for a VM that is already home."""
+    _move(vm, back=True, shutdown=shutdown, rollback=not no_rollback, force=force, wait=wait, output=output)
+
+
+def _move(
+    vm: list[str] | None,
+    *,
+    back: bool,
+    shutdown: Shutdown,
+    rollback: bool,
+    force: bool,
+    wait: bool,
+    output: OutputFormat,
+) -> None:
     if not vm:
-        fail("name the VMs to fail over: --vm NAME (repeatable)", 2)
+        fail(f"name the VMs to {'fail back' if back else 'fail over'}: --vm NAME (repeatable)", 2)
     settings = load_settings()
     with session_for(settings) as session:
         names = vms_to_protect(session, vm, None)
-    reports = run_async(_planned(names, shutdown, not no_rollback, wait, settings.time_scale))
+    reports = run_async(_start(names, back, _MODES[shutdown], rollback, force, wait))
     if not wait:
         return
     if output is not OutputFormat.table:
@@ -78,35 +113,21 @@ def planned(
         raise typer.Exit(1)
 
 
-async def _planned(
-    names: list[str], shutdown: Shutdown, rollback: bool, wait: bool, time_scale: float
+async def _start(
+    names: list[str], back: bool, shutdown: ShutdownMode, rollback: bool, force: bool, wait: bool
 ) -> list[FailoverReport]:
     client = await Client.connect()
-    settings = client.settings
-    specs: list[FailoverSpec] = []
-    for name in names:
-        status = await client.protection_status(name)
-        with session_for(settings) as session:
-            specs.append(
-                failover_spec(
-                    session,
-                    name,
-                    Endpoint(site=status.primary_site, host=status.primary_host),
-                    Endpoint(site=status.replica_site, host=status.replica_host),
-                    shutdown=_MODES[shutdown],
-                    rollback=rollback,
-                    time_scale=time_scale,
-                )
-            )
+    # Every VM is checked before any run starts: one refused VM changes nothing for the others.
+    specs = [
+        await client.failover_spec(name, back=back, shutdown=shutdown, rollback=rollback, force=force) for name in names
+    ]
     ids = [await client.start_planned_failover(spec) for spec in specs]
-    say("Failover runs: ", ", ".join(ids))
+    say("Failback runs: " if back else "Failover runs: ", ", ".join(ids))
     if not wait:
         return []
     results = await asyncio.gather(*(client.failover_result(i) for i in ids), return_exceptions=True)
     reports = []
     for result in results:
-        if isinstance(result, HvdrError):
-            raise result
         if isinstance(result, BaseException):
             raise result
         reports.append(result)
@@ -155,12 +176,13 @@ def runs(
 @guarded
 def show(
     run: Annotated[
-        str, typer.Argument(help="A run id, e.g. failover/db-01 or testfailover/db-01 (`hvdr runs` lists them).")
+        str,
+        typer.Argument(help="A run id: failover/db-01, failback/db-01 or testfailover/db-01 (`hvdr runs` lists them)."),
     ],
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
-    """A failover or test failover run's report: every step with its start, duration and outcome, what was undone
-    (or cleaned up) and why."""
+    """A failover, failback or test failover run's report: every step with its start, duration and outcome, what
+    was undone (or cleaned up) and why."""
 
     async def shown() -> FailoverReport | TestFailoverReport:
         client = await Client.connect()

@@ -185,6 +185,13 @@ def cmdlet_latency(host: str, cmdlet: str, seconds: float, endpoints: EndpointsO
     _inject(endpoints, "cmdlet_latency", host=host, cmdlet=cmdlet, seconds=seconds)
 
 
+@fault_app.command("cmdlet-error")
+@guarded
+def cmdlet_error(host: str, cmdlet: str, endpoints: EndpointsOption = None) -> None:
+    """Make one cmdlet fail on a host (``The operation failed.``) before it changes anything."""
+    _inject(endpoints, "cmdlet_error", host=host, cmdlet=cmdlet)
+
+
 @fault_app.command("storage-full")
 @guarded
 def storage_full(host: str, endpoints: EndpointsOption = None) -> None:

@@ -68,6 +68,15 @@ def failover_spec(
     )
 
 
+def vm_home(session: Session, vm: str) -> tuple[str, str | None]:
+    """The host the topology declares the VM on, and that host's site: where failback returns it."""
+    row = session.get(VMRow, vm)
+    if row is None:
+        raise NotFound(f"unknown VM {vm!r}: `hvdr vms` lists the known ones")
+    declared = VM.model_validate(row.spec)
+    return declared.host, _home_site(session, declared)
+
+
 def _home_site(session: Session, declared: VM) -> str | None:
     """The site of the host the topology declares the VM on (its home, where failback returns it)."""
     host = session.get(HostRow, declared.host)

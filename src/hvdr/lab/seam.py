@@ -120,12 +120,14 @@ class WireFaults:
     ``down``: refuse connections on the host's port. ``latency_s``: added to every WS-Management request.
     ``error_rate``: the fraction of requests answered with HTTP 500 and a WS-Management fault.
     ``cmdlet_latency_s``: extra seconds a given cmdlet takes (keyed by cmdlet name, case-insensitive).
+    ``cmdlet_errors``: cmdlets (lower-case names) that fail before they change anything.
     """
 
     down: bool = False
     latency_s: float = 0.0
     error_rate: float = 0.0
     cmdlet_latency_s: dict[str, float] = field(default_factory=dict)
+    cmdlet_errors: set[str] = field(default_factory=set)
 
 
 class PSHost(Protocol):

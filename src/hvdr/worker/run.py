@@ -45,8 +45,12 @@ def build_workers(
     workflow_task_queue: str = WORKFLOW_TASK_QUEUE,
     settings: Settings | None = None,
     hosts: Hosts | None = None,
+    sticky_timeout: timedelta = timedelta(seconds=10),
 ) -> list[Worker]:
-    """One worker for the workflows and one per site for that site's activities (sharing one host directory)."""
+    """One worker for the workflows and one per site for that site's activities (sharing one host directory).
+
+    ``sticky_timeout``: how long a run's next workflow task waits for the worker that ran the last one before
+    another worker takes it (after a crash, that is how long the runs it had cached pause)."""
     settings = settings or getattr(hosts, "settings", None)
     hosts = hosts or HostDirectory(settings or load_settings())
     # A client from hvdr.client carries the telemetry interceptors (and the worker inherits them); another gets
@@ -64,6 +68,7 @@ def build_workers(
             activities=workflow_activities(client, settings),
             max_concurrent_workflow_tasks=WORKFLOW_TASKS,
             graceful_shutdown_timeout=drain_timeout,
+            sticky_queue_schedule_to_start_timeout=sticky_timeout,
             interceptors=worker_interceptors,
             workflow_runner=runner,
         )

@@ -135,7 +135,13 @@ class FailoverSequence:
         spec = self.state.spec
         source: hv.VMInfo = await self._on_source(
             FailoverActivities.check_source,
-            SourceCheck(host=spec.source.host, vm=spec.vm, replica_host=spec.target.host),
+            SourceCheck(
+                host=spec.source.host,
+                vm=spec.vm,
+                replica_host=spec.target.host,
+                force=spec.force,
+                max_point_age_s=spec.max_point_age_s,
+            ),
         )
         self._source_was_running = source.state is not hv.VMState.OFF
         await self._on_target(
@@ -315,7 +321,7 @@ class FailoverSequence:
 class PlannedFailoverWorkflow:
     @workflow.init
     def __init__(self, spec: FailoverSpec) -> None:
-        self.state = FailoverState(spec=spec)
+        self.state = FailoverState(spec=spec, kind=spec.kind)
         self._publisher = Publisher()
 
     @workflow.query

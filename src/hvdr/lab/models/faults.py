@@ -12,6 +12,8 @@ partition      site_a, site_b                         replication between the tw
 latency        host, seconds                          added to every WS-Management request (the wire applies it).
 error_rate     host, rate                             that fraction of requests get HTTP 500 (the wire applies it).
 cmdlet_latency host, cmdlet, seconds                  extra seconds one cmdlet takes on that host (the wire).
+cmdlet_error   host, cmdlet                           that cmdlet fails on that host before it changes anything, with
+                                                      the host's generic ``The operation failed.`` (OperationFailed).
 storage_full   host                                   the host's replica storage is full: replication into it fails
                                                       and the relationship goes to Error; enabling to it fails.
 hung_guest     host, vm                               the guest accepts a shutdown and never completes it: Stop-VM
@@ -37,6 +39,7 @@ KINDS: dict[str, tuple[str, ...]] = {
     "latency": ("host", "seconds"),
     "error_rate": ("host", "rate"),
     "cmdlet_latency": ("host", "cmdlet", "seconds"),
+    "cmdlet_error": ("host", "cmdlet"),
     "storage_full": ("host",),
     "hung_guest": ("host", "vm"),
     "slow_boot": ("host", "vm", "seconds"),
@@ -110,4 +113,6 @@ class FaultSet:
             elif fault.kind == "cmdlet_latency":
                 key = str(fault.params["cmdlet"]).lower()
                 wire.cmdlet_latency_s[key] = wire.cmdlet_latency_s.get(key, 0.0) + float(fault.params["seconds"])
+            elif fault.kind == "cmdlet_error":
+                wire.cmdlet_errors.add(str(fault.params["cmdlet"]).lower())
         return wire

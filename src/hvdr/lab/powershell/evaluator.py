@@ -479,6 +479,8 @@ class Evaluator:
         if self.variables.get("progresspreference") != "SilentlyContinue":
             self.progress = True
         try:
+            if name.lower() in self.host.wire_faults().cmdlet_errors:
+                raise PSError("The operation failed.", error_id="OperationFailed", category="NotSpecified")
             result = cmdlet(Invocation(name, named, positional, list(pipeline_input), piped))
         except PSError as error:
             self.handle_error(
