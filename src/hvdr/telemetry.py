@@ -42,6 +42,10 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 from temporalio.worker import Interceptor as WorkerInterceptor
 
 log = logging.getLogger(__name__)
+# A workflow's step span is a context manager in the run's coroutine; when the worker evicts a run from its cache
+# (or the process ends) the garbage collector closes it in another context and OpenTelemetry logs "Failed to
+# detach context" with a traceback. The span has ended either way; what is left is noise on an operator's terminal.
+logging.getLogger("opentelemetry.context").setLevel(logging.CRITICAL)
 
 OTLP_ENDPOINT = "OTEL_EXPORTER_OTLP_ENDPOINT"
 SERVICE = "hvdr"
