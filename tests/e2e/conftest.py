@@ -113,15 +113,27 @@ class Estate:
 class CrashGate(ClientInterceptor, Interceptor):
     """Once armed for a run, refuses that run's next activity attempt (and, from then on, every activity: the
     worker is dying) before it does anything; the attempt fails retryably, and the next attempt goes to the
-    workers started after the crash."""
+    workers started after the crash. Armed with ``hold_before``, it holds that run's first attempt of the named
+    activity instead, before it does anything, until :meth:`release` (the workers live on; the test breaks something
+    else meanwhile)."""
 
     def __init__(self) -> None:
         self.workflow_id: str | None = None
         self.refused: str | None = None
         self.reached = asyncio.Event()
+        self.hold: asyncio.Event | None = None
+        self.hold_before: str | None = None
 
-    def arm(self, workflow_id: str) -> None:
-        self.workflow_id = workflow_id
+    def arm(self, workflow_id: str, *, hold_before: str | None = None) -> None:
+        self.workflow_id, self.hold_before = workflow_id, hold_before
+        self.hold = asyncio.Event() if hold_before else None
+
+    def release(self) -> None:
+        """Let a held attempt go on, and disarm."""
+        assert self.hold is not None
+        self.hold.set()
+        self.workflow_id, self.hold, self.hold_before = None, None, None
+        self.reached = asyncio.Event()
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         return _Gated(next, self)
@@ -134,6 +146,12 @@ class _Gated(ActivityInboundInterceptor):
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         gate, info = self.gate, activity.info()
+        if gate.hold is not None:
+            if (info.workflow_id, info.activity_type) == (gate.workflow_id, gate.hold_before):
+                hold = gate.hold
+                gate.reached.set()
+                await hold.wait()
+            return await self.next.execute_activity(input)
         if gate.reached.is_set() or (gate.workflow_id is not None and info.workflow_id == gate.workflow_id):
             if not gate.reached.is_set():
                 gate.refused = info.activity_type
