@@ -17,6 +17,8 @@ def test_demo_runs_end_to_end_and_leaves_nothing_running(tmp_path: Path) -> None
     assert result.code == 0, result.out + result.err
     assert "12/12 VMs replicating to site-b" in result.out
     assert "Demo complete." in result.out
+    assert "db-01 - Test runs verified on vSwitch-DR-Test" in result.out, "the test VM runs on the test network"
+    assert "db-01: test VM removed, nothing left behind" in result.out
     assert "Traceback" not in result.err
     printed = re.search(r"HTML report: (\S+\.html)", result.out)
     assert printed, result.out

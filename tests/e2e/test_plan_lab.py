@@ -84,13 +84,13 @@ class Checksums:
                 source, target = self.where.get(row["name"], ("", ""))
                 # Off and still the primary: shut down, not yet the reversed replica (which receives new writes).
                 if row["host"] == source and row["power_state"] == "Off" and row["replication_mode"] == "Primary":
-                    self.source.setdefault(row["name"], row["disk_checksum"])
+                    self.source.setdefault(row["name"], row["replicated_checksum"])
                 if (
                     row["host"] == target
                     and row["replication_state"] == "FailedOverWaitingCompletion"
                     and row["power_state"] == "Off"
                 ):
-                    self.failed_over[row["name"]] = row["disk_checksum"]
+                    self.failed_over[row["name"]] = row["replicated_checksum"]
             time.sleep(0.05)  # each /vms reads every disk's checksum: poll gently
 
     def stop(self) -> None:
@@ -121,8 +121,9 @@ def _assert_moved(estate: Estate, report: PlanReport) -> None:
 
 
 @pytest.mark.xfail(
-    reason="2 of 2 runs on 2026-12-02: the plan succeeded and 11 VMs matched, but web-06's failed-over copy "
-    "differed from its source's checksum at shutdown — a lost block or a watcher race, not yet decided",
+    reason="the last assertion, the dry run's prediction within 20 %, missed on 2026-12-02 under a load average of "
+    "about 10 (29.3 s predicted, 22.7 s measured); every assertion before it (zero blocks lost on all twelve VMs, "
+    "groups in order by the lab's call log, each state change once, actions and approval) passed",
     strict=False,
 )
 async def test_default_plan_fails_over_in_group_order_and_the_dry_run_predicts_the_next(estate: Estate) -> None:

@@ -7,12 +7,14 @@ endpoints and the inventory — so it never touches a real estate's runs or inve
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Callable
 
 from hvdr.cli.common import guarded, run_async, say
 from hvdr.cli.failover import print_report
 from hvdr.cli.protect import print_statuses
 from hvdr.cli.report import build_report, default_path, write_report
+from hvdr.cli.testfailover import print_test_report
 from hvdr.client import Client
 from hvdr.errors import HvdrError
 from hvdr.inventory import queries
@@ -36,7 +38,7 @@ def demo_settings(settings: Settings) -> Settings:
 
 async def _demo(settings: Settings) -> None:
     demo = demo_settings(settings)
-    step = iter(range(1, 20))
+    step = itertools.count(1)
 
     def announce(text: str) -> None:
         say((f"{next(step)}.", "bold"), " ", text)
@@ -68,8 +70,9 @@ async def _demo(settings: Settings) -> None:
         )
         if replicating != len(statuses):
             raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
-        # Test failover of the tier and its clean-up go here (production replication keeps running meanwhile).
-        await _fail_over_and_back(client, demo, announce)
+        await _test_failover(client, stack.settings, announce)
+        # The stack's settings know the lab (its endpoints): the reports attach the checksums it measured.
+        await _fail_over_and_back(client, stack.settings, announce)
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
         announce("protection disabled again (replication removed on both hosts); the runs are complete")
@@ -80,11 +83,39 @@ async def _demo(settings: Settings) -> None:
     )
 
 
+async def _test_failover(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
+    """Test failover of one tier on site-b's test network, verified, then cleaned up; production replication
+    keeps running, its RPO measured throughout."""
+    tier = _tier(settings)
+    announce(f"test failover of the {TIER} tier ({', '.join(tier)}): testfailover/<vm>, on the mapped test network")
+    kept = await asyncio.gather(*(client.test_failover(vm) for vm in tier))
+    failed = [r for r in kept if r.phase != "keep"]
+    if failed:
+        raise HvdrError(f"the test failover of {failed[0].vm} failed: `hvdr show {failed[0].workflow_id}`")
+    for report in kept:
+        announce(f"{report.test_vm} runs verified on {report.test_network or 'no network'} (from {report.point})")
+    for report in await asyncio.gather(*(client.test_failover_cleanup(vm) for vm in tier)):
+        print_test_report(report)
+        if not report.cleaned_up:
+            raise HvdrError(
+                f"the clean-up of {report.vm}'s test failover was not confirmed: `hvdr show {report.workflow_id}`"
+            )
+        rpo = report.rpo
+        announce(
+            f"{report.vm}: test VM removed, nothing left behind; production RPO during the test "
+            f"{rpo.min_s or 0:.0f}-{rpo.max_s or 0:.0f} s (threshold {rpo.threshold_s or 0:.0f} s)"
+        )
+
+
+def _tier(settings: Settings) -> list[str]:
+    with session_for(settings) as session:
+        return [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
+
+
 async def _fail_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
     """Planned failover of one tier to site-b, then failback home, printing each run's report (and writing the
     planned failovers' HTML reports where `hvdr report` would put them)."""
-    with session_for(settings) as session:
-        tier = [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
+    tier = _tier(settings)
     for back in (False, True):
         specs = [await client.failover_spec(vm, back=back, time_scale=DEMO_SPEED) for vm in tier]
         ids = [await client.start_planned_failover(spec) for spec in specs]
@@ -112,6 +143,6 @@ async def _fail_over_and_back(client: Client, settings: Settings, announce: Call
 def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
-    VM replicates, the status table, a planned failover of the database tier to site-b (with HTML reports) and its
-    failback, each run's report, then protection disabled again."""
+    VM replicates, the status table, a test failover of the database tier and its clean-up, a planned failover
+    of the tier to site-b (with HTML reports) and its failback, each run's report, then protection disabled."""
     run_async(_demo(load_settings()))

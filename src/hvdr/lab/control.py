@@ -5,8 +5,8 @@ call counts, clock.
 ``GET /health``            status, simulated time, speed, counts, ``split_brain`` (VMs with two copies running
                            that both wrote since the failover: name, id, hosts, modes, failed_over_at)
 ``GET /vms``               every VM copy on every host: name, host, site, power_state, replication_mode,
-                           replication_state, replication_health, disk_checksum (+ id, tier, pending_bytes,
-                           heartbeat, split_brain …)
+                           replication_state, replication_health, disk_checksum, replicated_checksum (over
+                           the disks replication carries) (+ id, tier, pending_bytes, heartbeat, split_brain …)
 ``GET /hosts``             the endpoints document (``{"control", "hosts": [...]}``)
 ``GET /faults``            faults in force
 ``POST /faults``           inject ``{"kind": ..., <params>}`` (see ``hvdr.lab.models.faults``) → 201 + the fault

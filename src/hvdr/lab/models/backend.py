@@ -362,9 +362,10 @@ class LabBackend:
         lost: int | None = None
         if source is not None:
             self.catch_up(source, at)
-            lost = sum(
+            lost = sum(  # over the disks replication carries: an excluded one never reaches the replica
                 sum(1 for a, b in zip(mine.blocks, theirs.blocks, strict=False) if a != b)
                 for mine, theirs in zip(replica.disks, source.disks, strict=False)
+                if not mine.excluded
             )
         self.failovers.append(
             {
@@ -374,8 +375,8 @@ class LabBackend:
                 "at": to_datetime(at).isoformat(),
                 "replica_host": replica.host.fqdn,
                 "source_host": source.host.fqdn if source is not None else primary_server,
-                "replica_checksum": replica.checksum(),
-                "source_checksum": source.checksum() if source is not None else None,
+                "replica_checksum": replica.replicated_checksum(),
+                "source_checksum": source.replicated_checksum() if source is not None else None,
                 "blocks_lost": lost,
             }
         )
@@ -409,6 +410,7 @@ class LabBackend:
                             "pending_bytes": rel.pending_bytes() if rel else 0,
                             "recovery_points": len(rel.history.points) if rel else 0,
                             "disk_checksum": vm.checksum(),
+                            "replicated_checksum": vm.replicated_checksum(),
                             "tier": vm.tier,
                             "heartbeat": hb.name if (hb := vm.heartbeat(now)) is not None else None,
                             "split_brain": vm.id in split,

@@ -177,6 +177,11 @@ class VirtualMachine:
     def checksum(self) -> str:
         return disks_checksum(self.disks)
 
+    def replicated_checksum(self) -> str:
+        """Over the disks replication carries: an excluded disk (a pagefile) never reaches the replica, so a
+        failed-over copy is compared with its source on these alone."""
+        return disks_checksum([d for d in self.disks if not d.excluded])
+
     def like(self, other: VirtualMachine) -> None:
         """Take the guest's timings from another copy of the same VM."""
         self.boot_s = other.boot_s
