@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.testfailover import TestFailoverInput, TestFailoverReport, testfailover_workflow_id
     from hvdr.visibility import HVDR_PHASE, search_attributes
 
-from hvdr.workflows.kit import Publisher, reason
+from hvdr.workflows.kit import Publisher, drill_outcome, reason
 
 STARTED_BY = "hvdr.startedBy"
 LINKS = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["UnknownPlan"])
@@ -69,6 +69,7 @@ class DrillWorkflow:
         s.outcome = "succeeded" if s.error is None and s.succeeded else "failed"
         s.ended_at = workflow.now()
         await self._record(request.plan)
+        drill_outcome(request.plan, s.outcome)  # a metric: no history event, so recorded drills still replay
         self._publish("done" if s.outcome == "succeeded" else "failed", self._summary())
         return s
 
