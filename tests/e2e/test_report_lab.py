@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hvdr.cli.main import app
 from hvdr.errors import NotFound
-from hvdr.failover import Step
+from hvdr.failover import PLANNED_STEPS, Step
 from tests.cli.helpers import Result
 from tests.e2e.conftest import Estate
 from tests.e2e.test_failover_lab import _protected, _spec
@@ -44,7 +44,7 @@ async def test_the_report_of_a_planned_failover_matches_the_run(estate: Estate, 
     assert [(s.name, s.started_at, s.ended_at, s.outcome, s.message) for s in vm.steps] == [
         (s.step.value, s.started_at, s.ended_at, s.outcome, s.detail) for s in run.steps
     ]
-    assert [s.name for s in vm.steps] == [s.value for s in Step]
+    assert [s.name for s in vm.steps] == [s.value for s in PLANNED_STEPS]
     assert report.started_by == estate.settings.identity
     assert (vm.source, vm.now_runs_on) == (run.source.host, run.target.host)
     # db-02 belongs to plan three-tier (target 3600 s); the lab's clock ran at the run's time scale.
@@ -69,7 +69,7 @@ async def test_the_report_of_a_planned_failover_matches_the_run(estate: Estate, 
     assert written.code == 0, written.out + written.err
     assert str(page.resolve()) in written.out.replace("\n", "")
     html = page.read_text(encoding="utf-8")
-    assert html.count('<rect class="bar"') == len(Step), html
+    assert html.count('<rect class="bar"') == len(PLANNED_STEPS), html
     assert "disk checksums equal" in html, "the CLI adds the lab's checksums"
     listed = await _hvdr("report", "--format", "json")
     assert listed.code == 0, listed.out + listed.err

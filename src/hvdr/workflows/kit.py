@@ -121,6 +121,11 @@ class step:
             self._token = otel_context.attach(trace.set_span_in_context(self._span))
 
     async def __aexit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: object) -> None:
+        if isinstance(error, GeneratorExit):
+            # The worker evicted the run (or is shutting down) and closes its coroutine outside the workflow's
+            # event loop: the step did not end, and no workflow API may be called here. Whichever worker runs
+            # the run next replays the step and ends its span there.
+            return
         outcome = "done" if error is None else "failed"
         if self._span is not None:
             otel_context.detach(self._token)  # type: ignore[arg-type]
