@@ -8,6 +8,7 @@ import asyncio
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -121,6 +122,7 @@ async def test_a_second_failover_of_the_same_vm_is_refused(estate: Estate) -> No
     await _protected(estate, "app-01")
     spec = _spec(estate, "app-01")
     _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=2.0)
+    began = datetime.now(UTC)
     first = await estate.client.start_planned_failover(spec)
     from hvdr.errors import Conflict
 
@@ -128,7 +130,9 @@ async def test_a_second_failover_of_the_same_vm_is_refused(estate: Estate) -> No
         await estate.client.start_planned_failover(spec)
     report = await estate.client.failover_result(first)
     assert report.outcome == "succeeded", report
-    [run] = await estate.client.runs(vm="APP-01", kind="failover")
+    # Newest first; the session's server also lists this VM's runs of earlier tests (closed).
+    run = (await estate.client.runs(vm="APP-01", kind="failover"))[0]
+    assert run.started_at is not None and run.started_at >= began - timedelta(seconds=1), run
     assert (run.workflow_id, run.status, run.phase, run.site) == ("failover/app-01", "completed", "done", "site-b")
     shown = await estate.client.show("failover/APP-01")
     assert [s.step for s in shown.steps] == list(PLANNED_STEPS) and shown.outcome == "succeeded"

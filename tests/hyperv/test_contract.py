@@ -144,6 +144,7 @@ def _builders() -> set[str]:
     helpers = {
         "ps_quote",
         "ps_name",
+        "ps_names",
         "ps_bool",
         "ps_datetime",
         "ps_guid",

@@ -227,8 +227,11 @@ async def refuse_conflicts(client: Client, vm: str) -> ProtectionStatus:
         )
     protection = client.get_workflow_handle(protection_workflow_id(vm))
     try:
+        # A closed run still answers queries (by replay) with its last phase: only a running one protects the VM.
+        if (await protection.describe()).status is not WorkflowExecutionStatus.RUNNING:
+            raise LookupError(protection.id)
         status: ProtectionStatus = await protection.query("status", result_type=ProtectionStatus)
-    except RPCError:
+    except (RPCError, LookupError):
         status = ProtectionStatus.unknown(vm, protection.id, "no protection run")
     if status.phase is Phase.FAILOVER:
         raise _fail(
