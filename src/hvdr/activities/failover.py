@@ -23,11 +23,12 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
-from hvdr.failover import FailoverIP, ShutdownMode
+from hvdr.failover import FailoverIP, FailoverSpec, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
 from hvdr.recovery_points import LATEST, RecoveryPointInfo
+from hvdr.testfailover import TestFailoverSpec
 from hvdr.topology import same_host
 
 S = hv.ReplicationState
@@ -79,10 +80,24 @@ class VerifyInput(BaseModel):
     time_scale: float = 1.0
     poll_s: float = 5.0
 
+    @classmethod
+    def at_target(cls, spec: FailoverSpec | TestFailoverSpec, vm: str | None = None) -> VerifyInput:
+        """Verify ``vm`` (the spec's VM unless named, e.g. its test VM) on the spec's target host."""
+        return cls(
+            host=spec.target.host,
+            vm=vm or spec.vm,
+            failover_ip=spec.failover_ip.address if spec.failover_ip else None,
+            timeout_s=spec.boot_timeout_s,
+            time_scale=spec.time_scale,
+        )
+
 
 class Verified(BaseModel):
     heartbeat: str | None
     ip_addresses: list[str]
+
+    def describe(self) -> str:
+        return f"heartbeat {self.heartbeat}; guest reports {', '.join(self.ip_addresses) or 'no address'}"
 
 
 class PlacementInput(BaseModel):

@@ -181,15 +181,9 @@ class FailoverSequence:
         spec = self.state.spec
         verified = await self._on_target(
             FailoverActivities.verify,
-            VerifyInput(
-                host=spec.target.host,
-                vm=spec.vm,
-                failover_ip=spec.failover_ip.address if spec.failover_ip else None,
-                timeout_s=spec.boot_timeout_s,
-                time_scale=spec.time_scale,
-            ),
+            VerifyInput.at_target(spec),
         )
-        return f"heartbeat {verified.heartbeat}; guest reports {', '.join(verified.ip_addresses) or 'no address'}"
+        return verified.describe()
 
     # -- compensation -----------------------------------------------------------------------------------------
 

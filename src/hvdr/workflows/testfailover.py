@@ -178,16 +178,10 @@ class TestFailoverWorkflow:
         spec = self.state.spec
         verified = await self._on_target(
             FailoverActivities.verify,
-            VerifyInput(
-                host=spec.target.host,
-                vm=self._test_vm(),
-                failover_ip=spec.failover_ip.address if spec.failover_ip else None,
-                timeout_s=spec.boot_timeout_s,
-                time_scale=spec.time_scale,
-            ),
+            VerifyInput.at_target(spec, self._test_vm()),
         )
         await self._measure(TestStep.VERIFY)
-        return f"heartbeat {verified.heartbeat}; guest reports {', '.join(verified.ip_addresses) or 'no address'}"
+        return verified.describe()
 
     async def _keep(self) -> None:
         """Keep the test VM until the keep time ends or an operator asks for the clean-up, measuring the RPO."""
