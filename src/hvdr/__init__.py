@@ -12,6 +12,7 @@ from hvdr.models import DiscoveredSite, PingReply, PingResult
 from hvdr.outcomes import CommandOutcome, ProtectionProgress, ProtectionRollout, ProtectionRun
 from hvdr.protection import CommandResult, Phase, ProtectionSpec, ProtectionStatus
 from hvdr.settings import Settings, load_settings
+from hvdr.shutdown import run
 from hvdr.testfailover import TestFailoverReport, TestFailoverSpec
 from hvdr.unplanned import RecoveryPoints, ReverseReport, UnplannedReport, UnplannedSpec
 
@@ -43,4 +44,5 @@ __all__ = [
     "UnplannedReport",
     "UnplannedSpec",
     "load_settings",
+    "run",
 ]

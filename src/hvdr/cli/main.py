@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import sys
 from importlib.metadata import version
 
 import typer
@@ -29,6 +26,7 @@ from hvdr.cli import (
 )
 from hvdr.cli.common import tolerant_streams
 from hvdr.display import SafeLogFormatter
+from hvdr.shutdown import exit_code, leave
 
 app = typer.Typer(
     name="hvdr",
@@ -79,9 +77,5 @@ def main() -> None:
     try:
         app()
     except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(OSError, ValueError):  # a closed pipe has nothing left to flush to
-                stream.flush()
-    os._exit(code)
+        code = exit_code(exc)
+    leave(code)
