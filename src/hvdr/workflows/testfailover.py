@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
         TestStarted,
         TestSwitchInput,
     )
-    from hvdr.protection import ProtectionStatus
+    from hvdr.protection import Endpoint, ProtectionStatus
     from hvdr.settings import WORKFLOW_TASK_QUEUE
     from hvdr.testfailover import (
         CleanupRequest,
@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from hvdr.visibility import HVDR_PHASE
 
-from hvdr.workflows.failover import LINK_RETRY, _describe
+from hvdr.workflows.failover import LINK_RETRY, Execute, Link, _describe
 from hvdr.workflows.kit import (
     HOST_COMMAND,
     MEASURE,
@@ -68,6 +68,144 @@ class StepFailed(Exception):
         self.message = message
 
 
+class TestSequence:
+    """The test failover of one VM — bring-up (preflight, failover -AsTest, connect, start, verify), clean-up and
+    its confirmation, production's RPO samples — over whatever runs its activities: the single-VM workflow (on
+    the replica site's queue) or a recovery plan (host steps batched per host). Only the replica host is touched.
+    ``on_begin`` hears of each step as it starts."""
+
+    __test__ = False
+
+    def __init__(
+        self, state: TestFailoverState, execute: Execute, link: Link, *, on_begin: Callable[[str], None]
+    ) -> None:
+        self.state = state
+        self._execute, self._link = execute, link
+        self._on_begin = on_begin
+
+    async def bring_up(self) -> None:
+        """Raises :class:`StepFailed` at the step that failed (the owner then cleans up)."""
+        spec = self.state.spec
+        await self._step(TestStep.PREFLIGHT, self._preflight)
+        await self._step(TestStep.FAILOVER, self._failover)
+        if spec.test_network is not None:
+            network = spec.test_network
+            await self._step(
+                TestStep.CONNECT,
+                lambda: self._on_target(
+                    FailoverActivities.connect,
+                    ConnectInput(host=spec.target.host, vm=self.test_vm(), network=network),
+                ),
+            )
+        await self._step(
+            TestStep.START,
+            lambda: self._on_target(FailoverActivities.start_vm, HostVM(host=spec.target.host, vm=self.test_vm())),
+        )
+        await self._step(TestStep.VERIFY, self._verify)
+
+    async def _preflight(self) -> str:
+        spec = self.state.spec
+        status: ProtectionStatus = await self._link(
+            TestFailoverLinks.check_operations, OperationsCheck(vm=spec.vm), f"no other operation holds {spec.vm}"
+        )
+        await self._on_target(
+            FailoverActivities.check_target,
+            TargetCheck(host=spec.target.host, vm=spec.vm, network=spec.test_network, failover_ip=spec.failover_ip),
+        )
+        switch: str = await self._on_target(
+            TestFailoverActivities.prepare_replica,
+            TestSwitchInput(host=spec.target.host, vm=spec.vm, network=spec.test_network),
+        )
+        await self.measure(TestStep.PREFLIGHT)
+        return f"protection {status.phase.value}; replica ready on {spec.target.host}; {switch}"
+
+    async def _failover(self) -> str:
+        spec = self.state.spec
+        started: TestStarted = await self._on_target(
+            TestFailoverActivities.start,
+            TestStart(host=spec.target.host, vm=spec.vm, point=spec.point),
+        )
+        self.state.test_vm, self.state.point = started.test_vm, started.point
+        return f"{started.test_vm} created on {spec.target.host} from {started.point}"
+
+    async def _verify(self) -> str:
+        spec = self.state.spec
+        verified = await self._on_target(
+            FailoverActivities.verify,
+            VerifyInput.at_target(spec, self.test_vm()),
+        )
+        await self.measure(TestStep.VERIFY)
+        return verified.describe()
+
+    async def clean_up(self) -> None:
+        """Remove the test VM (when it may exist) and confirm that nothing is left on the replica host."""
+        s, spec = self.state, self.state.spec
+        if TestStep.FAILOVER not in {r.step for r in s.steps}:
+            return  # nothing was created (and a test VM found at preflight is someone else's)
+        target = HostVM(host=spec.target.host, vm=spec.vm)
+        try:
+            await self._step(
+                TestStep.CLEANUP,
+                lambda: self._on_target(TestFailoverActivities.remove, target, HOST_COMMAND),
+            )
+            await self._step(TestStep.CONFIRM, lambda: self._confirm(target))
+        except StepFailed as failed:
+            message = (
+                f"{failed.step.value}: {failed.message} (remove it by hand: Stop-VMFailover -VMName "
+                f"'{spec.vm}' on {spec.target.host})"
+            )
+            s.error = f"{s.error}; {message}" if s.error else message
+            s.failed_step = s.failed_step or failed.step
+            return
+        await self.measure(TestStep.CONFIRM)
+
+    async def _confirm(self, target: HostVM) -> str:
+        left: Leftovers = await self._on_target(TestFailoverActivities.confirm, target)
+        self.state.cleaned_up = True
+        return left.detail
+
+    async def measure(self, step: TestStep) -> None:
+        """One RPO sample of production replication, read on the replica host; never fails the test."""
+        spec = self.state.spec
+        try:
+            measured: Measurement = await self._on_target(
+                ProtectionActivities.measure_replication,
+                MeasureInput(host=spec.target.host, vm=spec.vm, max_age_s=0),
+                MEASURE,
+            )
+        except (ActivityError, ApplicationError):
+            self.state.rpo.add(RpoSample(at=workflow.now(), step=step, rpo_s=None, state="not measured"))
+            return
+        report = measured.report
+        rpo = None
+        if report is not None and report.last_replication_time is not None:
+            rpo = max((measured.host_time - report.last_replication_time).total_seconds(), 0.0)
+        state = f"{report.state.value}/{report.health.value}" if report is not None else "not reported"
+        self.state.rpo.add(RpoSample(at=workflow.now(), step=step, rpo_s=rpo, state=state))
+
+    async def _step(self, step: TestStep, action: Callable[[], Awaitable[Any]]) -> None:
+        s = self.state
+        s.step = step
+        record = TestStepRecord(step=step, started_at=workflow.now())
+        s.steps.append(record)
+        self._on_begin(step.value)
+        try:
+            result = await action()
+        except (ActivityError, ApplicationError) as error:
+            record.ended_at, record.outcome = workflow.now(), "failed"
+            record.detail = reason(error)
+            raise StepFailed(step, record.detail) from None
+        record.ended_at, record.outcome = workflow.now(), "done"
+        record.detail = result if isinstance(result, str) else _describe(result)
+
+    def test_vm(self) -> str:
+        return self.state.test_vm or f"{self.state.spec.vm} - Test"
+
+    async def _on_target(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
+        result: T = await self._execute(method, argument, self.state.spec.target, how)
+        return result
+
+
 @workflow.defn(name="TestFailover")
 class TestFailoverWorkflow:
     __test__ = False
@@ -78,6 +216,7 @@ class TestFailoverWorkflow:
             spec=request.spec, rpo=RpoDuringTest(threshold_s=request.spec.rpo_threshold_s)
         )
         self._publisher = Publisher()
+        self._sequence = TestSequence(self.state, self._activity, self._link, on_begin=self._publish)
 
     @workflow.query
     def details(self) -> TestFailoverState:
@@ -103,27 +242,10 @@ class TestFailoverWorkflow:
 
     @workflow.run
     async def run(self, request: TestFailoverInput) -> TestFailoverReport:
-        s, spec = self.state, self.state.spec
+        s = self.state
         try:
             if s.step is not TestStep.KEEP:  # a continued run resumes in the keep
-                await self._step(TestStep.PREFLIGHT, self._preflight)
-                await self._step(TestStep.FAILOVER, self._failover)
-                if spec.test_network is not None:
-                    network = spec.test_network
-                    await self._step(
-                        TestStep.CONNECT,
-                        lambda: self._on_target(
-                            FailoverActivities.connect,
-                            ConnectInput(host=spec.target.host, vm=self._test_vm(), network=network),
-                        ),
-                    )
-                await self._step(
-                    TestStep.START,
-                    lambda: self._on_target(
-                        FailoverActivities.start_vm, HostVM(host=spec.target.host, vm=self._test_vm())
-                    ),
-                )
-                await self._step(TestStep.VERIFY, self._verify)
+                await self._sequence.bring_up()
             await self._keep()
         except StepFailed as failed:
             s.error, s.failed_step = f"{failed.step.value}: {failed.message}", failed.step
@@ -134,54 +256,13 @@ class TestFailoverWorkflow:
                 record.ended_at, record.outcome, record.detail = workflow.now(), "failed", "the run was cancelled"
             s.error, s.failed_step = f"{s.step.value}: the run was cancelled", s.step
             s.cleanup_by = "the run, because it was cancelled"
-        await self._clean_up()
+        await self._sequence.clean_up()
         if s.error is None and s.cleaned_up:
             s.outcome = "succeeded"
         else:
             s.outcome = "failed"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._finish()
-
-    # -- the steps --------------------------------------------------------------------------------------------
-
-    async def _preflight(self) -> str:
-        spec = self.state.spec
-        status: ProtectionStatus = await workflow.execute_activity_method(
-            TestFailoverLinks.check_operations,
-            OperationsCheck(vm=spec.vm),
-            task_queue=WORKFLOW_TASK_QUEUE,
-            summary=f"no other operation holds {spec.vm}",
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LINK_RETRY,
-        )
-        await self._on_target(
-            FailoverActivities.check_target,
-            TargetCheck(host=spec.target.host, vm=spec.vm, network=spec.test_network, failover_ip=spec.failover_ip),
-        )
-        switch: str = await self._on_target(
-            TestFailoverActivities.prepare_replica,
-            TestSwitchInput(host=spec.target.host, vm=spec.vm, network=spec.test_network),
-        )
-        await self._measure(TestStep.PREFLIGHT)
-        return f"protection {status.phase.value}; replica ready on {spec.target.host}; {switch}"
-
-    async def _failover(self) -> str:
-        spec = self.state.spec
-        started: TestStarted = await self._on_target(
-            TestFailoverActivities.start,
-            TestStart(host=spec.target.host, vm=spec.vm, point=spec.point),
-        )
-        self.state.test_vm, self.state.point = started.test_vm, started.point
-        return f"{started.test_vm} created on {spec.target.host} from {started.point}"
-
-    async def _verify(self) -> str:
-        spec = self.state.spec
-        verified = await self._on_target(
-            FailoverActivities.verify,
-            VerifyInput.at_target(spec, self._test_vm()),
-        )
-        await self._measure(TestStep.VERIFY)
-        return verified.describe()
 
     async def _keep(self) -> None:
         """Keep the test VM until the keep time ends or an operator asks for the clean-up, measuring the RPO."""
@@ -211,72 +292,11 @@ class TestFailoverWorkflow:
                 await workflow.wait_condition(lambda: s.cleanup_by is not None, timeout=wait)
             except TimeoutError:
                 ticks += 1  # a clean-up never waits behind a replica host that does not answer a measurement
-                await interruptible(self._measure(TestStep.KEEP), lambda: s.cleanup_by is not None)
+                await interruptible(self._sequence.measure(TestStep.KEEP), lambda: s.cleanup_by is not None)
         record.ended_at, record.outcome = workflow.now(), "done"
         record.detail = f"kept {(record.ended_at - record.started_at).total_seconds():.0f} s; ended by {s.cleanup_by}"
 
-    async def _clean_up(self) -> None:
-        """Remove the test VM (when it may exist) and confirm that nothing is left on the replica host."""
-        s, spec = self.state, self.state.spec
-        if TestStep.FAILOVER not in {r.step for r in s.steps}:
-            return  # nothing was created (and a test VM found at preflight is someone else's)
-        target = HostVM(host=spec.target.host, vm=spec.vm)
-        try:
-            await self._step(
-                TestStep.CLEANUP,
-                lambda: self._on_target(TestFailoverActivities.remove, target, HOST_COMMAND),
-            )
-            await self._step(TestStep.CONFIRM, lambda: self._confirm(target))
-        except StepFailed as failed:
-            message = (
-                f"{failed.step.value}: {failed.message} (remove it by hand: Stop-VMFailover -VMName "
-                f"'{spec.vm}' on {spec.target.host})"
-            )
-            s.error = f"{s.error}; {message}" if s.error else message
-            s.failed_step = s.failed_step or failed.step
-            return
-        await self._measure(TestStep.CONFIRM)
-
-    async def _confirm(self, target: HostVM) -> str:
-        left: Leftovers = await self._on_target(TestFailoverActivities.confirm, target)
-        self.state.cleaned_up = True
-        return left.detail
-
-    async def _measure(self, step: TestStep) -> None:
-        """One RPO sample of production replication, read on the replica host; never fails the test."""
-        spec = self.state.spec
-        try:
-            measured: Measurement = await self._on_target(
-                ProtectionActivities.measure_replication,
-                MeasureInput(host=spec.target.host, vm=spec.vm, max_age_s=0),
-                MEASURE,
-            )
-        except ActivityError:
-            self.state.rpo.add(RpoSample(at=workflow.now(), step=step, rpo_s=None, state="not measured"))
-            return
-        report = measured.report
-        rpo = None
-        if report is not None and report.last_replication_time is not None:
-            rpo = max((measured.host_time - report.last_replication_time).total_seconds(), 0.0)
-        state = f"{report.state.value}/{report.health.value}" if report is not None else "not reported"
-        self.state.rpo.add(RpoSample(at=workflow.now(), step=step, rpo_s=rpo, state=state))
-
     # -- helpers ----------------------------------------------------------------------------------------------
-
-    async def _step(self, step: TestStep, action: Callable[[], Awaitable[Any]]) -> None:
-        s = self.state
-        s.step = step
-        record = TestStepRecord(step=step, started_at=workflow.now())
-        s.steps.append(record)
-        self._publish(step.value)
-        try:
-            result = await action()
-        except (ActivityError, ApplicationError) as error:
-            record.ended_at, record.outcome = workflow.now(), "failed"
-            record.detail = reason(error)
-            raise StepFailed(step, record.detail) from None
-        record.ended_at, record.outcome = workflow.now(), "done"
-        record.detail = result if isinstance(result, str) else _describe(result)
 
     def _publish(self, what: str) -> None:
         s = self.state
@@ -291,15 +311,24 @@ class TestFailoverWorkflow:
         self._publisher.details(f"**{s.spec.vm}**: test failover {s.outcome}, {cleaned}{error}")
         return TestFailoverReport.of(workflow.info().workflow_id, s)
 
-    def _test_vm(self) -> str:
-        return self.state.test_vm or f"{self.state.spec.vm} - Test"
-
-    async def _on_target(self, method: Callable[..., Awaitable[T]], argument: Any, how: ActivityOptions = STEP) -> T:
-        spec = self.state.spec
+    async def _activity(
+        self, method: Callable[..., Awaitable[T]], argument: Any, where: Endpoint, how: ActivityOptions
+    ) -> T:
         return await run_activity(
             method,
             argument,
-            site=spec.target.site,
-            summary=f"{self.state.step.value} {spec.vm} on {spec.target.host}",
+            site=where.site,
+            summary=f"{self.state.step.value} {self.state.spec.vm} on {where.host}",
             options=how,
         )
+
+    async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
+        result: T = await workflow.execute_activity_method(
+            method,
+            argument,
+            task_queue=WORKFLOW_TASK_QUEUE,
+            summary=summary,
+            start_to_close_timeout=timedelta(seconds=60),
+            retry_policy=LINK_RETRY,
+        )
+        return result
