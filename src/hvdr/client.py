@@ -60,7 +60,16 @@ from hvdr.outcomes import (
     ProtectionRollout,
     ProtectionRun,
 )
-from hvdr.plan import PlanReport, PlanSpec, measured_times, plan_workflow_id
+from hvdr.plan import (
+    CANCEL_UPDATE,
+    CLEANUP_UPDATE,
+    COMMIT_UPDATE,
+    PlanCommand,
+    PlanReport,
+    PlanSpec,
+    measured_times,
+    plan_workflow_id,
+)
 from hvdr.protection import (
     MONITORED,
     CommandResult,
@@ -878,8 +887,14 @@ class Client:
                 continue
             return workflow_id
 
-    async def plan_result(self, workflow_id: str) -> PlanReport:
-        """Wait for a plan run and return its report."""
+    async def plan_result(self, workflow_id: str, *, until_waiting: bool = False) -> PlanReport:
+        """Wait for a plan run and return its report; with ``until_waiting``, return as soon as it waits for the
+        operator (an unplanned run for commit or cancel, a test run for its clean-up)."""
+        while until_waiting:  # a query a second: the run has no "reached the wait" event to wait on
+            so_far = await self.plan_report(workflow_id)
+            if so_far.outcome != "running":
+                return so_far
+            await asyncio.sleep(1.0)
         handle = self.temporal.get_workflow_handle(workflow_id, result_type=PlanReport)
         try:
             report: PlanReport = await handle.result()
@@ -900,6 +915,31 @@ class Client:
             return await self.plan_result(workflow_id.lower())
         report: PlanReport = await handle.query("report", result_type=PlanReport)
         return report
+
+    async def plan_commit(self, workflow_id: str) -> PlanReport:
+        """Commit an unplanned plan run waiting for its decision (Complete-VMFailover of every verified VM; one
+        that was not verified is reverted); the run's final report."""
+        return await self._plan_command(workflow_id, COMMIT_UPDATE)
+
+    async def plan_cancel(self, workflow_id: str) -> PlanReport:
+        """Cancel an unplanned plan run waiting for its decision (Stop-VMFailover of every failed-over VM: each is a
+        replica again, and another recovery point can be tried with a new run); the run's final report."""
+        return await self._plan_command(workflow_id, CANCEL_UPDATE)
+
+    async def plan_cleanup(self, workflow_id: str) -> PlanReport:
+        """End a test plan run's keep: every test VM is removed and its removal confirmed; the final report."""
+        return await self._plan_command(workflow_id, CLEANUP_UPDATE)
+
+    async def _plan_command(self, workflow_id: str, update: str) -> PlanReport:
+        handle = self.temporal.get_workflow_handle(workflow_id.lower())
+        try:
+            await handle.execute_update(update, PlanCommand(by=self.settings.identity))
+        except WorkflowUpdateFailedError as exc:
+            refused = getattr(exc.cause, "message", None) or str(exc.cause)
+            raise Conflict(f"cannot {update} {workflow_id}: {refused}") from exc
+        except RPCError as exc:
+            raise NotFound(f"no running plan run {workflow_id!r}: `hvdr runs --kind plan` lists them") from exc
+        return await self.plan_result(workflow_id.lower())
 
     async def measured_step_times(self, plan: str, runs: int = 3) -> dict[str, dict[str, float]]:
         """Step times measured in the plan's last completed runs (what a dry run predicts from)."""

@@ -22,6 +22,9 @@ from pydantic import Field
 from hvdr.actions import ActionRecord, ActionSpec
 from hvdr.failover import FailoverSpec, FailoverState, StepRecord
 from hvdr.payloads import Durable
+from hvdr.recovery_points import LATEST, RecoveryPointInfo
+from hvdr.testfailover import TestFailoverSpec, TestFailoverState, TestStepRecord
+from hvdr.unplanned import UnplannedState
 
 PlanKind = Literal["planned", "unplanned", "test"]
 OnFailure = Literal["stop", "continue"]
@@ -51,6 +54,8 @@ def failure_policy(declared: str | Mapping[Any, str] | None, kind: str) -> OnFai
 class GroupSpec(Durable):
     name: str
     vms: list[FailoverSpec]
+    tests: list[TestFailoverSpec] = Field(default_factory=list)
+    """Kind test: each VM's test failover (test network, point), in the order of ``vms``."""
     before: list[ActionSpec] = Field(default_factory=list)
     after: list[ActionSpec] = Field(default_factory=list)
 
@@ -71,6 +76,18 @@ class PlanSpec(Durable):
     """Dry run: measured seconds from earlier runs — per VM (``vm`` → step → s, and ``total``), per group
     (``group:<name>`` → ``total``) and the fleet's median per step (``*``)."""
 
+    point: str = LATEST
+    """Kinds unplanned and test: the recovery point (latest, latest-app-consistent, a time, a point id)."""
+    force: bool = False
+    """Unplanned: go on where the old primary cannot be fenced (its site is lost)."""
+    auto_commit_after_s: float | None = Field(None, ge=0)
+    """Unplanned: commit by itself this long after the last group was verified; None = wait for ``hvdr plan
+    commit`` / ``hvdr plan cancel``."""
+    fence_wait_s: float = Field(60.0, gt=0)
+    """Unplanned: seconds an old primary's site gets to take up the fence, once per host."""
+    keep_s: float | None = Field(None, ge=0)
+    """Test: host seconds the test VMs are kept; None = until ``hvdr plan cleanup``."""
+
     def vm_count(self) -> int:
         return sum(len(g.vms) for g in self.groups)
 
@@ -80,8 +97,31 @@ class VMRun(Durable):
 
     group: str
     state: FailoverState
+    """The planned failover (for the other kinds: the VM's spec only; its progress is in ``unplanned`` or
+    ``test``)."""
     predicted_s: float | None = None
     """Dry run: the VM's predicted duration from measured step times."""
+    unplanned: UnplannedState | None = None
+    test: TestFailoverState | None = None
+
+    @property
+    def steps(self) -> list[StepRecord] | list[TestStepRecord]:
+        return self.operation.steps
+
+    @property
+    def operation(self) -> FailoverState | UnplannedState | TestFailoverState:
+        """The state of the VM's operation, whichever its kind."""
+        return self.unplanned or self.test or self.state
+
+    @property
+    def succeeded(self) -> bool:
+        """Planned: moved; unplanned: committed (or, before the decision, verified and waiting); test: cleaned up
+        with no error."""
+        if self.unplanned is not None:
+            return self.unplanned.outcome == "committed" or (
+                self.unplanned.outcome == "waiting" and self.unplanned.verified and self.unplanned.error is None
+            )
+        return self.operation.outcome == "succeeded"
 
 
 class GroupRecord(Durable):
@@ -97,11 +137,26 @@ class PlanState(Durable):
     groups: list[GroupRecord] = Field(default_factory=list)
     vms: list[VMRun] = Field(default_factory=list)
     actions: list[ActionRecord] = Field(default_factory=list)
-    outcome: Literal["running", "succeeded", "partial", "failed", "stopped", "dry_run"] = "running"
+    outcome: Literal["running", "succeeded", "partial", "failed", "stopped", "dry_run", "waiting", "cancelled"] = (
+        "running"
+    )
     error: str | None = None
     started_at: datetime | None = None
     ended_at: datetime | None = None
     predicted_s: float | None = None
+    decided: str | None = None
+    """Unplanned: who committed or cancelled the plan (or that it auto-committed); test: what ended the keep."""
+    auto_commit_at: datetime | None = None
+    keep_until: datetime | None = None
+
+
+class PlanCommand(Durable):
+    """The argument of ``hvdr plan commit|cancel|cleanup RUN``."""
+
+    by: str = ""
+
+
+COMMIT_UPDATE, CANCEL_UPDATE, CLEANUP_UPDATE = "commit", "cancel", "cleanup"
 
 
 class TimelineStep(Durable):
@@ -131,6 +186,12 @@ class PlanVMReport(Durable):
     rto_s: float | None = None
     """From the run's start to the VM's verify (running and answering at the target)."""
     predicted_s: float | None = None
+    recovery_point: RecoveryPointInfo | None = None
+    data_loss_s: float | None = None
+    """Unplanned: seconds of changes lost, from the recovery point to the failover (host clock)."""
+    fence: str | None = None
+    test_vm: str | None = None
+    cleaned_up: bool | None = None
 
 
 class PlanReport(Durable):
@@ -143,6 +204,13 @@ class PlanReport(Durable):
     outcome: str
     on_failure: str
     retry_of: str | None = None
+    point: str | None = None
+    """Unplanned and test: the recovery point asked for (a retry asks for it again)."""
+    force: bool = False
+    auto_commit_after_s: float | None = None
+    keep_s: float | None = None
+    decided: str | None = None
+    """Unplanned: who committed or cancelled (or the auto-commit); test: what ended the keep."""
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_s: float | None = None
@@ -155,7 +223,7 @@ class PlanReport(Durable):
     error: str | None = None
 
     def failed_vms(self) -> list[str]:
-        return [v.vm for v in self.vms if v.outcome != "succeeded"]
+        return [v.vm for v in self.vms if v.outcome not in ("succeeded", "committed")]
 
     @classmethod
     def of(cls, workflow_id: str, state: PlanState) -> PlanReport:
@@ -163,24 +231,27 @@ class PlanReport(Durable):
         timeline: list[TimelineStep] = []
         vms: list[PlanVMReport] = []
         for run in state.vms:
-            f = run.state
+            f = run.operation
             verified = next((r.ended_at for r in f.steps if r.step == "verify" and r.outcome == "done"), None)
-            vms.append(
-                PlanVMReport(
-                    vm=f.spec.vm,
-                    group=run.group,
-                    outcome=f.outcome if f.steps else "not_started",
-                    source_host=f.spec.source.host,
-                    target_host=f.spec.target.host,
-                    failed_step=f.failed_step.value if f.failed_step else None,
-                    error=f.error,
-                    undone=f.undone,
-                    started_at=f.steps[0].started_at if f.steps else None,
-                    ended_at=f.steps[-1].ended_at if f.steps else None,
-                    rto_s=(verified - state.started_at).total_seconds() if verified and state.started_at else None,
-                    predicted_s=run.predicted_s,
-                )
+            report = PlanVMReport(
+                vm=f.spec.vm,
+                group=run.group,
+                outcome=f.outcome if f.steps else "not_started",
+                source_host=f.spec.source.host,
+                target_host=f.spec.target.host,
+                failed_step=f.failed_step.value if f.failed_step else None,
+                error=f.error,
+                undone=f.undone if not isinstance(f, TestFailoverState) else [],
+                started_at=f.steps[0].started_at if f.steps else None,
+                ended_at=f.steps[-1].ended_at if f.steps else None,
+                rto_s=(verified - state.started_at).total_seconds() if verified and state.started_at else None,
+                predicted_s=run.predicted_s,
             )
+            if isinstance(f, UnplannedState):
+                report.recovery_point, report.fence, report.data_loss_s = f.point, f.fence or None, f.data_loss_s()
+            elif isinstance(f, TestFailoverState):
+                report.test_vm, report.cleaned_up = f.test_vm, f.cleaned_up
+            vms.append(report)
             timeline.extend(_bar(f.spec.vm, run.group, r) for r in f.steps)
         for action in state.actions:
             if action.started_at is None:
@@ -205,6 +276,11 @@ class PlanReport(Durable):
             outcome=state.outcome,
             on_failure=spec.on_failure,
             retry_of=spec.retry_of,
+            point=spec.point if spec.kind != "planned" else None,
+            force=spec.force,
+            auto_commit_after_s=spec.auto_commit_after_s,
+            keep_s=spec.keep_s,
+            decided=state.decided,
             started_at=state.started_at,
             ended_at=state.ended_at,
             duration_s=duration,
@@ -218,7 +294,7 @@ class PlanReport(Durable):
         )
 
 
-def _bar(vm: str, group: str, record: StepRecord) -> TimelineStep:
+def _bar(vm: str, group: str, record: StepRecord | TestStepRecord) -> TimelineStep:
     return TimelineStep(
         lane=vm,
         group=group,

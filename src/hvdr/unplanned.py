@@ -74,6 +74,12 @@ class UnplannedState(Durable):
     auto_commit_at: datetime | None = None
     stood_by: bool = False
 
+    def data_loss_s(self) -> float | None:
+        """Seconds of changes lost: from the recovery point to the failover (host clock)."""
+        point, at = self.point, self.failed_over_at
+        loss = (at - point.time).total_seconds() if point is not None and point.time and at else None
+        return max(loss, 0.0) if loss is not None else None
+
 
 class UnplannedReport(FailoverReport):
     """A failover report (``hvdr show``) with the unplanned part: the point, the fence, the data lost."""
@@ -90,7 +96,6 @@ class UnplannedReport(FailoverReport):
     def of_unplanned(cls, workflow_id: str, state: UnplannedState) -> UnplannedReport:
         spec = state.spec
         point, at = state.point, state.failed_over_at
-        loss = (at - point.time).total_seconds() if point is not None and point.time and at else None
         moved = state.outcome in ("committed", "waiting")
         return cls(
             workflow_id=workflow_id,
@@ -108,7 +113,7 @@ class UnplannedReport(FailoverReport):
             ended_at=state.steps[-1].ended_at if state.steps and state.outcome != "waiting" else None,
             recovery_point=point,
             failed_over_at=at,
-            data_loss_s=max(loss, 0.0) if loss is not None else None,
+            data_loss_s=state.data_loss_s(),
             fenced=state.fenced,
             fence=state.fence,
             auto_commit_at=state.auto_commit_at,

@@ -22,8 +22,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hvdr.activities.coalesce import CoalescedCalls, run_many
+from hvdr.activities.common import HostCalls
 from hvdr.activities.failover import FailoverActivities
+from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.runs import RunLinks
+from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
+from hvdr.activities.unplanned import UnplannedActivities
 
 ATTEMPTS = 3
 """Per VM, as the single-VM forward step (``hvdr.workflows.kit.STEP``)."""
@@ -98,7 +102,10 @@ async def _together(steps: list[Callable[[], Awaitable[ItemOutcome]]]) -> list[I
     return list(await asyncio.gather(*(step() for step in steps)))
 
 
-def _failover_steps(failover: FailoverActivities) -> list[Callable[..., Awaitable[Any]]]:
+def _failover_steps(failover: UnplannedActivities) -> list[Callable[..., Awaitable[Any]]]:
+    """Every host step of the three kinds: planned, unplanned (its class holds the planned steps too) and test."""
+    test = TestFailoverActivities(failover.calls.hosts, failover.calls)
+    protection = ProtectionActivities(failover.calls.hosts, failover.calls)
     return [
         failover.check_source,
         failover.check_target,
@@ -111,6 +118,16 @@ def _failover_steps(failover: FailoverActivities) -> list[Callable[..., Awaitabl
         failover.reverse,
         failover.record_placement,
         failover.stop_failover,
+        failover.check_replica,
+        failover.probe,
+        failover.fence,
+        failover.fail_over_from,
+        failover.complete,
+        test.prepare_replica,
+        test.start,
+        test.remove,
+        test.confirm,
+        protection.measure_replication,
     ]
 
 
@@ -119,23 +136,27 @@ class PlanActivities:
 
     def __init__(self, failover: FailoverActivities) -> None:
         self._failover = failover
-        self._batched = _Batched(_failover_steps(failover))
+        self._batched = _Batched(_failover_steps(self._steps(failover.calls)))
+
+    def _steps(self, calls: HostCalls) -> UnplannedActivities:
+        return UnplannedActivities(calls.hosts, calls, self._failover.placements)
 
     @activity.defn(name="plan_host_step")
     async def host_step(self, batch: HostBatch) -> list[ItemOutcome]:
         """One step for every VM of the batch on one host, concurrently; like driver calls of its VMs go to the
         host as one array command (:mod:`hvdr.activities.coalesce`)."""
         calls = CoalescedCalls(self._failover.calls)
-        failover = FailoverActivities(calls.hosts, calls, self._failover.placements)
-        steps = {activity_name(m): m for m in _failover_steps(failover)}
+        steps = {activity_name(m): m for m in _failover_steps(self._steps(calls))}
         return await self._batched.run(batch, steps.__getitem__, lambda items: run_many(calls, items))
 
 
 class PlanLinks:
     """The protection runs' stand-by and go-on for many VMs at once (registered on the workflow task queue)."""
 
-    def __init__(self, links: RunLinks) -> None:
+    def __init__(self, links: RunLinks, tests: TestFailoverLinks | None = None) -> None:
         methods: list[Callable[..., Awaitable[Any]]] = [links.stand_by, links.go_on, links.protected]
+        if tests is not None:
+            methods.append(tests.check_operations)
         self._methods = {activity_name(m): m for m in methods}
         self._batched = _Batched(methods)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+from dataclasses import dataclass
 from typing import Annotated
 
 import typer
@@ -12,12 +13,14 @@ from rich.table import Table
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.cli.failover import _MODES, Shutdown
 from hvdr.client import Client
+from hvdr.durations import parse_duration
 from hvdr.errors import ConfigError
 from hvdr.failover import ShutdownMode
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import adhoc_plan, declared_plan, plan_spec
 from hvdr.plan import ADHOC_PLAN, PlanKind, PlanReport, PlanSpec
 from hvdr.protection import Endpoint
+from hvdr.recovery_points import LATEST, parse_point
 from hvdr.settings import load_settings
 from hvdr.topology import RecoveryPlan
 
@@ -30,8 +33,14 @@ class Kind(enum.StrEnum):
     test = "test"
 
 
-BUILT: tuple[PlanKind, ...] = ("planned",)
-"""The kinds a plan runs so far (the single-VM test and unplanned failovers are not wired into plans yet)."""
+@dataclass(frozen=True)
+class KindChoices:
+    """What a plan run of kind unplanned or test is asked beyond a planned one."""
+
+    point: str = LATEST
+    force: bool = False
+    auto_commit_after_s: float | None = None
+    keep_s: float | None = None
 
 
 @app.command()
@@ -40,7 +49,24 @@ def run(
     name: Annotated[str | None, typer.Argument(help="The plan (`hvdr plans` lists them); omit with --vm.")] = None,
     vm: Annotated[list[str] | None, typer.Option("--vm", help="An ad-hoc plan of these VMs (repeatable).")] = None,
     kind: Annotated[Kind, typer.Option("--kind", help="planned, unplanned or test.")] = Kind.planned,
-    point: Annotated[str | None, typer.Option("--point", help="Recovery point (unplanned and test).")] = None,
+    point: Annotated[
+        str | None,
+        typer.Option(
+            "--point",
+            help="Unplanned and test: latest, latest-app-consistent, a time or a recovery point id (default latest).",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Unplanned: go on where an old primary cannot be fenced (its site is lost).")
+    ] = False,
+    auto_commit_after: Annotated[
+        str | None,
+        typer.Option("--auto-commit-after", help="Unplanned: commit by itself this long after the last group (30m)."),
+    ] = None,
+    keep: Annotated[
+        str | None,
+        typer.Option("--keep", help="Test: remove the test VMs after this long (default: at `hvdr plan cleanup`)."),
+    ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Read only: every step, why it would fail, the predicted time.")
     ] = False,
@@ -55,18 +81,65 @@ def run(
     of --kind with everything it guarantees. One run, id plan/<plan>/<n>. Exit 1 unless every VM moved."""
     if (name is None) == (not vm):
         fail("name a plan, or the VMs of an ad-hoc plan with --vm NAME (repeatable), not both", 2)
-    if kind.value not in BUILT:
-        fail(
-            f"plans run planned failover only so far: use `hvdr failover {kind.value} --vm …` per VM for a "
-            f"{kind.value} failover",
-            2,
+    if point is not None and kind is Kind.planned:
+        fail("--point applies to unplanned and test plans only (a planned failover loses no data)", 2)
+    if (force or auto_commit_after is not None) and kind is not Kind.unplanned:
+        fail("--force and --auto-commit-after apply to unplanned plans only", 2)
+    if keep is not None and kind is not Kind.test:
+        fail("--keep applies to test plans only", 2)
+    if dry_run and kind is not Kind.planned:
+        fail("--dry-run walks planned plans only so far: run it with --kind planned", 2)
+    try:
+        choices = KindChoices(
+            point=parse_point(point) if point is not None else LATEST,
+            force=force,
+            auto_commit_after_s=parse_duration(auto_commit_after, "--auto-commit-after") if auto_commit_after else None,
+            keep_s=parse_duration(keep, "--keep") if keep is not None else None,
         )
-    if point is not None:
-        fail("--point applies to unplanned and test plans only", 2)
+    except ValueError as error:
+        fail(str(error), 2)
     with session_for(load_settings()) as session:
         plan = declared_plan(session, name) if name is not None else adhoc_plan(list(vm or []))
-    report = run_async(_run(plan, kind.value, dry_run, _MODES[shutdown], not no_rollback, wait))
+    report = run_async(_run(plan, kind.value, dry_run, _MODES[shutdown], not no_rollback, wait, choices=choices))
     _finish(report, output)
+
+
+@app.command()
+@guarded
+def commit(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="An unplanned plan run waiting for its decision.")],
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """Commit an unplanned plan run: Complete-VMFailover of every verified VM (irreversible; one that was not
+    verified is reverted). `hvdr reverse --vm NAME` once the old primary is back."""
+    _finish(run_async(_command(run_id, "commit")), output)
+
+
+@app.command()
+@guarded
+def cancel(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="An unplanned plan run waiting for its decision.")],
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """Cancel an unplanned plan run: Stop-VMFailover of every failed-over VM (each is a replica again); another
+    recovery point can be tried with a new run."""
+    _finish(run_async(_command(run_id, "cancel")), output, exit_code=False)
+
+
+@app.command()
+@guarded
+def cleanup(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="A test plan run keeping its test VMs.")],
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """End a test plan run: remove every test VM and confirm that nothing is left on the replica hosts."""
+    _finish(run_async(_command(run_id, "cleanup")), output)
+
+
+async def _command(run_id: str, what: str) -> PlanReport:
+    client = await Client.connect()
+    command = {"commit": client.plan_commit, "cancel": client.plan_cancel, "cleanup": client.plan_cleanup}[what]
+    return await command(run_id)
 
 
 @app.command()
@@ -124,6 +197,7 @@ async def _run(
     wait: bool,
     only: set[str] | None = None,
     retry_of: str | None = None,
+    choices: KindChoices = KindChoices(),
 ) -> PlanReport | None:
     client = await Client.connect()
     settings = client.settings
@@ -143,6 +217,10 @@ async def _run(
             only=only,
             retry_of=retry_of,
             measured=measured,
+            point=choices.point,
+            force=choices.force,
+            auto_commit_after_s=choices.auto_commit_after_s,
+            keep_s=choices.keep_s,
         )
     workflow_id = await client.start_plan(spec)
     say("Plan run: ", workflow_id)
@@ -153,9 +231,19 @@ async def _run(
             ", ".join(manual),
             f": when it asks, `hvdr approve {workflow_id} STEP` (or `hvdr reject {workflow_id} STEP --reason …`)",
         )
+    if kind == "unplanned" and choices.auto_commit_after_s is None:
+        say(
+            "Once every group has run it waits: `hvdr plan commit ",
+            workflow_id,
+            "` or `hvdr plan cancel ",
+            workflow_id,
+            "`",
+        )
+    if kind == "test" and choices.keep_s is None:
+        say("Its test VMs are kept until `hvdr plan cleanup ", workflow_id, "`")
     if not wait:
         return None
-    return await client.plan_result(workflow_id)
+    return await client.plan_result(workflow_id, until_waiting=True)
 
 
 async def _retry(run_id: str, wait: bool) -> PlanReport | None:
@@ -171,7 +259,13 @@ async def _retry(run_id: str, wait: bool) -> PlanReport | None:
     with session_for(client.settings) as session:
         plan = declared_plan(session, previous.plan) if previous.plan != ADHOC_PLAN else adhoc_plan(sorted(failed))
     kind: PlanKind = "unplanned" if previous.kind == "unplanned" else "test" if previous.kind == "test" else "planned"
-    return await _run(plan, kind, False, "graceful", True, wait, only=failed, retry_of=run_id)
+    choices = KindChoices(
+        point=previous.point or LATEST,
+        force=previous.force,
+        auto_commit_after_s=previous.auto_commit_after_s,
+        keep_s=previous.keep_s,
+    )
+    return await _run(plan, kind, False, "graceful", True, wait, only=failed, retry_of=run_id, choices=choices)
 
 
 def _finish(report: PlanReport | None, output: OutputFormat, *, exit_code: bool = True) -> None:
@@ -181,7 +275,7 @@ def _finish(report: PlanReport | None, output: OutputFormat, *, exit_code: bool 
         emit(report, [], output)
     else:
         print_report(report)
-    if exit_code and report.outcome not in ("succeeded", "dry_run"):
+    if exit_code and report.outcome not in ("succeeded", "dry_run", "waiting"):
         raise typer.Exit(1)
     if exit_code and report.dry_run and report.error:
         raise typer.Exit(1)

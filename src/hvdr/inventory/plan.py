@@ -14,8 +14,11 @@ from hvdr.inventory.actions import action_spec
 from hvdr.inventory.failover import failover_spec
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import VMRow
+from hvdr.inventory.testfailover import testfailover_spec
 from hvdr.plan import ADHOC_PLAN, GroupSpec, PlanKind, PlanSpec, failure_policy
 from hvdr.protection import Endpoint
+from hvdr.recovery_points import LATEST
+from hvdr.testfailover import RecoveryPointChoice, TestFailoverSpec
 from hvdr.topology import PlanGroup, RecoveryPlan
 
 
@@ -37,6 +40,10 @@ def plan_spec(
     only: set[str] | None = None,
     retry_of: str | None = None,
     measured: dict[str, dict[str, float]] | None = None,
+    point: str = LATEST,
+    force: bool = False,
+    auto_commit_after_s: float | None = None,
+    keep_s: float | None = None,
 ) -> PlanSpec:
     """``directions`` maps a VM's lower-cased name to (where it runs, where it replicates) — its protection
     run's live direction; a VM missing there falls back to the inventory's placement (its preflight then says
@@ -44,6 +51,7 @@ def plan_spec(
     groups: list[GroupSpec] = []
     for group in plan.groups:
         specs = []
+        tests: list[TestFailoverSpec] = []
         for name in group.vms:
             row = session.get(VMRow, name) or _by_lower(session, name)
             if row is None:
@@ -66,12 +74,16 @@ def plan_spec(
                     time_scale=time_scale,
                 )
             )
+            if kind == "test":
+                choice = RecoveryPointChoice.parse(point)
+                tests.append(testfailover_spec(session, row.name, source, target, point=choice, time_scale=time_scale))
         if not specs:
             continue
         groups.append(
             GroupSpec(
                 name=group.name,
                 vms=specs,
+                tests=tests,
                 before=[action_spec(session, a, group.name, "before") for a in group.pre_actions],
                 after=[action_spec(session, a, group.name, "after") for a in group.post_actions],
             )
@@ -88,6 +100,10 @@ def plan_spec(
         rto_target_s=plan.rto_target_s,
         time_scale=time_scale,
         measured=measured or {},
+        point=point,
+        force=force,
+        auto_commit_after_s=auto_commit_after_s,
+        keep_s=keep_s,
     )
 
 

@@ -63,7 +63,7 @@ def workflow_activities(client: TemporalClient, settings: Settings | None = None
         links.stand_by,
         links.go_on,
         links.protected,
-        PlanLinks(links).links,
+        PlanLinks(links, TestFailoverLinks(client)).links,
         links.watch,
         links.unwatch,
         TestFailoverLinks(client).check_operations,

@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeout
 
 with workflow.unsafe.imports_passed_through():
     from hvdr.actions import DECIDE_UPDATE, ActionRecord, ActionSpec, Decision, DecisionResult
@@ -32,15 +33,31 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.activities.plan import HostBatch, ItemOutcome, PlanActivities, PlanLinks, activity_name, step_types
     from hvdr.activities.runs import Protected, RunLinks
     from hvdr.failover import PLANNED_STEPS, FailoverState, Step, StepRecord
-    from hvdr.plan import GroupRecord, GroupSpec, PlanReport, PlanSpec, PlanState, VMRun
+    from hvdr.plan import (
+        CANCEL_UPDATE,
+        CLEANUP_UPDATE,
+        COMMIT_UPDATE,
+        GroupRecord,
+        GroupSpec,
+        PlanCommand,
+        PlanReport,
+        PlanSpec,
+        PlanState,
+        VMRun,
+    )
     from hvdr.protection import Endpoint
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
+    from hvdr.testfailover import RpoDuringTest, TestFailoverState, TestStep
+    from hvdr.unplanned import UnplannedSpec, UnplannedState
     from hvdr.visibility import HVDR_PHASE
 
 from hvdr.workflows.actions import Actions
 from hvdr.workflows.failover import LINK_RETRY, FailoverSequence
 from hvdr.workflows.kit import MEASURE as DRY
-from hvdr.workflows.kit import ActivityOptions, Publisher, reason
+from hvdr.workflows.kit import ActivityOptions, Commands, Publisher, drain, reason
+from hvdr.workflows.testfailover import StepFailed as TestStepFailed
+from hvdr.workflows.testfailover import TestSequence
+from hvdr.workflows.unplanned import TIMED_OUT, UnplannedSequence
 
 LINKS = "links"
 ACTIONS_PATCH = "plan-actions"
@@ -123,7 +140,9 @@ class Batches:
                     **batch.how.kind.kwargs(),
                 )
         except ActivityError as error:
-            failed = ItemOutcome(error=reason(error), error_type="BatchFailed")
+            # A batch that no worker took in time: its site is gone (an unplanned plan's fence tells it so).
+            kind = TIMED_OUT if isinstance(error.cause, ActivityTimeout) else "BatchFailed"
+            failed = ItemOutcome(error=reason(error), error_type=kind)
             outcomes = [failed] * len(batch.items)
         for pending, outcome in zip(batch.items, outcomes, strict=True):
             pending.future.set_result(outcome)
@@ -165,6 +184,20 @@ class PlanWorkflow:
             groups=[GroupRecord(name=g.name) for g in spec.groups],
             vms=[VMRun(group=g.name, state=FailoverState(spec=vm)) for g in spec.groups for vm in g.vms],
         )
+        if spec.kind == "unplanned":
+            for run in self.state.vms:
+                choices = {"point": spec.point, "force": spec.force, "fence_wait_s": spec.fence_wait_s}
+                unplanned = UnplannedSpec.model_validate({**run.state.spec.model_dump(), **choices})
+                run.unplanned = UnplannedState(spec=unplanned)
+        elif spec.kind == "test":
+            tests = [t for g in spec.groups for t in g.tests]
+            for run, test in zip(self.state.vms, tests, strict=True):
+                run.test = TestFailoverState(spec=test, rpo=RpoDuringTest(threshold_s=test.rpo_threshold_s))
+        self._commands: Commands[PlanReport] = Commands()
+        self._unplanned: dict[int, UnplannedSequence] = {}
+        self._tests: dict[int, TestSequence] = {}
+        self._lost: dict[str, str] = {}
+        """Old primary hosts found unreachable (unplanned): each is waited for once, not once per VM."""
         self._batches = Batches()
         self._publisher = Publisher()
         self._actions_kit = Actions(
@@ -182,6 +215,52 @@ class PlanWorkflow:
     @decide.validator
     def _check_decision(self, decision: Decision) -> None:
         self._actions_kit.check(decision)
+
+    # -- the operator's decision (unplanned: commit or cancel; test: clean up) ---------------------------------
+
+    def _decidable(self, what: str, kind: str) -> None:
+        s = self.state
+        if s.spec.kind != kind:
+            raise ValueError(f"nothing to {what}: {workflow.info().workflow_id} is a {s.spec.kind} plan run")
+        if s.outcome != "waiting" or s.decided is not None:
+            now = "running" if s.outcome == "running" else s.outcome.replace("_", " ")
+            raise ValueError(
+                f"nothing to {what}: {workflow.info().workflow_id} is {now}"
+                + (f" ({s.decided})" if s.decided else "")
+                + (" — it waits once every group has run" if s.outcome == "running" else "")
+            )
+
+    @workflow.update(name=COMMIT_UPDATE)
+    async def commit(self, command: PlanCommand) -> PlanReport:
+        """``hvdr plan commit``: Complete-VMFailover of every verified VM (one that was not verified is reverted)."""
+        return await self._commands.submit(
+            "commit", lambda: self._decidable("commit", "unplanned"), lambda: self._decide("commit", command.by)
+        )
+
+    @commit.validator
+    def _commit_ok(self, command: PlanCommand) -> None:
+        self._decidable("commit", "unplanned")
+
+    @workflow.update(name=CANCEL_UPDATE)
+    async def cancel(self, command: PlanCommand) -> PlanReport:
+        """``hvdr plan cancel``: Stop-VMFailover of every failed-over VM (another point can be tried)."""
+        return await self._commands.submit(
+            "cancel", lambda: self._decidable("cancel", "unplanned"), lambda: self._decide("cancel", command.by)
+        )
+
+    @cancel.validator
+    def _cancel_ok(self, command: PlanCommand) -> None:
+        self._decidable("cancel", "unplanned")
+
+    @workflow.update(name=CLEANUP_UPDATE)
+    async def cleanup(self, command: PlanCommand) -> str:
+        """``hvdr plan cleanup``: remove every test VM now; the run confirms it and ends."""
+        self.state.decided = f"clean-up requested by {command.by or 'an operator'}"
+        return f"clean-up of {workflow.info().workflow_id} requested"
+
+    @cleanup.validator
+    def _cleanup_ok(self, command: PlanCommand) -> None:
+        self._decidable("clean up", "test")
 
     @workflow.query
     def details(self) -> PlanState:
@@ -215,6 +294,10 @@ class PlanWorkflow:
                 record.predicted_s = self._predict_group(group)
             if failed and spec.on_failure == "stop":
                 stopped = True
+        if spec.kind == "unplanned" and not spec.dry_run:
+            await self._wait_for_decision()
+        elif spec.kind == "test" and not spec.dry_run:
+            await self._keep_then_clean_up()
         s.ended_at = workflow.now()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._finish(stopped)
@@ -230,14 +313,14 @@ class PlanWorkflow:
             await asyncio.gather(*(self._dry_run(v) for v in runs))
             return all(v.state.outcome == "succeeded" for v in runs)
         gate = _Gate() if self._gated(group) else None
-        tasks = [asyncio.ensure_future(self._sequence(v, gate).run()) for v in runs]
+        tasks = [asyncio.ensure_future(self._bring_up(v, gate)) for v in runs]
         after_ok = True
         if gate is not None:
             # Every VM either waits at the gate (verified at the target, not reversed) or has finished (failed).
             await workflow.wait_condition(lambda: gate.arrived + sum(1 for t in tasks if t.done()) == len(tasks))
             after_ok = await self._after_gate(group, gate, len(tasks))
         await asyncio.gather(*tasks)
-        ok = sum(1 for v in runs if v.state.outcome == "succeeded")
+        ok = sum(1 for v in runs if v.succeeded)
         self._publisher.details(f"**{self.state.spec.plan}** group {group.name}: {ok}/{total} VMs succeeded")
         return ok == total and after_ok
 
@@ -263,6 +346,99 @@ class PlanWorkflow:
             "replication was not reversed and the VM was rolled back"
         )
         return False
+
+    async def _bring_up(self, run: VMRun, gate: _Gate | None) -> None:
+        """The VM through its kind's operation, as far as a plan takes it before the end (unplanned: verified and
+        waiting for the plan's commit; test: the test VM kept until the plan's clean-up)."""
+        index = id(run)
+        if run.unplanned is not None:
+            sequence = self._unplanned[index] = UnplannedSequence(
+                run.unplanned, self._execute, self._link, lost=self._lost
+            )
+            await sequence.bring_up()
+        elif run.test is not None:
+            test = self._tests[index] = TestSequence(run.test, self._execute, self._link, on_begin=lambda _: None)
+            try:
+                await test.bring_up()
+            except TestStepFailed as failed:
+                run.test.error, run.test.failed_step = f"{failed.step.value}: {failed.message}", failed.step
+                run.test.cleanup_by = f"the run, because {failed.step.value} failed"
+                await self._clean_up_test(index)
+        else:
+            await self._sequence(run, gate).run()
+
+    async def _wait_for_decision(self) -> None:
+        """Unplanned: once every group has run, wait for ``hvdr plan commit`` / ``cancel`` (or commit by itself
+        after ``auto_commit_after_s``)."""
+        s, spec = self.state, self.state.spec
+        if not any(v.unplanned is not None and v.unplanned.outcome == "waiting" for v in s.vms):
+            return
+        s.outcome = "waiting"
+        if spec.auto_commit_after_s is not None:
+            s.auto_commit_at = workflow.now() + timedelta(seconds=spec.auto_commit_after_s)
+        self._publisher.attributes((HVDR_PHASE, "waiting"))
+        self._publisher.details(f"**{spec.plan}**: waiting for `hvdr plan commit` or `hvdr plan cancel`")
+        while s.decided is None:
+            timeout = None if s.auto_commit_at is None else s.auto_commit_at - workflow.now()
+            try:
+                await workflow.wait_condition(self._commands.pending, timeout=timeout)
+            except TimeoutError:
+                await self._decide("commit", f"auto-commit after {spec.auto_commit_after_s:g} s")
+                continue
+            await self._commands.run_all()
+        await drain(self._commands)
+
+    async def _decide(self, what: str, by: str) -> PlanReport:
+        """Commit every verified VM (reverting one that was not: it never ran verified) or cancel them all; a VM
+        whose host refuses keeps the host's words in the report."""
+        s = self.state
+        s.decided = f"{what} by {by or 'an operator'}" if not by.startswith("auto-commit") else by
+        waiting = [i for i, sequence in self._unplanned.items() if sequence.state.outcome == "waiting"]
+
+        async def one(index: int) -> None:
+            sequence, state = self._unplanned[index], self._unplanned[index].state
+            try:
+                if what == "commit" and state.verified:
+                    await sequence.commit()
+                else:
+                    await sequence.cancel()
+                    if what == "commit":
+                        state.outcome = "failed"
+                        state.error = f"{state.error or 'not verified'}; reverted at the plan's commit"
+            except (ActivityError, ApplicationError) as error:
+                state.error = f"{what}: {reason(error)}"
+
+        await asyncio.gather(*(one(i) for i in waiting))
+        if what == "cancel":
+            s.outcome = "cancelled"
+        return PlanReport.of(workflow.info().workflow_id, s)
+
+    async def _keep_then_clean_up(self) -> None:
+        """Test: keep every test VM until ``hvdr plan cleanup`` or the keep time, then remove them all."""
+        s, spec = self.state, self.state.spec
+        kept = [
+            i for i, v in enumerate(s.vms) if v.test is not None and TestStep.VERIFY in {r.step for r in v.test.steps}
+        ]
+        kept = [i for i in kept if s.vms[i].test.step is TestStep.VERIFY]  # type: ignore[union-attr]
+        if kept:
+            s.outcome = "waiting"
+            if spec.keep_s is not None:
+                s.keep_until = workflow.now() + timedelta(seconds=spec.keep_s / spec.time_scale)
+            self._publisher.attributes((HVDR_PHASE, "keep"))
+            self._publisher.details(f"**{spec.plan}**: {len(kept)} test VMs kept until `hvdr plan cleanup`")
+            timeout = None if s.keep_until is None else s.keep_until - workflow.now()
+            try:
+                await workflow.wait_condition(lambda: s.decided is not None, timeout=timeout)
+            except TimeoutError:
+                s.decided = "the --keep time ran out"
+            s.outcome = "running"
+        await asyncio.gather(*(self._clean_up_test(i) for i in kept))
+
+    async def _clean_up_test(self, index: int) -> None:
+        sequence = self._tests[index]
+        state = sequence.state
+        await sequence.clean_up()
+        state.outcome = "succeeded" if state.error is None and state.cleaned_up else "failed"
 
     def _gated(self, group: GroupSpec) -> bool:
         spec = self.state.spec
@@ -402,24 +578,27 @@ class PlanWorkflow:
 
     def _finish(self, stopped: bool) -> PlanReport:
         s = self.state
-        outcomes = [v.state.outcome for v in s.vms if v.state.steps]
+        started = [v for v in s.vms if v.steps]
         if s.spec.dry_run:
             s.outcome = "dry_run"
             s.predicted_s = sum(g.predicted_s or 0.0 for g in s.groups)
-            bad = [v.state.spec.vm for v in s.vms if v.state.outcome != "succeeded"]
+            bad = [v.state.spec.vm for v in s.vms if not v.succeeded]
             s.error = f"would fail: {', '.join(bad)}" if bad else None
-        elif outcomes and all(o == "succeeded" for o in outcomes) and len(outcomes) == len(s.vms):
+        elif s.outcome == "cancelled":
+            pass
+        elif started and all(v.succeeded for v in started) and len(started) == len(s.vms):
             s.outcome = "succeeded"
         elif stopped:
             s.outcome = "stopped"
-        elif any(o == "succeeded" for o in outcomes):
+        elif any(v.succeeded for v in started):
             s.outcome = "partial"
         else:
             s.outcome = "failed"
-        if not s.spec.dry_run:
-            failed = [v.state.spec.vm for v in s.vms if v.state.outcome != "succeeded"]
+        if not s.spec.dry_run and s.outcome != "cancelled":
+            failed = [v.state.spec.vm for v in s.vms if not v.succeeded]
+            what = {"test": "pass the test failover", "unplanned": "fail over and commit"}.get(s.spec.kind, "fail over")
             if failed:
-                s.error = f"{len(failed)} of {len(s.vms)} VMs did not fail over: {', '.join(failed[:20])}" + (
+                s.error = f"{len(failed)} of {len(s.vms)} VMs did not {what}: {', '.join(failed[:20])}" + (
                     " …" if len(failed) > 20 else ""
                 )
         phase = {"succeeded": "done", "dry_run": "dry-run"}.get(s.outcome, s.outcome)
