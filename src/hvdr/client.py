@@ -938,6 +938,9 @@ class Client:
             refused = getattr(exc.cause, "message", None) or str(exc.cause)
             raise Conflict(f"cannot {update} {workflow_id}: {refused}") from exc
         except RPCError as exc:
+            if "completed" in exc.message:
+                what = "clean up" if update == CLEANUP_UPDATE else update
+                raise Conflict(f"nothing to {what}: {workflow_id} has ended (`hvdr plan show {workflow_id}`)") from exc
             raise NotFound(f"no running plan run {workflow_id!r}: `hvdr runs --kind plan` lists them") from exc
         return await self.plan_result(workflow_id.lower())
 

@@ -116,11 +116,13 @@ class VMRun(Durable):
     @property
     def succeeded(self) -> bool:
         """Planned: moved; unplanned: committed (or, before the decision, verified and waiting); test: cleaned up
-        with no error."""
+        with no error (or, before the clean-up, verified and kept)."""
         if self.unplanned is not None:
             return self.unplanned.outcome == "committed" or (
                 self.unplanned.outcome == "waiting" and self.unplanned.verified and self.unplanned.error is None
             )
+        if self.test is not None and self.test.outcome == "running":
+            return self.test.error is None and any(r.step == "verify" and r.outcome == "done" for r in self.test.steps)
         return self.operation.outcome == "succeeded"
 
 

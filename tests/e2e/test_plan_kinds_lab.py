@@ -16,13 +16,13 @@ from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import declared_plan, plan_spec
 from hvdr.plan import PlanReport, PlanSpec
 from hvdr.recovery_points import LATEST_APP_CONSISTENT
-from tests.e2e.conftest import SPEED, Estate
+from tests.e2e.conftest import SPEED, Estate, approve_when_waiting
 from tests.e2e.test_failover_lab import _copy, _fault
 from tests.e2e.test_unplanned_lab import _only_site_b
 
 pytestmark = pytest.mark.slow
 
-VMS = {"databases": "db-02", "applications": "app-02", "web": "web-02"}
+VMS = {"databases": "db-01", "applications": "app-02", "web": "web-02"}
 SITE_A = ("hv-a1.site-a.lab.local", "hv-a2.site-a.lab.local")
 READS = ("get-", "measure-", "test-")
 
@@ -55,8 +55,13 @@ def _spec(estate: Estate, kind: Any, **options: Any) -> PlanSpec:
 
 
 async def _waiting(estate: Estate, spec: PlanSpec) -> tuple[str, PlanReport]:
+    """Start the run, approve the web group's manual step when it asks, return once the run waits."""
     run = await estate.client.start_plan(spec)
+    web = any(g.name == "web" for g in spec.groups)
+    approving = asyncio.ensure_future(approve_when_waiting(estate.client, run, "switch-dns")) if web else None
     report = await asyncio.wait_for(estate.client.plan_result(run, until_waiting=True), 240)
+    if approving is not None:
+        assert approving.done() and approving.result().outcome == "approved", "the web group's manual step was not approved"
     return run, report
 
 
@@ -76,7 +81,7 @@ async def test_a_test_plan_keeps_every_test_copy_until_cleanup_and_leaves_produc
     before = _production_changes(estate)
     run, report = await _waiting(estate, _spec(estate, "test"))
     assert report.outcome == "waiting" and report.kind == "test", report
-    assert [g.outcome for g in report.groups] == ["done", "done", "done"], report.groups
+    assert [g.outcome for g in report.groups] == ["done", "done", "done"], [(v.vm, v.outcome, v.error) for v in report.vms]
     for vm in VMS.values():
         test = next(c for c in estate.copies(f"{vm} - Test"))
         assert test["power_state"] == "Running", test
@@ -130,9 +135,9 @@ async def test_an_unplanned_plan_after_site_down_cancels_continues_past_a_failed
     assert by_vm["web-02"].rto_s is not None, "the web group did not run past the failed VM"
     committed = await estate.client.plan_commit(run)
     assert committed.outcome == "partial", committed
-    assert {v.vm: v.outcome for v in committed.vms} == {"db-02": "committed", "app-02": "failed", "web-02": "committed"}
+    assert {v.vm: v.outcome for v in committed.vms} == {"db-01": "committed", "app-02": "failed", "web-02": "committed"}
     assert _copy(estate, "app-02", "Replica")["power_state"] == "Off"
-    for vm in ("db-02", "web-02"):
+    for vm in ("db-01", "web-02"):
         assert next(c for c in estate.copies(vm) if c["host"] != _site_a_host(estate, vm))["replication_state"] == (
             "FailedOver"
         )

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from hvdr.protection import Endpoint
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
-    from hvdr.testfailover import RpoDuringTest, TestFailoverState, TestStep
+    from hvdr.testfailover import RpoDuringTest, TestFailoverState
     from hvdr.unplanned import UnplannedSpec, UnplannedState
     from hvdr.visibility import HVDR_PHASE
 
@@ -416,10 +416,8 @@ class PlanWorkflow:
     async def _keep_then_clean_up(self) -> None:
         """Test: keep every test VM until ``hvdr plan cleanup`` or the keep time, then remove them all."""
         s, spec = self.state, self.state.spec
-        kept = [
-            i for i, v in enumerate(s.vms) if v.test is not None and TestStep.VERIFY in {r.step for r in v.test.steps}
-        ]
-        kept = [i for i in kept if s.vms[i].test.step is TestStep.VERIFY]  # type: ignore[union-attr]
+        # Brought up and not yet cleaned up (a VM that failed was cleaned up at once, a skipped one never started).
+        kept = [i for i, sequence in self._tests.items() if sequence.state.outcome == "running"]
         if kept:
             s.outcome = "waiting"
             if spec.keep_s is not None:
