@@ -891,9 +891,14 @@ class Client:
         """Wait for a plan run and return its report; with ``until_waiting``, return as soon as it waits for the
         operator (an unplanned run for commit or cancel, a test run for its clean-up)."""
         while until_waiting:  # a query a second: the run has no "reached the wait" event to wait on
-            so_far = await self.plan_report(workflow_id)
-            if so_far.outcome != "running":
-                return so_far
+            try:
+                so_far = await self.plan_report(workflow_id)
+            except RPCError as exc:  # a query times out while the run's worker is busy or restarting
+                if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+                    raise
+            else:
+                if so_far.outcome != "running":
+                    return so_far
             await asyncio.sleep(1.0)
         handle = self.temporal.get_workflow_handle(workflow_id, result_type=PlanReport)
         try:
