@@ -893,8 +893,12 @@ class Client:
         while until_waiting:  # a query a second: the run has no "reached the wait" event to wait on
             try:
                 so_far = await self.plan_report(workflow_id)
-            except RPCError as exc:  # a query times out while the run's worker is busy or restarting
-                if exc.status not in (RPCStatusCode.CANCELLED, RPCStatusCode.DEADLINE_EXCEEDED):
+            except RPCError as exc:  # a query times out, or its workflow task is being retried, while the worker is busy
+                if exc.status not in (
+                    RPCStatusCode.CANCELLED,
+                    RPCStatusCode.DEADLINE_EXCEEDED,
+                    RPCStatusCode.FAILED_PRECONDITION,
+                ):
                     raise
             else:
                 if so_far.outcome != "running":
