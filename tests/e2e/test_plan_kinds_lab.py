@@ -18,7 +18,8 @@ from hvdr.plan import PlanReport, PlanSpec
 from hvdr.recovery_points import LATEST_APP_CONSISTENT
 from tests.e2e.conftest import SPEED, Estate, approve_when_waiting
 from tests.e2e.test_failover_lab import _copy, _fault
-from tests.e2e.test_unplanned_lab import _only_site_b
+from tests.e2e.test_unplanned_lab import _only_site_b, _record
+from tests.workflows.test_plan_kinds_replay import TEST_HISTORY, UNPLANNED_HISTORY
 
 pytestmark = pytest.mark.slow
 
@@ -61,7 +62,9 @@ async def _waiting(estate: Estate, spec: PlanSpec) -> tuple[str, PlanReport]:
     approving = asyncio.ensure_future(approve_when_waiting(estate.client, run, "switch-dns")) if web else None
     report = await asyncio.wait_for(estate.client.plan_result(run, until_waiting=True), 240)
     if approving is not None:
-        assert approving.done() and approving.result().outcome == "approved", "the web group's manual step was not approved"
+        assert approving.done() and approving.result().outcome == "approved", (
+            "the web group's manual step was not approved"
+        )
     return run, report
 
 
@@ -81,7 +84,9 @@ async def test_a_test_plan_keeps_every_test_copy_until_cleanup_and_leaves_produc
     before = _production_changes(estate)
     run, report = await _waiting(estate, _spec(estate, "test"))
     assert report.outcome == "waiting" and report.kind == "test", report
-    assert [g.outcome for g in report.groups] == ["done", "done", "done"], [(v.vm, v.outcome, v.error) for v in report.vms]
+    assert [g.outcome for g in report.groups] == ["done", "done", "done"], [
+        (v.vm, v.outcome, v.error) for v in report.vms
+    ]
     for vm in VMS.values():
         test = next(c for c in estate.copies(f"{vm} - Test"))
         assert test["power_state"] == "Running", test
@@ -100,6 +105,7 @@ async def test_a_test_plan_keeps_every_test_copy_until_cleanup_and_leaves_produc
     assert _production_changes(estate) == before, "a test plan sent a state-changing cmdlet to production"
     with pytest.raises(Conflict, match="nothing to clean up"):
         await estate.client.plan_cleanup(run)
+    await _record(estate, run, TEST_HISTORY)
 
 
 async def test_an_unplanned_plan_after_site_down_cancels_continues_past_a_failed_vm_commits_and_retry_finishes(
@@ -135,6 +141,7 @@ async def test_an_unplanned_plan_after_site_down_cancels_continues_past_a_failed
     assert by_vm["web-02"].rto_s is not None, "the web group did not run past the failed VM"
     committed = await estate.client.plan_commit(run)
     assert committed.outcome == "partial", committed
+    await _record(estate, run, UNPLANNED_HISTORY)
     assert {v.vm: v.outcome for v in committed.vms} == {"db-01": "committed", "app-02": "failed", "web-02": "committed"}
     assert _copy(estate, "app-02", "Replica")["power_state"] == "Off"
     for vm in ("db-01", "web-02"):
