@@ -906,22 +906,27 @@ class Client:
 
     async def plan_directions(self, names: Sequence[str]) -> dict[str, tuple[Endpoint, Endpoint]]:
         """Each VM's live direction (where it runs, where it replicates), by lower-cased name, from its protection
-        run; a VM without one is left out (a plan spec then takes the inventory's placement)."""
+        run: as visibility lists it (one call, no run queried: on a loaded machine queries of many runs time out),
+        a VM visibility does not show yet asked directly; a VM without a protection run is left out (a plan spec
+        then takes the inventory's placement, and its preflight says it is not protected)."""
+        wanted = {n.lower() for n in names}
+        found: dict[str, tuple[Endpoint, Endpoint]] = {}
+        for status in await self.protection_statuses():
+            if status.vm.lower() in wanted and status.primary_host and status.replica_host:
+                found[status.vm.lower()] = _direction(status)
         semaphore = asyncio.Semaphore(32)
 
-        async def one(vm: str) -> tuple[str, tuple[Endpoint, Endpoint]] | None:
+        async def asked(vm: str) -> None:
             async with semaphore:
                 try:
                     status = await self.protection_status(vm)
-                except Exception:  # not protected: the preflight says so
-                    return None
-            if not status.primary_host or not status.replica_host:
-                return None
-            source = Endpoint(site=status.primary_site, host=status.primary_host)
-            return vm.lower(), (source, Endpoint(site=status.replica_site, host=status.replica_host))
+                except HvdrError:  # not protected: the preflight says so
+                    return
+            if status.primary_host and status.replica_host:
+                found[vm.lower()] = _direction(status)
 
-        found = await asyncio.gather(*(one(n) for n in names))
-        return dict(pair for pair in found if pair is not None)
+        await asyncio.gather(*(asked(n) for n in names if n.lower() not in found))
+        return found
 
     async def failback_plan_spec(
         self,
@@ -1583,6 +1588,13 @@ class Client:
         session_for, _, _ = _inventory()
         with session_for(self.settings) as session:
             return rto_target(session, plan, vms)
+
+
+def _direction(status: ProtectionStatus) -> tuple[Endpoint, Endpoint]:
+    return (
+        Endpoint(site=status.primary_site, host=status.primary_host),
+        Endpoint(site=status.replica_site, host=status.replica_host),
+    )
 
 
 def _run_number(workflow_id: str) -> int:

@@ -14,6 +14,7 @@ from hvdr.cli.testfailover import print_steps, print_test_report
 from hvdr.client import Client
 from hvdr.failover import FailoverReport, ShutdownMode
 from hvdr.inventory.db import session_for
+from hvdr.inventory.plan import declared_plan
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
 from hvdr.plan import PlanReport
@@ -128,6 +129,9 @@ def _move(
 def _plan_back(plan: str, shutdown: ShutdownMode, rollback: bool, wait: bool, output: OutputFormat) -> None:
     from hvdr.cli.plan import print_manual_steps
     from hvdr.cli.plan import print_report as print_plan
+
+    with session_for(load_settings()) as session:
+        plan = declared_plan(session, plan).name  # an unknown plan is refused before Temporal is asked
 
     async def back() -> PlanReport | None:
         client = await Client.connect()
