@@ -51,6 +51,19 @@ the run was started with (``preflight``), which the Publisher now skips as uncha
 LINK_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["OperationConflict"])
 
 
+async def link(method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
+    """A call to a VM's protection run (stand by, go on, the operations check), through the workflow task queue."""
+    result: T = await workflow.execute_activity_method(
+        method,
+        argument,
+        task_queue=WORKFLOW_TASK_QUEUE,
+        summary=summary,
+        start_to_close_timeout=timedelta(seconds=60),
+        retry_policy=LINK_RETRY,
+    )
+    return result
+
+
 class StepFailed(Exception):
     def __init__(self, step: Step, message: str) -> None:
         super().__init__(message)

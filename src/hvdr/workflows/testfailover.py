@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         TestSwitchInput,
     )
     from hvdr.protection import Endpoint, ProtectionStatus
-    from hvdr.settings import WORKFLOW_TASK_QUEUE
     from hvdr.testfailover import (
         CleanupRequest,
         RpoDuringTest,
@@ -46,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from hvdr.visibility import HVDR_PHASE
 
-from hvdr.workflows.failover import LINK_RETRY, Execute, Link, _describe
+from hvdr.workflows.failover import Execute, Link, _describe, link
 from hvdr.workflows.kit import (
     HOST_COMMAND,
     MEASURE,
@@ -216,7 +215,7 @@ class TestFailoverWorkflow:
             spec=request.spec, rpo=RpoDuringTest(threshold_s=request.spec.rpo_threshold_s)
         )
         self._publisher = Publisher()
-        self._sequence = TestSequence(self.state, self._activity, self._link, on_begin=self._publish)
+        self._sequence = TestSequence(self.state, self._activity, link, on_begin=self._publish)
 
     @workflow.query
     def details(self) -> TestFailoverState:
@@ -321,14 +320,3 @@ class TestFailoverWorkflow:
             summary=f"{self.state.step.value} {self.state.spec.vm} on {where.host}",
             options=how,
         )
-
-    async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
-        result: T = await workflow.execute_activity_method(
-            method,
-            argument,
-            task_queue=WORKFLOW_TASK_QUEUE,
-            summary=summary,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LINK_RETRY,
-        )
-        return result

@@ -34,7 +34,6 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.hyperv import models as hv
     from hvdr.protection import Endpoint
     from hvdr.recovery_points import choose_point
-    from hvdr.settings import WORKFLOW_TASK_QUEUE
     from hvdr.unplanned import (
         RecoveryPoints,
         RecoveryPointsRequest,
@@ -47,7 +46,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from hvdr.visibility import HVDR_PHASE, HVDR_SITE
 
-from hvdr.workflows.failover import LINK_RETRY, Execute, Link, _describe
+from hvdr.workflows.failover import Execute, Link, _describe
+from hvdr.workflows.failover import link as _link
 from hvdr.workflows.kit import HOST_COMMAND, STEP, ActivityOptions, Commands, Publisher, drain, reason, run_activity
 from hvdr.workflows.kit import step as kit_step
 
@@ -62,19 +62,6 @@ class StepFailed(Exception):
     def __init__(self, step: Step, message: str, error: ActivityError | ApplicationError) -> None:
         super().__init__(message)
         self.step, self.message, self.error = step, message, error
-
-
-async def _link(method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
-    """A call to the VM's protection run (stand by, go on), through the workflow task queue."""
-    result: T = await workflow.execute_activity_method(
-        method,
-        argument,
-        task_queue=WORKFLOW_TASK_QUEUE,
-        summary=summary,
-        start_to_close_timeout=timedelta(seconds=60),
-        retry_policy=LINK_RETRY,
-    )
-    return result
 
 
 def fence_options(wait_s: float) -> ActivityOptions:
