@@ -16,11 +16,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkflowExecutionsRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
@@ -33,6 +34,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -103,6 +105,8 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
     from sqlmodel import Session
 
     from hvdr.readiness import CheckReport, CheckRequest
+
+M = TypeVar("M")
 
 REASON_MAX = 1000
 """Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
@@ -510,15 +514,42 @@ class Client:
             live[memo.host.lower()] = memo
         return with_live(status, live)
 
+    async def _memos(
+        self, query: str, key: str, type_hint: type[M]
+    ) -> list[tuple[WorkflowExecutionInfo, M | Exception | None]]:
+        """(the run, its ``key`` memo, or why that could not be read, or None) for every run the query lists, in
+        pages of 1,000.
+
+        Straight from the list RPC: the SDK's listing decodes every search attribute of every run (Temporal's
+        built-in ones too: most of the client's time for 1,000 runs), where a status needs one memo a run.
+        """
+        found: list[tuple[WorkflowExecutionInfo, M | Exception | None]] = []
+        token = b""
+        while True:
+            page = await self.temporal.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=self.temporal.namespace, query=query, page_size=1000, next_page_token=token
+                )
+            )
+            for info in page.executions:
+                payload = info.memo.fields.get(key)
+                value: M | Exception | None = None
+                if payload is not None:
+                    try:
+                        value = (await self.temporal.data_converter.decode([payload], [type_hint]))[0]
+                    except Exception as exc:  # a memo another version wrote, or a broken payload
+                        value = exc
+                found.append((info, value))
+            token = page.next_page_token
+            if not token:
+                return found
+
     async def _monitors(self) -> dict[str, HostLive]:
         """Every running host monitor's last measurement, by host name in lower case (one listing)."""
         found: dict[str, HostLive] = {}
-        async for execution in self.temporal.list_workflows("HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"):
-            try:
-                memo = await execution.memo_value("live", None, type_hint=HostLive)
-            except Exception:  # a memo another version wrote: the runs' own values are shown instead
-                continue
-            if memo is not None:
+        query = "HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"
+        for _, memo in await self._memos(query, "live", HostLive):
+            if isinstance(memo, HostLive):  # else unreadable (another version's): the runs' own values are shown
                 found[memo.host.lower()] = memo
         return found
 
@@ -531,17 +562,15 @@ class Client:
         dropped.
         """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
-        rows: list[ProtectionStatus] = []
         monitors = asyncio.ensure_future(self._monitors())
-        async for execution in self.temporal.list_workflows(query):
-            vm = execution.typed_search_attributes.get(HVDR_VM) or execution.id.removeprefix("protect/")
-            try:
-                status = await execution.memo_value("status", None, type_hint=ProtectionStatus)
-            except Exception as exc:  # a memo some other version wrote, or a broken payload: say so
-                rows.append(ProtectionStatus.unknown(vm, execution.id, f"unreadable status memo: {exc}"))
-                continue
-            if status is None:
-                rows.append(ProtectionStatus.unknown(vm, execution.id, "the run has not published a status yet"))
+        rows: list[ProtectionStatus] = []
+        for info, status in await self._memos(query, "status", ProtectionStatus):
+            workflow_id = info.execution.workflow_id
+            vm = _keyword(info, HVDR_VM.name) or workflow_id.removeprefix("protect/")
+            if isinstance(status, Exception):
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, f"unreadable status memo: {status}"))
+            elif status is None:
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, "the run has not published a status yet"))
             else:
                 rows.append(status)
         live = await monitors
@@ -1497,6 +1526,18 @@ class Client:
 def _run_number(workflow_id: str) -> int:
     tail = workflow_id.rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def _keyword(info: WorkflowExecutionInfo, name: str) -> str | None:
+    """A Keyword search attribute of a listed run, decoded alone."""
+    payload = info.search_attributes.indexed_fields.get(name)
+    if payload is None:
+        return None
+    try:
+        value = PayloadConverter.default.from_payloads([payload])[0]
+    except Exception:  # not what hvdr wrote: the caller falls back
+        return None
+    return value if isinstance(value, str) else None
 
 
 def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> ProtectionStatus:
