@@ -186,6 +186,13 @@ def _require_local(settings: Settings) -> None:
         )
 
 
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+"""The embedded server's database: a write-ahead log synced at checkpoints, not a rollback journal synced on
+every commit — every workflow start and task completion is a commit, and with the default journal 1,000 starts
+took minutes (200 in 20 s against 5 s with these, on the same loaded machine). A power cut can lose the last
+commits, never corrupt the database; a crash of the server loses nothing."""
+
+
 def _command(settings: Settings) -> list[str]:
     temporal = settings.temporal
     args = [
@@ -203,6 +210,7 @@ def _command(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
     ]
     if temporal.namespace != "default":
         args += ["--namespace", temporal.namespace]
