@@ -382,9 +382,9 @@ class Client:
         if specs and not names and cloud is None:
             return specs
         scale = time_scale or self.settings.time_scale
-        session_for, protection_spec, _ = _inventory()
+        session_for, protection_specs, _ = _inventory()
         with session_for(self.settings) as session:
-            resolved = [protection_spec(session, name, scale) for name in self.protection_targets(names, cloud)]
+            resolved = protection_specs(session, self.protection_targets(names, cloud), scale)
         return specs + resolved
 
     async def protection_progress(
@@ -1587,12 +1587,12 @@ def _failover_inventory() -> tuple[
 
 def _inventory() -> tuple[
     Callable[[Settings], AbstractContextManager[Session]],
-    Callable[[Session, str, float], ProtectionSpec],
+    Callable[[Session, list[str], float], list[ProtectionSpec]],
     Callable[[Session, list[str] | None, str | None], list[str]],
 ]:
     """The inventory's session, spec and target functions, imported when first needed: ``import hvdr`` (which
     every workflow sandbox runs for ``hvdr.protection``) must not load sqlmodel / SQLAlchemy each time."""
     from hvdr.inventory.db import session_for
-    from hvdr.inventory.protection import protection_spec, vms_to_protect
+    from hvdr.inventory.protection import protection_specs, vms_to_protect
 
-    return session_for, protection_spec, vms_to_protect
+    return session_for, protection_specs, vms_to_protect
