@@ -161,6 +161,7 @@ def _port_free(host: str, port: int) -> bool:
 
 async def temporal_answers(settings: Settings, timeout: float = 2.0) -> bool:
     """True when a Temporal frontend answers a health check at the configured address."""
+    from hvdr import telemetry  # noqa: F401  # loaded before the clock starts: a second of imports on a busy machine
     from hvdr.client import connect_temporal
 
     try:

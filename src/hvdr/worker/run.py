@@ -13,13 +13,13 @@ import pkgutil
 import signal
 from collections.abc import Sequence
 from datetime import timedelta
+from pathlib import Path
 
 from temporalio.client import Client as TemporalClient
 from temporalio.worker import Interceptor as WorkerInterceptor
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-import hvdr
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings, site_task_queue
@@ -48,7 +48,8 @@ def passthrough_modules() -> list[str]:
     0.8 s of CPU per run, 0.06 s without: a burst of 1,000 new runs spent minutes of the worker's CPU there.
     These modules hold models, pure logic and activities; the workflow modules stay sandboxed, and the
     sandbox's checks of what workflow code calls still apply."""
-    return [f"hvdr.{m.name}" for m in pkgutil.iter_modules(hvdr.__path__) if m.name != "workflows"]
+    package = Path(__file__).resolve().parent.parent  # hvdr/, found without importing hvdr (the client) here
+    return [f"hvdr.{m.name}" for m in pkgutil.iter_modules([str(package)]) if m.name != "workflows"]
 
 
 def build_workers(
