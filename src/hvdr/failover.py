@@ -74,7 +74,11 @@ PLANNED_STEPS: tuple[Step, ...] = (
 ShutdownMode = Literal["graceful", "force", "turn_off"]
 
 
-class FailoverIP(Durable):
+class FailoverAddress(Durable):
+    """An address a VM's adapter takes after failover, as runs store it: mapped from the topology's
+    ``failover_ipv4`` (a failover sets it through the driver's ``FailoverIPConfig``) or ``failover_ipv6`` (only
+    its address matters there: `hvdr check` compares it with the mapped subnet)."""
+
     address: str
     subnet_mask: str | None = None
     default_gateway: str | None = None
@@ -89,7 +93,7 @@ class FailoverSpec(Durable):
     target: Endpoint
     target_network: str | None = None
     """The switch the VM connects to on the target host (the network mapping); None = leave adapters as they are."""
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     """The address the guest must report after failover (declared in the topology); None = not checked."""
     shutdown: ShutdownMode = "graceful"
     """graceful: Stop-VM (Hyper-V gives the guest five minutes, then fails); force: Stop-VM -Force (the guest gets

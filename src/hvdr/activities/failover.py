@@ -23,7 +23,7 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
-from hvdr.failover import FailoverIP, FailoverSpec, ShutdownMode
+from hvdr.failover import FailoverAddress, FailoverSpec, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
@@ -54,7 +54,7 @@ class TargetCheck(BaseModel):
     host: str
     vm: str
     network: str | None = None
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     read_only: bool = False
     """A dry run: report, set nothing (a missing failover IP is set by the real run)."""
 
@@ -221,7 +221,7 @@ class FailoverActivities:
                 "TargetNetworkMissing",
             )
 
-    async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverIP) -> None:
+    async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverAddress) -> None:
         calls = self.calls
         config = hv.FailoverIPConfig(
             ipv4_address=ip.address,

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 
 from hvdr.activities.failover import FailoverActivities, point_infos
 from hvdr.activities.protection import HostVM
-from hvdr.failover import FailoverIP
+from hvdr.failover import FailoverAddress
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.recovery_points import LATEST
@@ -36,7 +36,7 @@ class PointFailover(BaseModel):
     vm: str
     point: str
     """A recovery point id, or "latest" (the replica's latest state: no snapshot)."""
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
 
 
 class AsReplicaInput(BaseModel):
