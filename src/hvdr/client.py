@@ -10,9 +10,10 @@ It talks only to Temporal (with the same settings as the CLI and workers) and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -1083,10 +1084,8 @@ class Client:
     async def drill_schedule_info(self, plan: str) -> DrillSchedule:
         """One plan's drill schedule: cron, paused, next runs and the drills it started lately."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             described = await handle.describe()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return DrillSchedule(
             schedule_id=handle.id,
             plan=handle.id.removeprefix(f"{DRILL_KIND}/"),
@@ -1114,28 +1113,20 @@ class Client:
         return sorted(found, key=lambda s: s.plan)
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.pause(note=f"paused by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).pause(note=f"paused by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_resume(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.unpause(note=f"resumed by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).unpause(note=f"resumed by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_delete(self, plan: str) -> str:
         """Delete the schedule (drills it started keep running and keep their reports); its id."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             await handle.delete()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return handle.id
 
     async def drill_trigger(self, plan: str, *, timeout_s: float = 30.0) -> str:
@@ -1143,10 +1134,8 @@ class Client:
         from temporalio.client import ScheduleOverlapPolicy
 
         before = set((await self.drill_schedule_info(plan)).recent_runs)
-        try:
+        with self._on_schedule(plan):
             await self._drill_handle(plan).trigger(overlap=ScheduleOverlapPolicy.SKIP)
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = [r for r in (await self.drill_schedule_info(plan)).recent_runs if r not in before]
@@ -1181,13 +1170,19 @@ class Client:
     def _drill_handle(self, plan: str) -> ScheduleHandle:
         return self.temporal.get_schedule_handle(drill_schedule_id(plan))
 
-    def _no_schedule(self, plan: str, exc: RPCError) -> HvdrError:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return NotFound(
-                f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
-                f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
-            )
-        return TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}")
+    @contextlib.contextmanager
+    def _on_schedule(self, plan: str) -> Iterator[None]:
+        """A call on the plan's drill schedule: a missing schedule is NotFound (with how to create one), any other
+        refusal TemporalUnavailable."""
+        try:
+            yield
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
+                    f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
+                ) from exc
+            raise TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}") from exc
 
     # -- runs -----------------------------------------------------------------------------------------------
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field
 
@@ -121,6 +121,21 @@ class StepRecord(Durable):
     detail: str = ""
 
 
+class RanSteps(Protocol):
+    """What a failover run's state holds for its report, whatever its kind."""
+
+    @property
+    def steps(self) -> list[StepRecord]: ...
+    @property
+    def undone(self) -> list[str]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def failed_step(self) -> Step | None: ...
+    @property
+    def outcome(self) -> str: ...
+
+
 class FailoverState(Durable):
     """The one state of a failover run (its queries return it)."""
 
@@ -156,12 +171,25 @@ class FailoverReport(Durable):
 
     @classmethod
     def of(cls, workflow_id: str, state: FailoverState) -> FailoverReport:
-        spec = state.spec
-        moved = state.outcome == "succeeded"
+        return cls.of_run(workflow_id, state.spec, state, kind=state.kind, moved=state.outcome == "succeeded")
+
+    @classmethod
+    def of_run(
+        cls,
+        workflow_id: str,
+        spec: FailoverSpec,
+        state: RanSteps,
+        *,
+        kind: str,
+        moved: bool,
+        ended: bool = True,
+        **more: Any,
+    ) -> Self:
+        """The report's fields every kind of failover run shares (``more``: a kind's own)."""
         return cls(
             workflow_id=workflow_id,
             vm=spec.vm,
-            kind=state.kind,
+            kind=kind,
             outcome=state.outcome,
             source=spec.source,
             target=spec.target,
@@ -171,6 +199,7 @@ class FailoverReport(Durable):
             error=state.error,
             failed_step=state.failed_step,
             started_at=state.steps[0].started_at if state.steps else None,
-            ended_at=state.steps[-1].ended_at if state.steps else None,
+            ended_at=state.steps[-1].ended_at if state.steps and ended else None,
             time_scale=spec.time_scale,
+            **more,
         )
