@@ -15,7 +15,7 @@ from hvdr.errors import ConfigError, NotFound
 from hvdr.inventory import queries
 from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, PolicyRow, VMRow
 from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec, ReplicaServerSpec
-from hvdr.topology import VM, HyperVHost
+from hvdr.topology import VM, TopologyHost
 
 
 def _pairing(session: Session, cloud: str) -> CloudPairingRow:
@@ -70,9 +70,9 @@ def protection_specs(session: Session, vms: list[str], time_scale: float = 1.0) 
     return [_spec(session, vm, time_scale, shared) for vm in vms]
 
 
-def _replica_hosts(session: Session, cloud: str) -> list[HyperVHost]:
+def _replica_hosts(session: Session, cloud: str) -> list[TopologyHost]:
     return [
-        HyperVHost.model_validate(h.spec)
+        TopologyHost.model_validate(h.spec)
         for h in session.exec(select(HostRow).where(HostRow.cloud == cloud).order_by(col(HostRow.fqdn))).all()
     ]
 
@@ -91,7 +91,7 @@ def _spec(session: Session, vm: str, time_scale: float, shared: dict[str, Any]) 
     policy = queries.policy(session, pairing.policy)
     if f"hosts/{pairing.recovery_cloud}" not in shared:
         shared[f"hosts/{pairing.recovery_cloud}"] = _replica_hosts(session, pairing.recovery_cloud)
-    hosts: list[HyperVHost] = shared[f"hosts/{pairing.recovery_cloud}"]
+    hosts: list[TopologyHost] = shared[f"hosts/{pairing.recovery_cloud}"]
     if not hosts:
         raise ConfigError(f"recovery cloud {pairing.recovery_cloud!r} has no hosts to receive replicas")
     # The VM's place among its cloud's VMs by name (names only, once per cloud): reading every VM row of the
