@@ -13,15 +13,16 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkflowExecutionsRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
@@ -35,6 +36,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -114,6 +116,8 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
     from sqlmodel import Session
 
     from hvdr.readiness import CheckReport, CheckRequest
+
+M = TypeVar("M")
 
 REASON_MAX = 1000
 """Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
@@ -389,9 +393,9 @@ class Client:
         if specs and not names and cloud is None:
             return specs
         scale = time_scale or self.settings.time_scale
-        session_for, protection_spec, _ = _inventory()
+        session_for, protection_specs, _ = _inventory()
         with session_for(self.settings) as session:
-            resolved = [protection_spec(session, name, scale) for name in self.protection_targets(names, cloud)]
+            resolved = protection_specs(session, self.protection_targets(names, cloud), scale)
         return specs + resolved
 
     async def protection_progress(
@@ -521,15 +525,42 @@ class Client:
             live[memo.host.lower()] = memo
         return with_live(status, live)
 
+    async def _memos(
+        self, query: str, key: str, type_hint: type[M]
+    ) -> list[tuple[WorkflowExecutionInfo, M | Exception | None]]:
+        """(the run, its ``key`` memo, or why that could not be read, or None) for every run the query lists, in
+        pages of 1,000.
+
+        Straight from the list RPC: the SDK's listing decodes every search attribute of every run (Temporal's
+        built-in ones too: most of the client's time for 1,000 runs), where a status needs one memo a run.
+        """
+        found: list[tuple[WorkflowExecutionInfo, M | Exception | None]] = []
+        token = b""
+        while True:
+            page = await self.temporal.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=self.temporal.namespace, query=query, page_size=1000, next_page_token=token
+                )
+            )
+            for info in page.executions:
+                payload = info.memo.fields.get(key)
+                value: M | Exception | None = None
+                if payload is not None:
+                    try:
+                        value = (await self.temporal.data_converter.decode([payload], [type_hint]))[0]
+                    except Exception as exc:  # a memo another version wrote, or a broken payload
+                        value = exc
+                found.append((info, value))
+            token = page.next_page_token
+            if not token:
+                return found
+
     async def _monitors(self) -> dict[str, HostLive]:
         """Every running host monitor's last measurement, by host name in lower case (one listing)."""
         found: dict[str, HostLive] = {}
-        async for execution in self.temporal.list_workflows("HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"):
-            try:
-                memo = await execution.memo_value("live", None, type_hint=HostLive)
-            except Exception:  # a memo another version wrote: the runs' own values are shown instead
-                continue
-            if memo is not None:
+        query = "HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"
+        for _, memo in await self._memos(query, "live", HostLive):
+            if isinstance(memo, HostLive):  # else unreadable (another version's): the runs' own values are shown
                 found[memo.host.lower()] = memo
         return found
 
@@ -542,17 +573,15 @@ class Client:
         dropped.
         """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
-        rows: list[ProtectionStatus] = []
         monitors = asyncio.ensure_future(self._monitors())
-        async for execution in self.temporal.list_workflows(query):
-            vm = execution.typed_search_attributes.get(HVDR_VM) or execution.id.removeprefix("protect/")
-            try:
-                status = await execution.memo_value("status", None, type_hint=ProtectionStatus)
-            except Exception as exc:  # a memo some other version wrote, or a broken payload: say so
-                rows.append(ProtectionStatus.unknown(vm, execution.id, f"unreadable status memo: {exc}"))
-                continue
-            if status is None:
-                rows.append(ProtectionStatus.unknown(vm, execution.id, "the run has not published a status yet"))
+        rows: list[ProtectionStatus] = []
+        for info, status in await self._memos(query, "status", ProtectionStatus):
+            workflow_id = info.execution.workflow_id
+            vm = _keyword(info, HVDR_VM.name) or workflow_id.removeprefix("protect/")
+            if isinstance(status, Exception):
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, f"unreadable status memo: {status}"))
+            elif status is None:
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, "the run has not published a status yet"))
             else:
                 rows.append(status)
         live = await monitors
@@ -1215,10 +1244,8 @@ class Client:
     async def drill_schedule_info(self, plan: str) -> DrillSchedule:
         """One plan's drill schedule: cron, paused, next runs and the drills it started lately."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             described = await handle.describe()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return DrillSchedule(
             schedule_id=handle.id,
             plan=handle.id.removeprefix(f"{DRILL_KIND}/"),
@@ -1246,28 +1273,20 @@ class Client:
         return sorted(found, key=lambda s: s.plan)
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.pause(note=f"paused by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).pause(note=f"paused by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_resume(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.unpause(note=f"resumed by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).unpause(note=f"resumed by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_delete(self, plan: str) -> str:
         """Delete the schedule (drills it started keep running and keep their reports); its id."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             await handle.delete()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return handle.id
 
     async def drill_trigger(self, plan: str, *, timeout_s: float = 30.0) -> str:
@@ -1275,10 +1294,8 @@ class Client:
         from temporalio.client import ScheduleOverlapPolicy
 
         before = set((await self.drill_schedule_info(plan)).recent_runs)
-        try:
+        with self._on_schedule(plan):
             await self._drill_handle(plan).trigger(overlap=ScheduleOverlapPolicy.SKIP)
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = [r for r in (await self.drill_schedule_info(plan)).recent_runs if r not in before]
@@ -1313,13 +1330,19 @@ class Client:
     def _drill_handle(self, plan: str) -> ScheduleHandle:
         return self.temporal.get_schedule_handle(drill_schedule_id(plan))
 
-    def _no_schedule(self, plan: str, exc: RPCError) -> HvdrError:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return NotFound(
-                f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
-                f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
-            )
-        return TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}")
+    @contextlib.contextmanager
+    def _on_schedule(self, plan: str) -> Iterator[None]:
+        """A call on the plan's drill schedule: a missing schedule is NotFound (with how to create one), any other
+        refusal TemporalUnavailable."""
+        try:
+            yield
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
+                    f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
+                ) from exc
+            raise TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}") from exc
 
     # -- runs -----------------------------------------------------------------------------------------------
 
@@ -1656,6 +1679,18 @@ def _run_number(workflow_id: str) -> int:
     return int(tail) if tail.isdigit() else 0
 
 
+def _keyword(info: WorkflowExecutionInfo, name: str) -> str | None:
+    """A Keyword search attribute of a listed run, decoded alone."""
+    payload = info.search_attributes.indexed_fields.get(name)
+    if payload is None:
+        return None
+    try:
+        value = PayloadConverter.default.from_payloads([payload])[0]
+    except Exception:  # not what hvdr wrote: the caller falls back
+        return None
+    return value if isinstance(value, str) else None
+
+
 def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> ProtectionStatus:
     """A VM's status with what its host's monitor read last (fresher than the run's, which changes only when
     something needs deciding). Outside monitoring, or with no monitor reading of the VM, the run's own."""
@@ -1703,12 +1738,12 @@ def _failover_inventory() -> tuple[
 
 def _inventory() -> tuple[
     Callable[[Settings], AbstractContextManager[Session]],
-    Callable[[Session, str, float], ProtectionSpec],
+    Callable[[Session, list[str], float], list[ProtectionSpec]],
     Callable[[Session, list[str] | None, str | None], list[str]],
 ]:
     """The inventory's session, spec and target functions, imported when first needed: ``import hvdr`` (which
     every workflow sandbox runs for ``hvdr.protection``) must not load sqlmodel / SQLAlchemy each time."""
     from hvdr.inventory.db import session_for
-    from hvdr.inventory.protection import protection_spec, vms_to_protect
+    from hvdr.inventory.protection import protection_specs, vms_to_protect
 
-    return session_for, protection_spec, vms_to_protect
+    return session_for, protection_specs, vms_to_protect

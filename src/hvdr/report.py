@@ -29,6 +29,7 @@ from hvdr.failover import FailoverReport, Step
 from hvdr.payloads import Durable
 from hvdr.plan import PlanReport, PlanVMReport
 from hvdr.testfailover import TestFailoverReport, TestStep
+from hvdr.topology import same_host
 from hvdr.unplanned import UnplannedReport
 
 Outcome = str
@@ -229,11 +230,8 @@ class RunReport(Durable):
 
 
 def _same_host(a: object, b: str | None) -> bool:
-    """Host names compared as Windows does: case-insensitively, a short name matching its FQDN."""
-    if not isinstance(a, str) or b is None:
-        return False
-    x, y = a.lower(), b.lower()
-    return x == y or x.split(".")[0] == y.split(".")[0]
+    """A row's host (any JSON value) is ``b``, by hvdr's one rule for host names."""
+    return isinstance(a, str) and b is not None and same_host(a, b)
 
 
 @dataclass(frozen=True)

@@ -161,6 +161,7 @@ def _port_free(host: str, port: int) -> bool:
 
 async def temporal_answers(settings: Settings, timeout: float = 2.0) -> bool:
     """True when a Temporal frontend answers a health check at the configured address."""
+    from hvdr import telemetry  # noqa: F401  # loaded before the clock starts: a second of imports on a busy machine
     from hvdr.client import connect_temporal
 
     try:
@@ -186,6 +187,13 @@ def _require_local(settings: Settings) -> None:
         )
 
 
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+"""The embedded server's database: a write-ahead log synced at checkpoints, not a rollback journal synced on
+every commit — every workflow start and task completion is a commit, and with the default journal 1,000 starts
+took minutes (200 in 20 s against 5 s with these, on the same loaded machine). A power cut can lose the last
+commits, never corrupt the database; a crash of the server loses nothing."""
+
+
 def _command(settings: Settings) -> list[str]:
     temporal = settings.temporal
     args = [
@@ -203,6 +211,7 @@ def _command(settings: Settings) -> list[str]:
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        *(arg for pragma in SQLITE_PRAGMAS for arg in ("--sqlite-pragma", pragma)),
     ]
     if temporal.namespace != "default":
         args += ["--namespace", temporal.namespace]
