@@ -177,6 +177,7 @@ async def _run(
     only: set[str] | None = None,
     retry_of: str | None = None,
     choices: KindChoices = KindChoices(),
+    failback: bool = False,
 ) -> PlanReport | None:
     client = await Client.connect()
     settings = client.settings
@@ -201,6 +202,8 @@ async def _run(
             auto_commit_after_s=choices.auto_commit_after_s,
             keep_s=choices.keep_s,
         )
+    if failback:  # a retried failback is still a failback: its report and `hvdr plan show` say so
+        spec = spec.model_copy(update={"failback": True})
     workflow_id = await client.start_plan(spec)
     say("Plan run: ", workflow_id)
     print_manual_steps(spec, workflow_id)
@@ -238,7 +241,18 @@ async def _retry(run_id: str, wait: bool) -> PlanReport | None:
         auto_commit_after_s=previous.auto_commit_after_s,
         keep_s=previous.keep_s,
     )
-    return await _run(plan, kind, False, "graceful", True, wait, only=failed, retry_of=run_id, choices=choices)
+    return await _run(
+        plan,
+        kind,
+        False,
+        "graceful",
+        True,
+        wait,
+        only=failed,
+        retry_of=run_id,
+        choices=choices,
+        failback=previous.failback,
+    )
 
 
 def print_manual_steps(spec: PlanSpec, workflow_id: str) -> None:
