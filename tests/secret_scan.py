@@ -21,6 +21,8 @@ from temporalio.api.common.v1 import Payload
 from temporalio.client import Client as TemporalClient
 from temporalio.converter import DataConverter
 
+from hvdr.codec import CodecChain, CompressionCodec
+
 
 @dataclass(frozen=True)
 class Leak:
@@ -82,10 +84,11 @@ def _payload_dicts(node: Any) -> Iterator[dict[str, Any]]:
 
 async def _decoded(payloads: list[Payload], converter: DataConverter | None) -> list[bytes]:
     out = [p.data for p in payloads]
+    # Without the key, large payloads are still compressed: a leak inside one must not hide from the scan.
     codec = converter.payload_codec if converter is not None else None
-    for payload in payloads if codec is not None else []:
+    for payload in payloads:
         try:
-            out += [p.data for p in await codec.decode([payload])]  # type: ignore[union-attr]
+            out += [p.data for p in await (codec or CodecChain(CompressionCodec())).decode([payload])]
         except Exception:
             continue
     return out

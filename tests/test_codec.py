@@ -96,12 +96,40 @@ def test_keys_come_from_the_environment_or_a_file(hvdr_home: Path, tmp_path: Pat
 
 async def test_failure_messages_and_stack_traces_are_encrypted_too(hvdr_home: Path) -> None:
     plain = data_converter(load_settings({"HVDR_HOME": str(hvdr_home)}))
-    assert plain is pydantic_data_converter  # no key, no codec: nothing changes for the embedded default
+    # No key: failures and every payload under the compression threshold are exactly what the SDK writes.
+    assert plain.failure_converter_class is pydantic_data_converter.failure_converter_class
+    assert await plain.encode([VM, {"host": HOST}]) == await pydantic_data_converter.encode([VM, {"host": HOST}])
     converter = data_converter(load_settings({"HVDR_HOME": str(hvdr_home), "HVDR_CODEC_KEYS": f"k1:{KEY_1}"}))
     failure = Failure()
     await converter.encode_failure(ApplicationError(f"cannot reach {HOST} over WinRM"), failure)
     assert HOST.encode() not in failure.SerializeToString()
     assert HOST in str(await converter.decode_failure(failure))
+
+
+async def test_a_plan_report_over_temporals_2_mb_limit_travels_compressed_and_round_trips(hvdr_home: Path) -> None:
+    # A timeline bar per VM step: the bars alone of 1,600 VMs; a 1,000-VM plan's whole report measured 2.24 MB.
+    report = {
+        "timeline": [
+            {
+                "lane": f"web-{vm:04d}",
+                "step": step,
+                "started_at": f"2026-12-02T06:{vm % 60:02d}:00.123456Z",
+                "ended_at": f"2026-12-02T06:{vm % 60:02d}:07.654321Z",
+                "outcome": "done",
+                "detail": f"on hv-b{vm % 4 + 1}.site-b.lab.local",
+            }
+            for vm in range(1600)
+            for step in ("preflight", "shutdown", "prepare", "failover", "connect", "start", "verify", "reverse")
+        ]
+    }
+    raw = await pydantic_data_converter.encode([report])
+    assert raw[0].ByteSize() > 2 * 1024 * 1024
+    for env in ({}, {"HVDR_CODEC_KEYS": f"k1:{KEY_1}"}):
+        converter = data_converter(load_settings({"HVDR_HOME": str(hvdr_home), **env}))
+        [encoded] = await converter.encode([report])
+        assert encoded.ByteSize() < 512 * 1024
+        assert b"web-1599" not in encoded.SerializeToString()
+        assert await converter.decode([encoded], [dict]) == [report]
 
 
 # -- the codec server (the web UI's path) --------------------------------------------------------------------

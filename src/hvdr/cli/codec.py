@@ -12,7 +12,7 @@ from aiohttp import web
 from rich.markup import escape
 
 from hvdr.cli.common import console, guarded, run_async
-from hvdr.codec import load_codec
+from hvdr.codec import load_codec, payload_codec
 from hvdr.errors import ConfigError
 from hvdr.runtime.codec_server import DEFAULT_PORT, codec_app
 from hvdr.settings import load_settings
@@ -58,7 +58,7 @@ def codec_server(
         raise ConfigError("no payload codec key is configured: set HVDR_CODEC_KEYS or HVDR_CODEC_KEY_FILE")
     settings_ui = settings.temporal.ui_url
     origins = cors_origin or [settings_ui, settings_ui.replace("127.0.0.1", "localhost")]
-    app = codec_app(codec, cors_origins=origins, auth_token=settings.codec.auth_token)
+    app = codec_app(payload_codec(settings), cors_origins=origins, auth_token=settings.codec.auth_token)
     console.print(
         f"Codec server on http://{escape(host)}:{port} (keys {escape(', '.join(codec.key_ids))}; encrypting with "
         f"{escape(codec.current)}; CORS for {escape(', '.join(origins))}). Ctrl-C stops it.",

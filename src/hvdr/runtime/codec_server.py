@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from aiohttp import web
 from google.protobuf import json_format
 from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.converter import PayloadCodec
 
-from hvdr.codec import AesGcmCodec
 from hvdr.errors import CodecKeyError
 
 DEFAULT_PORT = 8888
@@ -24,7 +24,7 @@ _ALLOWED_HEADERS = "Content-Type, X-Namespace, Authorization"
 
 
 def codec_app(
-    codec: AesGcmCodec, *, cors_origins: Sequence[str] = (), auth_token: str | None = None
+    codec: PayloadCodec, *, cors_origins: Sequence[str] = (), auth_token: str | None = None
 ) -> web.Application:
     """The aiohttp application: /encode and /decode (under any prefix), CORS for ``cors_origins``."""
 
