@@ -130,16 +130,20 @@ def plan_of(names: list[str]) -> RecoveryPlan:
 
 async def replicate(lab: Lab, directory: HostDirectory, pairs: dict[tuple[str, str], list[str]]) -> None:
     """Every VM into replication, one array command per (primary, replica) pair, then wait until all replicate."""
-    for (primary, replica), names in pairs.items():
+
+    async def pair(primary: str, replica: str, names: list[str]) -> None:
         host = directory.host(primary)
-        for chunk in range(0, len(names), 200):
-            part = ",".join(f"'{n}'" for n in names[chunk : chunk + 200])
+        # A hundred names twice stay under the 8,191-character command line (the lab refuses longer, as Windows).
+        for chunk in range(0, len(names), 100):
+            part = ",".join(f"'{n}'" for n in names[chunk : chunk + 100])
             script = (
                 f"Enable-VMReplication -VMName {part} -ReplicaServerName '{replica}' -ReplicaServerPort 80 "
                 f"-AuthenticationType Kerberos -ReplicationFrequencySec 900 -Confirm:$false\n"
                 f"Start-VMInitialReplication -VMName {part} -Confirm:$false"
             )
             await asyncio.to_thread(host.run_script, script, 600)
+
+    await asyncio.gather(*(pair(primary, replica, names) for (primary, replica), names in pairs.items()))
     total = sum(len(v) for v in pairs.values())
     while True:
         rows = lab.control("GET", "/vms")
@@ -177,14 +181,20 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
     ) as env:
         os.environ["HVDR_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
         settings = load_settings()
+        setup = time.perf_counter()
         lab = Lab(parsed, speed=speed)
         lab.start()
         try:
             lab.write_endpoints(settings.lab_endpoints)
+            print(f"  lab of {vms} VMs started in {time.perf_counter() - setup:.1f} s", flush=True)
+            setup = time.perf_counter()
             with session_for(settings) as session:
                 apply_topology(session, parsed)
+                print(f"  topology applied in {time.perf_counter() - setup:.1f} s", flush=True)
+                setup = time.perf_counter()
                 names = [v.name for v in parsed.vms]
                 protections = {n: protection_spec(session, n, speed) for n in names}
+                print(f"  protection specs in {time.perf_counter() - setup:.1f} s", flush=True)
             directory = HostDirectory(settings)
             pairs: dict[tuple[str, str], list[str]] = {}
             for name, p in protections.items():
