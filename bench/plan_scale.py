@@ -3,14 +3,14 @@ realistic guest timing against its critical path and against a sequential per-VM
 
     .venv/bin/python bench/plan_scale.py [--vms 10 100 1000] [--hosts-per-site 4] [--realistic]
 
-Everything runs in this process except the embedded Temporal dev server (the ``temporal`` binary hvdr embeds):
-the lab (real WinRM over loopback, the driver's own scripts), one worker for the workflows and one per site,
-exactly as ``hvdr worker`` builds them. VMs are put into replication straight on the lab hosts (one
-``Enable-VMReplication`` / ``Start-VMInitialReplication`` per host pair with every VM in one array) so that
-the bench measures the plan, not a thousand protection bring-ups. The planned failover's link to each VM's
-protection run (stand by, go on: one Temporal update per VM, which belongs to protection's cost — issue #12
-moves it to a per-host monitor) is answered by a stand-in activity on the workflow task queue; every host step
-is the real one.
+Two processes besides this one: the embedded Temporal dev server (the ``temporal`` binary hvdr embeds) and the lab
+(``hvdr lab up``: real WinRM over loopback, the driver's own scripts, as remote hosts would be); here run one
+worker for the workflows and one per site, exactly as ``hvdr worker`` builds them. VMs are put into replication
+straight on the lab hosts (``Enable-VMReplication`` / ``Start-VMInitialReplication`` per host pair with a hundred
+VMs in one array) so that the bench measures the plan, not a thousand protection bring-ups. The planned failover's
+link to each VM's protection run (stand by, go on: one Temporal update per VM, which belongs to protection's cost —
+issue #12 moves it to a per-host monitor) is answered by a stand-in activity on the workflow task queue; every host
+step is the real one.
 
 Overhead mode (default): the lab at a high speed with guests that stop and boot in 0 s and no cmdlet latency,
 so the wall time of ``start_plan`` → result is orchestration (workflow, activities, Temporal, WinRM, the
@@ -26,11 +26,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,7 +52,7 @@ from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import plan_spec
 from hvdr.inventory.protection import protection_spec
-from hvdr.lab.runner import Lab
+from hvdr.lab.control import token_path
 from hvdr.protection import CommandResult, Phase
 from hvdr.runtime.temporal_server import temporal_binary
 from hvdr.settings import WORKFLOW_TASK_QUEUE, load_settings, site_task_queue
@@ -128,7 +133,49 @@ def plan_of(names: list[str]) -> RecoveryPlan:
     return RecoveryPlan(name="bench", groups=[PlanGroup(name=n, vms=v) for n, v in groups if v])
 
 
-async def replicate(lab: Lab, directory: HostDirectory, pairs: dict[tuple[str, str], list[str]]) -> None:
+class LabProcess:
+    """``hvdr lab up`` in a process of its own, as real hosts are: in this process its WinRM server and cmdlets
+    took the GIL from the workflow worker (a thousand VMs' workflow task then missed the SDK's two-second
+    deadlock limit), which a worker never shares with its hosts."""
+
+    def __init__(self, document: dict[str, Any], speed: float, endpoints: Path) -> None:
+        self._endpoints = endpoints
+        endpoints.parent.mkdir(parents=True, exist_ok=True)
+        topology_file = endpoints.parent / "bench-topology.json"
+        topology_file.write_text(json.dumps(document), encoding="utf-8")
+        command = [str(Path(sys.executable).with_name("hvdr")), "lab", "up", "--topology", str(topology_file)]
+        command += ["--speed", str(speed), "--endpoints", str(endpoints)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    def wait_ready(self) -> None:
+        while not (self._endpoints.is_file() and token_path(self._endpoints).is_file()):
+            if self._process.poll() is not None:
+                raise SystemExit(f"the lab exited with {self._process.returncode}")
+            time.sleep(0.1)
+        self._url = json.loads(self._endpoints.read_text(encoding="utf-8"))["control"]
+        self._token = token_path(self._endpoints).read_text(encoding="utf-8").strip()
+
+    def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(
+            self._url + route,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
+        )
+        with urllib.request.urlopen(request, timeout=120) as response:
+            return json.loads(response.read() or b"null")
+
+    def stop(self) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+async def replicate(lab: LabProcess, directory: HostDirectory, pairs: dict[tuple[str, str], list[str]]) -> None:
     """Every VM into replication, one array command per (primary, replica) pair, then wait until all replicate."""
 
     async def pair(primary: str, replica: str, names: list[str]) -> None:
@@ -182,10 +229,9 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
         os.environ["HVDR_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
         settings = load_settings()
         setup = time.perf_counter()
-        lab = Lab(parsed, speed=speed)
-        lab.start()
+        lab = LabProcess(document, speed, settings.lab_endpoints)
         try:
-            lab.write_endpoints(settings.lab_endpoints)
+            await asyncio.to_thread(lab.wait_ready)
             print(f"  lab of {vms} VMs started in {time.perf_counter() - setup:.1f} s", flush=True)
             setup = time.perf_counter()
             with session_for(settings) as session:
