@@ -47,6 +47,7 @@ from temporalio.worker import Worker
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.plan import HostBatch, ItemOutcome
+from hvdr.activities.runs import GoOn, StandBy
 from hvdr.client import Client
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
@@ -124,6 +125,17 @@ async def links_stand_in(batch: HostBatch) -> list[ItemOutcome]:
         ItemOutcome(result=CommandResult(vm=item["vm"], phase=Phase.REPLICATING, message="ok").model_dump(mode="json"))
         for item in batch.items
     ]
+
+
+@activity.defn(name="protection_stand_by")
+async def stand_by_stand_in(request: StandBy) -> CommandResult:
+    """The same answer for the sequential loop's single-VM failovers (one call per VM)."""
+    return CommandResult(vm=request.vm, phase=Phase.REPLICATING, message="ok")
+
+
+@activity.defn(name="protection_go_on")
+async def go_on_stand_in(request: GoOn) -> CommandResult:
+    return CommandResult(vm=request.vm, phase=Phase.REPLICATING, message="ok")
 
 
 def plan_of(names: list[str]) -> RecoveryPlan:
@@ -267,7 +279,7 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
                     env.client,
                     task_queue=WORKFLOW_TASK_QUEUE,
                     workflows=list(WORKFLOWS),
-                    activities=[links_stand_in],
+                    activities=[links_stand_in, stand_by_stand_in, go_on_stand_in],
                 ),
                 *(
                     Worker(env.client, task_queue=site_task_queue(site), activities=site_activities(directory, calls))
