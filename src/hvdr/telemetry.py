@@ -37,7 +37,14 @@ from temporalio.contrib.opentelemetry import (
     TracingInterceptor,
     create_tracer_provider,
 )
-from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    OpenTelemetryConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 from temporalio.worker import Interceptor as WorkerInterceptor
 
@@ -123,12 +130,39 @@ def runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             url = _endpoint("metrics")
-            if url is None:
-                _runtime = Runtime.default()
-            else:
-                config = OpenTelemetryConfig(url=url, headers=_otlp_headers(), http=True, durations_as_seconds=True)
-                _runtime = Runtime(telemetry=TelemetryConfig(metrics=config, global_tags={"service_name": SERVICE}))
+            config = (
+                None
+                if url is None
+                else OpenTelemetryConfig(url=url, headers=_otlp_headers(), http=True, durations_as_seconds=True)
+            )
+            _runtime = Runtime(
+                telemetry=TelemetryConfig(
+                    logging=_core_logging(), metrics=config, global_tags={"service_name": SERVICE}
+                )
+            )
         return _runtime
+
+
+CORE_LOGGER = "temporalio.core"
+"""The Python logger that the SDK core's own warnings go to (its default writes coloured lines to stderr)."""
+
+
+class _Expected(logging.Filter):
+    """Drops the core's warning about a task whose run was terminated while a worker held it: an operator's
+    terminate (or `hvdr demo` clearing old runs) causes it, and nothing is wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Task not found when completing" not in record.getMessage()
+
+
+def _core_logging() -> LoggingConfig:
+    logger = logging.getLogger(CORE_LOGGER)
+    if not any(isinstance(f, _Expected) for f in logger.filters):
+        logger.addFilter(_Expected())
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logger, append_target_to_name=False),
+    )
 
 
 def use_runtime(replacement: Runtime | None) -> None:

@@ -306,17 +306,26 @@ def _last_line(log_file: Path) -> str:
 
 
 def _terminate(pid: int, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout``; returns once the process is gone (its SQLite file closed), so a
+    server started next on the same home never finds the old one still holding the port or the database."""
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
+    if _gone_within(pid, timeout):
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+    _gone_within(pid, 5.0)
+
+
+def _gone_within(pid: int, seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         if not _pid_alive(pid):
-            return
+            return True
         time.sleep(0.1)
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(pid, signal.SIGKILL)
+    return False
 
 
 def stop(settings: Settings) -> tuple[StopOutcome, int | None]:
