@@ -35,7 +35,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -54,6 +53,7 @@ from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import plan_spec
 from hvdr.inventory.protection import protection_spec
 from hvdr.lab.control import token_path
+from hvdr.lab.runner import call_control
 from hvdr.protection import CommandResult, Phase
 from hvdr.runtime.temporal_server import temporal_binary
 from hvdr.settings import WORKFLOW_TASK_QUEUE, load_settings, site_task_queue
@@ -168,15 +168,7 @@ class LabProcess:
         self._token = token_path(self._endpoints).read_text(encoding="utf-8").strip()
 
     def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self._url + route,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token}"},
-        )
-        with urllib.request.urlopen(request, timeout=120) as response:
-            return json.loads(response.read() or b"null")
+        return call_control(self._url, self._token, method, route, body, timeout=120)
 
     def stop(self) -> None:
         self._process.send_signal(signal.SIGTERM)
