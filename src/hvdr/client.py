@@ -10,9 +10,10 @@ It talks only to Temporal (with the same settings as the CLI and workers) and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -30,6 +31,7 @@ from temporalio.client import (
     WorkflowExecutionStatus,
     WorkflowFailureError,
     WorkflowHandle,
+    WorkflowQueryFailedError,
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -867,7 +869,8 @@ class Client:
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     search_attributes=search_attributes(kind, plan=spec.plan, phase="starting"),
                     static_summary=(
-                        f"{'dry run of ' if spec.dry_run else ''}{spec.kind} failover of plan {spec.plan}: "
+                        f"{'dry run of ' if spec.dry_run else ''}"
+                        f"{'failback' if spec.failback else f'{spec.kind} failover'} of plan {spec.plan}: "
                         f"{spec.vm_count()} VMs in {len(spec.groups)} groups"
                     ),
                     memo=self._audit(),
@@ -901,12 +904,87 @@ class Client:
         report: PlanReport = await handle.query("report", result_type=PlanReport)
         return report
 
-    async def measured_step_times(self, plan: str, runs: int = 3) -> dict[str, dict[str, float]]:
-        """Step times measured in the plan's last completed runs (what a dry run predicts from)."""
+    async def plan_directions(self, names: Sequence[str]) -> dict[str, tuple[Endpoint, Endpoint]]:
+        """Each VM's live direction (where it runs, where it replicates), by lower-cased name, from its protection
+        run: as visibility lists it (one call, no run queried: on a loaded machine queries of many runs time out),
+        a VM visibility does not show yet asked directly; a VM without a protection run is left out (a plan spec
+        then takes the inventory's placement, and its preflight says it is not protected)."""
+        wanted = {n.lower() for n in names}
+        found: dict[str, tuple[Endpoint, Endpoint]] = {}
+        for status in await self.protection_statuses():
+            if status.vm.lower() in wanted and status.primary_host and status.replica_host:
+                found[status.vm.lower()] = _direction(status)
+        semaphore = asyncio.Semaphore(32)
+
+        async def asked(vm: str) -> None:
+            async with semaphore:
+                try:
+                    status = await self.protection_status(vm)
+                except HvdrError:  # not protected: the preflight says so
+                    return
+            if status.primary_host and status.replica_host:
+                found[vm.lower()] = _direction(status)
+
+        await asyncio.gather(*(asked(n) for n in names if n.lower() not in found))
+        return found
+
+    async def failback_plan_spec(
+        self,
+        plan: str,
+        *,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        time_scale: float | None = None,
+    ) -> PlanSpec:
+        """What ``hvdr failback --plan`` runs (:meth:`start_plan` starts it, id ``plan/<plan>/<n>``): the plan's
+        groups in order, each VM away from home back to its home site (a planned failover, replication reversed);
+        VMs already home are left out (``already_home``). Refused when every VM is home."""
+        from hvdr.inventory.db import session_for
+        from hvdr.inventory.plan import declared_plan, failback_selection, plan_spec
+
+        with session_for(self.settings) as session:
+            declared = declared_plan(session, plan)
+        directions = await self.plan_directions([v for g in declared.groups for v in g.vms])
+        with session_for(self.settings) as session:
+            away, home = failback_selection(session, declared, directions)
+            spec = plan_spec(
+                session,
+                declared,
+                directions,
+                kind="planned",
+                shutdown=shutdown,
+                rollback=rollback,
+                time_scale=time_scale or self.settings.time_scale,
+                only=away,
+            )
+        return spec.model_copy(update={"failback": True, "already_home": home})
+
+    async def failback_plan(
+        self,
+        plan: str,
+        *,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        time_scale: float | None = None,
+    ) -> PlanReport:
+        """Fail the plan back home and wait for the run's report (see :meth:`failback_plan_spec`)."""
+        spec = await self.failback_plan_spec(plan, shutdown=shutdown, rollback=rollback, time_scale=time_scale)
+        return await self.plan_result(await self.start_plan(spec))
+
+    async def measured_step_times(
+        self, plan: str, runs: int = 3, *, time_scale: float | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Step times measured in the plan's last completed runs (what a dry run predicts from). With
+        ``time_scale``, only runs at that clock speed count: wall seconds measured at another speed (the lab at 60×
+        against 300×, or real hosts) are another estate's, and no one factor converts them (host-time steps scale
+        with it, orchestration round trips do not)."""
         query = f"HvdrKind = 'plan' AND HvdrPlan = '{plan.replace(chr(39), '')}' AND ExecutionStatus = 'Completed'"
         reports: list[PlanReport] = []
         async for execution in self.temporal.list_workflows(query):
-            reports.append(await self.plan_result(execution.id))
+            report = await self.plan_result(execution.id)
+            if time_scale is not None and report.time_scale != time_scale:
+                continue
+            reports.append(report)
             if len(reports) >= runs:
                 break
         return measured_times(reports)
@@ -1083,10 +1161,8 @@ class Client:
     async def drill_schedule_info(self, plan: str) -> DrillSchedule:
         """One plan's drill schedule: cron, paused, next runs and the drills it started lately."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             described = await handle.describe()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return DrillSchedule(
             schedule_id=handle.id,
             plan=handle.id.removeprefix(f"{DRILL_KIND}/"),
@@ -1114,28 +1190,20 @@ class Client:
         return sorted(found, key=lambda s: s.plan)
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.pause(note=f"paused by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).pause(note=f"paused by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_resume(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.unpause(note=f"resumed by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).unpause(note=f"resumed by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_delete(self, plan: str) -> str:
         """Delete the schedule (drills it started keep running and keep their reports); its id."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             await handle.delete()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return handle.id
 
     async def drill_trigger(self, plan: str, *, timeout_s: float = 30.0) -> str:
@@ -1143,10 +1211,8 @@ class Client:
         from temporalio.client import ScheduleOverlapPolicy
 
         before = set((await self.drill_schedule_info(plan)).recent_runs)
-        try:
+        with self._on_schedule(plan):
             await self._drill_handle(plan).trigger(overlap=ScheduleOverlapPolicy.SKIP)
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = [r for r in (await self.drill_schedule_info(plan)).recent_runs if r not in before]
@@ -1181,13 +1247,19 @@ class Client:
     def _drill_handle(self, plan: str) -> ScheduleHandle:
         return self.temporal.get_schedule_handle(drill_schedule_id(plan))
 
-    def _no_schedule(self, plan: str, exc: RPCError) -> HvdrError:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return NotFound(
-                f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
-                f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
-            )
-        return TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}")
+    @contextlib.contextmanager
+    def _on_schedule(self, plan: str) -> Iterator[None]:
+        """A call on the plan's drill schedule: a missing schedule is NotFound (with how to create one), any other
+        refusal TemporalUnavailable."""
+        try:
+            yield
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
+                    f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
+                ) from exc
+            raise TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}") from exc
 
     # -- runs -----------------------------------------------------------------------------------------------
 
@@ -1254,6 +1326,24 @@ class Client:
     async def reject(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
         """Reject a manual step a run waits for (``hvdr reject RUN STEP``): the step fails, with the reason."""
         return await self._decide_step(run, step, False, reason)
+
+    async def approve_when_waiting(
+        self, run: str, step: str, *, reason: str | None = None, timeout: float = 300, poll_s: float = 0.2
+    ) -> DecisionResult:
+        """Approve ``step`` of ``run`` as soon as the run waits for it (its report says so; a report that cannot
+        be read now, e.g. while a worker restarts, is read again). Refused once ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report: PlanReport | None = None
+            with contextlib.suppress(HvdrError, RPCError, WorkflowQueryFailedError):
+                report = await self.plan_report(run)
+            if report is not None and any(a.name == step and a.outcome == "waiting" for a in report.actions):
+                return await self.approve(run, step, reason=reason)
+            if report is not None and report.outcome != "running":
+                raise Conflict(f"{run} ended ({report.outcome}) without waiting for {step}")
+            if time.monotonic() >= deadline:
+                raise HvdrError(f"{run} did not wait for {step} within {timeout:.0f} s")
+            await asyncio.sleep(poll_s)
 
     async def _decide_step(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
         if not step.strip():
@@ -1492,6 +1582,13 @@ class Client:
         session_for, _, _ = _inventory()
         with session_for(self.settings) as session:
             return rto_target(session, plan, vms)
+
+
+def _direction(status: ProtectionStatus) -> tuple[Endpoint, Endpoint]:
+    return (
+        Endpoint(site=status.primary_site, host=status.primary_host),
+        Endpoint(site=status.replica_site, host=status.replica_host),
+    )
 
 
 def _run_number(workflow_id: str) -> int:

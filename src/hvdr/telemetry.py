@@ -48,6 +48,8 @@ from temporalio.runtime import (
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 from temporalio.worker import Interceptor as WorkerInterceptor
 
+from hvdr.replication import ReplicationHealth
+
 log = logging.getLogger(__name__)
 # A workflow's step span is a context manager in the run's coroutine; when the worker evicts a run from its cache
 # (or the process ends) the garbage collector closes it in another context and OpenTelemetry logs "Failed to
@@ -67,7 +69,7 @@ RETRIES = "hvdr_activity_retries"
 """Counter (``activity``): activity attempts after the first (a host that did not answer, a worker that died)."""
 DRILLS = "hvdr_drill_outcomes"
 """Counter (``plan``, ``outcome``): finished drills (:func:`hvdr.workflows.kit.drill_outcome`)."""
-HEALTH_VALUES = {"Normal": 0, "Warning": 1, "Critical": 2}
+HEALTH_VALUES = {ReplicationHealth.NORMAL: 0, ReplicationHealth.WARNING: 1, ReplicationHealth.CRITICAL: 2}
 
 _lock = threading.Lock()
 _tracer_provider: TracerProvider | ReplaySafeTracerProvider | None = None

@@ -13,7 +13,7 @@ from hvdr.errors import ConfigError, NotFound
 from hvdr.inventory import queries
 from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, VMRow
 from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec, ReplicaServerSpec
-from hvdr.topology import VM, HyperVHost
+from hvdr.topology import VM, TopologyHost
 
 
 def _pairing(session: Session, cloud: str) -> CloudPairingRow:
@@ -65,7 +65,7 @@ def protection_spec(session: Session, vm: str, time_scale: float = 1.0) -> Prote
     pairing = _pairing(session, primary.cloud)
     policy = queries.policy(session, pairing.policy)
     replica_hosts = [
-        HyperVHost.model_validate(h.spec)
+        TopologyHost.model_validate(h.spec)
         for h in session.exec(
             select(HostRow).where(HostRow.cloud == pairing.recovery_cloud).order_by(col(HostRow.fqdn))
         ).all()
