@@ -3,14 +3,14 @@ realistic guest timing against its critical path and against a sequential per-VM
 
     .venv/bin/python bench/plan_scale.py [--vms 10 100 1000] [--hosts-per-site 4] [--realistic]
 
-Everything runs in this process except the embedded Temporal dev server (the ``temporal`` binary hvdr embeds):
-the lab (real WinRM over loopback, the driver's own scripts), one worker for the workflows and one per site,
-exactly as ``hvdr worker`` builds them. VMs are put into replication straight on the lab hosts (one
-``Enable-VMReplication`` / ``Start-VMInitialReplication`` per host pair with every VM in one array) so that
-the bench measures the plan, not a thousand protection bring-ups. The planned failover's link to each VM's
-protection run (stand by, go on: one Temporal update per VM, which belongs to protection's cost — issue #12
-moves it to a per-host monitor) is answered by a stand-in activity on the workflow task queue; every host step
-is the real one.
+Two processes besides this one: the embedded Temporal dev server (the ``temporal`` binary hvdr embeds) and the lab
+(``hvdr lab up``: real WinRM over loopback, the driver's own scripts, as remote hosts would be); here run one
+worker for the workflows and one per site, exactly as ``hvdr worker`` builds them. VMs are put into replication
+straight on the lab hosts (``Enable-VMReplication`` / ``Start-VMInitialReplication`` per host pair with a hundred
+VMs in one array) so that the bench measures the plan, not a thousand protection bring-ups. The planned failover's
+link to each VM's protection run (stand by, go on: one Temporal update per VM, which belongs to protection's cost —
+issue #12 moves it to a per-host monitor) is answered by a stand-in activity on the workflow task queue; every host
+step is the real one.
 
 Overhead mode (default): the lab at a high speed with guests that stop and boot in 0 s and no cmdlet latency,
 so the wall time of ``start_plan`` → result is orchestration (workflow, activities, Temporal, WinRM, the
@@ -26,9 +26,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -42,12 +46,14 @@ from temporalio.worker import Worker
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.plan import HostBatch, ItemOutcome
+from hvdr.activities.runs import GoOn, StandBy
 from hvdr.client import Client
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import plan_spec
 from hvdr.inventory.protection import protection_spec
-from hvdr.lab.runner import Lab
+from hvdr.lab.control import token_path
+from hvdr.lab.runner import call_control
 from hvdr.protection import CommandResult, Phase
 from hvdr.runtime.temporal_server import temporal_binary
 from hvdr.settings import WORKFLOW_TASK_QUEUE, load_settings, site_task_queue
@@ -121,6 +127,17 @@ async def links_stand_in(batch: HostBatch) -> list[ItemOutcome]:
     ]
 
 
+@activity.defn(name="protection_stand_by")
+async def stand_by_stand_in(request: StandBy) -> CommandResult:
+    """The same answer for the sequential loop's single-VM failovers (one call per VM)."""
+    return CommandResult(vm=request.vm, phase=Phase.REPLICATING, message="ok")
+
+
+@activity.defn(name="protection_go_on")
+async def go_on_stand_in(request: GoOn) -> CommandResult:
+    return CommandResult(vm=request.vm, phase=Phase.REPLICATING, message="ok")
+
+
 def plan_of(names: list[str]) -> RecoveryPlan:
     """Three groups (10 %, 30 %, 60 % of the VMs), like a three-tier application."""
     cut1, cut2 = max(1, len(names) // 10), max(2, len(names) * 4 // 10)
@@ -128,18 +145,56 @@ def plan_of(names: list[str]) -> RecoveryPlan:
     return RecoveryPlan(name="bench", groups=[PlanGroup(name=n, vms=v) for n, v in groups if v])
 
 
-async def replicate(lab: Lab, directory: HostDirectory, pairs: dict[tuple[str, str], list[str]]) -> None:
+class LabProcess:
+    """``hvdr lab up`` in a process of its own, as real hosts are: in this process its WinRM server and cmdlets
+    took the GIL from the workflow worker (a thousand VMs' workflow task then missed the SDK's two-second
+    deadlock limit), which a worker never shares with its hosts."""
+
+    def __init__(self, document: dict[str, Any], speed: float, endpoints: Path) -> None:
+        self._endpoints = endpoints
+        endpoints.parent.mkdir(parents=True, exist_ok=True)
+        topology_file = endpoints.parent / "bench-topology.json"
+        topology_file.write_text(json.dumps(document), encoding="utf-8")
+        command = [str(Path(sys.executable).with_name("hvdr")), "lab", "up", "--topology", str(topology_file)]
+        command += ["--speed", str(speed), "--endpoints", str(endpoints)]
+        self._process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    def wait_ready(self) -> None:
+        while not (self._endpoints.is_file() and token_path(self._endpoints).is_file()):
+            if self._process.poll() is not None:
+                raise SystemExit(f"the lab exited with {self._process.returncode}")
+            time.sleep(0.1)
+        self._url = json.loads(self._endpoints.read_text(encoding="utf-8"))["control"]
+        self._token = token_path(self._endpoints).read_text(encoding="utf-8").strip()
+
+    def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
+        return call_control(self._url, self._token, method, route, body, timeout=120)
+
+    def stop(self) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+async def replicate(lab: LabProcess, directory: HostDirectory, pairs: dict[tuple[str, str], list[str]]) -> None:
     """Every VM into replication, one array command per (primary, replica) pair, then wait until all replicate."""
-    for (primary, replica), names in pairs.items():
+
+    async def pair(primary: str, replica: str, names: list[str]) -> None:
         host = directory.host(primary)
-        for chunk in range(0, len(names), 200):
-            part = ",".join(f"'{n}'" for n in names[chunk : chunk + 200])
+        # A hundred names twice stay under the 8,191-character command line (the lab refuses longer, as Windows).
+        for chunk in range(0, len(names), 100):
+            part = ",".join(f"'{n}'" for n in names[chunk : chunk + 100])
             script = (
                 f"Enable-VMReplication -VMName {part} -ReplicaServerName '{replica}' -ReplicaServerPort 80 "
                 f"-AuthenticationType Kerberos -ReplicationFrequencySec 900 -Confirm:$false\n"
                 f"Start-VMInitialReplication -VMName {part} -Confirm:$false"
             )
             await asyncio.to_thread(host.run_script, script, 600)
+
+    await asyncio.gather(*(pair(primary, replica, names) for (primary, replica), names in pairs.items()))
     total = sum(len(v) for v in pairs.values())
     while True:
         rows = lab.control("GET", "/vms")
@@ -177,14 +232,19 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
     ) as env:
         os.environ["HVDR_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host
         settings = load_settings()
-        lab = Lab(parsed, speed=speed)
-        lab.start()
+        setup = time.perf_counter()
+        lab = LabProcess(document, speed, settings.lab_endpoints)
         try:
-            lab.write_endpoints(settings.lab_endpoints)
+            await asyncio.to_thread(lab.wait_ready)
+            print(f"  lab of {vms} VMs started in {time.perf_counter() - setup:.1f} s", flush=True)
+            setup = time.perf_counter()
             with session_for(settings) as session:
                 apply_topology(session, parsed)
+                print(f"  topology applied in {time.perf_counter() - setup:.1f} s", flush=True)
+                setup = time.perf_counter()
                 names = [v.name for v in parsed.vms]
                 protections = {n: protection_spec(session, n, speed) for n in names}
+                print(f"  protection specs in {time.perf_counter() - setup:.1f} s", flush=True)
             directory = HostDirectory(settings)
             pairs: dict[tuple[str, str], list[str]] = {}
             for name, p in protections.items():
@@ -211,7 +271,7 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
                     env.client,
                     task_queue=WORKFLOW_TASK_QUEUE,
                     workflows=list(WORKFLOWS),
-                    activities=[links_stand_in],
+                    activities=[links_stand_in, stand_by_stand_in, go_on_stand_in],
                 ),
                 *(
                     Worker(env.client, task_queue=site_task_queue(site), activities=site_activities(directory, calls))

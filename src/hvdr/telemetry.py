@@ -119,7 +119,9 @@ def setup(service_name: str = SERVICE) -> TracerProvider | ReplaySafeTracerProvi
 
 def replay_safe() -> bool:
     """hvdr's spans go to Temporal's replay-safe provider, so workflow code may open spans."""
-    return isinstance(trace.get_tracer_provider(), ReplaySafeTracerProvider)
+    # Asked once per step of every VM of a plan: without a provider set, get_tracer_provider() reads the
+    # environment on each call, which the workflow sandbox makes slow.
+    return _tracer_provider is not None and isinstance(trace.get_tracer_provider(), ReplaySafeTracerProvider)
 
 
 def runtime() -> Runtime:

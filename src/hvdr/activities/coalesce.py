@@ -101,6 +101,7 @@ class CoalescedCalls(HostCalls):
         self._groups: dict[tuple[Any, ...], _Group] = {}
         self.commands = 0
         self._senders: set[asyncio.Task[None]] = set()
+        self._drivers: dict[str, asyncio.Future[HyperVHost]] = {}
 
     @contextlib.contextmanager
     def participant(self) -> Iterator[None]:
@@ -113,7 +114,12 @@ class CoalescedCalls(HostCalls):
             self._maybe_flush()
 
     async def host(self, name: str) -> HyperVHost:
-        return await self._base.host(name)
+        # One inventory read per host and batch, not per VM: the batch's VMs all ask for the same host (a batch
+        # lasts one step, so a rotated credential still reaches the next step).
+        driver = self._drivers.get(name.lower())
+        if driver is None or (driver.done() and driver.exception() is not None):
+            driver = self._drivers[name.lower()] = asyncio.ensure_future(self._base.host(name))
+        return await asyncio.shield(driver)
 
     async def vmm(self, site: str) -> VMMServer | None:
         return await self._base.vmm(site)

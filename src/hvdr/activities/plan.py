@@ -58,7 +58,14 @@ def activity_name(method: Callable[..., Any]) -> str:
 
 def step_types(method: Callable[..., Any]) -> tuple[type[BaseModel], TypeAdapter[Any]]:
     """The argument model and the result adapter of a single-VM activity (both ends of a batch use them)."""
-    hints = typing.get_type_hints(method)
+    return _types_of(getattr(method, "__func__", method))
+
+
+@functools.cache
+def _types_of(function: Callable[..., Any]) -> tuple[type[BaseModel], TypeAdapter[Any]]:
+    # Once per activity: a plan asks for every VM's every step, and building the adapter costs more than the step's
+    # whole share of the workflow task.
+    hints = typing.get_type_hints(function)
     argument = next(v for k, v in hints.items() if k != "return")
     return argument, TypeAdapter(hints["return"])
 

@@ -137,15 +137,7 @@ class Lab:
 
     def control(self, method: str, route: str, body: dict[str, Any] | None = None) -> Any:
         """Call the control API (``GET /vms``, ``POST /faults`` …) with the lab's token; the JSON answer."""
-        data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(
-            self.control_url + route,
-            data=data,
-            method=method,
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {self.control_token}"},
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+        return call_control(self.control_url, self.control_token, method, route, body)
 
     def write_endpoints(self, path: Path) -> Path:
         """Write the endpoints file and, beside it, the control API's token (both mode 600)."""
@@ -242,6 +234,21 @@ class Lab:
         while True:
             await asyncio.sleep(self.tick_seconds)
             self.backend.sync()
+
+
+def call_control(
+    url: str, token: str, method: str, route: str, body: dict[str, Any] | None = None, timeout: float = 30
+) -> Any:
+    """One call of a lab's control API (this process's or another's), the JSON answer."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        url + route,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return json.loads(response.read() or b"null")
 
 
 def _write_private(path: Path, text: str) -> None:

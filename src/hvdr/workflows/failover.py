@@ -14,6 +14,7 @@ per host. Both take every step, check and undo from here.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Protocol, TypeVar
@@ -48,6 +49,10 @@ T = TypeVar("T")
 KIT_PATCH = "failover-kit"
 """Histories without this marker were recorded before the kit's Publisher: their first event re-sent the phase
 the run was started with (``preflight``), which the Publisher now skips as unchanged."""
+FEWER_TRIPS_PATCH = "failover-fewer-trips"
+"""Histories without this marker ran preflight's source check, replica check and stand-by one after another, and
+recorded the placement before protection went on; now each pair of independent calls travels together (a plan's
+group takes two round trips fewer: with a thousand VMs the round trips, not the host work, are the wall time)."""
 LINK_RETRY = RetryPolicy(maximum_attempts=5, non_retryable_error_types=["OperationConflict"])
 
 
@@ -139,38 +144,59 @@ class FailoverSequence:
             await self._after_failure(failed.step)
             return
         s.outcome = "succeeded"
-        await self._record_placement()
-        await self._go_on(reversed_=True)
+        if workflow.patched(FEWER_TRIPS_PATCH):
+            await asyncio.gather(self._record_placement(), self._go_on(reversed_=True))
+        else:
+            await self._record_placement()
+            await self._go_on(reversed_=True)
 
     # -- the steps --------------------------------------------------------------------------------------------
 
     async def _preflight(self) -> str:
         spec = self.state.spec
-        source: hv.VMInfo = await self._on_source(
-            FailoverActivities.check_source,
-            SourceCheck(
-                host=spec.source.host,
-                vm=spec.vm,
-                replica_host=spec.target.host,
-                force=spec.force,
-                max_point_age_s=spec.max_point_age_s,
+        checks = (
+            lambda: self._on_source(
+                FailoverActivities.check_source,
+                SourceCheck(
+                    host=spec.source.host,
+                    vm=spec.vm,
+                    replica_host=spec.target.host,
+                    force=spec.force,
+                    max_point_age_s=spec.max_point_age_s,
+                ),
+            ),
+            lambda: self._on_target(
+                FailoverActivities.check_target,
+                TargetCheck(
+                    host=spec.target.host,
+                    vm=spec.vm,
+                    network=spec.target_network,
+                    failover_ip=spec.failover_ip,
+                ),
+            ),
+            lambda: self._link(
+                RunLinks.stand_by,
+                StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self.operation}}),
+                f"protection of {spec.vm} stands by",
             ),
         )
-        self._source_was_running = source.state is not hv.VMState.OFF
-        await self._on_target(
-            FailoverActivities.check_target,
-            TargetCheck(
-                host=spec.target.host,
-                vm=spec.vm,
-                network=spec.target_network,
-                failover_ip=spec.failover_ip,
-            ),
-        )
-        begun = await self._link(
-            RunLinks.stand_by,
-            StandBy.model_validate({"vm": spec.vm, "begin": {"operation": self.operation}}),
-            f"protection of {spec.vm} stands by",
-        )
+        if workflow.patched(FEWER_TRIPS_PATCH):
+            # Both checks only read (the replica's declared failover IP aside) and the stand-by is undone by the
+            # go-on that follows any failed preflight, so the three go at once; errors are reported in the old order.
+            results = await asyncio.gather(*(check() for check in checks), return_exceptions=True)
+            self._stood_by = results[2] is not None and not isinstance(results[2], BaseException)
+            for result in results:
+                if isinstance(result, BaseException):
+                    raise result
+            source = results[0]
+            assert isinstance(source, hv.VMInfo)
+            self._source_was_running = source.state is not hv.VMState.OFF
+            begun = results[2]
+        else:
+            source = await checks[0]()
+            self._source_was_running = source.state is not hv.VMState.OFF
+            await checks[1]()
+            begun = await checks[2]()
         if begun is None:
             raise ApplicationError(
                 f"{spec.vm} is not protected (no running protection run): protect it first with "
@@ -285,7 +311,8 @@ class FailoverSequence:
         except (ActivityError, ApplicationError) as error:
             # The VM has moved; a stale inventory is reported, never a reason to move it back.
             record.outcome, record.detail = "failed", reason(error)
-            s.error = f"record: {record.detail} (the VM runs on {spec.target.host}; run `hvdr discover`)"
+            message = f"record: {record.detail} (the VM runs on {spec.target.host}; run `hvdr discover`)"
+            s.error = f"{message}; {s.error}" if s.error else message  # protection's go-on may have failed first
         record.ended_at = workflow.now()
         self._on_moved()
 

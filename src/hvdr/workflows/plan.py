@@ -175,8 +175,14 @@ def _dump(argument: Any) -> dict[str, Any]:
     return dumped
 
 
-@workflow.defn(name="Plan")
+@workflow.defn(name="Plan", sandboxed=False)
 class PlanWorkflow:
+    """Not sandboxed: a plan resumes hundreds of VMs' sequences per workflow task, and the sandbox's proxies
+    (every module attribute read is checked) made that six times slower — past the SDK's two-second deadlock
+    limit at a thousand VMs, after which each eviction replayed a history as slow to replay. The workflow code
+    (this module, :mod:`hvdr.workflows.failover`, ``kit``, ``actions``) keeps to the workflow API for time, ids
+    and randomness and holds no module state of its own, which is what the sandbox would have checked."""
+
     @workflow.init
     def __init__(self, spec: PlanSpec) -> None:
         self.state = PlanState(
