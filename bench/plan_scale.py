@@ -40,7 +40,6 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -48,6 +47,7 @@ from hvdr.activities.common import HostCalls
 from hvdr.activities.plan import HostBatch, ItemOutcome
 from hvdr.activities.runs import GoOn, StandBy
 from hvdr.client import Client
+from hvdr.codec import CONVERTER
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import plan_spec
@@ -227,7 +227,7 @@ async def one_size(args: argparse.Namespace, vms: int, realistic: bool) -> None:
     parsed = parse_topology(document)
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=str(temporal_binary()),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         search_attributes=list(SEARCH_ATTRIBUTES),
     ) as env:
         os.environ["HVDR_TEMPORAL_ADDRESS"] = env.client.service_client.config.target_host

@@ -15,9 +15,9 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client as TemporalClient
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from hvdr.codec import CONVERTER
 from hvdr.settings import Settings, load_settings
 from hvdr.visibility import SEARCH_ATTRIBUTES
 
@@ -57,7 +57,7 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
     """A local dev server (full feature set: visibility, updates, schedules), shared by the session."""
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=_binary("temporal"),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         search_attributes=list(SEARCH_ATTRIBUTES),
         dev_server_extra_args=["--dynamic-config-value", "limit.historyCount.suggestContinueAsNew=200"],
     ) as environment:
@@ -69,7 +69,7 @@ async def time_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server (for long timers); not shared, its clock is global."""
     async with await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=_binary("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
     ) as environment:
         # The Java test server knows no custom search attributes until they are added here.
         await environment.client.operator_service.add_search_attributes(

@@ -191,14 +191,14 @@ def payload_codec(settings: Settings) -> CodecChain:
     return CodecChain(CompressionCodec()) if codec is None else CodecChain(CompressionCodec(), codec)
 
 
-_COMPRESSING = dataclasses.replace(pydantic_data_converter, payload_codec=CodecChain(CompressionCodec()))
+CONVERTER = dataclasses.replace(pydantic_data_converter, payload_codec=CodecChain(CompressionCodec()))
 
 
 def data_converter(settings: Settings) -> DataConverter:
     """hvdr's pydantic data converter: large payloads compressed; with keys set, every payload encrypted (and
     failure messages encoded)."""
     if not settings.codec.enabled:
-        return _COMPRESSING
+        return CONVERTER
     return dataclasses.replace(
         pydantic_data_converter,
         payload_codec=payload_codec(settings),

@@ -12,9 +12,9 @@ import pytest
 from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.client import Client as TemporalClient
 from temporalio.client import WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from hvdr.codec import CONVERTER
 from hvdr.protection import Phase, protection_workflow_id
 from hvdr.worker.hosts import HostDirectory
 from hvdr.worker.run import build_workers, run_workers
@@ -42,7 +42,7 @@ async def second_worker(estate: Estate, env: WorkflowEnvironment) -> AsyncIterat
     client = await TemporalClient.connect(
         env.client.service_client.config.target_host,
         namespace=env.client.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         identity=SECOND,
     )
     hosts, stop = HostDirectory(estate.settings), asyncio.Event()
