@@ -4,9 +4,7 @@ a real browser draws each VM's RPO chart; a scheduled check's findings show as a
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from hvdr.protection import AlertKind, Phase, ProtectionStatus, Reading, Severit
 from hvdr.readiness import CheckReport, Finding, ReadinessAlerts
 from hvdr.readiness import Severity as FindingSeverity
 from hvdr.replication import ReplicationHealth, ReplicationState
-from tests.test_report import CHROMIUM, HOSTILE
+from tests.test_report import CHROMIUM, HOSTILE, chromium_probe
 
 T0 = datetime(2026, 12, 2, 0, 0, 0, tzinfo=UTC)
 A1, B1 = "hv-a1.site-a.lab.local", "hv-b1.site-b.lab.local"
@@ -160,26 +158,14 @@ def test_chromium_draws_an_rpo_chart_per_measured_vm(tmp_path: Path) -> None:
     page = render_estate(_estate(), "html")
     probed = tmp_path / "estate.html"
     probed.write_text(page.replace("</body>", CHART_PROBE + "</body>"), encoding="utf-8")
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", probed.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r"data-charts=\"([^\"]*)\"", done.stdout)
-    assert found, done.stdout[:2000]
-    charts = json.loads(
-        found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    )
+    dom, charts = chromium_probe(probed, "data-charts")
     assert [c["vm"] for c in charts] == ["db-01", HOSTILE]
     db = charts[0]
     assert db["width"] > 200 and db["height"] > 40 and db["line"] > 200, db
     ys = [p["y"] for p in db["points"]]
     assert len(ys) == 4 and ys[2] < ys[1] < ys[0], ys  # higher RPO, higher on the chart
     assert db["points"][2]["fill"] == "rgb(198, 40, 40)" and db["points"][0]["fill"] == "rgb(21, 101, 192)"
-    title = re.search(r'data-title="([^"]*)"', done.stdout)
+    title = re.search(r'data-title="([^"]*)"', dom)
     assert title and title.group(1).startswith("hvdr estate report"), "a VM's name ran as a script"
 
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -117,6 +117,7 @@ FIRST_TASK_TIMEOUT = timedelta(minutes=1)
 busy worker (a burst of hundreds of new runs, a shared machine) that took longer than Temporal's 10-s default —
 each timeout threw the work away and retried it, and the burst never settled."""
 STARTED_BY = "hvdr.startedBy"
+_T = TypeVar("_T")
 DRILL_CRON = "hvdr.cron"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
 
@@ -436,14 +437,7 @@ class Client:
         """Every scheduled readiness check, by scope."""
         from hvdr.readiness import SCHEDULE_KIND
 
-        found = []
-        async for listed in await self.temporal.list_schedules():
-            if listed.id.startswith(f"{SCHEDULE_KIND}/"):
-                try:
-                    found.append(await self.check_schedule_info(listed.id.removeprefix(f"{SCHEDULE_KIND}/")))
-                except NotFound:
-                    continue  # deleted since it was listed
-        return sorted(found, key=lambda s: s.scope)
+        return sorted(await self._schedules(SCHEDULE_KIND, self.check_schedule_info), key=lambda s: s.scope)
 
     async def check_schedule_delete(self, scope: str) -> str:
         """Delete a scheduled check; its id. Its last findings stop showing as alerts."""
@@ -1280,14 +1274,18 @@ class Client:
 
     async def drill_schedules(self) -> list[DrillSchedule]:
         """Every plan's drill schedule, by plan name."""
+        return sorted(await self._schedules(DRILL_KIND, self.drill_schedule_info), key=lambda s: s.plan)
+
+    async def _schedules(self, kind: str, info: Callable[[str], Awaitable[_T]]) -> list[_T]:
+        """``info`` of every schedule ``<kind>/<name>``, by name."""
         found = []
         async for listed in await self.temporal.list_schedules():
-            if listed.id.startswith(f"{DRILL_KIND}/"):
+            if listed.id.startswith(f"{kind}/"):
                 try:
-                    found.append(await self.drill_schedule_info(listed.id.removeprefix(f"{DRILL_KIND}/")))
+                    found.append(await info(listed.id.removeprefix(f"{kind}/")))
                 except NotFound:
                     continue  # deleted since it was listed
-        return sorted(found, key=lambda s: s.plan)
+        return found
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
         handle = self._drill_handle(plan)
@@ -1665,7 +1663,7 @@ class Client:
             handle = self.temporal.get_workflow_handle(monitor_workflow_id(host))
             try:
                 series = await handle.query(
-                    "rpo_history", result_type=dict[str, RpoSeries], rpc_timeout=timedelta(seconds=10)
+                    "rpo_history", result_type=dict[str, RpoSeries], rpc_timeout=timedelta(seconds=30)
                 )
             except (RPCError, WorkflowQueryFailedError):
                 return  # no monitor, or one of the code before the history: the runs' samples below
@@ -1675,7 +1673,7 @@ class Client:
         async def run_samples(vm: str) -> None:
             try:
                 state = await self._protection(vm).query(
-                    "details", result_type=ProtectionState, rpc_timeout=timedelta(seconds=10)
+                    "details", result_type=ProtectionState, rpc_timeout=timedelta(seconds=30)
                 )
             except (RPCError, WorkflowQueryFailedError):
                 return
