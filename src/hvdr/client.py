@@ -1658,6 +1658,7 @@ class Client:
 
         statuses = await self.protection_statuses()
         histories: dict[str, tuple[str, list[RpoPoint]]] = {}
+        unanswered: dict[str, str] = {}
 
         async def monitor(host: str) -> None:
             handle = self.temporal.get_workflow_handle(monitor_workflow_id(host))
@@ -1665,8 +1666,10 @@ class Client:
                 series = await handle.query(
                     "rpo_history", result_type=dict[str, RpoSeries], rpc_timeout=timedelta(seconds=30)
                 )
-            except (RPCError, WorkflowQueryFailedError):
-                return  # no monitor, or one of the code before the history: the runs' samples below
+            except (RPCError, WorkflowQueryFailedError) as exc:
+                # No monitor, or one of the code before the history: the runs' samples below.
+                unanswered[host] = f"{handle.id} did not answer ({exc})"
+                return
             for vm, peaks in series.items():
                 histories[vm] = ("monitor", [RpoPoint(at=at, rpo_s=rpo) for at, rpo in peaks.points()])
 
@@ -1678,7 +1681,7 @@ class Client:
             except (RPCError, WorkflowQueryFailedError):
                 return
             points = [RpoPoint(at=s.at, rpo_s=s.rpo_s) for s in state.history if s.rpo_s is not None]
-            histories[vm.lower()] = ("protection run", points)
+            histories[vm.lower()] = (f"protection run ({unanswered.get(state.spec.primary.host.lower(), '')})", points)
 
         await asyncio.gather(
             *(monitor(h) for h in sorted({s.primary_host.lower() for s in statuses if s.primary_host}))

@@ -49,7 +49,8 @@ class EstateVM(Durable):
     rpo_threshold_s: int | None = None
     rpo_history: list[RpoPoint] = Field(default_factory=list)
     rpo_history_from: str = "none"
-    """``monitor`` (peak per 15 min of host time), ``protection run`` (its decisions' samples) or ``none``."""
+    """``monitor`` (peak per 15 min of host time), ``protection run (why the monitor did not answer)`` (its
+    decisions' samples) or ``none``."""
     open_alerts: list[str] = Field(default_factory=list)
     last_drill: DrillMark | None = None
     findings: list[Finding] = Field(default_factory=list)
@@ -114,7 +115,7 @@ def assemble(
                 rpo_s=status.rpo_s,
                 rpo_threshold_s=thresholds.get(key),
                 rpo_history=history,
-                rpo_history_from=source if history else "none",
+                rpo_history_from=source,
                 open_alerts=[f"{a.severity.value}: {a.message}" for a in status.open_alerts],
                 last_drill=drills.get(key),
                 findings=mine,

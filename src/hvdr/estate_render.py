@@ -33,7 +33,8 @@ def rpo_chart(vm: EstateVM) -> str:
     alert threshold, the highest value on the axis."""
     points = vm.rpo_history
     if not points:
-        return '<span class="msg">no RPO measured yet</span>'
+        source = "" if vm.rpo_history_from == "none" else f" (looked in the {vm.rpo_history_from})"
+        return f'<div class="msg">no RPO measured yet{esc(source)}</div>'
     first, last = points[0].at, points[-1].at
     span = max((last - first).total_seconds(), 1.0)
     top = max([p.rpo_s for p in points] + ([vm.rpo_threshold_s] if vm.rpo_threshold_s else [])) * 1.1 or 1.0
