@@ -1678,7 +1678,8 @@ class Client:
                 state = await self._protection(vm).query(
                     "details", result_type=ProtectionState, rpc_timeout=timedelta(seconds=30)
                 )
-            except (RPCError, WorkflowQueryFailedError):
+            except (RPCError, WorkflowQueryFailedError) as exc:
+                histories[vm.lower()] = (f"nowhere: neither its host's monitor nor its run answered ({exc})", [])
                 return
             points = [RpoPoint(at=s.at, rpo_s=s.rpo_s) for s in state.history if s.rpo_s is not None]
             histories[vm.lower()] = (f"protection run ({unanswered.get(state.spec.primary.host.lower(), '')})", points)
