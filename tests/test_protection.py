@@ -20,7 +20,7 @@ from hvdr.protection import (
     protection_workflow_id,
 )
 from hvdr.replication import ReplicationHealth, ReplicationState
-from hvdr.topology import ReplicaServerSettings, ReplicationPolicy
+from hvdr.topology import ReplicationPolicy, TopologyReplicaServer
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 
@@ -158,5 +158,5 @@ def test_the_topology_maps_to_protection_payloads_in_one_place() -> None:
     policy = ProtectionPolicy.of(topology)
     assert (policy.name, policy.copy_frequency_s, policy.auth.effective_port) == ("gold", 30, 80)
     assert "excluded_disk_names" not in policy.model_dump(), "the run does not carry what it does not use"
-    server = ReplicaServerSpec.of(ReplicaServerSettings(enabled=True))
+    server = ReplicaServerSpec.of(TopologyReplicaServer(enabled=True))
     assert server.enabled and server.default_storage_location == "D:\\Hyper-V Replica"

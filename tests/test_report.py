@@ -15,9 +15,11 @@ from typing import Any
 
 import pytest
 
-from hvdr.failover import FailoverReport, Step, StepRecord
+from hvdr.actions import ActionRecord
+from hvdr.failover import PLANNED_STEPS, FailoverReport, Step, StepRecord
+from hvdr.plan import GroupRecord, PlanReport, PlanVMReport, TimelineStep
 from hvdr.protection import Endpoint
-from hvdr.report import Approval, ReportStep, RunFacts, RunReport, from_failover, vm_timeline
+from hvdr.report import REPORT_SOURCES, Approval, ReportStep, RunFacts, RunReport, from_failover, vm_timeline
 from hvdr.report_render import render
 
 T0 = datetime(2026, 12, 2, 1, 0, 0, tzinfo=UTC)
@@ -237,3 +239,75 @@ def test_a_plan_shaped_report_has_a_lane_per_vm_actions_and_approvals() -> None:
     assert page.count('<rect class="bar"') == 2 * len(Step) + 1
     assert 'data-step="switch-dns"' in page and "bob@dr-team" in page and "(group web)" in page
     assert "switch\\-dns: approved by bob@dr\\-team" not in text and "switch-dns: approved by bob@dr-team" in text
+
+
+def test_a_plan_run_reports_a_lane_per_vm_its_actions_and_who_approved() -> None:
+    """``hvdr report plan/…``: the plan's own result converts — each VM's steps in its group's lane, the RTO from
+    its shutdown to its verify, zero loss for a planned move, and the manual step's decision with who made it."""
+    steps = list(PLANNED_STEPS)
+    bars = [
+        TimelineStep(
+            lane="db-01",
+            group="databases",
+            step=s.value,
+            started_at=T0 + timedelta(seconds=i),
+            ended_at=T0 + timedelta(seconds=i + 1),
+            outcome="done",
+        )
+        for i, s in enumerate(steps)
+    ]
+    decided = T0 + timedelta(seconds=20)
+    switch = ActionRecord(
+        name="switch-dns",
+        group="web",
+        when="after",
+        type="manual",
+        outcome="approved",
+        started_at=T0 + timedelta(seconds=12),
+        ended_at=decided,
+        decided_by="bob@dr-team",
+        decided_at=decided,
+        reason="DNS <done>",
+    )
+    plan = PlanReport(
+        workflow_id="plan/three-tier/2",
+        plan="three-tier",
+        kind="planned",
+        outcome="succeeded",
+        on_failure="stop",
+        failback=True,
+        already_home=["app-01"],
+        started_at=T0,
+        ended_at=decided,
+        rto_target_s=3600,
+        time_scale=300,
+        groups=[GroupRecord(name="databases", outcome="done")],
+        vms=[
+            PlanVMReport(
+                vm="db-01",
+                group="databases",
+                outcome="succeeded",
+                source_host="hv-b1.site-b.lab.local",
+                target_host="hv-a1.site-a.lab.local",
+            )
+        ],
+        actions=[switch],
+        timeline=bars,
+    )
+    report = REPORT_SOURCES["Plan"].convert(plan.model_dump(mode="json"), RunFacts(started_by="alice@ops"))
+    assert (report.kind, report.title, report.started_by) == ("plan", "failback of plan three-tier", "alice@ops")
+    [vm] = report.vms
+    assert (vm.group, vm.now_runs_on, [s.name for s in vm.steps]) == (
+        "databases",
+        "hv-a1.site-a.lab.local",
+        [s.value for s in steps],
+    )
+    verify = steps.index(Step.VERIFY)
+    assert vm.rto_s == verify + 1 - steps.index(Step.SHUTDOWN)
+    assert vm.data_loss is not None and vm.data_loss.lost_s == 0.0
+    assert [(a.step, a.decision, a.by, a.comment) for a in report.approvals] == [
+        ("switch-dns", "approved", "bob@dr-team", "DNS <done>")
+    ]
+    assert report.rto_target_s == 3600 and report.met_target is True and report.time_scale == 300
+    page = render(report, "html")
+    assert 'data-step="switch-dns"' in page and "bob@dr-team" in page and "DNS &lt;done&gt;" in page

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 import threading
@@ -82,3 +83,17 @@ def test_an_endpoint_exports_spans_and_runtime_metrics_over_otlp_http(collector:
 def test_driver_spans_name_the_cmdlets_not_the_script() -> None:
     assert cmdlets(scripts.suspend_replication("db-01")) == ["Suspend-VMReplication", "Get-VMReplication"]
     assert cmdlets(scripts.get_vm("Get-Secret")) == ["Get-VM"], "a quoted name is not a cmdlet"
+
+
+def test_core_warnings_reach_python_logging_without_the_terminate_noise(caplog: pytest.LogCaptureFixture) -> None:
+    telemetry.use_runtime(None)
+    try:
+        runtime = telemetry.runtime()
+        assert runtime is telemetry.runtime()  # one runtime per process
+    finally:
+        telemetry.use_runtime(None)
+    core = logging.getLogger(telemetry.CORE_LOGGER)
+    with caplog.at_level(logging.WARNING, logger=telemetry.CORE_LOGGER):
+        core.warning("Task not found when completing: workflow execution already completed")
+        core.warning("Error polling for workflow tasks: connection refused")
+    assert [r.getMessage() for r in caplog.records] == ["Error polling for workflow tasks: connection refused"]

@@ -10,9 +10,10 @@ It talks only to Temporal (with the same settings as the CLI and workers) and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -20,7 +21,8 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.api.workflow.v1 import WorkflowExecutionInfo
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest, ListWorkflowExecutionsRequest
 from temporalio.client import Client as TemporalClient
 from temporalio.client import (
     ScheduleActionExecutionStartWorkflow,
@@ -34,6 +36,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.converter import PayloadConverter
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -108,6 +111,8 @@ if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow
 
     from hvdr.estate import EstateReport
     from hvdr.readiness import CheckReport, CheckRequest, CheckSchedule, ReadinessAlerts
+
+M = TypeVar("M")
 
 REASON_MAX = 1000
 """Characters of a reason given with ``hvdr approve`` / ``reject`` (it goes into the run's record)."""
@@ -543,9 +548,9 @@ class Client:
         if specs and not names and cloud is None:
             return specs
         scale = time_scale or self.settings.time_scale
-        session_for, protection_spec, _ = _inventory()
+        session_for, protection_specs, _ = _inventory()
         with session_for(self.settings) as session:
-            resolved = [protection_spec(session, name, scale) for name in self.protection_targets(names, cloud)]
+            resolved = protection_specs(session, self.protection_targets(names, cloud), scale)
         return specs + resolved
 
     async def protection_progress(
@@ -675,15 +680,42 @@ class Client:
             live[memo.host.lower()] = memo
         return with_live(status, live)
 
+    async def _memos(
+        self, query: str, key: str, type_hint: type[M]
+    ) -> list[tuple[WorkflowExecutionInfo, M | Exception | None]]:
+        """(the run, its ``key`` memo, or why that could not be read, or None) for every run the query lists, in
+        pages of 1,000.
+
+        Straight from the list RPC: the SDK's listing decodes every search attribute of every run (Temporal's
+        built-in ones too: most of the client's time for 1,000 runs), where a status needs one memo a run.
+        """
+        found: list[tuple[WorkflowExecutionInfo, M | Exception | None]] = []
+        token = b""
+        while True:
+            page = await self.temporal.workflow_service.list_workflow_executions(
+                ListWorkflowExecutionsRequest(
+                    namespace=self.temporal.namespace, query=query, page_size=1000, next_page_token=token
+                )
+            )
+            for info in page.executions:
+                payload = info.memo.fields.get(key)
+                value: M | Exception | None = None
+                if payload is not None:
+                    try:
+                        value = (await self.temporal.data_converter.decode([payload], [type_hint]))[0]
+                    except Exception as exc:  # a memo another version wrote, or a broken payload
+                        value = exc
+                found.append((info, value))
+            token = page.next_page_token
+            if not token:
+                return found
+
     async def _monitors(self) -> dict[str, HostLive]:
         """Every running host monitor's last measurement, by host name in lower case (one listing)."""
         found: dict[str, HostLive] = {}
-        async for execution in self.temporal.list_workflows("HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"):
-            try:
-                memo = await execution.memo_value("live", None, type_hint=HostLive)
-            except Exception:  # a memo another version wrote: the runs' own values are shown instead
-                continue
-            if memo is not None:
+        query = "HvdrKind = 'monitor' AND ExecutionStatus = 'Running'"
+        for _, memo in await self._memos(query, "live", HostLive):
+            if isinstance(memo, HostLive):  # else unreadable (another version's): the runs' own values are shown
                 found[memo.host.lower()] = memo
         return found
 
@@ -696,18 +728,16 @@ class Client:
         dropped.
         """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
-        rows: list[ProtectionStatus] = []
         monitors = asyncio.ensure_future(self._monitors())
         readiness = asyncio.ensure_future(self._readiness_alerts())
-        async for execution in self.temporal.list_workflows(query):
-            vm = execution.typed_search_attributes.get(HVDR_VM) or execution.id.removeprefix("protect/")
-            try:
-                status = await execution.memo_value("status", None, type_hint=ProtectionStatus)
-            except Exception as exc:  # a memo some other version wrote, or a broken payload: say so
-                rows.append(ProtectionStatus.unknown(vm, execution.id, f"unreadable status memo: {exc}"))
-                continue
-            if status is None:
-                rows.append(ProtectionStatus.unknown(vm, execution.id, "the run has not published a status yet"))
+        rows: list[ProtectionStatus] = []
+        for info, status in await self._memos(query, "status", ProtectionStatus):
+            workflow_id = info.execution.workflow_id
+            vm = _keyword(info, HVDR_VM.name) or workflow_id.removeprefix("protect/")
+            if isinstance(status, Exception):
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, f"unreadable status memo: {status}"))
+            elif status is None:
+                rows.append(ProtectionStatus.unknown(vm, workflow_id, "the run has not published a status yet"))
             else:
                 rows.append(status)
         live = await monitors
@@ -1037,7 +1067,8 @@ class Client:
                     id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
                     search_attributes=search_attributes(kind, plan=spec.plan, phase="starting"),
                     static_summary=(
-                        f"{'dry run of ' if spec.dry_run else ''}{spec.kind} failover of plan {spec.plan}: "
+                        f"{'dry run of ' if spec.dry_run else ''}"
+                        f"{'failback' if spec.failback else f'{spec.kind} failover'} of plan {spec.plan}: "
                         f"{spec.vm_count()} VMs in {len(spec.groups)} groups"
                     ),
                     memo=self._audit(),
@@ -1071,12 +1102,87 @@ class Client:
         report: PlanReport = await handle.query("report", result_type=PlanReport)
         return report
 
-    async def measured_step_times(self, plan: str, runs: int = 3) -> dict[str, dict[str, float]]:
-        """Step times measured in the plan's last completed runs (what a dry run predicts from)."""
+    async def plan_directions(self, names: Sequence[str]) -> dict[str, tuple[Endpoint, Endpoint]]:
+        """Each VM's live direction (where it runs, where it replicates), by lower-cased name, from its protection
+        run: as visibility lists it (one call, no run queried: on a loaded machine queries of many runs time out),
+        a VM visibility does not show yet asked directly; a VM without a protection run is left out (a plan spec
+        then takes the inventory's placement, and its preflight says it is not protected)."""
+        wanted = {n.lower() for n in names}
+        found: dict[str, tuple[Endpoint, Endpoint]] = {}
+        for status in await self.protection_statuses():
+            if status.vm.lower() in wanted and status.primary_host and status.replica_host:
+                found[status.vm.lower()] = _direction(status)
+        semaphore = asyncio.Semaphore(32)
+
+        async def asked(vm: str) -> None:
+            async with semaphore:
+                try:
+                    status = await self.protection_status(vm)
+                except HvdrError:  # not protected: the preflight says so
+                    return
+            if status.primary_host and status.replica_host:
+                found[vm.lower()] = _direction(status)
+
+        await asyncio.gather(*(asked(n) for n in names if n.lower() not in found))
+        return found
+
+    async def failback_plan_spec(
+        self,
+        plan: str,
+        *,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        time_scale: float | None = None,
+    ) -> PlanSpec:
+        """What ``hvdr failback --plan`` runs (:meth:`start_plan` starts it, id ``plan/<plan>/<n>``): the plan's
+        groups in order, each VM away from home back to its home site (a planned failover, replication reversed);
+        VMs already home are left out (``already_home``). Refused when every VM is home."""
+        from hvdr.inventory.db import session_for
+        from hvdr.inventory.plan import declared_plan, failback_selection, plan_spec
+
+        with session_for(self.settings) as session:
+            declared = declared_plan(session, plan)
+        directions = await self.plan_directions([v for g in declared.groups for v in g.vms])
+        with session_for(self.settings) as session:
+            away, home = failback_selection(session, declared, directions)
+            spec = plan_spec(
+                session,
+                declared,
+                directions,
+                kind="planned",
+                shutdown=shutdown,
+                rollback=rollback,
+                time_scale=time_scale or self.settings.time_scale,
+                only=away,
+            )
+        return spec.model_copy(update={"failback": True, "already_home": home})
+
+    async def failback_plan(
+        self,
+        plan: str,
+        *,
+        shutdown: ShutdownMode = "graceful",
+        rollback: bool = True,
+        time_scale: float | None = None,
+    ) -> PlanReport:
+        """Fail the plan back home and wait for the run's report (see :meth:`failback_plan_spec`)."""
+        spec = await self.failback_plan_spec(plan, shutdown=shutdown, rollback=rollback, time_scale=time_scale)
+        return await self.plan_result(await self.start_plan(spec))
+
+    async def measured_step_times(
+        self, plan: str, runs: int = 3, *, time_scale: float | None = None
+    ) -> dict[str, dict[str, float]]:
+        """Step times measured in the plan's last completed runs (what a dry run predicts from). With
+        ``time_scale``, only runs at that clock speed count: wall seconds measured at another speed (the lab at 60×
+        against 300×, or real hosts) are another estate's, and no one factor converts them (host-time steps scale
+        with it, orchestration round trips do not)."""
         query = f"HvdrKind = 'plan' AND HvdrPlan = '{plan.replace(chr(39), '')}' AND ExecutionStatus = 'Completed'"
         reports: list[PlanReport] = []
         async for execution in self.temporal.list_workflows(query):
-            reports.append(await self.plan_result(execution.id))
+            report = await self.plan_result(execution.id)
+            if time_scale is not None and report.time_scale != time_scale:
+                continue
+            reports.append(report)
             if len(reports) >= runs:
                 break
         return measured_times(reports)
@@ -1253,10 +1359,8 @@ class Client:
     async def drill_schedule_info(self, plan: str) -> DrillSchedule:
         """One plan's drill schedule: cron, paused, next runs and the drills it started lately."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             described = await handle.describe()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return DrillSchedule(
             schedule_id=handle.id,
             plan=handle.id.removeprefix(f"{DRILL_KIND}/"),
@@ -1288,28 +1392,20 @@ class Client:
         return found
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.pause(note=f"paused by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).pause(note=f"paused by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_resume(self, plan: str) -> DrillSchedule:
-        handle = self._drill_handle(plan)
-        try:
-            await handle.unpause(note=f"resumed by {self.settings.identity}")
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
+        with self._on_schedule(plan):
+            await self._drill_handle(plan).unpause(note=f"resumed by {self.settings.identity}")
         return await self.drill_schedule_info(plan)
 
     async def drill_delete(self, plan: str) -> str:
         """Delete the schedule (drills it started keep running and keep their reports); its id."""
         handle = self._drill_handle(plan)
-        try:
+        with self._on_schedule(plan):
             await handle.delete()
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         return handle.id
 
     async def drill_trigger(self, plan: str, *, timeout_s: float = 30.0) -> str:
@@ -1317,10 +1413,8 @@ class Client:
         from temporalio.client import ScheduleOverlapPolicy
 
         before = set((await self.drill_schedule_info(plan)).recent_runs)
-        try:
+        with self._on_schedule(plan):
             await self._drill_handle(plan).trigger(overlap=ScheduleOverlapPolicy.SKIP)
-        except RPCError as exc:
-            raise self._no_schedule(plan, exc) from exc
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             started = [r for r in (await self.drill_schedule_info(plan)).recent_runs if r not in before]
@@ -1355,13 +1449,19 @@ class Client:
     def _drill_handle(self, plan: str) -> ScheduleHandle:
         return self.temporal.get_schedule_handle(drill_schedule_id(plan))
 
-    def _no_schedule(self, plan: str, exc: RPCError) -> HvdrError:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            return NotFound(
-                f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
-                f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
-            )
-        return TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}")
+    @contextlib.contextmanager
+    def _on_schedule(self, plan: str) -> Iterator[None]:
+        """A call on the plan's drill schedule: a missing schedule is NotFound (with how to create one), any other
+        refusal TemporalUnavailable."""
+        try:
+            yield
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:
+                raise NotFound(
+                    f"plan {plan!r} has no drill schedule: `hvdr drill list` lists them, "
+                    f'`hvdr drill schedule --plan {plan} --cron "0 3 * * 6"` creates one'
+                ) from exc
+            raise TemporalUnavailable(f"cannot reach the drill schedule of {plan}: {exc.message}") from exc
 
     # -- runs -----------------------------------------------------------------------------------------------
 
@@ -1428,6 +1528,24 @@ class Client:
     async def reject(self, run: str, step: str, *, reason: str | None = None) -> DecisionResult:
         """Reject a manual step a run waits for (``hvdr reject RUN STEP``): the step fails, with the reason."""
         return await self._decide_step(run, step, False, reason)
+
+    async def approve_when_waiting(
+        self, run: str, step: str, *, reason: str | None = None, timeout: float = 300, poll_s: float = 0.2
+    ) -> DecisionResult:
+        """Approve ``step`` of ``run`` as soon as the run waits for it (its report says so; a report that cannot
+        be read now, e.g. while a worker restarts, is read again). Refused once ``timeout`` seconds have passed."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report: PlanReport | None = None
+            with contextlib.suppress(HvdrError, RPCError, WorkflowQueryFailedError):
+                report = await self.plan_report(run)
+            if report is not None and any(a.name == step and a.outcome == "waiting" for a in report.actions):
+                return await self.approve(run, step, reason=reason)
+            if report is not None and report.outcome != "running":
+                raise Conflict(f"{run} ended ({report.outcome}) without waiting for {step}")
+            if time.monotonic() >= deadline:
+                raise HvdrError(f"{run} did not wait for {step} within {timeout:.0f} s")
+            await asyncio.sleep(poll_s)
 
     async def _decide_step(self, run: str, step: str, approve: bool, reason: str | None) -> DecisionResult:
         if not step.strip():
@@ -1719,9 +1837,28 @@ class Client:
             return rto_target(session, plan, vms)
 
 
+def _direction(status: ProtectionStatus) -> tuple[Endpoint, Endpoint]:
+    return (
+        Endpoint(site=status.primary_site, host=status.primary_host),
+        Endpoint(site=status.replica_site, host=status.replica_host),
+    )
+
+
 def _run_number(workflow_id: str) -> int:
     tail = workflow_id.rsplit("/", 1)[-1]
     return int(tail) if tail.isdigit() else 0
+
+
+def _keyword(info: WorkflowExecutionInfo, name: str) -> str | None:
+    """A Keyword search attribute of a listed run, decoded alone."""
+    payload = info.search_attributes.indexed_fields.get(name)
+    if payload is None:
+        return None
+    try:
+        value = PayloadConverter.default.from_payloads([payload])[0]
+    except Exception:  # not what hvdr wrote: the caller falls back
+        return None
+    return value if isinstance(value, str) else None
 
 
 def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> ProtectionStatus:
@@ -1799,12 +1936,12 @@ def _failover_inventory() -> tuple[
 
 def _inventory() -> tuple[
     Callable[[Settings], AbstractContextManager[Session]],
-    Callable[[Session, str, float], ProtectionSpec],
+    Callable[[Session, list[str], float], list[ProtectionSpec]],
     Callable[[Session, list[str] | None, str | None], list[str]],
 ]:
     """The inventory's session, spec and target functions, imported when first needed: ``import hvdr`` (which
     every workflow sandbox runs for ``hvdr.protection``) must not load sqlmodel / SQLAlchemy each time."""
     from hvdr.inventory.db import session_for
-    from hvdr.inventory.protection import protection_spec, vms_to_protect
+    from hvdr.inventory.protection import protection_specs, vms_to_protect
 
-    return session_for, protection_spec, vms_to_protect
+    return session_for, protection_specs, vms_to_protect

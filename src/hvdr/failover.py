@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal, Protocol, Self
 
 from pydantic import Field
 
@@ -74,7 +74,11 @@ PLANNED_STEPS: tuple[Step, ...] = (
 ShutdownMode = Literal["graceful", "force", "turn_off"]
 
 
-class FailoverIP(Durable):
+class FailoverAddress(Durable):
+    """An address a VM's adapter takes after failover, as runs store it: mapped from the topology's
+    ``failover_ipv4`` (a failover sets it through the driver's ``FailoverIPConfig``) or ``failover_ipv6`` (only
+    its address matters there: `hvdr check` compares it with the mapped subnet)."""
+
     address: str
     subnet_mask: str | None = None
     default_gateway: str | None = None
@@ -89,7 +93,7 @@ class FailoverSpec(Durable):
     target: Endpoint
     target_network: str | None = None
     """The switch the VM connects to on the target host (the network mapping); None = leave adapters as they are."""
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     """The address the guest must report after failover (declared in the topology); None = not checked."""
     shutdown: ShutdownMode = "graceful"
     """graceful: Stop-VM (Hyper-V gives the guest five minutes, then fails); force: Stop-VM -Force (the guest gets
@@ -115,6 +119,21 @@ class StepRecord(Durable):
     ended_at: datetime | None = None
     outcome: Literal["running", "done", "failed", "undone", "skipped"] = "running"
     detail: str = ""
+
+
+class RanSteps(Protocol):
+    """What a failover run's state holds for its report, whatever its kind."""
+
+    @property
+    def steps(self) -> list[StepRecord]: ...
+    @property
+    def undone(self) -> list[str]: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def failed_step(self) -> Step | None: ...
+    @property
+    def outcome(self) -> str: ...
 
 
 class FailoverState(Durable):
@@ -152,12 +171,25 @@ class FailoverReport(Durable):
 
     @classmethod
     def of(cls, workflow_id: str, state: FailoverState) -> FailoverReport:
-        spec = state.spec
-        moved = state.outcome == "succeeded"
+        return cls.of_run(workflow_id, state.spec, state, kind=state.kind, moved=state.outcome == "succeeded")
+
+    @classmethod
+    def of_run(
+        cls,
+        workflow_id: str,
+        spec: FailoverSpec,
+        state: RanSteps,
+        *,
+        kind: str,
+        moved: bool,
+        ended: bool = True,
+        **more: Any,
+    ) -> Self:
+        """The report's fields every kind of failover run shares (``more``: a kind's own)."""
         return cls(
             workflow_id=workflow_id,
             vm=spec.vm,
-            kind=state.kind,
+            kind=kind,
             outcome=state.outcome,
             source=spec.source,
             target=spec.target,
@@ -167,6 +199,7 @@ class FailoverReport(Durable):
             error=state.error,
             failed_step=state.failed_step,
             started_at=state.steps[0].started_at if state.steps else None,
-            ended_at=state.steps[-1].ended_at if state.steps else None,
+            ended_at=state.steps[-1].ended_at if state.steps and ended else None,
             time_scale=spec.time_scale,
+            **more,
         )

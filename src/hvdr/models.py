@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from hvdr.replication import ReplicationState
+
 
 class PingRequest(BaseModel):
     """Ask a site's worker to answer, proving CLI → Temporal → worker → activity."""
@@ -43,7 +45,7 @@ class DiscoveredVM(BaseModel):
     vm_id: str | None = None
     power_state: str | None = None
     replication_mode: str | None = None
-    replication_state: str | None = None
+    replication_state: ReplicationState | None = None
     cloud: str | None = None
 
 

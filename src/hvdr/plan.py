@@ -65,6 +65,10 @@ class PlanSpec(Durable):
     dry_run: bool = False
     retry_of: str | None = None
     """The run this one retries (it holds only what failed there)."""
+    failback: bool = False
+    """``hvdr failback --plan``: the plan's VMs back to their home sites (planned, replication reversed)."""
+    already_home: list[str] = Field(default_factory=list)
+    """Failback: the plan's VMs left out because they already run at home."""
     rto_target_s: float | None = None
     time_scale: float = Field(1.0, gt=0)
     measured: dict[str, dict[str, float]] = Field(default_factory=dict)
@@ -143,11 +147,15 @@ class PlanReport(Durable):
     outcome: str
     on_failure: str
     retry_of: str | None = None
+    failback: bool = False
+    already_home: list[str] = Field(default_factory=list)
     started_at: datetime | None = None
     ended_at: datetime | None = None
     duration_s: float | None = None
     rto_target_s: float | None = None
     predicted_s: float | None = None
+    time_scale: float = 1.0
+    """The hosts' clock speed the run used (the lab's; 1 on real hosts)."""
     groups: list[GroupRecord]
     vms: list[PlanVMReport]
     actions: list[ActionRecord]
@@ -205,11 +213,14 @@ class PlanReport(Durable):
             outcome=state.outcome,
             on_failure=spec.on_failure,
             retry_of=spec.retry_of,
+            failback=spec.failback,
+            already_home=spec.already_home,
             started_at=state.started_at,
             ended_at=state.ended_at,
             duration_s=duration,
             rto_target_s=spec.rto_target_s,
             predicted_s=state.predicted_s,
+            time_scale=spec.time_scale,
             groups=state.groups,
             vms=vms,
             actions=state.actions,

@@ -127,6 +127,8 @@ class ProtectionPolicy(Durable):
     rpo_alert_threshold_s: int = 1800
     auto_heal: bool = True
     resync_window: ResyncWindow | None = None
+    drill_max_age_days: int = 30
+    """`hvdr check`: a recovery plan of this pairing needs a successful drill at most this many days old."""
 
     @classmethod
     def of(cls, policy: BaseModel) -> ProtectionPolicy:

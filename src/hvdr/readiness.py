@@ -12,11 +12,13 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from hvdr.failover import FailoverAddress
+from hvdr.payloads import Durable
 from hvdr.protection import Endpoint, ProtectionPolicy, ProtectionSpec
 from hvdr.replication import ReplicationHealth, ReplicationState
-from hvdr.topology import VM, NetworkMapping, RecoveryPlan, ReplicationPolicy, host_key, same_host
+from hvdr.topology import host_key, same_host
 
 CHECKS_FAILED_EXIT = 10
 """`hvdr check`'s exit code when a finding is an error: apart from hvdr's error codes (1-5: the check could not
@@ -33,7 +35,7 @@ class Severity(StrEnum):
     WARNING = "warning"
 
 
-class Finding(BaseModel):
+class Finding(Durable):
     """One problem: JSON field names are a contract (``hvdr check -o json``)."""
 
     check: str
@@ -43,31 +45,70 @@ class Finding(BaseModel):
     fix: str
 
 
-class RecoverySide(BaseModel):
+class MappedNetwork(Durable):
+    """The check's copy of a topology ``NetworkMapping`` (the check's payloads are its own, not the file's)."""
+
+    source_network: str
+    target_network: str
+    test_network: str | None = None
+    source_subnet: str | None = None
+    target_subnet: str | None = None
+
+
+class RecoverySide(Durable):
     """A cloud pairing as the check needs it: its policy, the recovery hosts and the network mappings that apply."""
 
     primary_cloud: str
     primary_site: str
     recovery_cloud: str
     recovery_site: str
-    policy: ReplicationPolicy
+    policy: ProtectionPolicy
     hosts: list[Endpoint]
-    mappings: list[NetworkMapping] = Field(default_factory=list)
+    mappings: list[MappedNetwork] = Field(default_factory=list)
 
 
-class PlanCheck(BaseModel):
-    plan: RecoveryPlan
+class PlannedGroup(Durable):
+    name: str = ""
+    vms: list[str] = Field(default_factory=list)
+
+
+class PlannedVMs(Durable):
+    """The check's copy of a topology ``RecoveryPlan``: its name and the VMs of its groups."""
+
+    name: str
+    groups: list[PlannedGroup] = Field(default_factory=list)
+
+
+class PlanCheck(Durable):
+    plan: PlannedVMs
     pairing: str
     """The primary cloud of the pairing the plan fails over."""
     last_successful_drill: datetime | None = None
 
 
-class CheckRequest(BaseModel):
+class DeclaredAdapter(Durable):
+    name: str = "Network Adapter"
+    switch: str | None = None
+    failover_ipv4: FailoverAddress | None = None
+    failover_ipv6: FailoverAddress | None = None
+
+
+class DeclaredVM(Durable):
+    """The check's copy of a topology ``VM``: its adapters and their failover IPs."""
+
+    name: str
+    network_adapters: list[DeclaredAdapter] = Field(default_factory=list)
+
+
+class CheckRequest(Durable):
+    """The Check workflow's input, mapped from the inventory by :func:`hvdr.inventory.readiness.check_request`
+    (topology models map field by field: ``MappedNetwork.model_validate(mapping)``)."""
+
     check_id: str
     pairings: list[RecoverySide]
     specs: list[ProtectionSpec]
     """Every VM of the paired clouds in scope, with where its replica belongs and its policy."""
-    declared_vms: list[VM] = Field(default_factory=list)
+    declared_vms: list[DeclaredVM] = Field(default_factory=list)
     """The topology's VMs of the plans in scope (their adapters and failover IPs)."""
     plans: list[PlanCheck] = Field(default_factory=list)
     certificate_days: int = Field(14, ge=0)
@@ -87,7 +128,7 @@ class CheckRequest(BaseModel):
         return sorted(reads.values(), key=lambda r: host_key(r.host))
 
 
-class HostRead(BaseModel):
+class HostRead(Durable):
     host: str
     site: str
     vms: list[str] = Field(default_factory=list)
@@ -96,7 +137,7 @@ class HostRead(BaseModel):
     """A recovery host: read its Replica server, switches and replica storage."""
 
 
-class ReplicationFacts(BaseModel):
+class ReplicationFacts(Durable):
     """What the check keeps of a VM's replication as its primary host reports it (read from the driver's
     ``ReplicationInfo`` by attribute: the check's payloads are its own, not the driver's)."""
 
@@ -114,7 +155,7 @@ class ReplicationFacts(BaseModel):
     compression_enabled: bool = True
 
 
-class ReplicaServerFacts(BaseModel):
+class ReplicaServerFacts(Durable):
     """What the check keeps of a recovery host's Replica-server settings (``Get-VMReplicationServer``)."""
 
     model_config = ConfigDict(from_attributes=True)
@@ -123,7 +164,7 @@ class ReplicaServerFacts(BaseModel):
     default_storage_location: str | None = None
 
 
-class HostFacts(BaseModel):
+class HostFacts(Durable):
     host: str
     present: list[str] = Field(default_factory=list)
     """Names of the VMs on the host."""
@@ -136,7 +177,7 @@ class HostFacts(BaseModel):
     """Reads that failed (the host's checks that need them are not made)."""
 
 
-class CheckReport(BaseModel):
+class CheckReport(Durable):
     check_id: str
     checked_at: datetime
     hosts: int
@@ -169,7 +210,7 @@ def scheduled_check_workflow_id(scope: str) -> str:
     return f"readiness/{scope}"
 
 
-class ScheduledCheckInput(BaseModel):
+class ScheduledCheckInput(Durable):
     """What a scheduled check checks: the whole estate, or one cloud's or site's pairings."""
 
     scope: str = ESTATE_SCOPE
@@ -178,7 +219,7 @@ class ScheduledCheckInput(BaseModel):
     certificate_days: int = Field(14, ge=0)
 
 
-class ReadinessAlerts(BaseModel):
+class ReadinessAlerts(Durable):
     """A scheduled check's ``readiness`` memo: its findings, which ``hvdr status`` shows as alerts of the VMs they
     concern until a later run of the same schedule no longer finds them."""
 
@@ -193,7 +234,7 @@ class ReadinessAlerts(BaseModel):
     omitted: int = 0
 
 
-class CheckSchedule(BaseModel):
+class CheckSchedule(Durable):
     """One scheduled readiness check (``hvdr check list``)."""
 
     schedule_id: str
@@ -358,7 +399,7 @@ def _health(vm: str, r: ReplicationFacts) -> Iterator[Finding]:
     )
 
 
-def _policy(vm: str, r: ReplicationFacts, policy: ReplicationPolicy | ProtectionPolicy) -> Iterator[Finding]:
+def _policy(vm: str, r: ReplicationFacts, policy: ProtectionPolicy) -> Iterator[Finding]:
     declared: list[tuple[str, object, object]] = [
         ("replication frequency (s)", policy.copy_frequency_s, r.frequency_sec),
         ("recovery history (hours)", policy.recovery_point_hours, r.recovery_history),

@@ -2,7 +2,7 @@
 
 The driver (``hvdr.hyperv.models``) re-exports these names; protection state, status rows and history
 samples use them too, so a state is one enum everywhere rather than a bare string in three places.
-Names matching hosts and VMs are compared case-insensitively, as Windows does (:func:`same_name`).
+Host names are compared by :func:`hvdr.topology.same_host`, the one rule for that.
 """
 
 from __future__ import annotations
@@ -42,8 +42,3 @@ class ReplicationHealth(StrEnum):
     NORMAL = "Normal"
     WARNING = "Warning"
     CRITICAL = "Critical"
-
-
-def same_name(a: str | None, b: str | None) -> bool:
-    """Windows compares host and VM names without regard to case."""
-    return a is not None and b is not None and a.casefold() == b.casefold()

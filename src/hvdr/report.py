@@ -27,7 +27,9 @@ from pydantic import BaseModel, Field, computed_field
 from hvdr.drill import DrillReport, VMEvidence
 from hvdr.failover import FailoverReport, Step
 from hvdr.payloads import Durable
+from hvdr.plan import PlanReport, PlanVMReport
 from hvdr.testfailover import TestFailoverReport, TestStep
+from hvdr.topology import same_host
 from hvdr.unplanned import UnplannedReport
 
 Outcome = str
@@ -228,11 +230,8 @@ class RunReport(Durable):
 
 
 def _same_host(a: object, b: str | None) -> bool:
-    """Host names compared as Windows does: case-insensitively, a short name matching its FQDN."""
-    if not isinstance(a, str) or b is None:
-        return False
-    x, y = a.lower(), b.lower()
-    return x == y or x.split(".")[0] == y.split(".")[0]
+    """A row's host (any JSON value) is ``b``, by hvdr's one rule for host names."""
+    return isinstance(a, str) and b is not None and same_host(a, b)
 
 
 @dataclass(frozen=True)
@@ -439,8 +438,102 @@ def _unplanned_failover(result: Any, facts: RunFacts) -> RunReport:
     return report
 
 
+def from_plan(report: PlanReport, facts: RunFacts) -> RunReport:
+    """A recovery plan run as a run report: a lane per VM (its group's), the plan's actions, and each manual step's
+    decision with who made it."""
+    approvals = [
+        Approval.model_validate(
+            {
+                "step": a.name,
+                "decision": a.outcome,
+                "by": a.decided_by,
+                "at": a.decided_at,
+                "comment": a.reason or ("" if a.outcome == "waiting" else a.detail),
+            }
+        )
+        for a in report.actions
+        if a.type == "manual" and a.outcome in ("approved", "rejected", "timed_out", "waiting")
+    ]
+    what = "failback" if report.failback else f"{report.kind} failover"
+    now = facts.generated_at or report.ended_at or report.started_at or datetime.now(UTC)
+    return RunReport(
+        run_id=report.workflow_id,
+        kind="plan",
+        operation=report.kind,
+        title=f"{'dry run of ' if report.dry_run else ''}{what} of plan {report.plan}",
+        plan=report.plan,
+        started_by=facts.started_by,
+        status=facts.status,
+        outcome=report.outcome,
+        error=report.error,
+        started_at=report.started_at,
+        ended_at=report.ended_at,
+        vms=[_plan_lane(report, vm) for vm in report.vms],
+        actions=[
+            ReportStep(
+                name=a.name,
+                started_at=a.started_at,
+                ended_at=a.ended_at,
+                outcome=a.outcome,
+                message=a.detail,
+                group=a.group,
+            )
+            for a in report.actions
+        ],
+        approvals=approvals,
+        rto_target_s=round(report.rto_target_s) if report.rto_target_s is not None else None,
+        rto_target_from=f"plan {report.plan}" if report.rto_target_s is not None else None,
+        time_scale=report.time_scale,
+        generated_at=now,
+    )
+
+
+def _plan_lane(report: PlanReport, vm: PlanVMReport) -> VMTimeline:
+    steps = [
+        ReportStep(
+            name=b.step,
+            started_at=b.started_at,
+            ended_at=b.ended_at,
+            outcome=b.outcome,
+            message=b.detail,
+            group=b.group,
+        )
+        for b in report.timeline
+        if b.lane == vm.vm
+    ]
+    moved = vm.outcome == "succeeded" and not report.dry_run
+    first_down = next((s for s in steps if s.name != Step.PREFLIGHT.value), None)
+    verify = next((s for s in steps if s.name == Step.VERIFY.value and s.outcome == "done"), None)
+    data_loss: DataLoss | None = None
+    if report.kind == "planned" and not report.dry_run:
+        data_loss = (
+            DataLoss.planned()
+            if any(s.name == Step.FAILOVER.value for s in steps)
+            else DataLoss(lost_s=0.0, basis="nothing failed over: the source kept running its own disks")
+        )
+    return VMTimeline(
+        vm=vm.vm,
+        source=vm.source_host,
+        target=vm.target_host,
+        now_runs_on=vm.target_host if moved else vm.source_host,
+        outcome=vm.outcome,
+        group=vm.group,
+        steps=steps,
+        compensation=vm.undone,
+        error=vm.error,
+        down_at=first_down.started_at if first_down and not report.dry_run else None,
+        up_at=verify.ended_at if verify is not None and moved else None,
+        data_loss=data_loss,
+    )
+
+
+def _plan(result: Any, facts: RunFacts) -> RunReport:
+    return from_plan(PlanReport.model_validate(result), facts)
+
+
 REPORT_SOURCES: dict[str, ReportSource] = {
     "PlannedFailover": ReportSource(FailoverReport, _planned_failover),
+    "Plan": ReportSource(PlanReport, _plan),
     "Drill": ReportSource(DrillReport, _drill),
     "UnplannedFailover": ReportSource(UnplannedReport, _unplanned_failover),
 }

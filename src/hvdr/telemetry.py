@@ -37,9 +37,18 @@ from temporalio.contrib.opentelemetry import (
     TracingInterceptor,
     create_tracer_provider,
 )
-from temporalio.runtime import OpenTelemetryConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    OpenTelemetryConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput
 from temporalio.worker import Interceptor as WorkerInterceptor
+
+from hvdr.replication import ReplicationHealth
 
 log = logging.getLogger(__name__)
 # A workflow's step span is a context manager in the run's coroutine; when the worker evicts a run from its cache
@@ -62,7 +71,7 @@ DRILLS = "hvdr_drill_outcomes"
 """Counter (``plan``, ``outcome``): finished drills (:func:`hvdr.workflows.kit.drill_outcome`)."""
 READINESS = "hvdr_readiness_findings"
 """Gauge (``scope``, ``severity``): the findings of the last scheduled readiness check of a scope (0 when ready)."""
-HEALTH_VALUES = {"Normal": 0, "Warning": 1, "Critical": 2}
+HEALTH_VALUES = {ReplicationHealth.NORMAL: 0, ReplicationHealth.WARNING: 1, ReplicationHealth.CRITICAL: 2}
 
 _lock = threading.Lock()
 _tracer_provider: TracerProvider | ReplaySafeTracerProvider | None = None
@@ -123,12 +132,39 @@ def runtime() -> Runtime:
     with _lock:
         if _runtime is None:
             url = _endpoint("metrics")
-            if url is None:
-                _runtime = Runtime.default()
-            else:
-                config = OpenTelemetryConfig(url=url, headers=_otlp_headers(), http=True, durations_as_seconds=True)
-                _runtime = Runtime(telemetry=TelemetryConfig(metrics=config, global_tags={"service_name": SERVICE}))
+            config = (
+                None
+                if url is None
+                else OpenTelemetryConfig(url=url, headers=_otlp_headers(), http=True, durations_as_seconds=True)
+            )
+            _runtime = Runtime(
+                telemetry=TelemetryConfig(
+                    logging=_core_logging(), metrics=config, global_tags={"service_name": SERVICE}
+                )
+            )
         return _runtime
+
+
+CORE_LOGGER = "temporalio.core"
+"""The Python logger that the SDK core's own warnings go to (its default writes coloured lines to stderr)."""
+
+
+class _Expected(logging.Filter):
+    """Drops the core's warning about a task whose run was terminated while a worker held it: an operator's
+    terminate (or `hvdr demo` clearing old runs) causes it, and nothing is wrong."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Task not found when completing" not in record.getMessage()
+
+
+def _core_logging() -> LoggingConfig:
+    logger = logging.getLogger(CORE_LOGGER)
+    if not any(isinstance(f, _Expected) for f in logger.filters):
+        logger.addFilter(_Expected())
+    return LoggingConfig(
+        filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+        forwarding=LogForwardingConfig(logger=logger, append_target_to_name=False),
+    )
 
 
 def use_runtime(replacement: Runtime | None) -> None:

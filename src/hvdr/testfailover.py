@@ -16,7 +16,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from hvdr.failover import FailoverIP
+from hvdr.failover import FailoverAddress
 from hvdr.payloads import Durable
 from hvdr.protection import Endpoint
 from hvdr.recovery_points import LATEST, LATEST_APP_CONSISTENT, parse_point
@@ -89,7 +89,7 @@ class TestFailoverSpec(Durable):
     """The replica host, where the test VM is created."""
     test_network: str | None = None
     """The mapped test switch on the replica host; None = the test VM stays unconnected (Hyper-V's default)."""
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     point: RecoveryPointChoice = Field(default_factory=RecoveryPointChoice)
     keep_s: float | None = Field(None, ge=0)
     """Host seconds the test VM is kept after it is verified; None = until ``hvdr failover test cleanup``."""

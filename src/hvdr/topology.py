@@ -149,8 +149,9 @@ class AuthorizationEntry(_Model):
     trust_group: Text = "default"
 
 
-class ReplicaServerSettings(_Model):
-    """What ``Set-VMReplicationServer`` sets on a host that receives replicas."""
+class TopologyReplicaServer(_Model):
+    """A host's ``replica_server:`` section: what ``Set-VMReplicationServer`` sets on a host that receives
+    replicas (runs carry it as ``protection.ReplicaServerSpec``, the driver takes ``hv.ReplicaServerSettings``)."""
 
     enabled: bool = False
     authentication: Literal["kerberos", "certificate", "certificate_and_kerberos"] = "kerberos"
@@ -162,7 +163,7 @@ class ReplicaServerSettings(_Model):
     authorization_entries: list[AuthorizationEntry] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _check(self) -> ReplicaServerSettings:
+    def _check(self) -> TopologyReplicaServer:
         if self.enabled and self.allowed_from_any_server and not self.default_storage_location:
             raise ValueError("default_storage_location is required when replication is allowed from any server")
         if self.enabled and self.authentication != "kerberos" and not self.certificate_thumbprint:
@@ -175,8 +176,8 @@ class VirtualSwitch(_Model):
     type: Literal["External", "Internal", "Private"] = "External"
 
 
-class VMMServer(_Model):
-    """A System Center VMM server managing one site's hosts."""
+class TopologyVMMServer(_Model):
+    """A System Center VMM server managing one site's hosts, as the file declares it."""
 
     name: Text
     """FQDN."""
@@ -199,8 +200,9 @@ class Cloud(_Model):
         return self.host_group or f"All Hosts\\{self.site}\\{self.name}"
 
 
-class HyperVHost(_Model):
-    """A Hyper-V host."""
+class TopologyHost(_Model):
+    """A Hyper-V host as the file declares it (the driver's ``hvdr.hyperv.HyperVHost`` is what commands it;
+    the lab's ``LabHost`` emulates it)."""
 
     fqdn: Text
     site: Text
@@ -208,7 +210,7 @@ class HyperVHost(_Model):
     winrm: WinRMEndpoint = Field(default_factory=WinRMEndpoint)
     credential: OptText = None
     """A credential *name*, resolved by the site worker (or by ``lab.credentials``); never a secret."""
-    replica_server: ReplicaServerSettings = Field(default_factory=ReplicaServerSettings)
+    replica_server: TopologyReplicaServer = Field(default_factory=TopologyReplicaServer)
     logical_processors: Int = Field(16, ge=1)
     memory_gb: Int = Field(256, ge=1)
     virtual_machine_path: Text = "C:\\ProgramData\\Microsoft\\Windows\\Hyper-V"
@@ -499,9 +501,9 @@ class LabSettings(_Model):
 class Topology(_Model):
     version: Int = TOPOLOGY_VERSION
     sites: list[Site]
-    vmm_servers: list[VMMServer] = Field(default_factory=list)
+    vmm_servers: list[TopologyVMMServer] = Field(default_factory=list)
     clouds: list[Cloud] = Field(default_factory=list)
-    hosts: list[HyperVHost]
+    hosts: list[TopologyHost]
     vms: list[VM] = Field(default_factory=list)
     policies: list[ReplicationPolicy] = Field(default_factory=list)
     cloud_pairings: list[CloudPairing] = Field(default_factory=list)
@@ -516,7 +518,7 @@ class Topology(_Model):
             raise ValueError(f"unsupported topology version {value} (this hvdr reads version {TOPOLOGY_VERSION})")
         return value
 
-    def host(self, name: str) -> HyperVHost | None:
+    def host(self, name: str) -> TopologyHost | None:
         """A host by FQDN or short name (case-insensitive, trailing dot or not)."""
         return next((host for host in self.hosts if host.is_named(name)), None)
 
@@ -567,7 +569,6 @@ __all__ = [
     "DelayAction",
     "Disk",
     "FailoverIPv4",
-    "HyperVHost",
     "LabCredential",
     "LabSettings",
     "ManualAction",
@@ -578,7 +579,6 @@ __all__ = [
     "Offline",
     "PlanGroup",
     "RecoveryPlan",
-    "ReplicaServerSettings",
     "ReplicationAuth",
     "ReplicationPolicy",
     "Scheduled",
@@ -587,7 +587,9 @@ __all__ = [
     "TierWorkload",
     "TimeWindow",
     "Topology",
-    "VMMServer",
+    "TopologyHost",
+    "TopologyReplicaServer",
+    "TopologyVMMServer",
     "VirtualSwitch",
     "WinRMEndpoint",
     "default_topology",

@@ -91,28 +91,19 @@ class UnplannedReport(FailoverReport):
         spec = state.spec
         point, at = state.point, state.failed_over_at
         loss = (at - point.time).total_seconds() if point is not None and point.time and at else None
-        moved = state.outcome in ("committed", "waiting")
-        return cls(
-            workflow_id=workflow_id,
-            vm=spec.vm,
+        return cls.of_run(
+            workflow_id,
+            spec,
+            state,
             kind="unplanned",
-            outcome=state.outcome,
-            source=spec.source,
-            target=spec.target,
-            now_runs_on=spec.target if moved else spec.source,
-            steps=state.steps,
-            undone=state.undone,
-            error=state.error,
-            failed_step=state.failed_step,
-            started_at=state.steps[0].started_at if state.steps else None,
-            ended_at=state.steps[-1].ended_at if state.steps and state.outcome != "waiting" else None,
+            moved=state.outcome in ("committed", "waiting"),
+            ended=state.outcome != "waiting",
             recovery_point=point,
             failed_over_at=at,
             data_loss_s=max(loss, 0.0) if loss is not None else None,
             fenced=state.fenced,
             fence=state.fence,
             auto_commit_at=state.auto_commit_at,
-            time_scale=spec.time_scale,
         )
 
 

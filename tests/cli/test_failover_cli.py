@@ -1,4 +1,5 @@
-"""``hvdr failover planned`` refuses unclear or unknown targets with one line, before it touches anything."""
+"""``hvdr failover planned`` and ``hvdr failback --plan`` refuse unclear or unknown targets with one line, before
+they touch anything."""
 
 from __future__ import annotations
 
@@ -16,3 +17,6 @@ def test_planned_failover_target_errors(tmp_path: Path) -> None:
     assert_one_line_error(hvdr("failover", "planned", "--vm", "db-01", env=env), "cannot reach Temporal")
     assert_one_line_error(hvdr("runs", "--kind", "failover", env=env), "cannot reach Temporal")
     assert_one_line_error(hvdr("show", "failover/db-01", env=env), "cannot reach Temporal")
+    both = hvdr("failback", "--plan", "three-tier", "--vm", "db-01", env=env)
+    assert_one_line_error(both, "name a plan (--plan) or VMs (--vm), not both")
+    assert_one_line_error(hvdr("failback", "--plan", "nope", env=env), "unknown recovery plan 'nope'")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -16,7 +15,6 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client as TemporalClient
 from temporalio.client import Interceptor as ClientInterceptor
-from temporalio.client import WorkflowQueryFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -24,7 +22,6 @@ from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, 
 
 from hvdr.actions import DecisionResult
 from hvdr.client import Client
-from hvdr.errors import HvdrError
 from hvdr.failover import OPERATION_KINDS
 from hvdr.inventory.apply import apply_topology
 from hvdr.inventory.db import session_for
@@ -207,18 +204,9 @@ async def open_estate(
 
 
 async def approve_when_waiting(client: Client, run: str, step: str, timeout: float = 300) -> DecisionResult:
-    """Approve ``step`` of ``run`` as soon as the run waits for it (the run's report says so; while a worker is
-    down the report cannot be read, so errors are retried)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            report = await client.plan_report(run)
-            if any(a.name == step and a.outcome == "waiting" for a in report.actions):
-                return await client.approve(run, step, reason="change window open")
-        except (HvdrError, RPCError, WorkflowQueryFailedError):
-            pass
-        assert time.monotonic() < deadline, f"{run} never waited for {step}"
-        await asyncio.sleep(0.2)
+    """Approve ``step`` of ``run`` as soon as the run waits for it (while a worker is down the report cannot be
+    read, so errors are retried)."""
+    return await client.approve_when_waiting(run, step, reason="change window open", timeout=timeout)
 
 
 def lab_environment(monkeypatch: pytest.MonkeyPatch, home: Path, temporal_address: str) -> None:

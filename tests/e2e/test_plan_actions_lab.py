@@ -1,7 +1,7 @@
 """Plan actions in a planned plan against the lab over WinRM: a manual step approved with the approver's identity
 in the run's record lets the plan go on; a script that fails after a group's VMs failed over (before replication
-is reversed) stops the plan and the group's compensation leaves every VM as it was; a manual step nobody decides
-times out and fails the plan clearly, nothing moved."""
+is reversed) stops the plan (its next group never starts) and the group's compensation leaves every VM as it
+was; a manual step nobody decides times out and fails the plan clearly, nothing moved."""
 
 from __future__ import annotations
 
@@ -43,8 +43,10 @@ async def _replicating(estate: Estate, site: str, timeout: float = 300) -> None:
         await asyncio.sleep(1.0)
 
 
-async def _databases(estate: Estate, before: list[ActionSpec], after: list[ActionSpec]) -> PlanSpec:
-    """The default plan's databases group alone, with these actions."""
+async def _databases(
+    estate: Estate, before: list[ActionSpec], after: list[ActionSpec], *, then: tuple[str, ...] = ()
+) -> PlanSpec:
+    """The default plan's databases group, with these actions (and the VMs ``then`` of its later groups)."""
     statuses = [s for s in await estate.client.protection_statuses() if s.vm in DBS]
     directions = {
         s.vm.lower(): (
@@ -54,10 +56,15 @@ async def _databases(estate: Estate, before: list[ActionSpec], after: list[Actio
         for s in statuses
     }
     with session_for(estate.settings) as session:
-        spec = plan_spec(session, declared_plan(session, "three-tier"), directions, time_scale=SPEED, only=set(DBS))
-    [group] = spec.groups
+        plan = declared_plan(session, "three-tier")
+        spec = plan_spec(session, plan, directions, time_scale=SPEED, only={*DBS, *then})
+    group = spec.groups[0]
     group.before, group.after = before, after
     return spec
+
+
+def _calls(estate: Estate, vm: str) -> list[Any]:
+    return [r for r in estate.control("GET", "/calls/log")["log"] if r["vm"] == vm]
 
 
 def _action(report: PlanReport, name: str) -> Any:
@@ -80,7 +87,9 @@ async def test_actions_stop_and_compensate_a_planned_plan_and_approvals_record_w
         script="Get-VM -Name db-01 | Select-Object -ExpandProperty State\nWrite-Output 'sql does not answer'\nexit 3",
         timeout_s=60,
     )
-    run = await estate.client.start_plan(await _databases(estate, [go_ahead], [check]))
+    # app-01 (of the next group, applications) is not even protected: a stopped plan never gets to it.
+    untouched = _calls(estate, "app-01")
+    run = await estate.client.start_plan(await _databases(estate, [go_ahead], [check], then=("app-01",)))
     decision = await approve_when_waiting(approver, run, "go-ahead")
     report = await estate.client.plan_result(run)
     assert (decision.outcome, decision.by) == ("approved", "carol@dr")
@@ -89,8 +98,14 @@ async def test_actions_stop_and_compensate_a_planned_plan_and_approvals_record_w
     failed = _action(report, "check-sql")
     assert (failed.outcome, failed.exit_code) == ("failed", 3), failed
     assert failed.output == "Running\r\nsql does not answer\r\n"  # it ran once both VMs ran at the target
-    assert report.outcome == "stopped" and [g.outcome for g in report.groups] == ["failed"]
-    assert {v.vm: v.outcome for v in report.vms} == {"db-01": "rolled_back", "db-02": "rolled_back"}
+    assert report.outcome == "stopped" and [g.outcome for g in report.groups] == ["failed", "skipped"]
+    assert {v.vm: v.outcome for v in report.vms} == {
+        "db-01": "rolled_back",
+        "db-02": "rolled_back",
+        "app-01": "not_started",
+    }
+    assert "let-databases-settle" not in {a.name for a in report.actions}, "the next group's actions never ran"
+    assert _calls(estate, "app-01") == untouched, "the stopped plan sent a command for a VM of a later group"
     for vm in DBS:  # failed over and verified, never reversed, then undone: every VM as it was
         assert estate.calls("Start-VMFailover", vm) == 2 and estate.calls("Set-VMReplication", vm) == 0, vm
     await _replicating(estate, "site-a")

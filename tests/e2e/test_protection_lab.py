@@ -1,6 +1,7 @@
 """Protection against the lab over WinRM: a cloud reaches Replicating within the RPO bound; a partition
 raises alerts that clear by themselves; a resync-required VM resynchronizes and its data matches; a worker
-killed during the initial copy is replaced and nothing that changes state runs twice."""
+killed during the initial copy is replaced and nothing that changes state runs twice; killed again while the
+host monitor watches, monitoring resumes with each alert raised once."""
 
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import asyncio
 import time
 
 import pytest
+from temporalio.client import WorkflowExecutionStatus
 
 from hvdr.inventory.db import session_for
 from hvdr.inventory.protection import protection_spec, vms_to_protect
+from hvdr.monitor import monitor_workflow_id
 from hvdr.protection import Phase, ProtectionStatus
+from hvdr.worker.hosts import HostDirectory
 from tests.e2e.conftest import SPEED, Estate
 
 pytestmark = pytest.mark.slow
+
+HOST = "hv-a2.site-a.lab.local"
 
 
 async def _protect(estate: Estate, cloud: str | None = None, vms: list[str] | None = None) -> list[str]:
@@ -89,7 +95,7 @@ async def test_resync_required_vm_resynchronizes_and_its_data_matches(estate: Es
     assert statuses[0].health in ("Normal", "Warning")
 
 
-async def test_worker_killed_during_the_initial_copy_changes_nothing_twice(estate: Estate) -> None:
+async def test_worker_killed_during_the_initial_copy_or_while_monitoring_changes_nothing_twice(estate: Estate) -> None:
     estate.control(
         "POST",
         "/faults",
@@ -104,6 +110,47 @@ async def test_worker_killed_during_the_initial_copy_changes_nothing_twice(estat
     for name in names:
         assert estate.calls("Enable-VMReplication", name) == 1
         assert estate.calls("Start-VMInitialReplication", name) == 1
+
+    # Killed again while the host monitor watches both VMs, and app-02's replication is suspended on the host
+    # meanwhile: the same monitor resumes on the new workers, app-02's run alerts and heals it once, every alert
+    # is raised once and clears, and no command is sent twice. (At the lab's speed the seconds without a worker
+    # are an hour of host time: RPO and health alerts of a suspended VM are due.)
+    await _wait(estate, names, lambda s: not s.open_alerts, timeout=30)
+    temporal = estate.client.temporal
+    monitor = temporal.get_workflow_handle(monitor_workflow_id(HOST))
+    before = await monitor.query("details")
+    assert {m.lower() for m in before["members"]} == set(names)
+    alerts_before = {n: (await temporal.get_workflow_handle(f"protect/{n}").query("details"))["alerts"] for n in names}
+    measured = estate.calls("Measure-VMReplication")
+    await estate.kill_workers()
+    hosts = HostDirectory(estate.settings)
+    try:
+        await asyncio.to_thread(hosts.host(HOST).suspend_replication, "app-02")
+    finally:
+        hosts.close()
+    await asyncio.sleep(1)
+    await estate.start_workers()
+    deadline = time.monotonic() + 60
+    while (details := await temporal.get_workflow_handle("protect/app-02").query("details"))["heals"] < 1:
+        assert time.monotonic() < deadline, details
+        await asyncio.sleep(0.5)
+    await _wait(estate, names, lambda s: s.replication_state == "Replicating" and not s.open_alerts, timeout=60)
+    after = await monitor.query("details")
+    assert (await monitor.describe()).status is WorkflowExecutionStatus.RUNNING
+    assert after["ticks"] > before["ticks"] and estate.calls("Measure-VMReplication") > measured
+    for name in names:
+        alerts = (await temporal.get_workflow_handle(f"protect/{name}").query("details"))["alerts"]
+        new = [a for a in alerts if a not in alerts_before[name]]
+        kinds = [a["kind"] for a in new]
+        # Each condition raises one alert (none lost, none raised twice by a replayed tick), and each clears.
+        assert len(kinds) == len(set(kinds)) and all(a["cleared_at"] for a in new), (name, new)
+        if name == "app-02":
+            assert "replication_error" in kinds, new
+        assert estate.calls("Enable-VMReplication", name) == 1
+        assert estate.calls("Start-VMInitialReplication", name) == 1
+    assert estate.calls("Resume-VMReplication", "app-02") == 1
+    assert estate.calls("Resume-VMReplication", "db-02") == 0
+    assert (await temporal.get_workflow_handle("protect/app-02").query("details"))["heals"] == 1
 
 
 async def test_full_replica_storage_fails_the_preflight_and_resume_retries_once_fixed(estate: Estate) -> None:

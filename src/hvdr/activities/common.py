@@ -200,6 +200,11 @@ class HostCalls:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
+def refused(message: str, kind: str) -> ApplicationError:
+    """A step that cannot succeed as things are (a wrong state, a missing switch …): not retried."""
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
 def outcome_unknown(step: str, reason: str) -> ApplicationError:
     return ApplicationError(
         cap(

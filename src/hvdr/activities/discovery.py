@@ -64,7 +64,7 @@ class DiscoveryActivities:
                         vm_id=str(vm.id),
                         power_state=vm.state.value,
                         replication_mode=vm.replication_mode.value,
-                        replication_state=vm.replication_state.value,
+                        replication_state=vm.replication_state,
                         cloud=spec.cloud,
                     )
                 )

@@ -20,10 +20,10 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hvdr.activities.common import HostCalls
+from hvdr.activities.common import HostCalls, refused
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
-from hvdr.failover import FailoverIP, FailoverSpec, ShutdownMode
+from hvdr.failover import FailoverAddress, FailoverSpec, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.hyperv.scripts import ps_quote
@@ -54,7 +54,7 @@ class TargetCheck(BaseModel):
     host: str
     vm: str
     network: str | None = None
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     read_only: bool = False
     """A dry run: report, set nothing (a missing failover IP is set by the real run)."""
 
@@ -122,10 +122,6 @@ def point_infos(snapshots: list[hv.RecoveryPoint], latest: hv.ReplicationInfo) -
     return points
 
 
-def _fail(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
 class FailoverActivities:
     """Bound to one worker's hosts; registered on the site task queues."""
 
@@ -147,20 +143,20 @@ class FailoverActivities:
         """The source answers, the VM replicates from it to the expected replica, and replication is healthy."""
         host, vm = await self._vm(request.host, request.vm)
         if vm.replication_mode is not hv.ReplicationMode.PRIMARY:
-            raise _fail(
+            raise refused(
                 f"{request.vm} is not a primary on {request.host} (replication mode {vm.replication_mode.value}): "
                 "a planned failover starts from the VM's primary copy",
                 "NotPrimary",
             )
         rep = await self._replication(host, request.host, request.vm)
         if not same_host(rep.replica_server or "", request.replica_host):
-            raise _fail(
+            raise refused(
                 f"{request.vm} replicates to {rep.replica_server}, not {request.replica_host}: refresh the inventory "
                 "(`hvdr discover`) or fail over to where it replicates",
                 "WrongReplica",
             )
         if rep.state is not S.REPLICATING:
-            raise _fail(
+            raise refused(
                 f"replication of {request.vm} is {rep.state.value} (health {rep.health.value}); a planned failover "
                 "needs it Replicating: resume or resynchronize it first (--force does not skip this)",
                 "ReplicationNotHealthy",
@@ -173,7 +169,7 @@ class FailoverActivities:
         """Critical health with the state Replicating (a failed send, missed cycles): an administrator fails over
         anyway when told to and the replica is recent, since the prepare's final sync sends what is pending."""
         if not request.force:
-            raise _fail(
+            raise refused(
                 f"replication of {request.vm} is Replicating but its health is Critical: fix it first, or pass "
                 f"--force to fail over anyway when the last replication is at most "
                 f"{request.max_point_age_s:.0f} s old",
@@ -184,7 +180,7 @@ class FailoverActivities:
         age = (now - last).total_seconds() if last is not None else None
         if age is None or age > request.max_point_age_s:
             when = "never" if age is None else f"{age:.0f} s ago"
-            raise _fail(
+            raise refused(
                 f"replication of {request.vm} is Critical and its last replication was {when}, more than "
                 f"{request.max_point_age_s:.0f} s: --force fails over only a recent replica; resynchronize first",
                 "ReplicationNotHealthy",
@@ -198,13 +194,15 @@ class FailoverActivities:
         host, vm = await self._vm(name, request.vm)
         rep = await self._replication(host, name, request.vm)
         if vm.replication_mode is not hv.ReplicationMode.REPLICA or rep.state not in (S.REPLICATING,):
-            raise _fail(
+            raise refused(
                 f"the replica of {request.vm} on {name} is {vm.replication_mode.value}/{rep.state.value}, not a "
                 "Replicating replica",
                 "ReplicaNotReady",
             )
         if vm.state is not hv.VMState.OFF:
-            raise _fail(f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning")
+            raise refused(
+                f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning"
+            )
         if request.network is not None:
             await self._require_switch(host, name, request.network)
         if request.failover_ip is not None and not request.read_only:
@@ -215,13 +213,13 @@ class FailoverActivities:
         script = f"@(Get-VMSwitch | Where-Object {{ $_.Name -eq {ps_quote(network)} }}).Count"
         found = await self.calls.run(name, host.run_script, script, 60.0)
         if found.stdout.strip() in ("", "0"):
-            raise _fail(
+            raise refused(
                 f"{name} has no virtual switch {network!r} (the network mapping's target): create it "
                 "on the host or fix the topology's network_mappings",
                 "TargetNetworkMissing",
             )
 
-    async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverIP) -> None:
+    async def _ensure_failover_ip(self, host: HyperVHost, name: str, vm: str, ip: FailoverAddress) -> None:
         calls = self.calls
         config = hv.FailoverIPConfig(
             ipv4_address=ip.address,
@@ -271,7 +269,7 @@ class FailoverActivities:
                 return done
             hint = "" if request.mode != "graceful" else " (--shutdown force turns it off after Hyper-V's window)"
             message = f"the guest of {request.vm} did not shut down: {error.message}{hint}"
-            raise _fail(message, "GuestShutdownFailed") from None
+            raise refused(message, "GuestShutdownFailed") from None
 
     @activity.defn(name="failover_prepare")
     async def prepare(self, request: HostVM) -> hv.ReplicationInfo:
@@ -336,7 +334,7 @@ class FailoverActivities:
         while True:
             vm = await calls.run(name, host.get_vm, request.vm)
             if vm.state is not hv.VMState.RUNNING:
-                raise _fail(f"{request.vm} on {name} is {vm.state.value}, not Running", "VerifyFailed")
+                raise refused(f"{request.vm} on {name} is {vm.state.value}, not Running", "VerifyFailed")
             beat = await calls.run(name, host.get_heartbeat, request.vm)
             heartbeat = beat.status
             healthy = (beat.status or "").startswith("Ok")
@@ -347,12 +345,12 @@ class FailoverActivities:
                     return Verified(heartbeat=heartbeat, ip_addresses=addresses)
             if time.monotonic() >= deadline:
                 if not healthy:
-                    raise _fail(
+                    raise refused(
                         f"no heartbeat from the guest of {request.vm} within {request.timeout_s:.0f} s after start "
                         f"(heartbeat {heartbeat or 'none'})",
                         "VerifyFailed",
                     )
-                raise _fail(
+                raise refused(
                     f"the guest of {request.vm} reports {', '.join(addresses) or 'no address'}, not its failover "
                     f"IP {request.failover_ip}, {request.timeout_s:.0f} s after start",
                     "VerifyFailed",
@@ -381,7 +379,7 @@ class FailoverActivities:
     @activity.defn(name="failover_record_placement")
     async def record_placement(self, request: PlacementInput) -> str:
         if self.placements is None:
-            raise _fail("this worker has no inventory to record the VM's placement in", "NoInventory")
+            raise refused("this worker has no inventory to record the VM's placement in", "NoInventory")
         placements = self.placements
         await asyncio.to_thread(placements.record_placement, request.vm, request.host, request.site)
         return f"inventory: {request.vm} runs on {request.host}"

@@ -11,10 +11,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 from temporalio import activity
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from hvdr.activities.common import HostCalls
+from hvdr.activities.common import HostCalls, refused
 from hvdr.activities.failover import point_infos
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
@@ -64,10 +63,6 @@ class OperationsCheck(BaseModel):
     vm: str
 
 
-def _fail(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
-
-
 class TestFailoverActivities:
     """Bound to one worker's hosts; registered on the site task queues."""
 
@@ -87,13 +82,13 @@ class TestFailoverActivities:
         host = await calls.host(name)
         rep = await self._replication(host, name, request.vm)
         if rep.test_vm_name is not None:
-            raise _fail(
+            raise refused(
                 f"a test failover of {request.vm} is already in progress on {name} ({rep.test_vm_name!r} exists): "
                 f"clean it up first (`hvdr failover test cleanup --vm {request.vm}`, or Stop-VMFailover on {name})",
                 "TestFailoverInProgress",
             )
         if rep.state not in TESTABLE:
-            raise _fail(
+            raise refused(
                 f"replication of {request.vm} is {rep.state.value} on {name}; a test failover needs it Replicating "
                 "(or Suspended)",
                 "ReplicationNotHealthy",
@@ -150,7 +145,7 @@ class TestFailoverActivities:
         try:
             chosen = choose_point(point_infos(snapshots, rep), choice.text())
         except ValueError as e:
-            raise _fail(f"{vm} on {name}: {e}", "NoSuchRecoveryPoint") from None
+            raise refused(f"{vm} on {name}: {e}", "NoSuchRecoveryPoint") from None
         return next((p for p in snapshots if str(p.id) == chosen.id), None)
 
     @activity.defn(name="testfailover_remove")
@@ -188,7 +183,7 @@ class TestFailoverActivities:
         if snapshots not in ("", "0"):
             problems.append(f"{snapshots} snapshot(s) besides recovery points on the replica")
         if problems:
-            raise _fail(
+            raise refused(
                 f"the test failover of {request.vm} left something behind on {name}: " + "; ".join(problems),
                 "LeftBehind",
             )
@@ -220,7 +215,7 @@ async def refuse_conflicts(client: Client, vm: str) -> ProtectionStatus:
     except RPCError:
         running = False
     if running:
-        raise _fail(
+        raise refused(
             f"{vm} is being failed over ({failover.id}): a test failover waits until it ends "
             f"(`hvdr show {failover.id}`)",
             "OperationConflict",
@@ -234,13 +229,13 @@ async def refuse_conflicts(client: Client, vm: str) -> ProtectionStatus:
     except (RPCError, LookupError):
         status = ProtectionStatus.unknown(vm, protection.id, "no protection run")
     if status.phase is Phase.FAILOVER:
-        raise _fail(
+        raise refused(
             f"{vm} is being failed over (its protection stands by for another operation): a test failover waits "
             "until it ends (`hvdr runs --vm " + vm + "`)",
             "OperationConflict",
         )
     if status.phase not in (Phase.REPLICATING, Phase.PAUSED):
-        raise _fail(
+        raise refused(
             f"{vm} is not protected and replicating (protection is {status.phase.value}): protect it first "
             f"(`hvdr protect enable --vm {vm}`) and let the initial copy finish",
             "NotProtected",

@@ -9,11 +9,11 @@ from datetime import datetime
 
 from pydantic import BaseModel
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
+from hvdr.activities.common import refused
 from hvdr.activities.failover import FailoverActivities, point_infos
 from hvdr.activities.protection import HostVM
-from hvdr.failover import FailoverIP
+from hvdr.failover import FailoverAddress
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
 from hvdr.recovery_points import LATEST
@@ -36,17 +36,13 @@ class PointFailover(BaseModel):
     vm: str
     point: str
     """A recovery point id, or "latest" (the replica's latest state: no snapshot)."""
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
 
 
 class AsReplicaInput(BaseModel):
     host: str
     vm: str
     allowed_primary: str | None = None
-
-
-def _fail(message: str, kind: str) -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
 
 
 class UnplannedActivities(FailoverActivities):
@@ -73,7 +69,7 @@ class UnplannedActivities(FailoverActivities):
         """The replica's recovery points (Get-VMSnapshot -SnapshotType Replica) and its latest state."""
         host, vm = await self._vm(request.host, request.vm)
         if vm.replication_mode is not hv.ReplicationMode.REPLICA:
-            raise _fail(
+            raise refused(
                 f"{request.vm} on {request.host} is {vm.replication_mode.value}, not a replica: recovery points are "
                 "on the replica host",
                 "NotReplica",
@@ -89,15 +85,17 @@ class UnplannedActivities(FailoverActivities):
         host, vm = await self._vm(name, request.vm)
         rep = await self._replication(host, name, request.vm)
         if vm.replication_mode is not hv.ReplicationMode.REPLICA or rep.state not in FAILS_OVER_FROM:
-            raise _fail(
+            raise refused(
                 f"the replica of {request.vm} on {name} is {vm.replication_mode.value}/{rep.state.value}: an "
                 "unplanned failover starts from a replica that is Replicating, Suspended or Resynchronizing",
                 "ReplicaNotReady",
             )
         if vm.state is not hv.VMState.OFF:
-            raise _fail(f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning")
+            raise refused(
+                f"the replica of {request.vm} on {name} is {vm.state.value}; it must be Off", "ReplicaRunning"
+            )
         if rep.last_replication_time is None:
-            raise _fail(f"the replica of {request.vm} on {name} never received a replication", "NoRecoveryPoint")
+            raise refused(f"the replica of {request.vm} on {name} never received a replication", "NoRecoveryPoint")
         if request.network is not None:
             await self._require_switch(host, name, request.network)
         return await self._points(host, name, request.vm, rep)

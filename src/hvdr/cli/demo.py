@@ -11,7 +11,7 @@ import itertools
 from collections.abc import Callable
 
 from hvdr.cli.common import guarded, run_async, say
-from hvdr.cli.failover import print_report
+from hvdr.cli.plan import print_report as print_plan_report
 from hvdr.cli.protect import print_statuses
 from hvdr.cli.report import build_report, default_path, write_report
 from hvdr.cli.testfailover import print_test_report
@@ -20,6 +20,8 @@ from hvdr.errors import HvdrError
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
 from hvdr.inventory.discovery import record_discovery
+from hvdr.inventory.plan import declared_plan, plan_spec
+from hvdr.plan import PlanSpec
 from hvdr.protection import DisableRequest, Phase
 from hvdr.runtime.stack import local_stack
 from hvdr.settings import Settings, load_settings
@@ -28,6 +30,7 @@ DEMO_NAMESPACE = "hvdr-demo"
 DEMO_SPEED = 300.0
 CLOUD = "cloud-a"
 TIER = "db"
+PLAN = "three-tier"
 
 
 def demo_settings(settings: Settings) -> Settings:
@@ -60,7 +63,9 @@ async def _demo(settings: Settings) -> None:
         announce(f"protecting {len(rollout.runs)} VMs of {CLOUD} (one durable run each: protect/<vm>)")
         await client.wait_protected([r.vm for r in rollout.runs], timeout=300)
         await asyncio.sleep(2 * 300 / DEMO_SPEED)  # two copy cycles of host time: RPO reflects delta cycles
-        statuses = [await client.protection_status(r.vm) for r in rollout.runs]
+        # As visibility lists them: on a loaded machine queries of twelve protection runs can time out.
+        protected = {r.vm for r in rollout.runs}
+        statuses = [s for s in await client.protection_statuses() if s.vm in protected]
         print_statuses(statuses)
         replicating = sum(s.phase is Phase.REPLICATING for s in statuses)
         worst = max((s.rpo_s or 0.0) for s in statuses)
@@ -72,7 +77,7 @@ async def _demo(settings: Settings) -> None:
             raise HvdrError(f"only {replicating} of {len(statuses)} VMs reached Replicating")
         await _test_failover(client, stack.settings, announce)
         # The stack's settings know the lab (its endpoints): the reports attach the checksums it measured.
-        await _fail_over_and_back(client, stack.settings, announce)
+        await _plan_over_and_back(client, stack.settings, announce)
         for status in statuses:
             await client.disable(status.vm, DisableRequest(delete_replica=False))
         announce("protection disabled again (replication removed on both hosts); the runs are complete")
@@ -112,31 +117,50 @@ def _tier(settings: Settings) -> list[str]:
         return [v["name"] for v in queries.vms(session, cloud=CLOUD) if v.get("tier") == TIER]
 
 
-async def _fail_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
-    """Planned failover of one tier to site-b, then failback home, printing each run's report (and writing the
-    planned failovers' HTML reports where `hvdr report` would put them)."""
-    tier = _tier(settings)
-    for back in (False, True):
-        specs = [await client.failover_spec(vm, back=back, time_scale=DEMO_SPEED) for vm in tier]
-        ids = [await client.start_planned_failover(spec) for spec in specs]
-        what = "failback of" if back else "planned failover of"
-        announce(f"{what} the {TIER} tier ({', '.join(tier)}): {', '.join(ids)}")
-        reports = await asyncio.gather(*(client.failover_result(i) for i in ids))
-        for report in reports:
-            print_report(report)
-        moved = [r for r in reports if r.outcome == "succeeded"]
-        if len(moved) != len(reports):
-            raise HvdrError(f"the {what} the {TIER} tier did not complete: `hvdr show {ids[0]}`")
-        where = ", ".join(sorted({r.now_runs_on.host for r in reports}))
-        announce(f"the {TIER} tier runs on {where}, zero data loss; protection follows the new direction")
-        if not back:
-            for report in reports:
-                built = await build_report(client, report.workflow_id, settings)
-                path = write_report(built, "html", default_path(settings, built.run_id))
-                rto = built.vms[0].rto_s or 0.0
-                announce(f"{report.vm}: RTO {rto:.1f} s wall at {built.time_scale:g}x; HTML report: {path}")
-        # Protection takes up monitoring in the new direction before the next move.
-        await client.wait_replicating(tier, timeout=120)
+async def _plan_over_and_back(client: Client, settings: Settings, announce: Callable[[str], None]) -> None:
+    """A planned failover of the default plan to site-b, its groups in order, then its failback home: each run's
+    manual step approved through ``hvdr approve``'s path as the demo's identity, its report printed and its HTML
+    report written where `hvdr report` would put it (the lab's disk checksums attached)."""
+    with session_for(settings) as session:
+        plan = declared_plan(session, PLAN)
+    names = [vm for group in plan.groups for vm in group.vms]
+    directions = await client.plan_directions(names)
+    with session_for(settings) as session:
+        over = plan_spec(session, plan, directions, time_scale=DEMO_SPEED)
+    away = await _plan_run(client, settings, announce, over, f"planned failover of plan {PLAN}")
+    # Protection takes up monitoring in the new direction before the way back.
+    await client.wait_replicating(names, timeout=180)
+    spec = await client.failback_plan_spec(PLAN, time_scale=DEMO_SPEED)
+    home = await _plan_run(client, settings, announce, spec, f"failback of plan {PLAN}")
+    announce(f"plan {PLAN} is home again on {', '.join(sorted(home))} (it ran on {', '.join(sorted(away))} meanwhile)")
+    await client.wait_replicating(names, timeout=180)
+
+
+async def _plan_run(
+    client: Client, settings: Settings, announce: Callable[[str], None], spec: PlanSpec, what: str
+) -> set[str]:
+    """One plan run to its end; the hosts its VMs run on afterwards."""
+    run = await client.start_plan(spec)
+    groups = " → ".join(f"{g.name} ({len(g.vms)})" for g in spec.groups)
+    announce(f"{what}: {run}, groups in order {groups}")
+    for step in [a.name for g in spec.groups for a in (*g.before, *g.after) if a.type == "manual"]:
+        decided = await client.approve_when_waiting(run, step, reason="approved by hvdr demo")
+        announce(
+            f"{run} waited for its manual step {step}: approved by {decided.by} as `hvdr approve {run} {step}` would"
+        )
+    report = await client.plan_result(run)
+    print_plan_report(report)
+    if report.outcome != "succeeded":
+        raise HvdrError(f"the {what} did not complete ({report.outcome}): `hvdr plan show {run}`")
+    built = await build_report(client, run, settings)
+    path = write_report(built, "html", default_path(settings, built.run_id))
+    equal = sum(1 for v in built.vms if v.data_loss and v.data_loss.checksums and v.data_loss.checksums.equal)
+    announce(
+        f"{what}: {len(report.vms)} VMs in {report.duration_s or 0:.1f} s (RTO {built.rto_s or 0:.1f} s wall at "
+        f"{built.time_scale:g}x); disk checksums equal on {equal} of {len(built.vms)} VMs (zero data loss); "
+        f"HTML report: {path}"
+    )
+    return {v.target_host for v in report.vms}
 
 
 @guarded
@@ -144,5 +168,6 @@ def demo() -> None:
     """Run the main job on this machine and exit: embedded Temporal, the lab (two sites, twelve VMs),
     the topology applied, site workers, ping and discovery per site, protection of a whole cloud until every
     VM replicates, the status table, a test failover of the database tier and its clean-up, a planned failover
-    of the tier to site-b (with HTML reports) and its failback, each run's report, then protection disabled."""
+    of the plan three-tier to site-b (its manual step approved by the demo) and its failback, each run's report
+    and HTML report, then protection disabled."""
     run_async(_demo(load_settings()))

@@ -14,8 +14,10 @@ from hvdr.cli.testfailover import print_steps, print_test_report
 from hvdr.client import Client
 from hvdr.failover import FailoverReport, ShutdownMode
 from hvdr.inventory.db import session_for
+from hvdr.inventory.plan import declared_plan
 from hvdr.inventory.protection import vms_to_protect
 from hvdr.models import RunSummary
+from hvdr.plan import PlanReport
 from hvdr.settings import load_settings
 from hvdr.testfailover import TestFailoverReport
 from hvdr.unplanned import UnplannedReport
@@ -74,6 +76,9 @@ def planned(
 @guarded
 def failback(
     vm: VMs = None,
+    plan: Annotated[
+        str | None, typer.Option("--plan", help="A recovery plan (`hvdr plans`): its VMs back home, group by group.")
+    ] = None,
     shutdown: ShutdownOption = Shutdown.graceful,
     no_rollback: NoRollback = False,
     force: Force = False,
@@ -82,7 +87,15 @@ def failback(
 ) -> None:
     """Return failed-over VMs to their home site (where the topology declares them): a planned failover back,
     zero data loss, then reverse replication so protection runs in the original direction. One run per VM
-    (failback/<vm>); refused for a VM that is already home."""
+    (failback/<vm>); refused for a VM that is already home. With --plan, one plan run (plan/<plan>/<n>): the
+    plan's groups in order, its VMs already home skipped; refused when every VM is home."""
+    if plan is not None:
+        if vm:
+            fail("name a plan (--plan) or VMs (--vm), not both", 2)
+        if force:
+            fail("--force applies to --vm only: a plan fails back replicating VMs", 2)
+        _plan_back(plan, _MODES[shutdown], not no_rollback, wait, output)
+        return
     _move(vm, back=True, shutdown=shutdown, rollback=not no_rollback, force=force, wait=wait, output=output)
 
 
@@ -110,6 +123,34 @@ def _move(
         for report in reports:
             print_report(report)
     if any(r.outcome != "succeeded" for r in reports):
+        raise typer.Exit(1)
+
+
+def _plan_back(plan: str, shutdown: ShutdownMode, rollback: bool, wait: bool, output: OutputFormat) -> None:
+    from hvdr.cli.plan import print_manual_steps
+    from hvdr.cli.plan import print_report as print_plan
+
+    with session_for(load_settings()) as session:
+        plan = declared_plan(session, plan).name  # an unknown plan is refused before Temporal is asked
+
+    async def back() -> PlanReport | None:
+        client = await Client.connect()
+        spec = await client.failback_plan_spec(plan, shutdown=shutdown, rollback=rollback)
+        workflow_id = await client.start_plan(spec)
+        say("Failback run: ", workflow_id)
+        if spec.already_home:
+            say("already home (skipped): ", ", ".join(spec.already_home))
+        print_manual_steps(spec, workflow_id)
+        return await client.plan_result(workflow_id) if wait else None
+
+    report = run_async(back())
+    if report is None:
+        return
+    if output is not OutputFormat.table:
+        emit(report, [], output)
+    else:
+        print_plan(report)
+    if report.outcome != "succeeded":
         raise typer.Exit(1)
 
 

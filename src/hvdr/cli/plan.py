@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import enum
 from typing import Annotated
 
@@ -17,7 +16,6 @@ from hvdr.failover import ShutdownMode
 from hvdr.inventory.db import session_for
 from hvdr.inventory.plan import adhoc_plan, declared_plan, plan_spec
 from hvdr.plan import ADHOC_PLAN, PlanKind, PlanReport, PlanSpec
-from hvdr.protection import Endpoint
 from hvdr.settings import load_settings
 from hvdr.topology import RecoveryPlan
 
@@ -96,25 +94,6 @@ def show(
     _finish(run_async(shown()), output, exit_code=False)
 
 
-async def _directions(client: Client, names: list[str]) -> dict[str, tuple[Endpoint, Endpoint]]:
-    """Each VM's live direction, from its protection run (a VM without one keeps the inventory's)."""
-    semaphore = asyncio.Semaphore(32)
-
-    async def one(vm: str) -> tuple[str, tuple[Endpoint, Endpoint]] | None:
-        async with semaphore:
-            try:
-                status = await client.protection_status(vm)
-            except Exception:  # not protected: the preflight says so
-                return None
-        if not status.primary_host or not status.replica_host:
-            return None
-        source = Endpoint(site=status.primary_site, host=status.primary_host)
-        return vm.lower(), (source, Endpoint(site=status.replica_site, host=status.replica_host))
-
-    found = await asyncio.gather(*(one(n) for n in names))
-    return dict(pair for pair in found if pair is not None)
-
-
 async def _run(
     plan: RecoveryPlan,
     kind: PlanKind,
@@ -128,8 +107,8 @@ async def _run(
     client = await Client.connect()
     settings = client.settings
     names = [v for g in plan.groups for v in g.vms if only is None or v.lower() in only]
-    directions = await _directions(client, names)
-    measured = await client.measured_step_times(plan.name) if dry_run else None
+    directions = await client.plan_directions(names)
+    measured = await client.measured_step_times(plan.name, time_scale=settings.time_scale) if dry_run else None
     with session_for(settings) as session:
         spec: PlanSpec = plan_spec(
             session,
@@ -146,13 +125,7 @@ async def _run(
         )
     workflow_id = await client.start_plan(spec)
     say("Plan run: ", workflow_id)
-    manual = [a.name for g in spec.groups for a in (*g.before, *g.after) if a.type == "manual" and not dry_run]
-    if manual:
-        say(
-            "It waits for the manual step(s) ",
-            ", ".join(manual),
-            f": when it asks, `hvdr approve {workflow_id} STEP` (or `hvdr reject {workflow_id} STEP --reason …`)",
-        )
+    print_manual_steps(spec, workflow_id)
     if not wait:
         return None
     return await client.plan_result(workflow_id)
@@ -174,6 +147,17 @@ async def _retry(run_id: str, wait: bool) -> PlanReport | None:
     return await _run(plan, kind, False, "graceful", True, wait, only=failed, retry_of=run_id)
 
 
+def print_manual_steps(spec: PlanSpec, workflow_id: str) -> None:
+    """Which manual steps the run will wait for, and how to decide them."""
+    manual = [a.name for g in spec.groups for a in (*g.before, *g.after) if a.type == "manual" and not spec.dry_run]
+    if manual:
+        say(
+            "It waits for the manual step(s) ",
+            ", ".join(manual),
+            f": when it asks, `hvdr approve {workflow_id} STEP` (or `hvdr reject {workflow_id} STEP --reason …`)",
+        )
+
+
 def _finish(report: PlanReport | None, output: OutputFormat, *, exit_code: bool = True) -> None:
     if report is None:
         return
@@ -191,7 +175,10 @@ def print_report(report: PlanReport) -> None:
     """The outcome, one row per group, one row per VM (its last step), the actions."""
     took = f" in {report.duration_s:.1f} s" if report.duration_s is not None else ""
     predicted = f"; predicted {report.predicted_s:.1f} s" if report.predicted_s is not None else ""
-    say((report.workflow_id, "bold"), ": ", report.outcome.replace("_", " "), took, predicted)
+    what = "failback: " if report.failback else ""
+    say((report.workflow_id, "bold"), ": ", what, report.outcome.replace("_", " "), took, predicted)
+    if report.already_home:
+        say("already home (skipped): ", ", ".join(report.already_home))
     table = Table()
     for column in ("group", "vm", "outcome", "from → to", "seconds", "detail"):
         table.add_column(column)

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from hvdr.errors import ConfigError, NotFound
-from hvdr.failover import FailoverIP, FailoverSpec, ShutdownMode
+from hvdr.failover import FailoverAddress, FailoverSpec, ShutdownMode
 from hvdr.inventory.tables import HostRow, NetworkMappingRow, VMRow
 from hvdr.protection import Endpoint
 from hvdr.topology import VM, NetworkMapping
@@ -33,7 +33,7 @@ def failover_spec(
     home = _home_site(session, declared)
     switch = next((a.switch for a in declared.network_adapters if a.switch), None)
     network: str | None = None
-    failover_ip: FailoverIP | None = None
+    failover_ip: FailoverAddress | None = None
     if switch is not None:
         outbound = [m for m in mappings if m.source_network == switch and m.target_site in (None, target.site)]
         inbound = [m for m in mappings if m.target_network == switch or m.source_site == target.site]
@@ -41,12 +41,7 @@ def failover_spec(
             network = outbound[0].target_network
             v4 = next((a.failover_ipv4 for a in declared.network_adapters if a.failover_ipv4), None)
             if v4 is not None:
-                failover_ip = FailoverIP(
-                    address=v4.address,
-                    subnet_mask=v4.subnet_mask,
-                    default_gateway=v4.default_gateway,
-                    preferred_dns_server=v4.preferred_dns_server,
-                )
+                failover_ip = FailoverAddress.model_validate(v4)
         elif target.site == home:
             network = switch  # failing back: the VM's own network at its home site
         elif inbound:

@@ -7,11 +7,11 @@ from collections.abc import Mapping
 
 from sqlmodel import Session
 
-from hvdr.errors import ConfigError, NotFound
+from hvdr.errors import ConfigError, Conflict, NotFound
 from hvdr.failover import ShutdownMode
 from hvdr.inventory import queries
 from hvdr.inventory.actions import action_spec
-from hvdr.inventory.failover import failover_spec
+from hvdr.inventory.failover import failover_spec, vm_home
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import VMRow
 from hvdr.plan import ADHOC_PLAN, GroupSpec, PlanKind, PlanSpec, failure_policy
@@ -50,11 +50,7 @@ def plan_spec(
                 raise NotFound(f"plan {plan.name!r}: unknown VM {name!r} (`hvdr vms` lists the known ones)")
             if only is not None and row.name.lower() not in only:
                 continue
-            direction = directions.get(row.name.lower())
-            if direction is None:
-                protection = protection_spec(session, row.name, time_scale)
-                direction = (protection.primary, protection.replica)
-            source, target = direction
+            source, target = _direction(session, row.name, directions, time_scale)
             specs.append(
                 failover_spec(
                     session,
@@ -89,6 +85,49 @@ def plan_spec(
         time_scale=time_scale,
         measured=measured or {},
     )
+
+
+def failback_selection(
+    session: Session, plan: RecoveryPlan, directions: Mapping[str, tuple[Endpoint, Endpoint]]
+) -> tuple[set[str], list[str]]:
+    """``hvdr failback --plan``: the plan's VMs away from home (lower-cased, what :func:`plan_spec`'s ``only``
+    takes) and those already home (skipped). Refused when every VM is home, or when a VM away does not replicate
+    towards its home (failback needs reverse replication towards home)."""
+    away: set[str] = set()
+    home: list[str] = []
+    for group in plan.groups:
+        for name in group.vms:
+            row = session.get(VMRow, name) or _by_lower(session, name)
+            if row is None:
+                raise NotFound(f"plan {plan.name!r}: unknown VM {name!r} (`hvdr vms` lists the known ones)")
+            source, target = _direction(session, row.name, directions, 1.0)
+            _, home_site = vm_home(session, row.name)
+            if source.site == home_site:
+                home.append(row.name)
+                continue
+            if target.site != home_site:
+                raise Conflict(
+                    f"plan {plan.name}: {row.name} runs at {source.site} and replicates to {target.site}, not its "
+                    f"home site {home_site}: failback needs reverse replication towards home (`hvdr reverse`)"
+                )
+            away.add(row.name.lower())
+    if not away:
+        raise Conflict(
+            f"plan {plan.name}: every VM is already home ({len(home)} VMs on their declared hosts' sites); "
+            "nothing to fail back"
+        )
+    return away, home
+
+
+def _direction(
+    session: Session, vm: str, directions: Mapping[str, tuple[Endpoint, Endpoint]], time_scale: float
+) -> tuple[Endpoint, Endpoint]:
+    """Where the VM runs and replicates: its protection run's live direction, else the inventory's placement."""
+    direction = directions.get(vm.lower())
+    if direction is None:
+        protection = protection_spec(session, vm, time_scale)
+        direction = (protection.primary, protection.replica)
+    return direction
 
 
 def declared_plan(session: Session, name: str) -> RecoveryPlan:

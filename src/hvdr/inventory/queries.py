@@ -17,7 +17,7 @@ from hvdr.inventory.tables import (
     VMMServerRow,
     VMRow,
 )
-from hvdr.topology import HyperVHost, RecoveryPlan, ReplicationPolicy, VMMServer, same_host
+from hvdr.topology import RecoveryPlan, ReplicationPolicy, TopologyHost, TopologyVMMServer, same_host
 
 
 def sites(session: Session) -> list[dict[str, Any]]:
@@ -105,24 +105,24 @@ def plans(session: Session) -> list[dict[str, Any]]:
     return result
 
 
-def host(session: Session, name: str) -> HyperVHost:
+def host(session: Session, name: str) -> TopologyHost:
     """A host by FQDN or short name."""
     row = session.get(HostRow, name)
     if row is None:
         row = next((r for r in session.exec(select(HostRow)).all() if same_host(name, r.fqdn)), None)
     if row is None:
         raise NotFound(f"unknown host {name!r}: apply a topology that declares it (`hvdr hosts` lists the known ones)")
-    return HyperVHost.model_validate(row.spec)
+    return TopologyHost.model_validate(row.spec)
 
 
-def vmm_server(session: Session, site: str) -> VMMServer | None:
+def vmm_server(session: Session, site: str) -> TopologyVMMServer | None:
     row = session.exec(select(VMMServerRow).where(VMMServerRow.site == site)).first()
-    return VMMServer.model_validate(row.spec) if row else None
+    return TopologyVMMServer.model_validate(row.spec) if row else None
 
 
-def site_hosts(session: Session, site: str) -> list[HyperVHost]:
+def site_hosts(session: Session, site: str) -> list[TopologyHost]:
     rows = session.exec(select(HostRow).where(HostRow.site == site).order_by(col(HostRow.fqdn))).all()
-    return [HyperVHost.model_validate(r.spec) for r in rows]
+    return [TopologyHost.model_validate(r.spec) for r in rows]
 
 
 def policy(session: Session, name: str) -> ReplicationPolicy:

@@ -12,8 +12,8 @@ from hvdr.estate import DrillMark
 from hvdr.inventory import queries
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, NetworkMappingRow, RunRecordRow, VMRow
-from hvdr.protection import Endpoint
-from hvdr.readiness import CheckRequest, PlanCheck, RecoverySide
+from hvdr.protection import Endpoint, ProtectionPolicy
+from hvdr.readiness import CheckRequest, DeclaredVM, MappedNetwork, PlanCheck, PlannedVMs, RecoverySide
 from hvdr.topology import VM, NetworkMapping
 
 DRILL_KIND = "drill"
@@ -62,10 +62,10 @@ def check_request(
                 primary_site=primary_site,
                 recovery_cloud=pairing.recovery_cloud,
                 recovery_site=recovery_site,
-                policy=queries.policy(session, pairing.policy),
+                policy=ProtectionPolicy.of(queries.policy(session, pairing.policy)),
                 hosts=[Endpoint(site=h.site, host=h.fqdn) for h in hosts],
                 mappings=[
-                    m
+                    MappedNetwork.model_validate(m)
                     for m in mappings
                     if m.source_site in (None, primary_site) and m.target_site in (None, recovery_site)
                 ],
@@ -82,14 +82,18 @@ def check_request(
         side = plan.primary_cloud or next((vm_cloud.get(n.lower()) for n in names if vm_cloud.get(n.lower())), None)
         if side in paired:
             plans.append(
-                PlanCheck(plan=plan, pairing=side, last_successful_drill=last_successful_drill(session, plan.name))
+                PlanCheck(
+                    plan=PlannedVMs.model_validate(plan),
+                    pairing=side,
+                    last_successful_drill=last_successful_drill(session, plan.name),
+                )
             )
     in_plans = {vm.lower() for p in plans for g in p.plan.groups for vm in g.vms}
     return CheckRequest(
         check_id=check_id,
         pairings=sides,
         specs=specs,
-        declared_vms=[VM.model_validate(r.spec) for r in rows if r.name.lower() in in_plans],
+        declared_vms=[DeclaredVM.model_validate(VM.model_validate(r.spec)) for r in rows if r.name.lower() in in_plans],
         plans=plans,
         certificate_days=certificate_days,
     )

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
 
     from hvdr import telemetry
     from hvdr.activities import options
+    from hvdr.replication import ReplicationHealth
     from hvdr.settings import site_task_queue
 
 T = TypeVar("T")
@@ -138,12 +139,12 @@ class step:
         histogram.record(seconds, {"workflow": workflow.info().workflow_type, "step": self.name, "outcome": outcome})
 
 
-def vm_replication(vm: str, site: str, rpo_s: float | None, health: str | None) -> None:
+def vm_replication(vm: str, site: str, rpo_s: float | None, health: ReplicationHealth | None) -> None:
     """The VM's current RPO and replication health as gauges (replay-safe: nothing while replaying)."""
     meter, labels = workflow.metric_meter(), {"vm": vm, "site": site}
     if rpo_s is not None:
         meter.create_gauge_float(telemetry.RPO, "host seconds since the last replication", "s").set(rpo_s, labels)
-    if health in telemetry.HEALTH_VALUES:
+    if health is not None and health in telemetry.HEALTH_VALUES:
         meter.create_gauge(telemetry.HEALTH, "0 Normal, 1 Warning, 2 Critical").set(
             telemetry.HEALTH_VALUES[health], labels
         )

@@ -705,7 +705,7 @@ class ProtectionWorkflow:
     def _publish(self) -> None:
         s = self.state
         self._publisher.attributes((HVDR_PHASE, s.phase.value), (HVDR_SITE, s.spec.primary.site))
-        vm_replication(s.spec.vm, s.spec.primary.site, s.rpo_s, s.health.value if s.health else None)
+        vm_replication(s.spec.vm, s.spec.primary.site, s.rpo_s, s.health)
         self._publisher.memo(
             "status", s.status_key(), lambda: ProtectionStatus.of(s).model_dump(mode="json"), refresh=STATUS_REFRESH
         )

@@ -10,9 +10,9 @@ from typing import Any
 from hvdr.lab.cmdlets.binding import Param, Signature, binder_error
 from hvdr.lab.models import errors
 from hvdr.lab.models.backend import LabBackend
-from hvdr.lab.models.hosts import HyperVHost
+from hvdr.lab.models.hosts import LabHost
 from hvdr.lab.models.objects import ModelObject
-from hvdr.lab.models.vmm import VMMServer
+from hvdr.lab.models.vmm import LabVMMServer
 from hvdr.lab.models.vms import VirtualMachine
 from hvdr.lab.seam import Cmdlet, Invocation, PSError, PSObject, WireFaults
 
@@ -20,18 +20,18 @@ from hvdr.lab.seam import Cmdlet, Invocation, PSError, PSObject, WireFaults
 @dataclass
 class Context:
     backend: LabBackend
-    target: HyperVHost | VMMServer
+    target: LabHost | LabVMMServer
     cmdlet: str
     now: float
 
     @property
-    def host(self) -> HyperVHost:
-        assert isinstance(self.target, HyperVHost)
+    def host(self) -> LabHost:
+        assert isinstance(self.target, LabHost)
         return self.target
 
     @property
-    def vmm(self) -> VMMServer:
-        assert isinstance(self.target, VMMServer)
+    def vmm(self) -> LabVMMServer:
+        assert isinstance(self.target, LabVMMServer)
         return self.target
 
 
@@ -269,7 +269,7 @@ class LabPSHost:
             finally:
                 backend.record_call(self._name, spec.name, list(dict.fromkeys(counted)))
 
-    def _targets(self, bound: dict[str, Any]) -> list[HyperVHost | VMMServer]:
+    def _targets(self, bound: dict[str, Any]) -> list[LabHost | LabVMMServer]:
         """The host the cmdlet runs against: this one, or each ``-ComputerName`` (the lab knows all its hosts;
         an unknown name fails as a real host's CIM call to an unreachable computer does)."""
         backend = self.backend
@@ -284,7 +284,7 @@ class LabPSHost:
         names = bound.get("ComputerName")
         if names is None:
             return [host]
-        targets: list[HyperVHost | VMMServer] = []
+        targets: list[LabHost | LabVMMServer] = []
         for name in names if isinstance(names, list) else [names]:
             text = str(name).strip()
             if text.lower() in (".", "localhost", "127.0.0.1", "::1"):

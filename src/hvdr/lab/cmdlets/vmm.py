@@ -7,7 +7,7 @@ from typing import Any
 from hvdr.lab.cmdlets.base import CmdletSpec, Context, cmdlet
 from hvdr.lab.cmdlets.binding import Param
 from hvdr.lab.cmdlets.patterns import matches
-from hvdr.lab.models.hosts import HyperVHost
+from hvdr.lab.models.hosts import LabHost
 from hvdr.lab.seam import PSError, PSObject
 
 VMM: dict[str, CmdletSpec] = {}
@@ -24,7 +24,7 @@ def _name(value: object, prop: str) -> str | None:
     return None if value is None else str(value)
 
 
-def _hosts(ctx: Context) -> list[HyperVHost]:
+def _hosts(ctx: Context) -> list[LabHost]:
     return sorted((h for h in ctx.backend.hosts.values() if h.site == ctx.vmm.site), key=lambda h: h.fqdn)
 
 

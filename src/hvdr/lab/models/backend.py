@@ -21,9 +21,9 @@ from hvdr.lab.models import errors
 from hvdr.lab.models.clock import LabClock, to_datetime
 from hvdr.lab.models.enums import VMReplicationMode, VMState
 from hvdr.lab.models.faults import KINDS, Fault, FaultSet
-from hvdr.lab.models.hosts import HyperVHost
+from hvdr.lab.models.hosts import LabHost
 from hvdr.lab.models.replication import ReplicationSettings
-from hvdr.lab.models.vmm import VMMServer
+from hvdr.lab.models.vmm import LabVMMServer
 from hvdr.lab.models.workload import Workload
 from hvdr.lab.seam import PSError, WireFaults
 
@@ -69,8 +69,8 @@ class LabBackend:
         self.changed = threading.Condition(self.lock)
         """Notified when the clock jumps; a cmdlet waiting on simulated time (:meth:`wait`) sleeps on it."""
         self.sites: list[str] = []
-        self.hosts: dict[str, HyperVHost] = {}
-        self.vmm_servers: dict[str, VMMServer] = {}
+        self.hosts: dict[str, LabHost] = {}
+        self.vmm_servers: dict[str, LabVMMServer] = {}
         self.faults = FaultSet()
         self.calls: Counter[tuple[str, str, str | None]] = Counter()
         self.call_log: deque[tuple[float, str, str, str | None]] = deque(maxlen=CALL_LOG_MAX)
@@ -100,30 +100,30 @@ class LabBackend:
             self._events.clear()
             self.cycles_completed = 0
 
-    def add_host(self, host: HyperVHost) -> HyperVHost:
+    def add_host(self, host: LabHost) -> LabHost:
         self.hosts[host.fqdn.lower()] = host
         if host.site not in self.sites:
             self.sites.append(host.site)
         return host
 
-    def add_vmm(self, server: VMMServer) -> VMMServer:
+    def add_vmm(self, server: LabVMMServer) -> LabVMMServer:
         self.vmm_servers[server.fqdn.lower()] = server
         return server
 
-    def host(self, name: str) -> HyperVHost | None:
+    def host(self, name: str) -> LabHost | None:
         """A Hyper-V host by FQDN or short name (case-insensitive)."""
         found = self.hosts.get(name.lower())
         if found is not None:
             return found
         return next((h for h in self.hosts.values() if h.answers_to(name)), None)
 
-    def require_host(self, name: str) -> HyperVHost:
+    def require_host(self, name: str) -> LabHost:
         found = self.host(name)
         if found is None:
             raise KeyError(f"no host named {name!r} in the lab")
         return found
 
-    def vmm(self, name: str) -> VMMServer | None:
+    def vmm(self, name: str) -> LabVMMServer | None:
         lowered = name.lower()
         return next((v for v in self.vmm_servers.values() if lowered in (v.fqdn.lower(), v.short_name.lower())), None)
 
@@ -216,7 +216,7 @@ class LabBackend:
 
     # -- connectivity --------------------------------------------------------------------------------------
 
-    def connect(self, source: HyperVHost, target_name: str) -> HyperVHost:
+    def connect(self, source: LabHost, target_name: str) -> LabHost:
         """The Replica server a primary reaches by that name, or the error Hyper-V reports."""
         target = self.host(target_name)
         if target is None:
@@ -227,7 +227,7 @@ class LabBackend:
             raise errors.unreachable(target_name, "A connection with the server could not be established (0x00002EFD).")
         return target
 
-    def admit(self, target: HyperVHost, primary_fqdn: str, settings: ReplicationSettings, vm_name: str) -> str:
+    def admit(self, target: LabHost, primary_fqdn: str, settings: ReplicationSettings, vm_name: str) -> str:
         """Check that the Replica server accepts this primary; returns the storage location for its replica."""
         rs = target.replica_server
         name = settings.replica_server

@@ -9,8 +9,8 @@ from hvdr.lab.models.backend import LabBackend
 from hvdr.lab.models.clock import LabClock
 from hvdr.lab.models.disks import GiB, MiB, VirtualDisk
 from hvdr.lab.models.enums import RecoveryAuthenticationType, VMState
-from hvdr.lab.models.hosts import AuthorizationEntry, HyperVHost, ReplicaServer, VMSwitch
-from hvdr.lab.models.vmm import VMMCloud, VMMServer
+from hvdr.lab.models.hosts import AuthorizationEntry, LabHost, ReplicaServer, VMSwitch
+from hvdr.lab.models.vmm import LabVMMServer, VMMCloud
 from hvdr.lab.models.vms import FailoverIP, NetworkAdapter, VirtualMachine, mac_for
 from hvdr.lab.models.workload import KiB, TierRate, Workload
 from hvdr.topology import TierWorkload, Topology
@@ -43,7 +43,7 @@ def build_backend(topology: Topology, clock: LabClock | None = None, backend: La
         if spec.site not in backend.sites:
             raise ConfigError(f"host {spec.fqdn}: unknown site {spec.site!r}")
         rs = spec.replica_server
-        host = HyperVHost(
+        host = LabHost(
             spec.fqdn,
             spec.site,
             cloud=spec.cloud,
@@ -71,7 +71,7 @@ def build_backend(topology: Topology, clock: LabClock | None = None, backend: La
         )
         backend.add_host(host)
     for server in topology.vmm_servers:
-        vmm = VMMServer(server.name, server.site, server.port, id=uuid.uuid5(uuid.NAMESPACE_DNS, server.name))
+        vmm = LabVMMServer(server.name, server.site, server.port, id=uuid.uuid5(uuid.NAMESPACE_DNS, server.name))
         for cloud in topology.clouds:
             if cloud.site == server.site and cloud.vmm_server in (None, server.name):
                 vmm.clouds.append(

@@ -24,7 +24,7 @@ from hvdr.lab.seam import PSError
 
 if TYPE_CHECKING:
     from hvdr.lab.models.backend import LabBackend
-    from hvdr.lab.models.hosts import HyperVHost
+    from hvdr.lab.models.hosts import LabHost
     from hvdr.lab.models.vms import VirtualMachine
 
 S = VMReplicationState
@@ -208,7 +208,7 @@ def next_window(t: float, start: timedelta, end: timedelta) -> float:
     return begin.timestamp()
 
 
-def crash_host(b: LabBackend, host: HyperVHost, t: float) -> None:
+def crash_host(b: LabBackend, host: LabHost, t: float) -> None:
     """Power loss: running VMs stop uncleanly and the primaries' logs are lost."""
     for vm in list(host.vms.values()):
         b.catch_up(vm, t)

@@ -64,7 +64,7 @@ class VMSwitch:
     id: uuid.UUID = field(default_factory=uuid.uuid4)
 
 
-class HyperVHost:
+class LabHost:
     """One Hyper-V host and the VMs registered on it."""
 
     def __init__(

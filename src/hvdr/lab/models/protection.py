@@ -23,7 +23,7 @@ from hvdr.lab.models.vms import VirtualMachine
 
 if TYPE_CHECKING:
     from hvdr.lab.models.backend import LabBackend
-    from hvdr.lab.models.hosts import HyperVHost
+    from hvdr.lab.models.hosts import LabHost
 
 S = VMReplicationState
 M = VMReplicationMode
@@ -126,7 +126,7 @@ def enable(b: LabBackend, vm: VirtualMachine, settings: ReplicationSettings, giv
 
 
 def create_replica(
-    b: LabBackend, vm: VirtualMachine, target: HyperVHost, settings: ReplicationSettings, storage: str, now: float
+    b: LabBackend, vm: VirtualMachine, target: LabHost, settings: ReplicationSettings, storage: str, now: float
 ) -> VirtualMachine:
     existing = target.vms.get(vm.id)
     if existing is not None:
@@ -183,7 +183,7 @@ def enable_as_replica(b: LabBackend, vm: VirtualMachine, allowed_primary: str | 
     return rel
 
 
-def _require_replica_allowed(host: HyperVHost, allowed_primary: str | None) -> None:
+def _require_replica_allowed(host: LabHost, allowed_primary: str | None) -> None:
     rs = host.replica_server
     if not allowed_primary and not (rs.allowed_from_any_server or rs.authorization_entries):
         raise errors.parameter_not_provided(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hvdr.lab.models.enums import VMState
-from hvdr.lab.models.hosts import HyperVHost
+from hvdr.lab.models.hosts import LabHost
 from hvdr.lab.models.objects import ModelObject
 
 VMM = "Microsoft.SystemCenter.VirtualMachineManager."
@@ -27,7 +27,7 @@ class VMMCloud:
 
 
 @dataclass
-class VMMServer:
+class LabVMMServer:
     fqdn: str
     site: str
     port: int = 8100
@@ -38,11 +38,11 @@ class VMMServer:
     def short_name(self) -> str:
         return self.fqdn.split(".", 1)[0].upper()
 
-    def host_group_of(self, host: HyperVHost) -> str:
+    def host_group_of(self, host: LabHost) -> str:
         cloud = self.cloud_of(host)
         return cloud.host_group if cloud else f"All Hosts\\{host.site}"
 
-    def cloud_of(self, host: HyperVHost) -> VMMCloud | None:
+    def cloud_of(self, host: LabHost) -> VMMCloud | None:
         return next((c for c in self.clouds if c.name == host.cloud), None)
 
     def server_object(self) -> ModelObject:
@@ -74,7 +74,7 @@ class VMMServer:
             ref=cloud,
         )
 
-    def host_object(self, host: HyperVHost) -> ModelObject:
+    def host_object(self, host: LabHost) -> ModelObject:
         group = self.host_group_of(host)
         return ModelObject(
             VMM + "Host",
@@ -93,7 +93,7 @@ class VMMServer:
             ref=host,
         )
 
-    def vm_object(self, host: HyperVHost, vm: Any) -> ModelObject:
+    def vm_object(self, host: LabHost, vm: Any) -> ModelObject:
         cloud = self.cloud_of(host)
         return ModelObject(
             VMM + "VM",

@@ -35,7 +35,7 @@ from hvdr.lab.models.enums import (
 from hvdr.lab.models.objects import HV, ModelObject
 
 if TYPE_CHECKING:
-    from hvdr.lab.models.hosts import HyperVHost
+    from hvdr.lab.models.hosts import LabHost
     from hvdr.lab.models.replication import Relationship
 
 BOOT_SECONDS = 30.0
@@ -111,7 +111,7 @@ class VirtualMachine:
 
     def __init__(
         self,
-        host: HyperVHost,
+        host: LabHost,
         name: str,
         vm_id: uuid.UUID,
         disks: list[VirtualDisk],
