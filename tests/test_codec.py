@@ -5,6 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,6 +39,7 @@ from hvdr.runtime.codec_server import codec_app
 from hvdr.settings import WORKFLOW_TASK_QUEUE, Settings, load_settings
 from hvdr.topology import ReplicationPolicy
 from hvdr.worker.run import run_workers
+from tests.secret_scan import find_leaks
 from tests.workflows.lab_hosts import LabHosts, lab_topology, site_workers
 
 KEY_1 = base64.b64encode(b"1" * 32).decode()
@@ -177,6 +187,62 @@ async def test_the_codec_server_answers_the_browsers_preflight_and_checks_the_to
     assert refused.status == 401
     bad = await codec_server.post("/decode", data="not json", headers={"Authorization": "Bearer s3cret"})
     assert bad.status == 400 and "payloads" in (await bad.json())["error"]
+
+
+CODEC_TOKEN = "Codec-Token-Not-For-Logs-5e1"
+
+
+def _post(url: str, body: bytes, token: str) -> tuple[int, bytes]:
+    request = urllib.request.Request(
+        url, data=body, headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_the_codec_servers_output_holds_neither_its_keys_nor_its_token(tmp_path: Path) -> None:
+    """`hvdr codec-server` as an operator runs it (HVDR_DEBUG on): what it prints while it encodes, decodes and
+    refuses a wrong token or a bad body holds no key and no token (the secret scan of its log)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("HVDR_")},
+        "HVDR_HOME": str(tmp_path),
+        "HVDR_CODEC_KEYS": f"k1:{KEY_1},k2:{KEY_2}",
+        "HVDR_CODEC_AUTH_TOKEN": CODEC_TOKEN,
+        "HVDR_DEBUG": "1",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-c", "from hvdr.cli.main import main; main()", "codec-server", "--port", str(port)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120  # its imports take seconds, more on a loaded machine
+        while True:
+            try:
+                status, sealed = _post(url + "/encode", json.dumps(_body([_payload(HOST)])).encode(), CODEC_TOKEN)
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the codec server did not start"
+                time.sleep(0.2)
+        assert status == 200
+        status, opened = _post(url + "/decode", sealed, CODEC_TOKEN)
+        assert status == 200 and _payloads(json.loads(opened)) == [_payload(HOST)]
+        assert _post(url + "/decode", sealed, "guess")[0] == 401
+        assert _post(url + "/decode", b"not json", CODEC_TOKEN)[0] == 400
+    finally:
+        server.send_signal(signal.SIGTERM)
+        output, _ = server.communicate(timeout=30)
+    assert b"Codec server on" in output
+    leaks = find_leaks([("hvdr codec-server output", output)], [KEY_1, KEY_2, CODEC_TOKEN])
+    assert not leaks, "\n".join(map(str, leaks))
 
 
 # -- a real run on the dev server -----------------------------------------------------------------------------

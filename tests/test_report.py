@@ -11,6 +11,7 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,23 @@ document.body.setAttribute('data-title', document.title);
 </script>"""
 
 
+def chromium_probe(page: Path, attribute: str) -> tuple[str, Any]:
+    """Headless Chromium loads the page (its probe script set ``attribute`` on the body): the DOM it leaves, and the
+    attribute's JSON."""
+    assert CHROMIUM is not None
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    found = re.search(attribute + r"=\"([^\"]*)\"", done.stdout)
+    assert found, done.stdout[:2000]
+    text = found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
+    return done.stdout, json.loads(text)
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)")
 def test_chromium_renders_the_timeline_with_a_bar_per_step(tmp_path: Path) -> None:
     report = from_failover(_failover(HOSTILE, fail_at=Step.VERIFY, message=HOSTILE), RunFacts(rto_target_s=60))
@@ -167,28 +185,16 @@ def test_chromium_renders_the_timeline_with_a_bar_per_step(tmp_path: Path) -> No
     # The probe is added by the test only: it measures the bars as the browser laid them out.
     probed = tmp_path / "report.html"
     probed.write_text(page.replace("</body>", BAR_PROBE + "</body>"), encoding="utf-8")
-    assert CHROMIUM is not None
-    done = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", probed.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    found = re.search(r"data-bars=\"([^\"]*)\"", done.stdout)
-    assert found, done.stdout[:2000]
-    bars = json.loads(
-        found.group(1).replace("&quot;", '"').replace("&amp;", "&").replace("&lt;", "<").replace("&gt;", ">")
-    )
+    dom, bars = chromium_probe(probed, "data-bars")
     steps = report.vms[0].steps
     assert [(b["vm"], b["step"], b["outcome"]) for b in bars] == [(HOSTILE, s.name, s.outcome) for s in steps]
     assert all(b["width"] > 0 and b["height"] > 0 for b in bars), bars
     # Longer steps draw longer bars, and the outcome picks the colour.
     assert bars[2]["width"] > bars[1]["width"] > bars[0]["width"]
     assert {b["fill"] for b in bars if b["outcome"] == "failed"} == {"rgb(198, 40, 40)"}
-    title = re.search(r'data-title="([^"]*)"', done.stdout)
+    title = re.search(r'data-title="([^"]*)"', dom)
     assert title and title.group(1).startswith("hvdr report — failover/db-01"), "the VM's name ran as a script"
-    assert "<img" not in done.stdout and "<script>document" not in done.stdout
+    assert "<img" not in dom and "<script>document" not in dom
 
 
 def test_html_without_a_run_is_a_one_line_error(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime
 import ipaddress
+import logging
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from temporalio.testing import WorkflowEnvironment
 from hvdr.client import Client, _tls
 from hvdr.errors import ConfigError, TemporalUnavailable
 from hvdr.settings import load_settings
+from tests.secret_scan import file_sources, find_leaks
 
 
 @dataclass
@@ -143,13 +145,20 @@ async def test_mtls_with_the_settings_client_certificate_reaches_temporal(
 
 
 async def test_without_the_client_certificate_or_with_another_ca_the_connection_fails_clearly(
-    tls_frontend: str, pki: Pki, hvdr_home: Path
+    tls_frontend: str, pki: Pki, hvdr_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with pytest.raises(TemporalUnavailable, match=f"cannot reach Temporal at {tls_frontend}"):
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(TemporalUnavailable, match=f"cannot reach Temporal at {tls_frontend}") as no_cert:
         await Client.connect(load_settings(_env(hvdr_home, tls_frontend, ca=pki.ca, server_name="temporal.test")))
     wrong_ca = _env(hvdr_home, tls_frontend, ca=pki.other_ca, cert=pki.client_cert, key=pki.client_key)
-    with pytest.raises(TemporalUnavailable, match="cannot reach Temporal"):
+    with pytest.raises(TemporalUnavailable, match="cannot reach Temporal") as other_ca:
         await Client.connect(load_settings(wrong_ca))
+    # The secret scan of the TLS runs: neither the errors shown to the user, nor the logs, nor the hvdr home hold a
+    # line of the client's private key.
+    key_lines = [line for line in pki.client_key.read_text().splitlines() if line and not line.startswith("-----")]
+    shown = [("errors", f"{no_cert.value}\n{other_ca.value}".encode()), ("logs", caplog.text.encode())]
+    leaks = find_leaks([*shown, *file_sources(hvdr_home)], key_lines)
+    assert key_lines and not leaks, "\n".join(map(str, leaks))
 
 
 def test_the_tls_settings_build_the_sdks_tls_config(pki: Pki, hvdr_home: Path) -> None:

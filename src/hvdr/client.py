@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
@@ -55,7 +55,7 @@ from hvdr.failover import (
     operation_workflow_id,
 )
 from hvdr.models import DiscoveredSite, DiscoveryRequest, PingReply, PingRequest, PingResult, RunSummary
-from hvdr.monitor import HostLive, monitor_workflow_id
+from hvdr.monitor import HostLive, RpoSeries, monitor_workflow_id
 from hvdr.outcomes import (
     SETTLED,
     STARTING,
@@ -76,6 +76,8 @@ from hvdr.plan import (
 )
 from hvdr.protection import (
     MONITORED,
+    Alert,
+    AlertKind,
     CommandResult,
     DisableRequest,
     Endpoint,
@@ -87,6 +89,7 @@ from hvdr.protection import (
     ProtectionState,
     ProtectionStatus,
     ResyncRequest,
+    Severity,
     protection_workflow_id,
 )
 from hvdr.replication import ReplicationHealth
@@ -115,7 +118,8 @@ from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_at
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
     from sqlmodel import Session
 
-    from hvdr.readiness import CheckReport, CheckRequest
+    from hvdr.estate import EstateReport
+    from hvdr.readiness import CheckReport, CheckRequest, CheckSchedule, ReadinessAlerts
 
 M = TypeVar("M")
 
@@ -127,6 +131,7 @@ FIRST_TASK_TIMEOUT = timedelta(minutes=1)
 busy worker (a burst of hundreds of new runs, a shared machine) that took longer than Temporal's 10-s default —
 each timeout threw the work away and retried it, and the burst never settled."""
 STARTED_BY = "hvdr.startedBy"
+_T = TypeVar("_T")
 DRILL_CRON = "hvdr.cron"
 """The memo key that names who started a run (``HVDR_IDENTITY``, else ``<OS user>@<host>``)."""
 
@@ -329,6 +334,165 @@ class Client:
         except WorkflowFailureError as exc:
             raise HvdrError(f"the readiness check failed: {_root_cause(exc)}") from exc
         return report
+
+    async def check_schedule(
+        self,
+        every_s: float | None = None,
+        cron: str | None = None,
+        *,
+        cloud: str | None = None,
+        site: str | None = None,
+        certificate_days: int = 14,
+    ) -> CheckSchedule:
+        """Run the readiness check on a Temporal Schedule (``check/<scope>``: ``estate``, or the cloud or site it is
+        limited to), every ``every_s`` seconds or on ``cron``; each run raises its findings as alerts (see
+        :class:`hvdr.workflows.readiness.ScheduledCheckWorkflow`)."""
+        from temporalio.client import (
+            Schedule,
+            ScheduleActionStartWorkflow,
+            ScheduleAlreadyRunningError,
+            ScheduleIntervalSpec,
+            ScheduleOverlapPolicy,
+            SchedulePolicy,
+            ScheduleSpec,
+            ScheduleState,
+        )
+
+        from hvdr.inventory.readiness import check_request
+        from hvdr.readiness import (
+            ESTATE_SCOPE,
+            SCHEDULE_KIND,
+            ScheduledCheckInput,
+            check_schedule_id,
+            scheduled_check_workflow_id,
+        )
+
+        if (every_s is None) == (cron is None):
+            raise ConfigError("say when: --every DURATION (e.g. 1h) or --cron EXPRESSION, one of the two")
+        if every_s is not None and every_s < 60:
+            raise ConfigError(f"--every {every_s:g} s is too often: a check reads every host; use 1m or more")
+        if cloud and site:
+            raise ConfigError("limit the check to a cloud or to a site, not both")
+        session_for, _, _ = _inventory()
+        with session_for(self.settings) as session:  # an unknown cloud or site is refused now, not at each run
+            check_request(session, "validate", cloud=cloud, site=site, certificate_days=certificate_days)
+        if cron is not None:
+            try:
+                cron = check_cron(cron)
+            except ValueError as exc:
+                raise ConfigError(str(exc)) from None
+        scope = cloud or site or ESTATE_SCOPE
+        schedule_id = check_schedule_id(scope)
+        every = f"every {_span(every_s)}" if every_s is not None else f"cron {cron}"
+        schedule = Schedule(
+            action=ScheduleActionStartWorkflow(
+                "ScheduledCheck",
+                ScheduledCheckInput(scope=scope, cloud=cloud, site=site, certificate_days=certificate_days),
+                id=scheduled_check_workflow_id(scope),
+                task_queue=WORKFLOW_TASK_QUEUE,
+                typed_search_attributes=search_attributes(SCHEDULE_KIND, site=site, phase="scheduled"),
+                static_summary=f"scheduled readiness check ({scope})",
+                memo={STARTED_BY: f"schedule {schedule_id} (created by {self.settings.identity})"},
+                execution_timeout=timedelta(minutes=30),
+            ),
+            spec=ScheduleSpec(
+                intervals=[ScheduleIntervalSpec(every=timedelta(seconds=every_s))] if every_s is not None else [],
+                cron_expressions=[cron] if cron is not None else [],
+            ),
+            policy=SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP),
+            state=ScheduleState(note=f"created by {self.settings.identity}"),
+        )
+        try:
+            await self.temporal.create_schedule(schedule_id, schedule, memo={DRILL_CRON: every})
+        except ScheduleAlreadyRunningError:
+            raise Conflict(
+                f"{scope} already has a scheduled check ({schedule_id}): `hvdr check delete"
+                + ("" if scope == ESTATE_SCOPE else f" --{'cloud' if cloud else 'site'} {scope}")
+                + "` first"
+            ) from None
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.INVALID_ARGUMENT:
+                raise ConfigError(f"the schedule was refused: {exc.message}") from None
+            raise TemporalUnavailable(f"cannot create {schedule_id}: {exc.message}") from exc
+        return await self.check_schedule_info(scope)
+
+    async def check_schedule_info(self, scope: str) -> CheckSchedule:
+        """One scheduled check: when, paused, next runs, its latest runs and the newest one's verdict."""
+        from hvdr.readiness import CheckSchedule, check_schedule_id
+
+        handle = self.temporal.get_schedule_handle(check_schedule_id(scope))
+        try:
+            described = await handle.describe()
+        except RPCError as exc:
+            raise self._no_check_schedule(scope, exc) from exc
+        recent = [
+            a.action.workflow_id
+            for a in described.info.recent_actions
+            if isinstance(a.action, ScheduleActionExecutionStartWorkflow)
+        ]
+        last = ""
+        alerts = await self._readiness_alerts({handle.id})
+        if alerts:
+            newest = alerts[0]
+            verdict = "ready" if newest.ready else f"NOT READY: {newest.errors} error(s)"
+            last = f"{verdict}, {newest.warnings} warning(s) at {newest.checked_at:%Y-%m-%d %H:%M:%S} UTC"
+        return CheckSchedule(
+            schedule_id=handle.id,
+            scope=scope,
+            every=await described.memo_value(DRILL_CRON, default="", type_hint=str),
+            paused=described.schedule.state.paused,
+            note=described.schedule.state.note or "",
+            next_runs=list(described.info.next_action_times[:3]),
+            recent_runs=recent,
+            last=last,
+        )
+
+    async def check_schedules(self) -> list[CheckSchedule]:
+        """Every scheduled readiness check, by scope."""
+        from hvdr.readiness import SCHEDULE_KIND
+
+        return sorted(await self._schedules(SCHEDULE_KIND, self.check_schedule_info), key=lambda s: s.scope)
+
+    async def check_schedule_delete(self, scope: str) -> str:
+        """Delete a scheduled check; its id. Its last findings stop showing as alerts."""
+        from hvdr.readiness import check_schedule_id
+
+        handle = self.temporal.get_schedule_handle(check_schedule_id(scope))
+        try:
+            await handle.delete()
+        except RPCError as exc:
+            raise self._no_check_schedule(scope, exc) from exc
+        return handle.id
+
+    def _no_check_schedule(self, scope: str, exc: RPCError) -> HvdrError:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            return NotFound(
+                f"no scheduled check of {scope!r}: `hvdr check list` lists them, `hvdr check schedule --every 1h` "
+                "creates one"
+            )
+        return TemporalUnavailable(f"cannot reach the scheduled check of {scope}: {exc.message}")
+
+    async def _readiness_alerts(self, schedules: set[str] | None = None) -> list[ReadinessAlerts]:
+        """The newest completed run's findings of each scheduled check (of ``schedules``, or of every one that still
+        exists), newest first: what ``hvdr status`` shows as readiness alerts."""
+        from hvdr.readiness import ReadinessAlerts
+
+        if schedules is None:
+            schedules = {s.id async for s in await self.temporal.list_schedules() if s.id.startswith("check/")}
+        found: dict[str, ReadinessAlerts] = {}
+        if not schedules:
+            return []
+        query = "WorkflowType = 'ScheduledCheck' AND ExecutionStatus = 'Completed'"
+        async for execution in self.temporal.list_workflows(query, limit=200):
+            try:
+                alerts = await execution.memo_value("readiness", None, type_hint=ReadinessAlerts)
+            except Exception:  # a memo another version wrote: skipped, as the status memos are
+                continue
+            if alerts is not None and alerts.schedule_id in schedules and alerts.schedule_id not in found:
+                found[alerts.schedule_id] = alerts
+            if len(found) == len(schedules):
+                break
+        return sorted(found.values(), key=lambda a: a.checked_at, reverse=True)
 
     # -- protection -----------------------------------------------------------------------------------------
 
@@ -574,6 +738,7 @@ class Client:
         """
         query = "HvdrKind = 'protection' AND ExecutionStatus = 'Running'"
         monitors = asyncio.ensure_future(self._monitors())
+        readiness = asyncio.ensure_future(self._readiness_alerts())
         rows: list[ProtectionStatus] = []
         for info, status in await self._memos(query, "status", ProtectionStatus):
             workflow_id = info.execution.workflow_id
@@ -585,7 +750,11 @@ class Client:
             else:
                 rows.append(status)
         live = await monitors
-        return sorted((with_live(row, live) for row in rows), key=lambda s: s.vm.lower())
+        try:
+            checks = await readiness
+        except RPCError:  # a server without schedules (the test server): no scheduled check to show
+            checks = []
+        return sorted((with_readiness(with_live(row, live), checks) for row in rows), key=lambda s: s.vm.lower())
 
     async def terminate_protections(self, reason: str) -> int:
         """End every running protection run at once, touching no host (for rehearsal namespaces such as the
@@ -1263,14 +1432,18 @@ class Client:
 
     async def drill_schedules(self) -> list[DrillSchedule]:
         """Every plan's drill schedule, by plan name."""
+        return sorted(await self._schedules(DRILL_KIND, self.drill_schedule_info), key=lambda s: s.plan)
+
+    async def _schedules(self, kind: str, info: Callable[[str], Awaitable[_T]]) -> list[_T]:
+        """``info`` of every schedule ``<kind>/<name>``, by name."""
         found = []
         async for listed in await self.temporal.list_schedules():
-            if listed.id.startswith(f"{DRILL_KIND}/"):
+            if listed.id.startswith(f"{kind}/"):
                 try:
-                    found.append(await self.drill_schedule_info(listed.id.removeprefix(f"{DRILL_KIND}/")))
+                    found.append(await info(listed.id.removeprefix(f"{kind}/")))
                 except NotFound:
                     continue  # deleted since it was listed
-        return sorted(found, key=lambda s: s.plan)
+        return found
 
     async def drill_pause(self, plan: str) -> DrillSchedule:
         with self._on_schedule(plan):
@@ -1607,9 +1780,9 @@ class Client:
 
     # -- reports --------------------------------------------------------------------------------------------
 
-    async def reports(self, vm: str | None = None, limit: int = 200) -> list[RunSummary]:
-        """The runs that have a report (``hvdr report RUN``), newest first."""
-        return await self.runs(vm=vm, limit=limit, types=sorted(REPORT_SOURCES))
+    async def reports(self, vm: str | None = None, limit: int = 200, kind: str | None = None) -> list[RunSummary]:
+        """The runs that have a report (``hvdr report RUN``), newest first (of one VM, of one kind)."""
+        return await self.runs(vm=vm, kind=kind, limit=limit, types=sorted(REPORT_SOURCES))
 
     async def report(self, workflow_id: str) -> RunReport:
         """A run's report, whatever its kind: steps per VM, compensation, approvals, RTO against the plan's target,
@@ -1646,6 +1819,57 @@ class Client:
         if target is not None:
             report.rto_target_s, report.rto_target_from = target
         return report
+
+    async def estate(self, check: CheckRequest | None = None) -> EstateReport:
+        """The estate report (``hvdr report estate``): every protected VM with its RPO history (its host monitor's
+        peaks per 15 min of host time; else its run's own samples), health, last successful drill and readiness
+        (the findings of the check ``check`` runs now; None: not checked). See :mod:`hvdr.estate`."""
+        from hvdr.estate import RpoPoint, assemble
+        from hvdr.inventory.db import session_for
+        from hvdr.inventory.readiness import estate_facts
+
+        statuses = await self.protection_statuses()
+        histories: dict[str, tuple[str, list[RpoPoint]]] = {}
+        unanswered: dict[str, str] = {}
+
+        async def monitor(host: str) -> None:
+            handle = self.temporal.get_workflow_handle(monitor_workflow_id(host))
+            try:
+                series = await handle.query(
+                    "rpo_history", result_type=dict[str, RpoSeries], rpc_timeout=timedelta(seconds=30)
+                )
+            except (RPCError, WorkflowQueryFailedError) as exc:
+                # No monitor, or one of the code before the history: the runs' samples below.
+                unanswered[host] = f"{handle.id} did not answer ({exc})"
+                return
+            for vm, peaks in series.items():
+                histories[vm] = ("monitor", [RpoPoint(at=at, rpo_s=rpo) for at, rpo in peaks.points()])
+
+        async def run_samples(vm: str) -> None:
+            try:
+                state = await self._protection(vm).query(
+                    "details", result_type=ProtectionState, rpc_timeout=timedelta(seconds=30)
+                )
+            except (RPCError, WorkflowQueryFailedError) as exc:
+                histories[vm.lower()] = (f"nowhere: neither its host's monitor nor its run answered ({exc})", [])
+                return
+            points = [RpoPoint(at=s.at, rpo_s=s.rpo_s) for s in state.history if s.rpo_s is not None]
+            histories[vm.lower()] = (f"protection run ({unanswered.get(state.spec.primary.host.lower(), '')})", points)
+
+        await asyncio.gather(
+            *(monitor(h) for h in sorted({s.primary_host.lower() for s in statuses if s.primary_host}))
+        )
+        await asyncio.gather(*(run_samples(s.vm) for s in statuses if not histories.get(s.vm.lower(), ("", []))[1]))
+        with session_for(self.settings) as session:
+            thresholds, drills = estate_facts(session, {s.vm: s.policy for s in statuses if s.policy})
+        report: CheckReport | None = None
+        error: str | None = None
+        if check is not None:
+            try:
+                report = await self.check(check)
+            except HvdrError as exc:
+                error = str(exc)
+        return assemble(statuses, histories, thresholds, drills, report, datetime.now(UTC), check_error=error)
 
     async def _described(self, workflow_id: str) -> tuple[WorkflowHandle[Any, Any], WorkflowExecutionDescription]:
         """A run's handle and description; ids are tried as given, then lower-cased (VM names are case-insensitive)."""
@@ -1709,6 +1933,34 @@ def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> Protec
             "updated_at": live.measured_at,
         }
     )
+
+
+def with_readiness(status: ProtectionStatus, checks: list[ReadinessAlerts]) -> ProtectionStatus:
+    """A VM's status with the findings of the scheduled checks that concern it (the VM, or one of its hosts) as
+    alerts of kind ``readiness``: an error is critical. They go when a later run of the check no longer finds them."""
+    from hvdr.readiness import Severity as FindingSeverity
+    from hvdr.readiness import findings_about
+
+    raised = [
+        Alert(
+            kind=AlertKind.READINESS,
+            severity=Severity.CRITICAL if f.severity is FindingSeverity.ERROR else Severity.WARNING,
+            message=f"readiness {f.check} ({f.subject}): {f.message}; fix: {f.fix}",
+            raised_at=check.checked_at,
+        )
+        for check in checks
+        for f in findings_about(status.vm, [status.primary_host, status.replica_host], check.findings)
+    ]
+    if not raised:
+        return status
+    return status.model_copy(update={"open_alerts": [*status.open_alerts, *raised]})
+
+
+def _span(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def resolve_vms(settings: Settings, vms: str | Sequence[str] | None, cloud: str | None) -> list[str]:

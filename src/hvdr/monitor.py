@@ -14,7 +14,7 @@ with the VM's run.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pydantic import Field
 
@@ -23,6 +23,11 @@ from hvdr.protection import Reading
 from hvdr.replication import ReplicationHealth, ReplicationState
 
 MONITOR_VERSION = 1
+RPO_BUCKET_S = 900
+"""The RPO history keeps one figure per this many host seconds: the highest RPO measured in it."""
+RPO_BUCKETS = 96
+"""How many buckets a VM's RPO history keeps (96 × 15 min: the last 24 hours of host time), so a monitor's state
+stays bounded however long it runs (about 600 bytes per VM)."""
 REWATCH_S = 6 * 3600
 """Host seconds between a run's registrations: a run re-registers this often (starting a monitor that vanished),
 and a monitor drops a VM not registered again within three times that (its run ended without leaving)."""
@@ -90,6 +95,38 @@ class HostLive(Durable):
     """By VM name in lower case; a watched VM the host did not report has an empty row."""
 
 
+class RpoSeries(Durable):
+    """A VM's RPO history on its host: the peak RPO per ``bucket_s`` of host time, oldest first, contiguous from
+    bucket ``start`` (host seconds since the epoch // ``bucket_s``); None where nothing was measured."""
+
+    bucket_s: int = RPO_BUCKET_S
+    start: int = 0
+    peaks: list[float | None] = Field(default_factory=list)
+
+    def add(self, host_time: datetime, rpo_s: float, keep: int = RPO_BUCKETS) -> None:
+        index = int(host_time.timestamp() // self.bucket_s)
+        if not self.peaks:
+            self.start = index
+        position = index - self.start
+        if position < 0:
+            return  # older than what is kept (a host clock set back): the history goes forward only
+        if position >= len(self.peaks):
+            self.peaks += [None] * (position + 1 - len(self.peaks))
+        current = self.peaks[position]
+        self.peaks[position] = rpo_s if current is None else max(current, rpo_s)
+        if len(self.peaks) > keep:
+            drop = len(self.peaks) - keep
+            self.peaks, self.start = self.peaks[drop:], self.start + drop
+
+    def points(self) -> list[tuple[datetime, float]]:
+        """(bucket start in host time, peak RPO) for every bucket with a measurement."""
+        return [
+            (datetime.fromtimestamp((self.start + i) * self.bucket_s, UTC), peak)
+            for i, peak in enumerate(self.peaks)
+            if peak is not None
+        ]
+
+
 class MonitorState(Durable):
     version: int = MONITOR_VERSION
     host: str
@@ -100,6 +137,9 @@ class MonitorState(Durable):
     wakes: int = 0
     continued: int = 0
     live: HostLive | None = None
+    rpo_history: dict[str, RpoSeries] = Field(default_factory=dict)
+    """By VM name in lower case: each watched VM's RPO history (query ``rpo_history``), bounded by
+    ``RPO_BUCKETS``; a VM leaving the monitor takes its history with it."""
 
     def interval(self) -> timedelta:
         """The shortest copy frequency among the members, as the real time a workflow timer waits."""
@@ -126,10 +166,17 @@ class MonitorState(Durable):
         ]
         for key in gone:
             del self.members[key]
+            self.rpo_history.pop(key, None)
         return gone
 
     def unwatch(self, vm: str) -> None:
         self.members.pop(vm.lower(), None)
+        self.rpo_history.pop(vm.lower(), None)
+
+    def record_rpo(self, key: str, reading: Reading) -> None:
+        rpo = rpo_of(reading)
+        if rpo is not None:
+            self.rpo_history.setdefault(key, RpoSeries()).add(reading.host_time, rpo)
 
 
 class MonitorInput(Durable):

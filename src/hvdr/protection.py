@@ -60,6 +60,9 @@ class AlertKind(StrEnum):
     REPLICATION_ERROR = "replication_error"
     PREFLIGHT = "preflight"
     MONITORING = "monitoring"
+    READINESS = "readiness"
+    """A scheduled readiness check's finding about the VM or its hosts (``hvdr check schedule``), added by the
+    client to the run's own alerts in ``hvdr status``; never held by the run."""
 
 
 class Severity(StrEnum):

@@ -194,6 +194,78 @@ class CheckReport(Durable):
         return not self.errors
 
 
+SCHEDULE_KIND = "check"
+ESTATE_SCOPE = "estate"
+MAX_ALERT_FINDINGS = 500
+"""A scheduled check publishes at most this many findings in its ``readiness`` memo (errors first)."""
+
+
+def check_schedule_id(scope: str) -> str:
+    """``check/<scope>``: one schedule per scope (``estate``, or the cloud or site it is limited to)."""
+    return f"{SCHEDULE_KIND}/{scope}"
+
+
+def scheduled_check_workflow_id(scope: str) -> str:
+    """The id the schedule gives its runs (Temporal appends each occurrence's time): ``readiness/<scope>-<time>``."""
+    return f"readiness/{scope}"
+
+
+class ScheduledCheckInput(Durable):
+    """What a scheduled check checks: the whole estate, or one cloud's or site's pairings."""
+
+    scope: str = ESTATE_SCOPE
+    cloud: str | None = None
+    site: str | None = None
+    certificate_days: int = Field(14, ge=0)
+
+
+class ReadinessAlerts(Durable):
+    """A scheduled check's ``readiness`` memo: its findings, which ``hvdr status`` shows as alerts of the VMs they
+    concern until a later run of the same schedule no longer finds them."""
+
+    schedule_id: str
+    check_id: str
+    checked_at: datetime
+    ready: bool
+    errors: int
+    warnings: int
+    findings: list[Finding]
+    """At most ``MAX_ALERT_FINDINGS``, errors first."""
+    omitted: int = 0
+
+
+class CheckSchedule(Durable):
+    """One scheduled readiness check (``hvdr check list``)."""
+
+    schedule_id: str
+    scope: str
+    every: str = ""
+    paused: bool = False
+    note: str = ""
+    next_runs: list[datetime] = Field(default_factory=list)
+    recent_runs: list[str] = Field(default_factory=list)
+    last: str = ""
+    """The newest finished run's verdict: ``ready`` or ``NOT READY: n error(s)``, with its time."""
+
+
+def findings_about(vm: str, hosts: list[str], findings: list[Finding]) -> list[Finding]:
+    """The findings that concern a VM: about the VM itself (``<vm>``, or ``<plan>/<vm>``) or one of its hosts (a
+    failover of the VM meets those too)."""
+    key = vm.lower()
+    return [
+        f
+        for f in findings
+        if f.subject.lower() == key
+        or f.subject.lower().rsplit("/", 1)[-1] == key
+        or any(same_host(f.subject, host) for host in hosts if host)
+    ]
+
+
+def about_a_vm(finding: Finding, vms: set[str]) -> bool:
+    """The finding names a VM (lower-case names in ``vms``), not a host or a plan."""
+    return finding.subject.lower().rsplit("/", 1)[-1] in vms
+
+
 def _gib(n: float) -> str:
     return f"{n / 2**30:.0f} GiB"
 

@@ -69,6 +69,8 @@ RETRIES = "hvdr_activity_retries"
 """Counter (``activity``): activity attempts after the first (a host that did not answer, a worker that died)."""
 DRILLS = "hvdr_drill_outcomes"
 """Counter (``plan``, ``outcome``): finished drills (:func:`hvdr.workflows.kit.drill_outcome`)."""
+READINESS = "hvdr_readiness_findings"
+"""Gauge (``scope``, ``severity``): the findings of the last scheduled readiness check of a scope (0 when ready)."""
 HEALTH_VALUES = {ReplicationHealth.NORMAL: 0, ReplicationHealth.WARNING: 1, ReplicationHealth.CRITICAL: 2}
 
 _lock = threading.Lock()

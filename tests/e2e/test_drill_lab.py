@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import json
 import os
+import re
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlmodel import select
@@ -18,13 +20,15 @@ from sqlmodel import select
 from hvdr.drill import DrillReport, DrillSchedule
 from hvdr.errors import Conflict, NotFound
 from hvdr.inventory.db import session_for
-from hvdr.inventory.readiness import DRILL_KIND
+from hvdr.inventory.readiness import DRILL_KIND, check_request
 from hvdr.inventory.tables import RecoveryPlanRow, RunRecordRow
+from hvdr.protection import AlertKind
+from hvdr.readiness import CheckSchedule
 from hvdr.report_render import render
 from hvdr.topology import RecoveryPlan
 from tests.cli.helpers import hvdr
 from tests.e2e.conftest import Estate
-from tests.e2e.test_check_lab import _check
+from tests.e2e.test_check_lab import _check, _switch_removed
 from tests.e2e.test_protection_lab import _protect, _wait
 from tests.e2e.test_testfailover_lab import _assert_production_untouched, _test_vm
 from tests.workflows.test_drill_replay import DRILL_HISTORY
@@ -33,6 +37,7 @@ pytestmark = pytest.mark.slow
 
 PLAN = "drill-pair"
 VMS = ("db-01", "app-01")
+SCHEDULED_CHECK_HISTORY = Path(__file__).parent.parent / "workflows" / "histories" / "scheduled_check.json"
 EVERY_5_SECONDS = "*/5 * * * * * *"  # Temporal's 7-field form: second minute hour day month weekday year
 
 
@@ -82,7 +87,7 @@ async def drills(estate: Estate) -> AsyncIterator[Estate]:
             await estate.client.temporal.get_workflow_handle(run.id).terminate("end of test")
 
 
-async def test_a_scheduled_drill_runs_on_schedule_and_leaves_its_evidence(drills: Estate) -> None:
+async def test_a_scheduled_drill_runs_on_schedule_and_leaves_its_evidence(drills: Estate, tmp_path: Path) -> None:
     estate = drills
     _add_plan(estate)
     await _protect(estate, vms=list(VMS))
@@ -172,3 +177,106 @@ async def test_a_scheduled_drill_runs_on_schedule_and_leaves_its_evidence(drills
         await estate.client.drill_delete(PLAN)
     code, _, err = _cli("drill", "pause", "--plan", PLAN)
     assert code != 0 and "has no drill schedule" in err and len(err.strip().splitlines()) == 1, err
+
+    await _reports_and_estate(estate, workflow_id, tmp_path)
+    await _scheduled_check_raises_alerts(estate)
+
+
+async def _reports_and_estate(estate: Estate, drill_id: str, tmp_path: Path) -> None:
+    """`hvdr reports` lists the drill with its outcome; the estate report shows each protected VM's RPO history
+    (from its host monitor), health, last successful drill and readiness."""
+    code, out, err = _cli("reports", "-o", "json")
+    assert code == 0, err
+    listed = {row["workflow_id"]: row for row in json.loads(out)}
+    assert (listed[drill_id]["kind"], listed[drill_id]["outcome"]) == ("drill", "done"), listed[drill_id]
+    assert not {row["kind"] for row in listed.values()} & {"protection", "monitor", "check", "testfailover"}, listed
+
+    with session_for(estate.settings) as session:
+        request = check_request(session, "estate-report")
+    report = await estate.client.estate(request)
+    rows = {vm.vm: vm for vm in report.vms}
+    assert set(VMS) <= set(rows), rows
+    for name in VMS:
+        vm = rows[name]
+        assert vm.rpo_history_from == "monitor" and vm.rpo_history, vm
+        times = [p.at for p in vm.rpo_history]  # one peak per 15 min of host time, oldest first
+        assert times == sorted(set(times)) and all(p.rpo_s >= 0 for p in vm.rpo_history), vm.rpo_history
+        assert (vm.health, vm.rpo_threshold_s) == ("Normal", 1800), vm
+        assert vm.last_drill is not None and vm.last_drill.plan == PLAN, vm
+        assert vm.readiness == "ready", vm.findings
+    # The cloud's other VMs are not protected: the estate is not ready, and says which.
+    assert report.ready is False
+    assert ("vm-protected", "web-01") in {(f.check, f.subject) for f in report.estate_findings}
+
+    page = tmp_path / "estate.html"  # the CLI's page (the check left out: it ran above)
+    code, out, err = _cli("report", "estate", "--no-check", "-o", str(page))
+    assert code == 0 and str(page) in out, err
+    text = page.read_text(encoding="utf-8")
+    assert "not checked" in text
+    for name in VMS:  # a row per VM (its chart, or why there is none: the charts are drawn in tests/test_estate.py)
+        assert f'<tr class="vm" data-vm="{name}">' in text, re.findall(r'<div class="msg">[^<]*', text)
+    assert "http://" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in text
+
+
+async def _until(condition, timeout: float = 60):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while True:
+        found = await condition()
+        if found:
+            return found
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.5)
+
+
+async def _scheduled_check_raises_alerts(estate: Estate) -> None:
+    """`hvdr check schedule`: each run's findings show as alerts of the VMs they concern in `hvdr status`, and go
+    when a later run no longer finds them."""
+    for args, wrong in (
+        (("--every", "soon"), "--every 'soon' is not a duration"),
+        (("--every", "10s"), "too often"),
+        ((), "say when"),
+        (("--every", "1h", "--cloud", "no-such-cloud"), "unknown cloud 'no-such-cloud'"),
+    ):
+        code, out, err = _cli("check", "schedule", *args)
+        assert code != 0 and wrong in err and len(err.strip().splitlines()) == 1, (out, err)
+    assert await estate.client.check_schedules() == []
+    code, out, err = _cli("check", "schedule", "--cron", EVERY_5_SECONDS, "-o", "json")
+    assert code == 0, err
+    created = CheckSchedule.model_validate(json.loads(out))
+    assert (created.schedule_id, created.scope) == ("check/estate", "estate"), created
+    try:
+        [status] = [s for s in await estate.client.protection_statuses() if s.vm == "db-01"]
+
+        async def alerted() -> list[str]:
+            [row] = [s for s in await estate.client.protection_statuses() if s.vm == "db-01"]
+            return [a.message for a in row.open_alerts if a.kind is AlertKind.READINESS and "test-network" in a.message]
+
+        with _switch_removed(estate, status.replica_host, "vSwitch-DR-Test"):
+            [message] = await _until(alerted)
+            assert status.replica_host in message and "vSwitch-DR-Test" in message and "fix:" in message
+            code, out, err = _cli("status", "-o", "json")
+            row = next(r for r in json.loads(out) if r["vm"] == "db-01")
+            assert any(a["kind"] == "readiness" and a["severity"] == "critical" for a in row["open_alerts"]), row
+            not_ready = [
+                r
+                async for r in estate.client.temporal.list_workflows(
+                    "WorkflowType = 'ScheduledCheck' AND HvdrPhase = 'not-ready'"
+                )
+            ]
+            assert not_ready and all(r.id.startswith("readiness/estate-") for r in not_ready)
+            recorded = await estate.client.temporal.get_workflow_handle(not_ready[0].id).fetch_history()
+            if os.environ.get("HVDR_RECORD_HISTORIES") and not SCHEDULED_CHECK_HISTORY.exists():  # append-only
+                SCHEDULED_CHECK_HISTORY.write_text(recorded.to_json(), encoding="utf-8")
+        # The switch is back: the next run no longer finds it, and the alert is gone.
+        await _until(lambda: _none(alerted))
+        [listed] = await estate.client.check_schedules()
+        assert listed.recent_runs and listed.last, listed
+    finally:
+        code, out, err = _cli("check", "delete")
+    assert code == 0 and "check/estate" in out, err
+    code, _, err = _cli("check", "delete")
+    assert code != 0 and "no scheduled check of 'estate'" in err and len(err.strip().splitlines()) == 1, err
+
+
+async def _none(condition) -> bool:  # type: ignore[no-untyped-def]
+    return not await condition()

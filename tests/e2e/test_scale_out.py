@@ -1,5 +1,6 @@
 """Scale-out: two workers per site on the same task queues share the work, and when one dies in the middle of
-several failovers the other finishes them with no host step sent twice (the lab's call log)."""
+several failovers — then in the middle of a recovery plan — the other finishes them with no host step sent twice
+(the lab's call log)."""
 
 from __future__ import annotations
 
@@ -15,16 +16,21 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from hvdr.codec import CONVERTER
-from hvdr.protection import Phase, protection_workflow_id
+from hvdr.inventory.db import session_for
+from hvdr.inventory.plan import plan_spec
+from hvdr.protection import Endpoint, Phase, protection_workflow_id
+from hvdr.topology import RecoveryPlan
 from hvdr.worker.hosts import HostDirectory
 from hvdr.worker.run import build_workers, run_workers
-from tests.e2e.conftest import Estate
+from tests.e2e.conftest import SPEED, Estate
 from tests.e2e.test_failover_lab import _fault, _spec
-from tests.e2e.test_protection_lab import _protect, _wait
+from tests.e2e.test_protection_lab import _protect
 
 pytestmark = pytest.mark.slow
 
 VMS = ["app-01", "db-02", "web-03"]
+PLAN_GROUPS = {"databases": ["db-01"], "front": ["app-02", "web-01"]}
+PLAN_VMS = [vm for vms in PLAN_GROUPS.values() for vm in vms]
 SITES = ["site-a", "site-b"]
 SECOND = "hvdr-worker-b"
 
@@ -36,9 +42,7 @@ async def second_worker(estate: Estate, env: WorkflowEnvironment) -> AsyncIterat
     estate.stop_workers.set()
     await asyncio.gather(estate.workers, return_exceptions=True)
     estate.hosts.close()
-    estate.hosts, estate.stop_workers = HostDirectory(estate.settings), asyncio.Event()
-    first = build_workers(env.client, SITES, hosts=estate.hosts, drain_timeout=timedelta(0))
-    estate.workers = asyncio.create_task(run_workers(first, estate.stop_workers))
+    _start_first(estate, env)
     client = await TemporalClient.connect(
         env.client.service_client.config.target_host,
         namespace=env.client.namespace,
@@ -51,6 +55,26 @@ async def second_worker(estate: Estate, env: WorkflowEnvironment) -> AsyncIterat
     stop.set()
     await asyncio.gather(task, return_exceptions=True)
     hosts.close()
+
+
+def _start_first(estate: Estate, env: WorkflowEnvironment) -> None:
+    """The estate's own workers (identity of the session's client), draining nothing when stopped."""
+    estate.hosts, estate.stop_workers = HostDirectory(estate.settings), asyncio.Event()
+    first = build_workers(env.client, SITES, hosts=estate.hosts, drain_timeout=timedelta(0))
+    estate.workers = asyncio.create_task(run_workers(first, estate.stop_workers))
+
+
+async def _replicating(estate: Estate, vms: list[str], timeout: float = 300) -> None:
+    """Every VM replicating, as visibility lists it (no query per run: on a loaded machine they time out)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rows = [s for s in await estate.client.protection_statuses() if s.vm in vms]
+        if len(rows) == len(vms) and all(
+            s.phase is Phase.REPLICATING and s.replication_state == "Replicating" for s in rows
+        ):
+            return
+        assert time.monotonic() < deadline, [(s.vm, s.phase, s.replication_state) for s in rows]
+        await asyncio.sleep(1.0)
 
 
 async def _activity_identities(handle: WorkflowHandle[object, object]) -> set[str]:
@@ -83,8 +107,8 @@ async def test_two_workers_share_the_work_and_the_survivor_finishes_with_no_host
     estate: Estate, env: WorkflowEnvironment, second_worker: str
 ) -> None:
     first = env.client.identity
-    await _protect(estate, vms=VMS)
-    await _wait(estate, VMS, lambda s: s.phase is Phase.REPLICATING and s.replication_state == "Replicating")
+    await _protect(estate, vms=VMS + PLAN_VMS)
+    await _replicating(estate, VMS + PLAN_VMS)
     specs = [_spec(estate, vm) for vm in VMS]
     for source in {spec.source.host for spec in specs}:  # a shutdown long enough to die in the middle of
         _fault(estate, "cmdlet_latency", host=source, cmdlet="Stop-VM", seconds=2.0)
@@ -112,3 +136,40 @@ async def test_two_workers_share_the_work_and_the_survivor_finishes_with_no_host
     assert {first, second_worker} <= everyone, everyone
     moved = await _activity_identities(estate.client.temporal.get_workflow_handle(cut_off.split(":")[0]))
     assert second_worker in moved, (cut_off, moved)
+
+    # A recovery plan on the same two workers: the first, started again (behind the estate's CrashGate), dies
+    # holding one of the plan's batched host steps.
+    await estate.start_workers()
+    plan = RecoveryPlan.model_validate(
+        {"name": "scale-out", "groups": [{"name": name, "vms": vms} for name, vms in PLAN_GROUPS.items()]}
+    )
+    statuses = {s.vm.lower(): s for s in await estate.client.protection_statuses() if s.vm in PLAN_VMS}
+    directions = {
+        vm: (Endpoint(site=s.primary_site, host=s.primary_host), Endpoint(site=s.replica_site, host=s.replica_host))
+        for vm, s in statuses.items()
+    }
+    with session_for(estate.settings) as session:
+        spec = plan_spec(session, plan, directions, time_scale=SPEED)
+    plan_id = await estate.client.start_plan(spec)
+    estate.gate.arm(plan_id, hold_before="plan_host_step")
+    plan_handle = estate.client.temporal.get_workflow_handle(plan_id)
+    await asyncio.wait_for(estate.gate.reached.wait(), timeout=180)
+    cut_off = f"{plan_id}: plan_host_step held on {first}"
+    await estate.kill_workers()
+    report = await estate.client.plan_result(plan_id)
+
+    outcomes = {v.vm: (v.outcome, v.error) for v in report.vms}
+    assert outcomes == {vm: ("succeeded", None) for vm in PLAN_VMS}, (cut_off, outcomes)
+    for vm in PLAN_VMS:
+        for cmdlet in ("Stop-VM", "Start-VM", "Set-VMReplication"):
+            assert estate.calls(cmdlet, vm) == 1, (vm, cmdlet, cut_off)
+        assert estate.calls("Start-VMFailover", vm) == 2, (vm, cut_off)
+    # The host step cut off on the first worker was taken up again, and finished, by the survivor.
+    history = await plan_handle.fetch_history()
+    retried = {
+        e.activity_task_started_event_attributes.identity
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED
+        and e.activity_task_started_event_attributes.attempt > 1
+    }
+    assert second_worker in retried, (cut_off, retried)

@@ -2,13 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from hvdr.activities.common import HostCalls
 from hvdr.activities.hosts import Certificates, Hosts
+from hvdr.errors import HvdrError
 from hvdr.hyperv.models import ReplicationMode
-from hvdr.readiness import HostFacts, HostRead, ReplicaServerFacts, ReplicationFacts
+from hvdr.readiness import CheckRequest, HostFacts, HostRead, ReplicaServerFacts, ReplicationFacts, ScheduledCheckInput
+
+
+class CheckBook(Protocol):
+    """The inventory as a scheduled check needs it."""
+
+    def check_request(self, check_id: str, cloud: str | None, site: str | None, certificate_days: int) -> CheckRequest:
+        """What to check (:func:`hvdr.inventory.readiness.check_request`); raises ``NotFound`` for an unknown cloud
+        or site."""
+        ...
+
+
+class ResolveCheck(BaseModel):
+    check_id: str
+    scope: ScheduledCheckInput
+
+
+class CheckLinks:
+    """Registered on the workflow task queue's worker: a scheduled check resolves what to check from the inventory
+    when it fires (the inventory may have changed since the schedule was made)."""
+
+    def __init__(self, book: CheckBook) -> None:
+        self.book = book
+
+    @activity.defn(name="check_resolve")
+    async def resolve(self, request: ResolveCheck) -> CheckRequest:
+        scope = request.scope
+        try:
+            return self.book.check_request(request.check_id, scope.cloud, scope.site, scope.certificate_days)
+        except HvdrError as exc:
+            raise ApplicationError(str(exc), type="UnknownScope", non_retryable=True) from None
 
 
 class ReadinessActivities:

@@ -65,7 +65,7 @@ def build(command: str | None = None) -> typer.Typer:
     if wants("check"):
         from hvdr.cli import check
 
-        app.command()(check.check)
+        app.add_typer(check.app, name="check")
     if wants("failover", "plan", "failback", "runs", "show", "recovery-points", "commit", "cancel", "reverse"):
         from hvdr.cli import failover, plan, unplanned
 
@@ -80,10 +80,11 @@ def build(command: str | None = None) -> typer.Typer:
 
         app.command()(approvals.approve)
         app.command()(approvals.reject)
-    if wants("report"):
+    if wants("report", "reports"):
         from hvdr.cli import report
 
         app.command()(report.report)
+        app.command()(report.reports)
     if wants("drill"):
         from hvdr.cli import drill
 

@@ -1,4 +1,5 @@
-"""``hvdr report [RUN] [--format html|md|json] [-o FILE]``: a run's report, or the list of runs that have one."""
+"""``hvdr report [RUN|estate] [--format html|md|json] [-o FILE]`` and ``hvdr reports``: a run's report, the estate
+report, or the list of runs that have one."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import enum
 import json
 import re
 import urllib.request
+import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,9 +37,13 @@ def default_path(settings: Settings, run_id: str, fmt: str = "html") -> Path:
 
 def write_report(report: RunReport, fmt: str, path: Path) -> Path:
     """Write a rendered report (creating its folder); a path that cannot be written is a one-line error."""
+    return write_page(render(report, fmt), path)
+
+
+def write_page(text: str, path: Path) -> Path:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(render(report, fmt), encoding="utf-8")
+        path.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise ConfigError(
             f"cannot write the report to {path}: {exc.strerror or exc}; name another file with -o"
@@ -73,37 +80,73 @@ async def build_report(client: Client, run_id: str, settings: Settings) -> RunRe
     return built
 
 
+ESTATE = "estate"
+"""``hvdr report estate``: a word, never a run id (run ids hold a ``/``)."""
+LIST_COLUMNS = ["workflow_id", "kind", "outcome", "started_at", "closed_at", "vm", "site", "status"]
+
+
+def _listing(vm: str | None, kind: str | None, output: OutputFormat) -> None:
+    async def listed() -> list[RunSummary]:
+        client = await Client.connect()
+        return await client.reports(vm=vm, kind=kind)
+
+    rows = [
+        {**r.model_dump(mode="json"), "outcome": (r.phase or r.status) if r.status == "completed" else r.status}
+        for r in run_async(listed())
+    ]
+    emit(rows, LIST_COLUMNS, output, title="runs with a report (`hvdr report RUN`)")
+
+
+@guarded
+def reports(
+    vm: Annotated[str | None, typer.Option("--vm", help="Only runs of this VM.")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="Only runs of this kind (failover, drill…).")] = None,
+    output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
+) -> None:
+    """The reports there are: every run with a report (`hvdr report RUN`), newest first — its kind, when it
+    started and ended, and its outcome (the final phase of a completed run: done, failed, rolled_back, waiting…;
+    else Temporal's status: running, failed, terminated)."""
+    _listing(vm, kind, output)
+
+
 @guarded
 def report(
     run: Annotated[
-        str | None, typer.Argument(help="A run id, e.g. failover/db-01; omitted: list the runs that have a report.")
+        str | None,
+        typer.Argument(
+            help="A run id, e.g. failover/db-01; `estate` for the estate report; omitted: list the runs that have a "
+            "report (as `hvdr reports`)."
+        ),
     ] = None,
-    fmt: Annotated[Format, typer.Option("--format", "-f", help="html, md or json.")] = Format.md,
+    fmt: Annotated[
+        Format | None, typer.Option("--format", "-f", help="html, md or json (default: md; the estate: html).")
+    ] = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write to this file (html without -o: <HVDR_HOME>/reports/<run>.html)."),
     ] = None,
+    no_check: Annotated[
+        bool, typer.Option("--no-check", help="Estate report: do not run the readiness check (readiness not shown).")
+    ] = False,
 ) -> None:
     """A run's report: every VM's steps with start, end and outcome, a timeline (Gantt) chart in HTML, what
     compensation undid, approvals with who decided, RTO per VM and for the run against the plan's target, and
     data loss with how it was established. Markdown and JSON print to stdout unless -o names a file; HTML is
-    one self-contained file (opens offline) whose path is printed."""
+    one self-contained file (opens offline) whose path is printed.
+
+    `hvdr report estate` is the estate report: per protected VM its RPO history as a chart, health, last
+    successful drill and readiness (a readiness check runs for it, reads only), as one self-contained HTML page
+    (or --format json)."""
     if run is None:
         if output is not None or fmt is Format.html:
             fail("name the run to report on (`hvdr report` alone lists the runs that have a report)", 2)
-
-        async def listed() -> list[RunSummary]:
-            client = await Client.connect()
-            return await client.reports()
-
-        emit(
-            run_async(listed()),
-            ["workflow_id", "kind", "vm", "site", "phase", "status", "started_at", "closed_at"],
-            OutputFormat.json if fmt is Format.json else OutputFormat.table,
-        )
+        _listing(None, None, OutputFormat.json if fmt is Format.json else OutputFormat.table)
         return
-
     settings = load_settings()
+    if run.lower() == ESTATE:
+        _estate(settings, fmt or Format.html, output, check=not no_check)
+        return
+    fmt = fmt or Format.md
 
     async def read() -> RunReport:
         return await build_report(await Client.connect(settings), run, settings)
@@ -115,3 +158,35 @@ def report(
         return
     path = write_report(built, fmt.value, output or default_path(settings, built.run_id, fmt.value))
     say(f"{fmt.value} report of {built.run_id}: ", str(path))
+
+
+def _estate(settings: Settings, fmt: Format, output: Path | None, *, check: bool) -> None:
+    from hvdr.estate import EstateReport
+    from hvdr.estate_render import render_estate
+    from hvdr.inventory.db import session_for
+    from hvdr.inventory.readiness import check_request
+
+    if fmt is Format.md:
+        fail("the estate report is html or json: use --format html (the default) or --format json", 2)
+    request = None
+    if check:
+        check_id = f"estate-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+        with session_for(settings) as session:
+            request = check_request(session, check_id)
+        if not request.pairings:
+            request = None  # nothing paired: readiness is "not checked", with the reason on the page
+
+    async def read() -> EstateReport:
+        async with await Client.connect(settings) as client:
+            return await client.estate(request)
+
+    built = run_async(read())
+    if request is None and check and built.check_error is None:
+        built.check_error = "no cloud pairing to check (declare cloud_pairings in the topology and `hvdr apply` it)"
+    text = render_estate(built, fmt.value)
+    if output is None and fmt is Format.json:
+        tolerant_streams()
+        typer.echo(text, nl=False)
+        return
+    path = write_page(text, output or default_path(settings, f"estate-{built.generated_at:%Y%m%dT%H%M%SZ}", fmt.value))
+    say(f"estate report ({len(built.vms)} VM(s)): ", str(path))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from hvdr.errors import NotFound
+from hvdr.estate import DrillMark
 from hvdr.inventory import queries
 from hvdr.inventory.protection import protection_spec
 from hvdr.inventory.tables import CloudPairingRow, CloudRow, HostRow, NetworkMappingRow, RunRecordRow, VMRow
@@ -96,3 +97,24 @@ def check_request(
         plans=plans,
         certificate_days=certificate_days,
     )
+
+
+def estate_facts(session: Session, policies: dict[str, str]) -> tuple[dict[str, int], dict[str, DrillMark]]:
+    """What the estate report reads of the inventory, by VM name in lower case: the RPO alert threshold of each
+    VM's policy (``policies``: VM → policy name) and its last successful drill (of any plan holding it)."""
+    thresholds = {}
+    for vm, name in policies.items():
+        try:
+            thresholds[vm.lower()] = queries.policy(session, name).rpo_alert_threshold_s
+        except NotFound:
+            continue  # a policy renamed since the VM was protected: the chart shows no threshold line
+    drills: dict[str, DrillMark] = {}
+    for spec in queries.plans(session):
+        finished = last_successful_drill(session, spec["name"])
+        if finished is None:
+            continue
+        for vm in (vm for group in spec["groups"] for vm in group["vms"]):
+            known = drills.get(vm.lower())
+            if known is None or known.at < finished:
+                drills[vm.lower()] = DrillMark(plan=spec["name"], at=finished)
+    return thresholds, drills

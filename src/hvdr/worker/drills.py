@@ -1,12 +1,15 @@
-"""The worker's inventory for drills (:class:`hvdr.activities.drill.DrillBook`)."""
+"""The worker's inventory for drills (:class:`hvdr.activities.drill.DrillBook`) and scheduled readiness checks
+(:class:`hvdr.activities.readiness.CheckBook`)."""
 
 from __future__ import annotations
 
 from hvdr.drill import DrillRecord
 from hvdr.inventory.db import session_for
 from hvdr.inventory.drill import plan_groups, record_drill
+from hvdr.inventory.readiness import check_request
 from hvdr.inventory.testfailover import testfailover_spec
 from hvdr.protection import Endpoint, ProtectionStatus
+from hvdr.readiness import CheckRequest
 from hvdr.settings import Settings, load_settings
 from hvdr.testfailover import TestFailoverSpec
 
@@ -38,6 +41,10 @@ class InventoryDrills:
                 keep_s=0.0,
                 time_scale=self.settings.time_scale,
             )
+
+    def check_request(self, check_id: str, cloud: str | None, site: str | None, certificate_days: int) -> CheckRequest:
+        with session_for(self.settings) as session:
+            return check_request(session, check_id, cloud=cloud, site=site, certificate_days=certificate_days)
 
     def record_drill(self, record: DrillRecord) -> None:
         with session_for(self.settings) as session:

@@ -21,7 +21,7 @@ from hvdr.activities.hosts import Hosts
 from hvdr.activities.ping import ping_site
 from hvdr.activities.plan import PlanActivities, PlanLinks
 from hvdr.activities.protection import ProtectionActivities
-from hvdr.activities.readiness import ReadinessActivities
+from hvdr.activities.readiness import CheckLinks, ReadinessActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
 from hvdr.activities.unplanned import UnplannedActivities
@@ -34,7 +34,7 @@ from hvdr.workflows.monitor import MonitorWorkflow
 from hvdr.workflows.ping import PingWorkflow
 from hvdr.workflows.plan import PlanWorkflow
 from hvdr.workflows.protection import ProtectionWorkflow
-from hvdr.workflows.readiness import CheckWorkflow
+from hvdr.workflows.readiness import CheckWorkflow, ScheduledCheckWorkflow
 from hvdr.workflows.testfailover import TestFailoverWorkflow
 from hvdr.workflows.unplanned import RecoveryPointsWorkflow, ReverseReplicationWorkflow, UnplannedFailoverWorkflow
 
@@ -44,6 +44,7 @@ WORKFLOWS: Sequence[type] = (
     ProtectionWorkflow,
     MonitorWorkflow,
     CheckWorkflow,
+    ScheduledCheckWorkflow,
     PlannedFailoverWorkflow,
     PlanWorkflow,
     TestFailoverWorkflow,
@@ -56,9 +57,10 @@ WORKFLOWS: Sequence[type] = (
 
 def workflow_activities(client: TemporalClient, settings: Settings | None = None) -> list[Callable[..., Any]]:
     """Activities of the workflow task queue: they touch no host, only other runs (through Temporal) and, for
-    drills, the inventory of ``settings`` (default: the loaded settings)."""
+    drills and scheduled checks, the inventory of ``settings`` (default: the loaded settings)."""
     links = RunLinks(client)
-    drills = DrillLinks(client, InventoryDrills(settings))
+    inventory = InventoryDrills(settings)
+    drills = DrillLinks(client, inventory)
     return [
         links.stand_by,
         links.go_on,
@@ -69,6 +71,7 @@ def workflow_activities(client: TemporalClient, settings: Settings | None = None
         TestFailoverLinks(client).check_operations,
         drills.resolve,
         drills.record,
+        CheckLinks(inventory).resolve,
     ]
 
 

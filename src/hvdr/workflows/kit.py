@@ -169,6 +169,13 @@ def drill_outcome(plan: str, outcome: str) -> None:
     counter.add(1, {"plan": plan, "outcome": outcome})
 
 
+def readiness_findings(scope: str, errors: int, warnings: int) -> None:
+    """A scheduled check's findings by severity, as a gauge an alerting rule can watch (0 errors: ready)."""
+    gauge = workflow.metric_meter().create_gauge(telemetry.READINESS, "findings of the last scheduled check")
+    gauge.set(errors, {"scope": scope, "severity": "error"})
+    gauge.set(warnings, {"scope": scope, "severity": "warning"})
+
+
 class Publisher:
     """Search attributes, memo and current details, each sent only when its value changed."""
 

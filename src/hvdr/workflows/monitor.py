@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         Member,
         MonitorInput,
         MonitorState,
+        RpoSeries,
         Unwatch,
         Watch,
         rpo_of,
@@ -37,6 +38,9 @@ with workflow.unsafe.imports_passed_through():
 from hvdr.workflows.kit import MEASURE, Publisher, reason, run_activity
 
 WAKE_SIGNAL = "monitor_wake"
+RPO_HISTORY_PATCH = "monitor-rpo-history"
+"""Runs recorded before the monitor kept an RPO history replay without it (the history is state only: no
+command changes, the patch only marks the runs that keep one)."""
 
 
 @workflow.defn(name="Monitor")
@@ -80,6 +84,11 @@ class MonitorWorkflow:
     def details(self) -> MonitorState:
         return self.state
 
+    @workflow.query
+    def rpo_history(self) -> dict[str, RpoSeries]:
+        """Each watched VM's peak RPO per 15 minutes of host time, the last 24 hours (the estate report's chart)."""
+        return self.state.rpo_history
+
     async def _tick(self) -> None:
         s = self.state
         s.ticks += 1
@@ -103,8 +112,11 @@ class MonitorWorkflow:
                 raise
             error = f"cannot measure replication on {s.host}: {reason(failure)}"
         wakes: list[tuple[Member, Wake]] = []
+        keep_history = workflow.patched(RPO_HISTORY_PATCH)
         for key, member in list(s.members.items()):
             reading = readings.readings.get(key) if readings is not None else None
+            if reading is not None and keep_history:
+                s.record_rpo(key, reading)
             digest, every_tick = verdict(member, reading, error)
             if digest != member.digest or every_tick:
                 wakes.append((member, Wake(host=s.host, reading=reading, error=error)))
