@@ -92,10 +92,11 @@ class Estate:
         self.hosts.close()
 
     async def crash_at_boundary(self, workflow_id: str, timeout: float = 120.0) -> str | None:
-        """Kill the workers at the run's next boundary between two activities: the activity it starts next is
+        """Kill the workers at the run's next boundary: the first attempt of the next activity it starts is
         refused at once (as a worker that is shutting down refuses the tasks it still polls), then every worker
-        is killed. Returns that activity's type (None when the run ended first). Start them again with
-        :meth:`start_workers`."""
+        is killed. Retries go through (their boundary was crossed by an earlier crash), so crashes in turn land
+        at new boundaries. Returns the refused activity's type (None when the run ended first). Start the workers
+        again with :meth:`start_workers`."""
         self.gate.arm(workflow_id)
         handle = self.client.temporal.get_workflow_handle(workflow_id)
         ended = asyncio.ensure_future(handle.result())
@@ -108,9 +109,9 @@ class Estate:
 
 
 class CrashGate(ClientInterceptor, Interceptor):
-    """Once armed for a run, refuses that run's next activity attempt (and, from then on, every activity: the
-    worker is dying) before it does anything; the attempt fails retryably, and the next attempt goes to the
-    workers started after the crash. Armed with ``hold_before``, it holds that run's first attempt of the named
+    """Once armed for a run, refuses the first attempt of that run's next activity before it does anything, and
+    from then on holds every activity until the workers are killed (the worker is dying); the refused attempt
+    fails retryably and the next goes to the workers started after the crash. Armed with ``hold_before``, it holds that run's first attempt of the named
     activity instead, before it does anything, until :meth:`release` (the workers live on; the test breaks something
     else meanwhile)."""
 
@@ -149,10 +150,14 @@ class _Gated(ActivityInboundInterceptor):
                 gate.reached.set()
                 await hold.wait()
             return await self.next.execute_activity(input)
-        if gate.reached.is_set() or (gate.workflow_id is not None and info.workflow_id == gate.workflow_id):
-            if not gate.reached.is_set():
-                gate.refused = info.activity_type
-                gate.reached.set()
+        if gate.reached.is_set():
+            # Dying: what it still polls (a retry 1 s later, a sibling of a step's concurrent calls) is held until
+            # the kill cancels it, as a crashed worker takes tasks with it; refusing each at once would spend a
+            # retry policy's attempts on a worker that a real crash would already have removed.
+            await asyncio.Event().wait()
+        if gate.workflow_id is not None and info.workflow_id == gate.workflow_id and info.attempt == 1:
+            gate.refused = info.activity_type
+            gate.reached.set()
             raise ApplicationError("Worker shutting down")
         return await self.next.execute_activity(input)
 

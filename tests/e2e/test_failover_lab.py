@@ -217,20 +217,6 @@ MOVES = {"Stop-VM": 1, "Start-VMFailover": 2, "Connect-VMNetworkAdapter": 1, "St
 """The state-changing cmdlets of one planned failover (or failback), each sent once."""
 
 
-async def _reached(handle: Any, step: Step) -> bool:
-    """Wait until the run is at ``step`` or past it; False when it ended first."""
-    order = list(PLANNED_STEPS)
-    deadline = time.monotonic() + 120
-    while True:
-        state = await handle.query("details")
-        if state["outcome"] != "running":
-            return False
-        if order.index(Step(state["step"])) >= order.index(step):
-            return True
-        assert time.monotonic() < deadline, state
-        await asyncio.sleep(0.005)
-
-
 def _moves(estate: Estate, vm: str) -> dict[str, int]:
     return {cmdlet: estate.calls(cmdlet, vm) for cmdlet in [*MOVES, "Stop-VMFailover"]}
 
@@ -241,16 +227,17 @@ async def test_workers_killed_at_every_step_boundary_in_turn_change_nothing_twic
     spec = _spec(estate, vm)
     before = _moves(estate, vm)
     workflow_id = await estate.client.start_planned_failover(spec)
-    handle = estate.client.temporal.get_workflow_handle(workflow_id)
-    crossed: list[str | None] = []
-    for step in CRASH_AFTER:
-        assert await _reached(handle, step), (step, crossed)
-        crossed.append(await estate.crash_at_boundary(workflow_id))
+    crossed: list[str] = []
+    while len(crossed) < 20:
+        refused = await estate.crash_at_boundary(workflow_id)
         await estate.start_workers()
+        if refused is None:
+            break
+        crossed.append(refused)
     report = await estate.client.failover_result(workflow_id)
     assert report.outcome == "succeeded", (report, crossed)
-    # Every crash found the run between two activities; together they cover the step boundaries to the record.
-    assert None not in crossed and len(set(crossed)) == len(crossed), crossed
+    # Every crash found the run at a new boundary; together they cover the step boundaries to the record.
+    assert len(set(crossed)) == len(crossed) >= len(CRASH_AFTER), crossed
     assert {"failover_connect", "failover_start_vm", "failover_verify", "failover_reverse"} <= {
         *crossed,
         "failover_record_placement",
