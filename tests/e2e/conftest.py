@@ -111,9 +111,9 @@ class Estate:
 class CrashGate(ClientInterceptor, Interceptor):
     """Once armed for a run, refuses the first attempt of that run's next activity before it does anything, and
     from then on holds every activity until the workers are killed (the worker is dying); the refused attempt
-    fails retryably and the next goes to the workers started after the crash. Armed with ``hold_before``, it holds that run's first attempt of the named
-    activity instead, before it does anything, until :meth:`release` (the workers live on; the test breaks something
-    else meanwhile)."""
+    fails retryably and the next goes to the workers started after the crash. Armed with ``hold_before``, it holds
+    that run's first attempt of the named activity instead, before it does anything, until :meth:`release` (the
+    workers live on; the test breaks something else meanwhile)."""
 
     def __init__(self) -> None:
         self.workflow_id: str | None = None
