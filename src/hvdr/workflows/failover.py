@@ -409,15 +409,7 @@ class PlannedFailoverWorkflow:
 
     async def _link(self, method: Callable[..., Awaitable[T]], argument: Any, summary: str) -> T:
         """A call to the VM's protection run (stand by, go on), through the workflow task queue."""
-        result: T = await workflow.execute_activity_method(
-            method,
-            argument,
-            task_queue=WORKFLOW_TASK_QUEUE,
-            summary=summary,
-            start_to_close_timeout=timedelta(seconds=60),
-            retry_policy=LINK_RETRY,
-        )
-        return result
+        return await link(method, argument, summary)
 
 
 def _describe(result: object) -> str:
