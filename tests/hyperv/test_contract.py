@@ -59,6 +59,7 @@ def cases(vm: str) -> dict[str, list[str]]:
         "list_recovery_points": [scripts.list_recovery_points(vm)],
         "get_network_adapters": [scripts.get_network_adapters(vm)],
         "get_heartbeat": [scripts.get_heartbeat(vm)],
+        "get_heartbeats": [scripts.get_heartbeats([vm, "web-01"])],
         "get_host_time": [scripts.get_host_time()],
         "get_drive_space": [scripts.get_drive_space("D:\\Hyper-V Replica")],
         "list_switches": [scripts.list_switches()],

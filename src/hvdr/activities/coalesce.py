@@ -8,6 +8,9 @@ split over the host's shells so that slow work (a guest's shutdown, a final sync
 Results are handed back per VM; a VM the host did not report, or any refusal of the array command, sends
 that VM's call again on its own through the single-VM method, whose read-back decides what it meant (a VM
 already stopped is done). So the per-VM logic is the single-VM step's, unchanged; only its transport differs.
+
+:class:`CoalescedPlacements` does the same for the inventory: the VMs of a batch that record their placement
+together are written in one transaction (a failed one falls back to each VM on its own, for its own error).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, ParamSpec, TypeVar
 
 from hvdr.activities.common import SHELLS_PER_HOST, HostCalls
+from hvdr.activities.failover import Placements
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.models import DiscoveredHost
@@ -54,6 +58,10 @@ def _adapter_vm(adapter: hv.NetworkAdapter) -> str:
     return adapter.vm_name
 
 
+def _heartbeat_vm(heartbeat: hv.Heartbeat) -> str:
+    return heartbeat.vm_name
+
+
 NAME_BUDGET = 1000
 """Characters of quoted VM names per command: scripts name the VMs twice (the change, then the read of the
 result), so this keeps the encoded command line under cmd.exe's 8,191 characters (a hundred ``vm-0001``)."""
@@ -69,7 +77,12 @@ RULES: dict[str, _Rule] = {
     "reverse_replication": _Rule("reverse_replications", _replication_vm),
     "stop_failover": _Rule("stop_failovers", _replication_vm),
     "connect_network_adapter": _Rule("connect_network_adapters", _adapter_vm, "list"),
+    "get_heartbeat": _Rule("get_heartbeats", _heartbeat_vm),
 }
+
+SHARED = frozenset({"list_switches", "get_host_time"})
+"""Reads about the host, not a VM: asked once per host in a batch, whatever number of VMs ask (a batch lasts
+one step, so the next step reads again)."""
 
 
 @dataclass
@@ -102,6 +115,7 @@ class CoalescedCalls(HostCalls):
         self.commands = 0
         self._senders: set[asyncio.Task[None]] = set()
         self._drivers: dict[str, asyncio.Future[HyperVHost]] = {}
+        self._shared: dict[tuple[str, int, str], asyncio.Future[Any]] = {}
 
     @contextlib.contextmanager
     def participant(self) -> Iterator[None]:
@@ -134,6 +148,8 @@ class CoalescedCalls(HostCalls):
             method, arguments = fn.func, (*fn.args, *arguments)
         rule = RULES.get(getattr(method, "__name__", ""))
         target = getattr(method, "__self__", None)
+        if method.__name__ in SHARED and not arguments and not kwargs and target is not None:
+            return await self._shared_read(host, target, method)
         vm = arguments[0] if arguments else None
         if rule is None or kwargs or not isinstance(vm, str) or not hasattr(target, rule.many):
             return await self._base.run(host, fn, *args, **kwargs)
@@ -147,6 +163,14 @@ class CoalescedCalls(HostCalls):
         self._queued += 1
         self._maybe_flush()
         result: R = await future
+        return result
+
+    async def _shared_read(self, host: str, target: Any, method: Callable[[], R]) -> R:
+        key = (host.lower(), id(target), method.__name__)
+        read = self._shared.get(key)
+        if read is None or (read.done() and read.exception() is not None):
+            read = self._shared[key] = asyncio.ensure_future(self._base.run(host, method))
+        result: R = await asyncio.shield(read)
         return result
 
     def _maybe_flush(self) -> None:
@@ -231,3 +255,49 @@ async def run_many(calls: CoalescedCalls, steps: Sequence[Callable[[], Awaitable
             return await step()
 
     return list(await asyncio.gather(*(one(s) for s in steps)))
+
+
+class CoalescedPlacements:
+    """A batch's inventory writes: the placements asked for in one turn of the event loop, in one transaction."""
+
+    def __init__(self, base: Placements) -> None:
+        self._base = base
+        self._pending: list[tuple[tuple[str, str, str], asyncio.Future[None]]] = []
+        self._writers: set[asyncio.Task[None]] = set()
+        self.transactions = 0
+
+    async def record(self, vm: str, host: str, site: str) -> None:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        if not self._pending:
+            loop.call_soon(self._flush)
+        self._pending.append(((vm, host, site), future))
+        await future
+
+    def _flush(self) -> None:
+        writer = asyncio.ensure_future(self._write(self._pending))
+        self._pending = []
+        self._writers.add(writer)
+        writer.add_done_callback(self._writers.discard)
+
+    async def _write(self, pending: list[tuple[tuple[str, str, str], asyncio.Future[None]]]) -> None:
+        self.transactions += 1
+        try:
+            await asyncio.to_thread(self._base.record_placements, [placed for placed, _ in pending])
+        except Exception:  # one VM's problem (unknown to the inventory): each on its own, for its own error
+            await asyncio.gather(*(self._one(placed, future) for placed, future in pending))
+            return
+        for _, future in pending:
+            if not future.done():
+                future.set_result(None)
+
+    async def _one(self, placed: tuple[str, str, str], future: asyncio.Future[None]) -> None:
+        self.transactions += 1
+        try:
+            await asyncio.to_thread(self._base.record_placement, *placed)
+        except Exception as error:
+            if not future.done():
+                future.set_exception(error)
+        else:
+            if not future.done():
+                future.set_result(None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from functools import partial
 from typing import Protocol, runtime_checkable
 
@@ -23,10 +24,10 @@ from temporalio.exceptions import ApplicationError
 from hvdr.activities.common import HostCalls, refused
 from hvdr.activities.hosts import Hosts
 from hvdr.activities.protection import HostVM
+from hvdr.errors import NotFound
 from hvdr.failover import FailoverAddress, FailoverSpec, ShutdownMode
 from hvdr.hyperv import models as hv
 from hvdr.hyperv.protocol import HyperVHost
-from hvdr.hyperv.scripts import ps_quote
 from hvdr.recovery_points import LATEST, RecoveryPointInfo
 from hvdr.testfailover import TestFailoverSpec
 from hvdr.topology import same_host
@@ -39,6 +40,7 @@ class Placements(Protocol):
     """Where the inventory records a VM's host (the worker's inventory implements it)."""
 
     def record_placement(self, vm: str, host: str, site: str) -> None: ...
+    def record_placements(self, placed: Sequence[tuple[str, str, str]]) -> None: ...
 
 
 class SourceCheck(BaseModel):
@@ -210,9 +212,8 @@ class FailoverActivities:
         return rep
 
     async def _require_switch(self, host: HyperVHost, name: str, network: str) -> None:
-        script = f"@(Get-VMSwitch | Where-Object {{ $_.Name -eq {ps_quote(network)} }}).Count"
-        found = await self.calls.run(name, host.run_script, script, 60.0)
-        if found.stdout.strip() in ("", "0"):
+        switches = await self.calls.run(name, host.list_switches)  # once per host in a plan's batch
+        if not any(s.name.lower() == network.lower() for s in switches):
             raise refused(
                 f"{name} has no virtual switch {network!r} (the network mapping's target): create it "
                 "on the host or fix the topology's network_mappings",
@@ -285,13 +286,19 @@ class FailoverActivities:
     @activity.defn(name="failover_start")
     async def fail_over(self, request: HostVM) -> hv.ReplicationInfo:
         """Start-VMFailover on the replica (latest point, which the prepare made complete)."""
-        return await self.calls.replication_step(
-            request.host,
-            request.vm,
-            "Start-VMFailover",
-            lambda state: state in (S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER),
-            lambda h: lambda: h.start_failover(request.vm).replication,
+        calls, name = self.calls, request.host
+        host = await calls.host(name)
+
+        async def there() -> hv.FailoverResult | None:
+            rep = await calls.run(name, host.get_replication, request.vm)
+            done = rep.state in (S.FAILED_OVER_WAITING_COMPLETION, S.FAILED_OVER)
+            return hv.FailoverResult(replication=rep) if done else None
+
+        # partial, not a lambda: a plan's batch sends many VMs' Start-VMFailover as one command
+        started = await calls.ensure(
+            name, "Start-VMFailover", partial(host.start_failover, request.vm), there, idempotent=True
         )
+        return started.replication
 
     @activity.defn(name="failover_connect")
     async def connect(self, request: ConnectInput) -> list[hv.NetworkAdapter]:
@@ -380,9 +387,14 @@ class FailoverActivities:
     async def record_placement(self, request: PlacementInput) -> str:
         if self.placements is None:
             raise refused("this worker has no inventory to record the VM's placement in", "NoInventory")
-        placements = self.placements
-        await asyncio.to_thread(placements.record_placement, request.vm, request.host, request.site)
+        try:
+            await self._place(self.placements, request.vm, request.host, request.site)
+        except NotFound as error:  # the inventory does not know the VM (or host): no retry will change that
+            raise refused(f"inventory: {error}", "NotInInventory") from None
         return f"inventory: {request.vm} runs on {request.host}"
+
+    async def _place(self, placements: Placements, vm: str, host: str, site: str) -> None:
+        await asyncio.to_thread(placements.record_placement, vm, host, site)
 
     # -- compensation ---------------------------------------------------------------------------------------
 

@@ -21,9 +21,9 @@ from pydantic import BaseModel, TypeAdapter
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from hvdr.activities.coalesce import CoalescedCalls, run_many
+from hvdr.activities.coalesce import CoalescedCalls, CoalescedPlacements, run_many
 from hvdr.activities.common import HostCalls
-from hvdr.activities.failover import FailoverActivities
+from hvdr.activities.failover import FailoverActivities, Placements
 from hvdr.activities.protection import ProtectionActivities
 from hvdr.activities.runs import RunLinks
 from hvdr.activities.testfailover import TestFailoverActivities, TestFailoverLinks
@@ -138,6 +138,21 @@ def _failover_steps(failover: UnplannedActivities) -> list[Callable[..., Awaitab
     ]
 
 
+class _BatchSteps(UnplannedActivities):
+    """The single-VM steps as one batch runs them: host calls through the batch's :class:`CoalescedCalls`,
+    placements through one :class:`CoalescedPlacements`."""
+
+    def __init__(self, calls: HostCalls, placements: Placements | None) -> None:
+        super().__init__(calls.hosts, calls, placements)
+        self._placements = CoalescedPlacements(placements) if placements is not None else None
+
+    async def _place(self, placements: Placements, vm: str, host: str, site: str) -> None:
+        if self._placements is None:
+            await super()._place(placements, vm, host, site)
+        else:
+            await self._placements.record(vm, host, site)
+
+
 class PlanActivities:
     """Registered on the site task queues, beside the single-VM activities it runs."""
 
@@ -146,12 +161,12 @@ class PlanActivities:
         self._batched = _Batched(_failover_steps(self._steps(failover.calls)))
 
     def _steps(self, calls: HostCalls) -> UnplannedActivities:
-        return UnplannedActivities(calls.hosts, calls, self._failover.placements)
+        return _BatchSteps(calls, self._failover.placements)
 
     @activity.defn(name="plan_host_step")
     async def host_step(self, batch: HostBatch) -> list[ItemOutcome]:
         """One step for every VM of the batch on one host, concurrently; like driver calls of its VMs go to the
-        host as one array command (:mod:`hvdr.activities.coalesce`)."""
+        host as one array command, their inventory writes as one transaction (:mod:`hvdr.activities.coalesce`)."""
         calls = CoalescedCalls(self._failover.calls)
         steps = {activity_name(m): m for m in _failover_steps(self._steps(calls))}
         return await self._batched.run(batch, steps.__getitem__, lambda items: run_many(calls, items))

@@ -417,6 +417,9 @@ class WinRMHyperVHost(_ScriptRunner):
     def get_adapters_of(self, vms: Sequence[str]) -> list[NetworkAdapter]:
         return self._objects(scripts.get_network_adapters(vms), "get_network_adapters", parsing.adapter)
 
+    def get_heartbeats(self, vms: Sequence[str]) -> list[Heartbeat]:
+        return self._objects(scripts.get_heartbeats(vms), "get_heartbeat", parsing.heartbeat)
+
     def stop_vms(self, vms: Sequence[str], mode: StopMode = StopMode.SHUTDOWN) -> list[VMInfo]:
         return self._objects(scripts.stop_vm(vms, mode), "stop_vm", parsing.vm)
 

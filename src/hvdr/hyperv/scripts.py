@@ -241,6 +241,21 @@ def get_network_adapters(vm: str | Sequence[str]) -> str:
     return finish(_adapters_json(vm))
 
 
+def get_heartbeats(vms: Sequence[str]) -> str:
+    """The heartbeat of several VMs in one command (a plan's verify): one object per VM found."""
+    fields = "; ".join(
+        [
+            "VMName=$_.Name",
+            "Heartbeat=[string]$_.Heartbeat",
+            "Enabled=$hb.Enabled",
+            "PrimaryStatus=[string]$hb.PrimaryOperationalStatus",
+            "Description=$hb.PrimaryStatusDescription",
+        ]
+    )
+    each = f"$hb = Get-VMIntegrationService -VM $_ -Name 'Heartbeat'; [pscustomobject]@{{{fields}}}"
+    return finish(_json(f"Get-VM -Name {ps_names(vms)} | ForEach-Object -Process {{ {each} }}", depth=2))
+
+
 def get_heartbeat(vm: str) -> str:
     fields = "; ".join(
         [

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -26,7 +26,7 @@ from hvdr.hyperv.host import WinRMHyperVHost, WinRMVMMServer
 from hvdr.hyperv.protocol import HyperVHost, VMMServer
 from hvdr.inventory import queries
 from hvdr.inventory.db import session_for
-from hvdr.inventory.placement import record_placement
+from hvdr.inventory.placement import record_placement, record_placements
 from hvdr.models import DiscoveredHost
 from hvdr.settings import Settings
 from hvdr.topology import WinRMEndpoint, host_key, same_host
@@ -154,6 +154,11 @@ class HostDirectory:
         """The inventory records that ``vm`` now runs on ``host`` (after a failover)."""
         with session_for(self.settings) as session:
             record_placement(session, vm, host)
+
+    def record_placements(self, placed: Sequence[tuple[str, str, str]]) -> None:
+        """Several VMs' placements (vm, host, site) in one transaction: all or none."""
+        with session_for(self.settings) as session:
+            record_placements(session, [(vm, host) for vm, host, _ in placed])
 
     def _driver(
         self,

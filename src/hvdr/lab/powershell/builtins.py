@@ -599,4 +599,4 @@ ALIASES = {
     "ft": "Format-Table",
 }
 # Builtins the driver's builders never use: they exist for operators' own scripts.
-OPERATOR_COMMANDS = frozenset(BUILTINS) - {"select-object", "convertto-json", "out-null"}
+OPERATOR_COMMANDS = frozenset(BUILTINS) - {"select-object", "convertto-json", "out-null", "foreach-object"}
