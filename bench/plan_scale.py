@@ -380,7 +380,7 @@ async def sequential_back(client: Client, settings: Any, names: list[str], prote
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--vms", type=int, nargs="+", default=[10, 100, 1000])
+    parser.add_argument("--vms", type=int, nargs="*", default=[10, 100, 1000], help="none: only --realistic")
     parser.add_argument("--hosts-per-site", type=int, default=4)
     parser.add_argument("--speed", type=float, default=60.0, help="lab speed in overhead mode")
     parser.add_argument("--realistic", action="store_true", help="also the realistic-latency run")

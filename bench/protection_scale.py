@@ -374,6 +374,10 @@ async def start_and_status(
             f"target ≤ 2 s for 1,000), load average {load[0]:.1f}; phases {phases}{failed}",
             flush=True,
         )
+    if args.hold:
+        reach = " ".join(f"{k}={v}" for k, v in os.environ.items() if k in ("HVDR_HOME", "HVDR_TEMPORAL_ADDRESS"))
+        print(f"holding for {args.hold:.0f} s (runs and server kept): HVDR_LAB=1 {reach} hvdr status", flush=True)
+        await asyncio.sleep(args.hold)
 
 
 def main() -> None:
@@ -390,6 +394,9 @@ def main() -> None:
         "--start-only",
         action="store_true",
         help="time `hvdr protect enable --cloud` and `hvdr status` with real runs, no steady-state window",
+    )
+    parser.add_argument(
+        "--hold", type=float, default=0.0, help="with --start-only: keep the server and runs this many seconds"
     )
     args = parser.parse_args()
     args.hosts_per_site = args.hosts_per_site or max(2, args.vms // 50)
