@@ -1,7 +1,7 @@
 """What protection costs at scale: many VMs replicating, watched by hvdr's workers through Temporal.
 
     .venv/bin/python bench/protection_scale.py [--vms 200] [--speed 5] [--seconds 60] [--frequency 30]
-                                               [--hosts-per-site N] [--start-only]
+                                               [--hosts-per-site N] [--start-only [--wait] [--hold S]]
 
 Starts, each in a child process, the embedded Temporal server (``hvdr server start``), the lab
 (``hvdr lab up`` with a generated topology: two sites of N hosts, every VM on site-a in cloud ``bench-a``
@@ -16,7 +16,9 @@ end it times ``hvdr status -o json`` for all VMs and reports the worst RPO again
 ``--start-only`` (for 1,000 real runs in a few minutes): after the same setup it times the user's commands as
 processes — ``hvdr protect enable --cloud bench-a --no-wait`` starting every run, then, once every run has
 published its first status (or ``--settle-timeout`` passed) and the worker is stopped, ``hvdr status -o json``
-twice — and skips the bring-up and the steady-state window.
+twice — and skips the bring-up and the steady-state window. With ``--wait`` the start is ``hvdr protect enable
+--cloud bench-a`` as a user runs it (one aggregate progress line), timed until it returns, against when this
+process saw every run settled. ``--hold S`` keeps the server and the runs S seconds afterwards (to profile).
 
 The lab's clock runs ``--speed`` times faster than real time, so V VMs at speed S make the same number of
 copy cycles per real second as V×S VMs in real time: 200 VMs at speed 5 ≈ 1,000 VMs at 30 s (it prints the
@@ -336,6 +338,52 @@ async def start_and_status(
 ) -> None:
     """--start-only: the user's commands with real runs — ``hvdr protect enable --cloud --no-wait`` (a CLI
     process, timed whole), then ``hvdr status -o json`` of every run once each has published a status."""
+    if args.wait:
+        await enable_and_wait(args, processes, client)
+    else:
+        await enable_no_wait(args, processes, client)
+    # The bring-up of 1,000 runs keeps the server busy for minutes: stop the worker so that status is timed on a
+    # server doing nothing else (the runs stay where they are).
+    worker.send_signal(signal.SIGINT)
+    worker.wait(timeout=120)
+    await asyncio.sleep(5)
+    await status_twice(args, processes)
+
+
+async def enable_and_wait(args: argparse.Namespace, processes: Processes, client: Client) -> None:
+    """``hvdr protect enable --cloud`` with its one aggregate progress line: when it returns against when every
+    run had settled (seen by this process, listing progress every 2 s)."""
+    load = os.getloadavg()
+    began = time.perf_counter()
+    out = Path(os.environ["HVDR_HOME"]) / "enable-wait.log"
+    cli = processes.spawn("protect", "enable", "--cloud", "bench-a", "--time-scale", str(args.speed), log=out)
+    settled_at: float | None = None
+    targets = client.protection_targets(cloud="bench-a")
+    while cli.poll() is None and time.perf_counter() - began < args.settle_timeout:
+        await asyncio.sleep(2)
+        if settled_at is None:
+            try:
+                progress = await client.protection_progress(targets)
+            except RPCError:
+                continue
+            if progress.settled == progress.total:
+                settled_at = time.perf_counter() - began
+                print(f"  every run settled by {settled_at:.1f} s: {progress.summary()}", flush=True)
+    if cli.poll() is None:
+        cli.kill()
+    returned = time.perf_counter() - began
+    text = out.read_text(encoding="utf-8", errors="replace")
+    started = next((line for line in text.splitlines() if line.startswith("Started")), "(no start line)")
+    last = text.strip().splitlines()[-1] if text.strip() else ""
+    lag = f"{returned - settled_at:.1f} s after every run settled" if settled_at is not None else "(never settled)"
+    print(
+        f"hvdr protect enable --cloud bench-a (--wait): returned {cli.returncode} after {returned:.1f} s wall, "
+        f"{lag}; load average before {load[0]:.1f}; {started[:100]} … {last[:140]}",
+        flush=True,
+    )
+
+
+async def enable_no_wait(args: argparse.Namespace, processes: Processes, client: Client) -> None:
     load = os.getloadavg()
     began = time.perf_counter()
     enabled = processes.hvdr("protect", "enable", "--cloud", "bench-a", "--no-wait", "--time-scale", str(args.speed))
@@ -358,11 +406,9 @@ async def start_and_status(
         if not progress.phases.get(STARTING):
             break
         await asyncio.sleep(10)
-    # The bring-up of 1,000 runs keeps the server busy for minutes: stop the worker so that status is timed on a
-    # server doing nothing else (the runs stay where they are).
-    worker.send_signal(signal.SIGINT)
-    worker.wait(timeout=120)
-    await asyncio.sleep(5)
+
+
+async def status_twice(args: argparse.Namespace, processes: Processes) -> None:
     for attempt in (1, 2):
         load = os.getloadavg()
         status_wall, rows, failed = timed_status(processes)
@@ -394,6 +440,9 @@ def main() -> None:
         "--start-only",
         action="store_true",
         help="time `hvdr protect enable --cloud` and `hvdr status` with real runs, no steady-state window",
+    )
+    parser.add_argument(
+        "--wait", action="store_true", help="with --start-only: `protect enable` with --wait, timed until it returns"
     )
     parser.add_argument(
         "--hold", type=float, default=0.0, help="with --start-only: keep the server and runs this many seconds"

@@ -113,7 +113,7 @@ from hvdr.unplanned import (
     UnplannedSpec,
     reverse_workflow_id,
 )
-from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, search_attributes
+from hvdr.visibility import HVDR_KIND, HVDR_PHASE, HVDR_SITE, HVDR_VM, check_kind, search_attributes
 
 if TYPE_CHECKING:  # both would load the driver / SQLAlchemy into every workflow sandbox that imports hvdr
     from sqlmodel import Session
@@ -1524,7 +1524,7 @@ class Client:
     ) -> list[RunSummary]:
         """hvdr's runs, newest first (any kind, or one kind; any VM, or one, case-insensitively; any workflow
         type, or those of ``types``)."""
-        clauses = [] if kind is None else ["HvdrKind = '" + kind.replace("'", "") + "'"]
+        clauses = [] if kind is None else [f"HvdrKind = '{check_kind(kind)}'"]
         if types is not None:
             clauses.append("WorkflowType IN (" + ", ".join("'" + t.replace("'", "") + "'" for t in types) + ")")
         query = " AND ".join(clauses)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
+from hvdr.errors import ConfigError
+
 HVDR_SITE = SearchAttributeKey.for_keyword("HvdrSite")
 HVDR_VM = SearchAttributeKey.for_keyword("HvdrVM")
 HVDR_PLAN = SearchAttributeKey.for_keyword("HvdrPlan")
@@ -23,6 +25,30 @@ SEARCH_ATTRIBUTES: tuple[SearchAttributeKey[str], ...] = (
 )
 
 
+KINDS = (
+    "check",
+    "discovery",
+    "drill",
+    "failback",
+    "failover",
+    "monitor",
+    "ping",
+    "plan",
+    "plan-dry-run",
+    "protection",
+    "reverse",
+    "testfailover",
+)
+"""Every ``HvdrKind`` a run is started with (``hvdr runs --kind``, ``hvdr reports --kind``)."""
+
+
+def check_kind(kind: str) -> str:
+    """``kind`` when runs are started with it; else a one-line error listing the kinds there are."""
+    if kind not in KINDS:
+        raise ConfigError(f"unknown run kind {kind!r}: use one of {', '.join(KINDS)}")
+    return kind
+
+
 def search_attributes(
     kind: str,
     *,
@@ -32,7 +58,7 @@ def search_attributes(
     phase: str | None = None,
 ) -> TypedSearchAttributes:
     """The search attributes a run starts with."""
-    pairs = [SearchAttributePair(HVDR_KIND, kind)]
+    pairs = [SearchAttributePair(HVDR_KIND, check_kind(kind))]
     for key, value in ((HVDR_SITE, site), (HVDR_VM, vm), (HVDR_PLAN, plan), (HVDR_PHASE, phase)):
         if value is not None:
             pairs.append(SearchAttributePair(key, value))

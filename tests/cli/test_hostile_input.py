@@ -166,3 +166,15 @@ def test_log_lines_escape_host_text_and_mask_passwords() -> None:
     shown = formatter.format(failed)
     assert "Traceback" in shown and "boom \\x1b[31m postgresql://u:***@db/x" in shown
     assert not CONTROL.search(shown) and "hunter2" not in shown
+
+
+@pytest.mark.parametrize("command", ["runs", "reports"])
+def test_an_unknown_run_kind_is_refused_with_the_kinds_there_are(command: str, home: dict[str, str]) -> None:
+    """It listed nothing and exited 0 — as if there were no such runs. Refused before Temporal is asked (none runs
+    here), naming the kinds."""
+    result = CliRunner().invoke(app, [command, "--kind", "failovr"], env=home)
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == (
+        "error: unknown run kind 'failovr': use one of check, discovery, drill, failback, failover, monitor, ping, "
+        "plan, plan-dry-run, protection, reverse, testfailover"
+    )

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hvdr.actions import ActionRecord
+from hvdr.cli.plan import action_line
 from tests.cli.helpers import assert_one_line_error, free_port_pair, home_env, hvdr
 
 
@@ -16,3 +18,15 @@ def test_plan_kind_input_errors(tmp_path: Path) -> None:
     assert_one_line_error(hvdr(*run, "--kind", "unplanned", "--dry-run", env=env), "--dry-run walks planned plans")
     assert_one_line_error(hvdr(*run, "--kind", "unplanned", "--point", "yesterday", env=env), "--point 'yesterday'")
     assert_one_line_error(hvdr("plan", "commit", "plan/three-tier/1", env=env), "cannot reach Temporal")
+
+
+def test_an_action_line_says_its_outcome_once() -> None:
+    """The plan report printed "switch-dns: approved approved by ops@corp": the detail already says it."""
+    approved = ActionRecord(
+        name="switch-dns", group="web", when="after", type="manual", outcome="approved", detail="approved by ops@corp"
+    )
+    assert action_line(approved) == "action web after switch-dns: approved by ops@corp"
+    failed = ActionRecord(name="drain", group="web", when="before", type="script", outcome="failed", detail="exit 3")
+    assert action_line(failed) == "action web before drain: failed: exit 3"
+    late = ActionRecord(name="ok", group="db", when="after", type="manual", outcome="timed_out", detail="")
+    assert action_line(late) == "action db after ok: timed out"

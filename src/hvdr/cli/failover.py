@@ -21,6 +21,7 @@ from hvdr.plan import PlanReport
 from hvdr.settings import load_settings
 from hvdr.testfailover import TestFailoverReport
 from hvdr.unplanned import UnplannedReport
+from hvdr.visibility import KINDS, check_kind
 
 app = typer.Typer(help="Fail protected VMs over to their replica hosts.", no_args_is_help=True)
 app.add_typer(test_app, name="test")
@@ -197,11 +198,13 @@ def print_report(report: FailoverReport) -> None:
 def runs(
     vm: Annotated[str | None, typer.Option("--vm", help="Only this VM's runs.")] = None,
     kind: Annotated[
-        str | None, typer.Option("--kind", help="protection, failover, testfailover, discovery or ping.")
+        str | None, typer.Option("--kind", help=f"Only runs of this kind: {', '.join(KINDS)}.")
     ] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """hvdr's runs, newest first: id, kind, VM, site, current phase or step, status, start and end."""
+    if kind is not None:
+        check_kind(kind)  # before Temporal is asked anything
 
     async def listed() -> list[RunSummary]:
         client = await Client.connect()

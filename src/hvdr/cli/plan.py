@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from hvdr.actions import ActionRecord
 from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
 from hvdr.cli.failover import _MODES, Shutdown
 from hvdr.client import Client
@@ -279,6 +280,14 @@ def _finish(report: PlanReport | None, output: OutputFormat, *, exit_code: bool 
         raise typer.Exit(1)
 
 
+def action_line(action: ActionRecord) -> str:
+    """``action web before switch-dns: approved by ops@corp: …`` — the outcome once (its detail often starts with
+    it)."""
+    outcome = action.outcome.replace("_", " ")
+    said = action.detail if action.detail.startswith(outcome) else f"{outcome}: {action.detail}".rstrip(": ")
+    return f"action {action.group} {action.when} {action.name}: {said}"
+
+
 def print_report(report: PlanReport) -> None:
     """The outcome, one row per group, one row per VM (its last step), the actions."""
     took = f" in {report.duration_s:.1f} s" if report.duration_s is not None else ""
@@ -305,7 +314,7 @@ def print_report(report: PlanReport) -> None:
         )
     console.print(table)
     for action in report.actions:
-        say("action ", action.group, " ", action.when, " ", action.name, ": ", action.outcome, " ", action.detail)
+        say(action_line(action))
         if action.output and not action.succeeded:  # what a failed script said last (all of it: -o json)
             for line in action.output.splitlines()[-5:]:
                 say("    ", line)

@@ -22,6 +22,7 @@ from hvdr.models import RunSummary
 from hvdr.report import RunReport
 from hvdr.report_render import render
 from hvdr.settings import Settings, load_settings
+from hvdr.visibility import KINDS, check_kind
 
 
 class Format(enum.StrEnum):
@@ -86,6 +87,9 @@ LIST_COLUMNS = ["workflow_id", "kind", "outcome", "started_at", "closed_at", "vm
 
 
 def _listing(vm: str | None, kind: str | None, output: OutputFormat) -> None:
+    if kind is not None:
+        check_kind(kind)  # before Temporal is asked anything
+
     async def listed() -> list[RunSummary]:
         client = await Client.connect()
         return await client.reports(vm=vm, kind=kind)
@@ -100,7 +104,7 @@ def _listing(vm: str | None, kind: str | None, output: OutputFormat) -> None:
 @guarded
 def reports(
     vm: Annotated[str | None, typer.Option("--vm", help="Only runs of this VM.")] = None,
-    kind: Annotated[str | None, typer.Option("--kind", help="Only runs of this kind (failover, drill…).")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help=f"Only runs of this kind: {', '.join(KINDS)}.")] = None,
     output: Annotated[OutputFormat, typer.Option("--output", "-o", help="table, json or yaml.")] = OutputFormat.table,
 ) -> None:
     """The reports there are: every run with a report (`hvdr report RUN`), newest first — its kind, when it
