@@ -10,7 +10,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from hvdr.cli.common import OutputFormat, emit, guarded
+from hvdr.cli.common import OutputFormat, columns, emit, guarded
 from hvdr.cli.main import app
 from hvdr.inventory.db import session_for
 from hvdr.inventory.tables import VMRow
@@ -178,3 +178,16 @@ def test_an_unknown_run_kind_is_refused_with_the_kinds_there_are(command: str, h
         "error: unknown run kind 'failovr': use one of check, discovery, drill, failback, failover, monitor, ping, "
         "plan, plan-dry-run, protection, reverse, testfailover"
     )
+
+
+def test_columns_keep_one_line_per_row_aligned_and_show_names_as_text() -> None:
+    """`hvdr status` of 1,000 VMs printed a boxed table whose cells wrapped over several lines (a grep found
+    fragments) and took a second to lay out; it prints aligned columns, one line per VM."""
+    rows = [["db-01", "Replicating", None], ["[bold]x[/bold]\x1b[2J", "Критично", "critical: RPO 1200 s"]]
+    text = columns(["VM", "STATE", "ALERTS"], rows, [None, "red"])
+    lines = text.plain.split("\n")
+    assert lines[0] == "VM" + " " * 21 + "STATE        ALERTS"
+    assert lines[1] == "db-01" + " " * 18 + "Replicating"
+    assert lines[2] == "[bold]x[/bold]\\x1b[2J  Критично     critical: RPO 1200 s"
+    assert not CONTROL.search(text.plain)
+    assert lines[2].index("Критично") == lines[1].index("Replicating") == lines[0].index("STATE")

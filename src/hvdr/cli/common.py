@@ -22,6 +22,7 @@ from typing import Any, NoReturn, ParamSpec, TypeVar
 import typer
 import yaml
 from pydantic import BaseModel
+from rich.cells import cell_len, set_cell_size
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -66,6 +67,21 @@ def text(*parts: Part) -> Text:
 def cell(value: Any) -> Text:
     """A table cell: a value shown as safe text (None as empty)."""
     return Text("" if value is None else shown(value))
+
+
+def columns(headers: Sequence[str], rows: Sequence[Sequence[Any]], styles: Sequence[str | None] = ()) -> Text:
+    """Rows as aligned columns, one line per row (as ``kubectl get`` prints them): a line greps whole, and a
+    thousand rows print in a few hundredths of a second where a rich Table measured and wrapped every cell for
+    about a second. Values are shown as safe text; ``styles`` colours whole rows."""
+    shown_rows = [[cell(value).plain for value in row] for row in rows]
+    widths = [max([cell_len(h), *(cell_len(r[i]) for r in shown_rows)]) for i, h in enumerate(headers)]
+    lines = Text()
+    lines.append("  ".join(set_cell_size(h, w) for h, w in zip(headers, widths, strict=True)).rstrip(), "bold")
+    for index, row in enumerate(shown_rows):
+        style = styles[index] if index < len(styles) else None
+        lines.append("\n")
+        lines.append("  ".join(set_cell_size(v, w) for v, w in zip(row, widths, strict=True)).rstrip(), style)
+    return lines
 
 
 def say(*parts: Part, err: bool = False) -> None:

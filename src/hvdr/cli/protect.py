@@ -8,11 +8,12 @@ from datetime import datetime
 from typing import Annotated
 
 import typer
+from rich.console import Group
 from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.text import Text
 
-from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.common import OutputFormat, columns, console, emit, fail, guarded, run_async, say
 from hvdr.client import Client, resolve_vms
 from hvdr.display import shown
 from hvdr.outcomes import CommandOutcome, ProtectionProgress
@@ -209,18 +210,17 @@ def _rows(statuses: list[ProtectionStatus]) -> list[dict[str, object]]:
     ]
 
 
-def _render(statuses: list[ProtectionStatus]) -> Table:
-    table = Table(title=f"Protection — {len(statuses)} VM(s)")
-    for column in COLUMNS:
-        table.add_column(column.replace("_", " ") + (" (UTC)" if column == "last_replication" else ""))
-    for row in _rows(statuses):
-        style = "red" if row["alerts"] else None
-        table.add_row(*(cell(row[c]) for c in COLUMNS), style=style)
-    return table
+def _render(statuses: list[ProtectionStatus]) -> Group:
+    rows = _rows(statuses)
+    headers = [c.replace("_", " ").upper() + (" (UTC)" if c == "last_replication" else "") for c in COLUMNS]
+    return Group(
+        Text(f"Protection — {len(statuses)} VM(s)", style="bold"),
+        columns(headers, [[r[c] for c in COLUMNS] for r in rows], ["red" if r["alerts"] else None for r in rows]),
+    )
 
 
 def print_statuses(statuses: list[ProtectionStatus]) -> None:
-    console.print(_render(statuses))
+    console.print(_render(statuses), soft_wrap=True)
 
 
 @guarded
