@@ -394,10 +394,16 @@ def main() -> None:
         f"Python {platform.python_version()}, load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}",
         flush=True,
     )
-    for vms in args.vms:
-        asyncio.run(one_size(args, vms, realistic=False))
-    if args.realistic:
-        asyncio.run(one_size(args, args.realistic_vms, realistic=True))
+    # A TERM (timeout, kill) unwinds like Ctrl-C, so the lab and the Temporal server are stopped, not orphaned.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        for vms in args.vms:
+            asyncio.run(one_size(args, vms, realistic=False))
+        if args.realistic:
+            asyncio.run(one_size(args, args.realistic_vms, realistic=True))
+    except KeyboardInterrupt:
+        print("interrupted: the lab and the Temporal server were stopped", flush=True)
+        os._exit(130)
     os._exit(0)
 
 

@@ -1224,17 +1224,20 @@ class Client:
         return await self.plan_result(await self.start_plan(spec))
 
     async def measured_step_times(
-        self, plan: str, runs: int = 3, *, time_scale: float | None = None
+        self, plan: str, runs: int = 3, *, time_scale: float | None = None, kind: str | None = None
     ) -> dict[str, dict[str, float]]:
         """Step times measured in the plan's last completed runs (what a dry run predicts from). With
         ``time_scale``, only runs at that clock speed count: wall seconds measured at another speed (the lab at 60×
         against 300×, or real hosts) are another estate's, and no one factor converts them (host-time steps scale
-        with it, orchestration round trips do not)."""
+        with it, orchestration round trips do not). With ``kind``, only runs of that kind (planned, unplanned,
+        test): their steps differ."""
         query = f"HvdrKind = 'plan' AND HvdrPlan = '{plan.replace(chr(39), '')}' AND ExecutionStatus = 'Completed'"
         reports: list[PlanReport] = []
         async for execution in self.temporal.list_workflows(query):
             report = await self.plan_result(execution.id)
             if time_scale is not None and report.time_scale != time_scale:
+                continue
+            if kind is not None and report.kind != kind:
                 continue
             reports.append(report)
             if len(reports) >= runs:

@@ -57,6 +57,8 @@ class Step(StrEnum):
     FENCE = "fence"
     COMMIT = "commit"
     CANCEL = "cancel"
+    CLEANUP = "cleanup"
+    """A test failover's removal of its test VM (listed by a test plan's dry run)."""
 
 
 PLANNED_STEPS: tuple[Step, ...] = (

@@ -15,7 +15,6 @@ def test_plan_kind_input_errors(tmp_path: Path) -> None:
     run = ("plan", "run", "three-tier")
     assert_one_line_error(hvdr(*run, "--point", "latest", env=env), "--point applies to unplanned and test plans")
     assert_one_line_error(hvdr(*run, "--kind", "unplanned", "--keep", "1h", env=env), "--keep applies to test")
-    assert_one_line_error(hvdr(*run, "--kind", "unplanned", "--dry-run", env=env), "--dry-run walks planned plans")
     assert_one_line_error(hvdr(*run, "--kind", "unplanned", "--point", "yesterday", env=env), "--point 'yesterday'")
     assert_one_line_error(hvdr("plan", "commit", "plan/three-tier/1", env=env), "cannot reach Temporal")
 

@@ -65,7 +65,9 @@ async def test_a_second_operation_on_a_vm_is_refused_and_changes_nothing(estate:
     vm = "app-01"
     await _protected(estate, vm)
     spec = _spec(estate, vm)
-    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=3.0)
+    # The first run holds the VM at its shutdown while the others are refused (3 s was too short a window under
+    # load: the first run had ended before the second operator's check).
+    _fault(estate, "cmdlet_latency", host=spec.source.host, cmdlet="Stop-VM", seconds=8.0)
     first = await estate.client.start_planned_failover(spec)
     await _until_step(estate.client.temporal.get_workflow_handle(first), Step.SHUTDOWN)
     busy = f"{vm} is busy: failover/{vm} is running; wait for it to end (`hvdr show failover/{vm}`)"

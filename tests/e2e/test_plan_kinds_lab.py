@@ -19,7 +19,12 @@ from hvdr.recovery_points import LATEST_APP_CONSISTENT
 from tests.e2e.conftest import SPEED, Estate, approve_when_waiting
 from tests.e2e.test_failover_lab import _copy, _fault
 from tests.e2e.test_unplanned_lab import _only_site_b, _record
-from tests.workflows.test_plan_kinds_replay import TEST_HISTORY, UNPLANNED_HISTORY
+from tests.workflows.test_plan_kinds_replay import (
+    TEST_DRY_RUN_HISTORY,
+    TEST_HISTORY,
+    UNPLANNED_DRY_RUN_HISTORY,
+    UNPLANNED_HISTORY,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -82,6 +87,17 @@ def _production_changes(estate: Estate) -> dict[tuple[str, str], int]:
 async def test_a_test_plan_keeps_every_test_copy_until_cleanup_and_leaves_production_untouched(kinds: Estate) -> None:
     estate = kinds
     before = _production_changes(estate)
+    changes = ("Start-VMFailover", "Set-VMNetworkAdapter", "Start-VM")
+    counted = {c: estate.calls(c) for c in changes}
+    dry_run = await estate.client.start_plan(_spec(estate, "test", dry_run=True))
+    dry = await estate.client.plan_result(dry_run)
+    await _record(estate, dry_run, TEST_DRY_RUN_HISTORY)
+    assert dry.outcome == "dry_run" and dry.error is None, [(v.vm, v.error) for v in dry.vms]
+    for vm in VMS.values():
+        bars = {b.step: b.detail for b in dry.timeline if b.lane == vm}
+        assert list(bars) == ["preflight", "failover", "connect", "start", "verify", "cleanup"], bars
+        assert "replica ready" in bars["preflight"] and "test" in bars["preflight"], bars
+    assert {c: estate.calls(c) for c in changes} == counted, "a test plan's dry run changed something"
     run, report = await _waiting(estate, _spec(estate, "test"))
     assert report.outcome == "waiting" and report.kind == "test", report
     assert [g.outcome for g in report.groups] == ["done", "done", "done"], [
@@ -118,6 +134,30 @@ async def test_an_unplanned_plan_after_site_down_cancels_continues_past_a_failed
     await _only_site_b(estate)
     spec = _spec(estate, "unplanned", point=LATEST_APP_CONSISTENT, force=True).model_copy(update={"fence_wait_s": 3.0})
     assert spec.on_failure == "continue"
+
+    # Dry runs first: without --force every VM would be refused (its old primary does not answer), with it every
+    # VM would go on; neither changes anything.
+    failovers = estate.calls("Start-VMFailover")
+    unforced = spec.model_copy(update={"dry_run": True, "force": False})
+    refused_run = await estate.client.start_plan(unforced)
+    refused = await estate.client.plan_result(refused_run)
+    await _record(estate, refused_run, UNPLANNED_DRY_RUN_HISTORY)
+    assert refused.outcome == "dry_run" and refused.error == "would fail: db-01, app-02, web-02", refused.error
+    assert all("does not answer" in (v.error or "") and "without --force" in (v.error or "") for v in refused.vms)
+    forced = await estate.client.plan_result(await estate.client.start_plan(spec.model_copy(update={"dry_run": True})))
+    assert forced.outcome == "dry_run" and forced.error is None, [(v.vm, v.error) for v in forced.vms]
+    preflights = [b.detail for b in forced.timeline if b.step == "preflight"]
+    assert all("would go on (--force)" in d and "recovery point" in d for d in preflights), preflights
+    assert [b.step for b in forced.timeline if b.lane == "db-01"] == [
+        "preflight",
+        "fence",
+        "failover",
+        "connect",
+        "start",
+        "verify",
+        "commit",
+    ]
+    assert estate.calls("Start-VMFailover") == failovers, "a dry run failed a VM over"
 
     # Cancel: every copy is a replica again, nothing committed.
     run, report = await _waiting(estate, spec)

@@ -11,10 +11,13 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from hvdr.codec import CONVERTER
 from hvdr.workflows.plan import PlanWorkflow
 
 TEST_HISTORY = Path(__file__).parent / "histories" / "plan_test_cleaned_up.json"
 UNPLANNED_HISTORY = Path(__file__).parent / "histories" / "plan_unplanned_committed.json"
+TEST_DRY_RUN_HISTORY = Path(__file__).parent / "histories" / "plan_test_dry_run.json"
+UNPLANNED_DRY_RUN_HISTORY = Path(__file__).parent / "histories" / "plan_unplanned_dry_run_refused.json"
 
 
 async def test_test_and_unplanned_plan_histories_replay() -> None:
@@ -29,4 +32,21 @@ async def test_test_and_unplanned_plan_histories_replay() -> None:
         assert update in accepted, f"the operator's {update} is in {path.name}"
         kinds = {event.activity_task_scheduled_event_attributes.activity_type.name for event in history.events}
         assert "plan_host_step" in kinds
+        await replayer.replay_workflow(history)
+
+
+async def test_dry_runs_of_test_and_unplanned_plans_replay() -> None:
+    """A test plan's dry run, and an unplanned plan's after site-a was lost, refused without --force: read-only
+    checks of the kind (no state-changing step is scheduled)."""
+    replayer = Replayer(workflows=[PlanWorkflow], data_converter=CONVERTER)
+    for path, steps in (
+        (TEST_DRY_RUN_HISTORY, {"failover_check_target", "testfailover_prepare_replica"}),
+        (UNPLANNED_DRY_RUN_HISTORY, {"unplanned_check_replica", "unplanned_probe"}),
+    ):
+        history = WorkflowHistory.from_json("plan/three-tier/1", path.read_text(encoding="utf-8"))
+        batched = set()
+        for event in history.events:
+            if event.HasField("activity_task_scheduled_event_attributes"):
+                batched.add(event.user_metadata.summary.data.decode().strip('"').split(" ")[0])
+        assert steps <= batched, (path.name, batched)
         await replayer.replay_workflow(history)

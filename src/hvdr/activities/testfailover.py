@@ -36,6 +36,8 @@ class TestSwitchInput(BaseModel):
     host: str
     vm: str
     network: str | None = None
+    read_only: bool = False
+    """A plan's dry run: check the switch is there, point nothing."""
 
 
 class TestStart(BaseModel):
@@ -102,6 +104,11 @@ class TestFailoverActivities:
             ok = all((a.test_replica_switch_name or "").lower() == network.lower() for a in adapters)
             return adapters if ok else None
 
+        if request.read_only:  # the switch itself: failover_check_target, with the test network
+            already = await pointed()
+            if already is not None:
+                return f"{len(already)} adapter(s) of the replica test-connect to {network}"
+            return f"the replica's adapters would be pointed at the test network {network}"
         adapters = await calls.ensure(
             name,
             "Set-VMNetworkAdapter -TestReplicaSwitchName",

@@ -86,8 +86,6 @@ def run(
         fail("--force and --auto-commit-after apply to unplanned plans only", 2)
     if keep is not None and kind is not Kind.test:
         fail("--keep applies to test plans only", 2)
-    if dry_run and kind is not Kind.planned:
-        fail("--dry-run walks planned plans only so far: run it with --kind planned", 2)
     try:
         choices = KindChoices(
             point=parse_point(point) if point is not None else LATEST,
@@ -184,7 +182,9 @@ async def _run(
     settings = client.settings
     names = [v for g in plan.groups for v in g.vms if only is None or v.lower() in only]
     directions = await client.plan_directions(names)
-    measured = await client.measured_step_times(plan.name, time_scale=settings.time_scale) if dry_run else None
+    measured = (
+        await client.measured_step_times(plan.name, time_scale=settings.time_scale, kind=kind) if dry_run else None
+    )
     with session_for(settings) as session:
         spec: PlanSpec = plan_spec(
             session,

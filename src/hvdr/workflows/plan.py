@@ -31,8 +31,16 @@ with workflow.unsafe.imports_passed_through():
     from hvdr.actions import DECIDE_UPDATE, ActionRecord, ActionSpec, Decision, DecisionResult
     from hvdr.activities.failover import FailoverActivities, SourceCheck, TargetCheck
     from hvdr.activities.plan import HostBatch, ItemOutcome, PlanActivities, PlanLinks, activity_name, step_types
+    from hvdr.activities.protection import HostVM
     from hvdr.activities.runs import Protected, RunLinks
-    from hvdr.failover import PLANNED_STEPS, FailoverState, Step, StepRecord
+    from hvdr.activities.testfailover import (
+        OperationsCheck,
+        TestFailoverActivities,
+        TestFailoverLinks,
+        TestSwitchInput,
+    )
+    from hvdr.activities.unplanned import ReplicaCheck, UnplannedActivities
+    from hvdr.failover import PLANNED_STEPS, FailoverSpec, FailoverState, Step, StepRecord
     from hvdr.plan import (
         CANCEL_UPDATE,
         CLEANUP_UPDATE,
@@ -46,8 +54,9 @@ with workflow.unsafe.imports_passed_through():
         VMRun,
     )
     from hvdr.protection import Endpoint
+    from hvdr.recovery_points import choose_point
     from hvdr.settings import WORKFLOW_TASK_QUEUE, site_task_queue
-    from hvdr.testfailover import RpoDuringTest, TestFailoverState
+    from hvdr.testfailover import RpoDuringTest, TestFailoverSpec, TestFailoverState
     from hvdr.unplanned import UnplannedSpec, UnplannedState
     from hvdr.visibility import HVDR_PHASE
 
@@ -57,7 +66,7 @@ from hvdr.workflows.kit import MEASURE as DRY
 from hvdr.workflows.kit import ActivityOptions, Commands, Publisher, drain, reason
 from hvdr.workflows.testfailover import StepFailed as TestStepFailed
 from hvdr.workflows.testfailover import TestSequence
-from hvdr.workflows.unplanned import TIMED_OUT, UnplannedSequence
+from hvdr.workflows.unplanned import TIMED_OUT, UnplannedSequence, fence_options
 
 LINKS = "links"
 ACTIONS_PATCH = "plan-actions"
@@ -190,7 +199,12 @@ class PlanWorkflow:
             groups=[GroupRecord(name=g.name) for g in spec.groups],
             vms=[VMRun(group=g.name, state=FailoverState(spec=vm)) for g in spec.groups for vm in g.vms],
         )
-        if spec.kind == "unplanned":
+        self._test_specs: dict[str, TestFailoverSpec] = {}
+        """A dry run's test specs by VM (a dry run records every kind's checks in ``VMRun.state``)."""
+        if spec.dry_run:
+            tests = [t for g in spec.groups for t in g.tests]
+            self._test_specs = {t.vm.lower(): t for t in tests}
+        elif spec.kind == "unplanned":
             for run in self.state.vms:
                 choices = {"point": spec.point, "force": spec.force, "fence_wait_s": spec.fence_wait_s}
                 unplanned = UnplannedSpec.model_validate({**run.state.spec.model_dump(), **choices})
@@ -500,11 +514,56 @@ class PlanWorkflow:
     # -- dry run ----------------------------------------------------------------------------------------------
 
     async def _dry_run(self, run: VMRun) -> None:
-        """Read-only checks, then every step listed with its prediction (or why it would not run)."""
+        """Read-only checks of the VM's kind, then every step listed with its prediction (or why it would not
+        run). Every kind records in ``run.state``: nothing of the operation starts."""
         f = run.state
         spec = f.spec
         started = workflow.now()
-        problems: list[str] = []
+        kind = self.state.spec.kind
+        if kind == "unplanned":
+            problems, notes = await self._dry_unplanned(spec)
+            steps = [Step.FENCE, Step.FAILOVER, Step.CONNECT, Step.START, Step.VERIFY, Step.COMMIT]
+            network = spec.target_network
+        elif kind == "test":
+            test = self._test_specs[spec.vm.lower()]
+            problems, notes = await self._dry_test(test)
+            steps = [Step.FAILOVER, Step.CONNECT, Step.START, Step.VERIFY, Step.CLEANUP]
+            network = test.test_network
+        else:
+            problems, notes = await self._dry_planned(spec)
+            steps = [s for s in PLANNED_STEPS if s not in (Step.PREFLIGHT, Step.RECORD)]
+            network = spec.target_network
+        if network is None:
+            steps.remove(Step.CONNECT)
+        measured = self._measured(spec.vm)
+        f.steps.append(
+            StepRecord(
+                step=Step.PREFLIGHT,
+                started_at=started,
+                ended_at=workflow.now(),
+                outcome="failed" if problems else "done",
+                detail="; ".join(problems or notes),
+            )
+        )
+        for step in steps:
+            seconds = measured.get(step.value)
+            if problems:
+                detail = "would not run: preflight fails"
+            else:
+                detail = (
+                    f"would run (predicted {seconds:.1f} s)" if seconds is not None else "would run (no measurement)"
+                )
+            f.steps.append(
+                StepRecord(step=step, started_at=started, ended_at=started, outcome="skipped", detail=detail)
+            )
+        if problems:
+            f.outcome, f.failed_step, f.error = "failed", Step.PREFLIGHT, f"preflight: {'; '.join(problems)}"
+        else:
+            f.outcome = "succeeded"
+        run.predicted_s = measured.get("total") or (sum(measured.get(s.value, 0.0) for s in steps) or None)
+
+    async def _dry_planned(self, spec: FailoverSpec) -> tuple[list[str], list[str]]:
+        """A planned failover's preflight, read-only: source, replica, protection."""
         checks: list[Awaitable[Any]] = [
             self._execute(
                 FailoverActivities.check_source,
@@ -527,42 +586,85 @@ class PlanWorkflow:
             self._link(RunLinks.protected, Protected(vm=spec.vm), ""),
         ]
         results = await asyncio.gather(*checks, return_exceptions=True)
-        for result in results[:2]:
-            if isinstance(result, BaseException):
-                problems.append(reason(result))
+        problems = [reason(r) for r in results[:2] if isinstance(r, BaseException)]
         if results[2] is False:
             problems.append(f"{spec.vm} is not protected (no running protection run)")
         elif isinstance(results[2], BaseException):
             problems.append(reason(results[2]))
-        measured = self._measured(spec.vm)
-        f.steps.append(
-            StepRecord(
-                step=Step.PREFLIGHT,
-                started_at=started,
-                ended_at=workflow.now(),
-                outcome="failed" if problems else "done",
-                detail="; ".join(problems) or "source, replica and protection ready",
-            )
-        )
-        steps = [s for s in PLANNED_STEPS if s not in (Step.PREFLIGHT, Step.RECORD)]
-        if spec.target_network is None:
-            steps.remove(Step.CONNECT)
-        for step in steps:
-            seconds = measured.get(step.value)
-            if problems:
-                detail = "would not run: preflight fails"
-            else:
-                detail = (
-                    f"would run (predicted {seconds:.1f} s)" if seconds is not None else "would run (no measurement)"
-                )
-            f.steps.append(
-                StepRecord(step=step, started_at=started, ended_at=started, outcome="skipped", detail=detail)
-            )
-        if problems:
-            f.outcome, f.failed_step, f.error = "failed", Step.PREFLIGHT, f"preflight: {'; '.join(problems)}"
+        return problems, ["source, replica and protection ready"]
+
+    async def _dry_unplanned(self, spec: FailoverSpec) -> tuple[list[str], list[str]]:
+        """An unplanned failover's preflight, read-only: the replica and its recovery point, whether the old
+        primary answers (it would be fenced; without --force an unanswering one refuses), protection."""
+        plan = self.state.spec
+        checks: list[Awaitable[Any]] = [
+            self._execute(
+                UnplannedActivities.check_replica,
+                ReplicaCheck(host=spec.target.host, vm=spec.vm, network=spec.target_network),
+                spec.target,
+                DRY,
+            ),
+            self._execute(
+                UnplannedActivities.probe,
+                HostVM(host=spec.source.host, vm=spec.vm),
+                spec.source,
+                fence_options(plan.fence_wait_s),
+            ),
+            self._link(RunLinks.protected, Protected(vm=spec.vm), ""),
+        ]
+        replica, probed, protected = await asyncio.gather(*checks, return_exceptions=True)
+        problems: list[str] = []
+        notes: list[str] = []
+        if isinstance(replica, BaseException):
+            problems.append(reason(replica))
         else:
-            f.outcome = "succeeded"
-        run.predicted_s = measured.get("total") or (sum(measured.get(s.value, 0.0) for s in steps) or None)
+            try:
+                point = choose_point(replica.points, plan.point)
+                notes.append(f"replica ready on {spec.target.host}; recovery point {point.id} ({point.type})")
+            except ValueError as error:
+                problems.append(str(error))
+        if isinstance(probed, BaseException):
+            why = reason(probed)
+            if plan.force:
+                notes.append(f"the old primary {spec.source.host} does not answer ({why}): would go on (--force)")
+            else:
+                problems.append(f"the old primary {spec.source.host} does not answer ({why}): refused without --force")
+        else:
+            notes.append(f"the old primary {spec.source.host} answers: it would be fenced")
+        if isinstance(protected, BaseException):
+            problems.append(reason(protected))
+        elif protected is False and not plan.force:
+            problems.append(f"{spec.vm} is not protected (no running protection run): --force fails it over anyway")
+        return problems, notes
+
+    async def _dry_test(self, test: TestFailoverSpec) -> tuple[list[str], list[str]]:
+        """A test failover's preflight, read-only: no other operation on the VM, the replica and the test
+        network (nothing is pointed at it)."""
+        checks: list[Awaitable[Any]] = [
+            self._link(TestFailoverLinks.check_operations, OperationsCheck(vm=test.vm), ""),
+            self._execute(
+                FailoverActivities.check_target,
+                TargetCheck(
+                    host=test.target.host,
+                    vm=test.vm,
+                    network=test.test_network,
+                    failover_ip=test.failover_ip,
+                    read_only=True,
+                ),
+                test.target,
+                DRY,
+            ),
+            self._execute(
+                TestFailoverActivities.prepare_replica,
+                TestSwitchInput(host=test.target.host, vm=test.vm, network=test.test_network, read_only=True),
+                test.target,
+                DRY,
+            ),
+        ]
+        results = await asyncio.gather(*checks, return_exceptions=True)
+        problems = [reason(r) for r in results if isinstance(r, BaseException)]
+        notes = [f"replica ready on {test.target.host}; {results[2]}"] if not problems else []
+        return problems, notes
 
     def _measured(self, vm: str) -> dict[str, float]:
         measured = self.state.spec.measured
