@@ -475,13 +475,13 @@ class Client:
     async def _readiness_alerts(self, schedules: set[str] | None = None) -> list[ReadinessAlerts]:
         """The newest completed run's findings of each scheduled check (of ``schedules``, or of every one that still
         exists), newest first: what ``hvdr status`` shows as readiness alerts."""
-        from hvdr.readiness import ReadinessAlerts
-
         if schedules is None:
             schedules = {s.id async for s in await self.temporal.list_schedules() if s.id.startswith("check/")}
-        found: dict[str, ReadinessAlerts] = {}
         if not schedules:
             return []
+        from hvdr.readiness import ReadinessAlerts  # here: a status with no scheduled check never loads it
+
+        found: dict[str, ReadinessAlerts] = {}
         query = "WorkflowType = 'ScheduledCheck' AND ExecutionStatus = 'Completed'"
         async for execution in self.temporal.list_workflows(query, limit=200):
             try:
@@ -1941,6 +1941,8 @@ def with_live(status: ProtectionStatus, monitors: dict[str, HostLive]) -> Protec
 def with_readiness(status: ProtectionStatus, checks: list[ReadinessAlerts]) -> ProtectionStatus:
     """A VM's status with the findings of the scheduled checks that concern it (the VM, or one of its hosts) as
     alerts of kind ``readiness``: an error is critical. They go when a later run of the check no longer finds them."""
+    if not checks:
+        return status
     from hvdr.readiness import Severity as FindingSeverity
     from hvdr.readiness import findings_about
 
