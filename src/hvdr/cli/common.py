@@ -24,7 +24,6 @@ import yaml
 from pydantic import BaseModel
 from rich.cells import cell_len, set_cell_size
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from hvdr.display import shown
@@ -70,9 +69,11 @@ def cell(value: Any) -> Text:
 
 
 def columns(headers: Sequence[str], rows: Sequence[Sequence[Any]], styles: Sequence[str | None] = ()) -> Text:
-    """Rows as aligned columns, one line per row (as ``kubectl get`` prints them): a line greps whole, and a
-    thousand rows print in a few hundredths of a second where a rich Table measured and wrapped every cell for
-    about a second. Values are shown as safe text; ``styles`` colours whole rows."""
+    """Rows as aligned columns under upper-case headers, one line per row (as ``kubectl get`` prints them): a line
+    greps whole, long lines are left to the terminal, and a thousand rows print in a few hundredths of a second
+    where a rich Table measured and wrapped every cell for about a second. Values are shown as safe text;
+    ``styles`` colours whole rows. Every table hvdr prints is made here."""
+    headers = [h.replace("_", " ").upper() for h in headers]
     shown_rows = [[cell(value).plain for value in row] for row in rows]
     widths = [max([cell_len(h), *(cell_len(r[i]) for r in shown_rows)]) for i, h in enumerate(headers)]
     lines = Text()
@@ -138,12 +139,16 @@ def emit(rows: Sequence[Any] | BaseModel, columns: Sequence[str], fmt: OutputFor
         return
     if isinstance(data, dict):
         data = [data]
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in data:
-        table.add_row(*(cell(row.get(c)) for c in columns))
-    console.print(table)
+    print_columns(columns, [[row.get(c) for c in columns] for row in data], title=title)
+
+
+def print_columns(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], styles: Sequence[str | None] = (), title: str | None = None
+) -> None:
+    """A title line (when given), then :func:`columns`."""
+    if title:
+        console.print(Text(shown(title), style="bold"), soft_wrap=True)
+    console.print(columns(headers, rows, styles), soft_wrap=True)
 
 
 def guarded(fn: Callable[P, R]) -> Callable[P, R]:

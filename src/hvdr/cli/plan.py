@@ -7,10 +7,9 @@ from dataclasses import dataclass
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from hvdr.actions import ActionRecord
-from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, print_columns, run_async, say
 from hvdr.cli.failover import _MODES, Shutdown
 from hvdr.client import Client
 from hvdr.durations import parse_duration
@@ -296,23 +295,15 @@ def print_report(report: PlanReport) -> None:
     say((report.workflow_id, "bold"), ": ", what, report.outcome.replace("_", " "), took, predicted)
     if report.already_home:
         say("already home (skipped): ", ", ".join(report.already_home))
-    table = Table()
-    for column in ("group", "vm", "outcome", "from → to", "seconds", "detail"):
-        table.add_column(column)
+    rows = []
     for vm in report.vms:
         seconds = (vm.ended_at - vm.started_at).total_seconds() if vm.started_at and vm.ended_at else vm.predicted_s
         detail = vm.error or ""
         if report.dry_run and not vm.error:
             detail = "ready"
-        table.add_row(
-            cell(vm.group),
-            cell(vm.vm),
-            cell(vm.outcome),
-            cell(f"{vm.source_host} → {vm.target_host}"),
-            cell(f"{seconds:.1f}" if seconds is not None else None),
-            cell(detail),
-        )
-    console.print(table)
+        moved = f"{vm.source_host} → {vm.target_host}"
+        rows.append([vm.group, vm.vm, vm.outcome, moved, f"{seconds:.1f}" if seconds is not None else None, detail])
+    print_columns(("group", "vm", "outcome", "from → to", "seconds", "detail"), rows)
     for action in report.actions:
         say(action_line(action))
         if action.output and not action.succeeded:  # what a failed script said last (all of it: -o json)

@@ -212,7 +212,7 @@ def _rows(statuses: list[ProtectionStatus]) -> list[dict[str, object]]:
 
 def _render(statuses: list[ProtectionStatus]) -> Group:
     rows = _rows(statuses)
-    headers = [c.replace("_", " ").upper() + (" (UTC)" if c == "last_replication" else "") for c in COLUMNS]
+    headers = [c + (" (UTC)" if c == "last_replication" else "") for c in COLUMNS]
     return Group(
         Text(f"Protection — {len(statuses)} VM(s)", style="bold"),
         columns(headers, [[r[c] for c in COLUMNS] for r in rows], ["red" if r["alerts"] else None for r in rows]),

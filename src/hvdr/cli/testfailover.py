@@ -7,9 +7,8 @@ from collections.abc import Sequence
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from hvdr.cli.common import OutputFormat, cell, console, emit, fail, guarded, run_async, say
+from hvdr.cli.common import OutputFormat, emit, fail, guarded, print_columns, run_async, say
 from hvdr.client import Client
 from hvdr.durations import parse_duration
 from hvdr.failover import StepRecord
@@ -105,19 +104,12 @@ def _print(reports: list[TestFailoverReport], output: OutputFormat) -> None:
 
 def print_steps(steps: Sequence[StepRecord | TestStepRecord]) -> None:
     """One row per step of a run: its outcome, start, duration and what it found."""
-    table = Table()
-    for column in ("step", "outcome", "started", "seconds", "detail"):
-        table.add_column(column)
+    rows = []
     for step in steps:
         seconds = (step.ended_at - step.started_at).total_seconds() if step.ended_at else None
-        table.add_row(
-            cell(step.step.value),
-            cell(step.outcome),
-            cell(step.started_at.strftime("%H:%M:%S")),
-            cell(f"{seconds:.1f}" if seconds is not None else None),
-            cell(step.detail),
-        )
-    console.print(table)
+        took = f"{seconds:.1f}" if seconds is not None else None
+        rows.append([step.step.value, step.outcome, step.started_at.strftime("%H:%M:%S"), took, step.detail])
+    print_columns(("step", "outcome", "started", "seconds", "detail"), rows)
 
 
 def print_test_report(report: TestFailoverReport) -> None:
