@@ -264,7 +264,6 @@ class CoalescedPlacements:
         self._base = base
         self._pending: list[tuple[tuple[str, str, str], asyncio.Future[None]]] = []
         self._writers: set[asyncio.Task[None]] = set()
-        self.transactions = 0
 
     async def record(self, vm: str, host: str, site: str) -> None:
         loop = asyncio.get_running_loop()
@@ -281,7 +280,6 @@ class CoalescedPlacements:
         writer.add_done_callback(self._writers.discard)
 
     async def _write(self, pending: list[tuple[tuple[str, str, str], asyncio.Future[None]]]) -> None:
-        self.transactions += 1
         try:
             await asyncio.to_thread(self._base.record_placements, [placed for placed, _ in pending])
         except Exception:  # one VM's problem (unknown to the inventory): each on its own, for its own error
@@ -292,7 +290,6 @@ class CoalescedPlacements:
                 future.set_result(None)
 
     async def _one(self, placed: tuple[str, str, str], future: asyncio.Future[None]) -> None:
-        self.transactions += 1
         try:
             await asyncio.to_thread(self._base.record_placement, *placed)
         except Exception as error:

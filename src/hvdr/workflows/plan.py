@@ -40,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
         TestSwitchInput,
     )
     from hvdr.activities.unplanned import ReplicaCheck, UnplannedActivities
-    from hvdr.failover import PLANNED_STEPS, FailoverSpec, FailoverState, Step, StepRecord
+    from hvdr.failover import PLANNED_STEPS, FailoverAddress, FailoverSpec, FailoverState, Step, StepRecord
     from hvdr.plan import (
         CANCEL_UPDATE,
         CLEANUP_UPDATE,
@@ -571,27 +571,30 @@ class PlanWorkflow:
                 spec.source,
                 DRY,
             ),
-            self._execute(
-                FailoverActivities.check_target,
-                TargetCheck(
-                    host=spec.target.host,
-                    vm=spec.vm,
-                    network=spec.target_network,
-                    failover_ip=spec.failover_ip,
-                    read_only=True,
-                ),
-                spec.target,
-                DRY,
-            ),
-            self._link(RunLinks.protected, Protected(vm=spec.vm), ""),
+            self._dry_target(spec.target, spec.vm, spec.target_network, spec.failover_ip),
+            self._dry_protected(spec.vm),
         ]
         results = await asyncio.gather(*checks, return_exceptions=True)
         problems = [reason(r) for r in results[:2] if isinstance(r, BaseException)]
-        if results[2] is False:
-            problems.append(f"{spec.vm} is not protected (no running protection run)")
-        elif isinstance(results[2], BaseException):
-            problems.append(reason(results[2]))
+        problems += [results[2]] if isinstance(results[2], str) else []
         return problems, ["source, replica and protection ready"]
+
+    def _dry_target(
+        self, target: Endpoint, vm: str, network: str | None, failover_ip: FailoverAddress | None
+    ) -> Awaitable[Any]:
+        """The replica host's preflight (replica, network, failover IP), with nothing set."""
+        check = TargetCheck(host=target.host, vm=vm, network=network, failover_ip=failover_ip, read_only=True)
+        return self._execute(FailoverActivities.check_target, check, target, DRY)
+
+    async def _dry_protected(self, vm: str, *, force: bool = False, hint: str = "") -> str | None:
+        """Why the VM's protection stops the operation (``hint``: what would let it go on), or None."""
+        try:
+            protected = await self._link(RunLinks.protected, Protected(vm=vm), "")
+        except (ActivityError, ApplicationError) as error:
+            return reason(error)
+        if protected is False and not force:
+            return f"{vm} is not protected (no running protection run){hint}"
+        return None
 
     async def _dry_unplanned(self, spec: FailoverSpec) -> tuple[list[str], list[str]]:
         """An unplanned failover's preflight, read-only: the replica and its recovery point, whether the old
@@ -610,7 +613,7 @@ class PlanWorkflow:
                 spec.source,
                 fence_options(plan.fence_wait_s),
             ),
-            self._link(RunLinks.protected, Protected(vm=spec.vm), ""),
+            self._dry_protected(spec.vm, force=plan.force, hint=": --force fails it over anyway"),
         ]
         replica, probed, protected = await asyncio.gather(*checks, return_exceptions=True)
         problems: list[str] = []
@@ -631,10 +634,8 @@ class PlanWorkflow:
                 problems.append(f"the old primary {spec.source.host} does not answer ({why}): refused without --force")
         else:
             notes.append(f"the old primary {spec.source.host} answers: it would be fenced")
-        if isinstance(protected, BaseException):
-            problems.append(reason(protected))
-        elif protected is False and not plan.force:
-            problems.append(f"{spec.vm} is not protected (no running protection run): --force fails it over anyway")
+        if isinstance(protected, str):
+            problems.append(protected)
         return problems, notes
 
     async def _dry_test(self, test: TestFailoverSpec) -> tuple[list[str], list[str]]:
@@ -642,18 +643,7 @@ class PlanWorkflow:
         network (nothing is pointed at it)."""
         checks: list[Awaitable[Any]] = [
             self._link(TestFailoverLinks.check_operations, OperationsCheck(vm=test.vm), ""),
-            self._execute(
-                FailoverActivities.check_target,
-                TargetCheck(
-                    host=test.target.host,
-                    vm=test.vm,
-                    network=test.test_network,
-                    failover_ip=test.failover_ip,
-                    read_only=True,
-                ),
-                test.target,
-                DRY,
-            ),
+            self._dry_target(test.target, test.vm, test.test_network, test.failover_ip),
             self._execute(
                 TestFailoverActivities.prepare_replica,
                 TestSwitchInput(host=test.target.host, vm=test.vm, network=test.test_network, read_only=True),
